@@ -1,0 +1,541 @@
+//! Column mappings: how the columns of an export become canonical columns.
+//!
+//! A mapping is a small TOML file. Every built-in profile ships one (`profiles/<name>/mapping.toml`)
+//! and a user loads any other tool's export with `--profile generic --mapping map.toml`:
+//!
+//! ```toml
+//! source = "freshservice"            # tickets.source
+//! table = "tickets"                  # which table a single-table file fills (else: by file name)
+//! date_formats = ["%d-%m-%Y %H:%M"]  # tried before ISO 8601
+//! timezone = "Europe/Berlin"         # for timestamps without a zone (--tz overrides)
+//! null_values = ["?", "N/A"]         # read as empty
+//! scale = "ten"                      # rating scale when the export has no scale column
+//!
+//! [tickets]                          # canonical column = source column (or a list: first present wins)
+//! ticket_id = "Ticket ID"
+//! opened_at = ["Created", "Created Date"]
+//!
+//! [channels]                         # raw channel value = canonical channel
+//! "Walk up" = "walk_in"
+//! ```
+//! Unknown keys, unknown canonical columns, channels, scales and time zones are errors that name
+//! the key. A table section that is absent maps every canonical column to the column of the same
+//! name, so an export already in canonical names needs no mapping at all.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use chrono_tz::Tz;
+use serde::Deserialize;
+
+use super::reader::{Fault, Row};
+use crate::model::{
+    ActorRole, Adoption, Channel, Interaction, Micros, Rating, ResolutionPath, Scale, Survey,
+    Table, Ticket, normalise_priority,
+};
+use crate::timeparse::{TimeParser, parse_tz};
+
+/// A mapping file, as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MappingFile {
+    pub source: Option<String>,
+    pub table: Option<String>,
+    #[serde(default)]
+    pub date_formats: Vec<String>,
+    pub timezone: Option<String>,
+    #[serde(default)]
+    pub null_values: Vec<String>,
+    pub scale: Option<String>,
+    #[serde(default)]
+    pub channels: BTreeMap<String, String>,
+    pub tickets: Option<BTreeMap<String, Columns>>,
+    pub interactions: Option<BTreeMap<String, Columns>>,
+    pub ratings: Option<BTreeMap<String, Columns>>,
+    pub adoptions: Option<BTreeMap<String, Columns>>,
+    pub surveys: Option<BTreeMap<String, Columns>>,
+}
+
+/// One source column, or several candidates (the first present in the export is used).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Columns {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Columns {
+    fn list(&self) -> Vec<String> {
+        match self {
+            Columns::One(c) => vec![c.clone()],
+            Columns::Many(v) => v.clone(),
+        }
+    }
+}
+
+/// A checked mapping, ready to convert records.
+#[derive(Debug, Clone)]
+pub struct Mapping {
+    pub source: String,
+    pub table: Option<Table>,
+    pub scale: Option<Scale>,
+    time: TimeParser,
+    nulls: Vec<String>,
+    channels: HashMap<String, Channel>,
+    /// Per table: canonical column → candidate source columns. Absent table: identity.
+    columns: HashMap<Table, HashMap<String, Vec<String>>>,
+}
+
+impl Mapping {
+    /// Reads and checks a mapping file.
+    pub fn from_file(
+        path: &Path,
+        default_source: &str,
+        tz_override: Option<Tz>,
+    ) -> Result<Mapping> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read mapping file {}", path.display()))?;
+        Mapping::from_toml(&text, default_source, tz_override)
+            .with_context(|| format!("mapping file {}", path.display()))
+    }
+
+    /// Parses and checks mapping TOML.
+    pub fn from_toml(text: &str, default_source: &str, tz_override: Option<Tz>) -> Result<Mapping> {
+        let file: MappingFile = toml::from_str(text)?;
+        Mapping::from_parts(file, default_source, tz_override)
+    }
+
+    /// The identity mapping: canonical names in, canonical names out.
+    pub fn identity(source: &str, tz: Option<Tz>) -> Mapping {
+        Mapping::from_parts(MappingFile::default(), source, tz).expect("the empty mapping is valid")
+    }
+
+    fn from_parts(
+        file: MappingFile,
+        default_source: &str,
+        tz_override: Option<Tz>,
+    ) -> Result<Mapping> {
+        let tz = match (tz_override, &file.timezone) {
+            (Some(tz), _) => tz,
+            (None, Some(name)) => parse_tz(name)
+                .map_err(anyhow::Error::msg)
+                .context("key 'timezone'")?,
+            (None, None) => Tz::UTC,
+        };
+        let table = file
+            .table
+            .as_deref()
+            .map(str::parse::<Table>)
+            .transpose()
+            .map_err(anyhow::Error::msg)
+            .context("key 'table'")?;
+        let scale = file
+            .scale
+            .as_deref()
+            .map(str::parse::<Scale>)
+            .transpose()
+            .map_err(anyhow::Error::msg)
+            .context("key 'scale'")?;
+        let mut channels = HashMap::new();
+        for (raw, canonical) in &file.channels {
+            let c = canonical
+                .parse::<Channel>()
+                .map_err(anyhow::Error::msg)
+                .with_context(|| format!("key 'channels.\"{raw}\"'"))?;
+            channels.insert(raw.trim().to_lowercase(), c);
+        }
+        let mut columns = HashMap::new();
+        for (t, section) in [
+            (Table::Tickets, &file.tickets),
+            (Table::Interactions, &file.interactions),
+            (Table::Ratings, &file.ratings),
+            (Table::Adoptions, &file.adoptions),
+            (Table::Surveys, &file.surveys),
+        ] {
+            let Some(section) = section else { continue };
+            let schema = t.schema();
+            let mut m = HashMap::new();
+            for (canonical, src) in section {
+                if schema.field_with_name(canonical).is_err()
+                    && !extra_inputs(t).contains(&canonical.as_str())
+                {
+                    let known: Vec<&str> =
+                        schema.fields().iter().map(|f| f.name().as_str()).collect();
+                    bail!(
+                        "key '{t}.{canonical}': {t} has no column '{canonical}' (columns: {})",
+                        known.join(", ")
+                    );
+                }
+                m.insert(canonical.clone(), src.list());
+            }
+            columns.insert(t, m);
+        }
+        Ok(Mapping {
+            source: file.source.unwrap_or_else(|| default_source.to_string()),
+            table,
+            scale,
+            time: TimeParser::new(file.date_formats, tz),
+            nulls: file.null_values,
+            channels,
+            columns,
+        })
+    }
+
+    /// Whether the mapping has a section for this table (else it maps by identity).
+    pub fn maps(&self, table: Table) -> bool {
+        self.columns.contains_key(&table)
+    }
+
+    pub fn time(&self) -> &TimeParser {
+        &self.time
+    }
+
+    /// The source columns that may hold a canonical column.
+    pub fn candidates(&self, table: Table, canonical: &str) -> Vec<String> {
+        match self.columns.get(&table) {
+            Some(m) => m.get(canonical).cloned().unwrap_or_default(),
+            None => vec![canonical.to_string()],
+        }
+    }
+
+    /// Maps a raw channel value: the mapping's own table first, then the built-in names.
+    pub fn channel(&self, raw: &str) -> Channel {
+        self.channels
+            .get(&raw.trim().to_lowercase())
+            .copied()
+            .unwrap_or_else(|| Channel::normalise(raw))
+    }
+
+    /// The columns a CSV header must have for this table (the first candidate is named).
+    pub fn missing_required(&self, table: Table, has: impl Fn(&str) -> bool) -> Option<String> {
+        for col in required_columns(table) {
+            let cands = self.candidates(table, col);
+            if !cands.iter().any(|c| has(c)) {
+                return Some(cands.first().cloned().unwrap_or_else(|| col.to_string()));
+            }
+        }
+        None
+    }
+
+    /// A view of one record through this mapping, for one table.
+    pub fn rec<'a>(&'a self, row: &'a dyn Row, table: Table) -> Rec<'a> {
+        Rec {
+            row,
+            mapping: self,
+            table,
+        }
+    }
+}
+
+/// Canonical columns without which a row of the table cannot be stored.
+pub fn required_columns(table: Table) -> &'static [&'static str] {
+    match table {
+        Table::Tickets => &["ticket_id", "opened_at"],
+        Table::Interactions => &["interaction_id", "ticket_id", "at", "actor_role"],
+        Table::Ratings => &["rating_id", "ticket_id", "rated_at", "score_raw"],
+        Table::Adoptions => &["adoption_id", "name", "launched_at"],
+        Table::Surveys => &["requester_id", "sent_at", "cohort"],
+    }
+}
+
+/// Mapping keys accepted besides the schema's columns (inputs that are not stored as such).
+fn extra_inputs(table: Table) -> &'static [&'static str] {
+    match table {
+        // A ratings export may give a per-row scale; `score_5` is always computed.
+        Table::Ratings => &["scale"],
+        _ => &[],
+    }
+}
+
+/// One record seen through a mapping, for one table: typed access to canonical columns.
+pub struct Rec<'a> {
+    row: &'a dyn Row,
+    mapping: &'a Mapping,
+    table: Table,
+}
+
+impl<'a> Rec<'a> {
+    /// The raw value of a canonical column and the source column it came from; empty values and
+    /// the mapping's null values read as absent.
+    pub fn value(&self, canonical: &str) -> Result<Option<(Cow<'a, str>, String)>, Fault> {
+        for col in self.mapping.candidates(self.table, canonical) {
+            if let Some(v) = self.row.get(&col)? {
+                let t = v.trim();
+                if t.is_empty() || self.mapping.nulls.iter().any(|n| n == t) {
+                    continue;
+                }
+                let v = match v {
+                    Cow::Borrowed(s) => Cow::Borrowed(s.trim()),
+                    Cow::Owned(s) => Cow::Owned(s.trim().to_string()),
+                };
+                return Ok(Some((v, col)));
+            }
+        }
+        Ok(None)
+    }
+
+    fn name(&self, canonical: &str) -> String {
+        self.mapping
+            .candidates(self.table, canonical)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| canonical.to_string())
+    }
+
+    pub fn text(&self, canonical: &str) -> Result<Option<String>, Fault> {
+        Ok(self.value(canonical)?.map(|(v, _)| v.into_owned()))
+    }
+
+    pub fn required_text(&self, canonical: &str) -> Result<String, Fault> {
+        self.text(canonical)?
+            .ok_or_else(|| Fault::column(&self.name(canonical), format!("missing {canonical}")))
+    }
+
+    pub fn time(&self, canonical: &str) -> Result<Option<Micros>, Fault> {
+        match self.value(canonical)? {
+            None => Ok(None),
+            Some((v, col)) => self
+                .mapping
+                .time
+                .parse(&v)
+                .map(Some)
+                .map_err(|e| Fault::column(&col, e)),
+        }
+    }
+
+    pub fn required_time(&self, canonical: &str) -> Result<Micros, Fault> {
+        self.time(canonical)?
+            .ok_or_else(|| Fault::column(&self.name(canonical), format!("missing {canonical}")))
+    }
+
+    pub fn int(&self, canonical: &str) -> Result<Option<i32>, Fault> {
+        match self.value(canonical)? {
+            None => Ok(None),
+            Some((v, col)) => v
+                .parse::<i32>()
+                .map(Some)
+                .map_err(|_| Fault::column(&col, format!("'{v}' is not a whole number"))),
+        }
+    }
+
+    pub fn bool(&self, canonical: &str) -> Result<Option<bool>, Fault> {
+        match self.value(canonical)? {
+            None => Ok(None),
+            Some((v, col)) => parse_bool(&v)
+                .map(Some)
+                .ok_or_else(|| Fault::column(&col, format!("'{v}' is not true or false"))),
+        }
+    }
+
+    pub fn parsed<T: std::str::FromStr<Err = String>>(
+        &self,
+        canonical: &str,
+    ) -> Result<Option<T>, Fault> {
+        match self.value(canonical)? {
+            None => Ok(None),
+            Some((v, col)) => v.parse::<T>().map(Some).map_err(|e| Fault::column(&col, e)),
+        }
+    }
+
+    /// The canonical channel and the raw value it came from.
+    pub fn channel(&self, canonical: &str) -> Result<(Option<Channel>, Option<String>), Fault> {
+        Ok(match self.value(canonical)? {
+            None => (None, None),
+            Some((v, _)) => (Some(self.mapping.channel(&v)), Some(v.into_owned())),
+        })
+    }
+}
+
+pub fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "t" | "yes" | "y" | "1" => Some(true),
+        "false" | "f" | "no" | "n" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// Builds a ticket from a mapped record, checking its timestamps' order.
+pub fn ticket(r: &Rec<'_>) -> Result<Ticket, Fault> {
+    let ticket_id = r.required_text("ticket_id")?;
+    let opened_at = r.required_time("opened_at")?;
+    let first_response_at = r.time("first_response_at")?;
+    let resolved_at = r.time("resolved_at")?;
+    let closed_at = r.time("closed_at")?;
+    for (col, t) in [
+        ("first_response_at", first_response_at),
+        ("resolved_at", resolved_at),
+        ("closed_at", closed_at),
+    ] {
+        if t.is_some_and(|t| t < opened_at) {
+            let name = r.value(col)?.map(|(_, c)| c).unwrap_or_else(|| col.into());
+            return Err(Fault::column(&name, format!("{col} is before opened_at")));
+        }
+    }
+    // Without an update time, the latest known event stands for it.
+    let updated_at = match r.time("updated_at")? {
+        Some(t) => t,
+        None => [Some(opened_at), first_response_at, resolved_at, closed_at]
+            .into_iter()
+            .flatten()
+            .max()
+            .expect("opened_at is present"),
+    };
+    let priority_raw = r.text("priority")?;
+    let (channel, channel_raw) = r.channel("channel")?;
+    Ok(Ticket {
+        ticket_id,
+        source: r
+            .text("source")?
+            .unwrap_or_else(|| r.mapping.source.clone()),
+        opened_at,
+        first_response_at,
+        resolved_at,
+        closed_at,
+        updated_at,
+        status: r.text("status")?,
+        priority: priority_raw.as_deref().and_then(normalise_priority),
+        priority_raw: r.text("priority_raw")?.or(priority_raw),
+        category: r.text("category")?,
+        subcategory: r.text("subcategory")?,
+        service: r.text("service")?,
+        issue_key: r.text("issue_key")?,
+        channel: Some(channel.unwrap_or(Channel::Other)),
+        channel_raw: r.text("channel_raw")?.or(channel_raw),
+        requester_id: r.text("requester_id")?,
+        assignee_id: r.text("assignee_id")?,
+        assignment_group: r.text("assignment_group")?,
+        tier: r.text("tier")?,
+        reassignment_count: r.int("reassignment_count")?,
+        reopen_count: r.int("reopen_count")?,
+        made_sla: r.bool("made_sla")?,
+        resolution_path: r.parsed::<ResolutionPath>("resolution_path")?,
+        survey_offered: r.bool("survey_offered")?,
+    })
+}
+
+/// Builds an interaction from a mapped record.
+pub fn interaction(r: &Rec<'_>) -> Result<Interaction, Fault> {
+    let (channel, _) = r.channel("channel")?;
+    Ok(Interaction {
+        interaction_id: r.required_text("interaction_id")?,
+        ticket_id: r.required_text("ticket_id")?,
+        at: r.required_time("at")?,
+        seq: r.int("seq")?,
+        actor_role: r
+            .parsed::<ActorRole>("actor_role")?
+            .ok_or_else(|| Fault::column(&r.name("actor_role"), "missing actor_role"))?,
+        actor_id: r.text("actor_id")?,
+        channel: channel.unwrap_or(Channel::Other),
+        is_public: r.bool("is_public")?.unwrap_or(true),
+        body: r.text("body")?,
+        sentiment: None,
+    })
+}
+
+/// Builds a rating from a mapped record: the scale comes from the record's `scale` column, else
+/// the mapping's `scale`, else `default_scale`.
+pub fn rating(r: &Rec<'_>, default_scale: Scale) -> Result<Rating, Fault> {
+    let rating_id = r.required_text("rating_id")?;
+    let ticket_id = r.required_text("ticket_id")?;
+    let rated_at = r.required_time("rated_at")?;
+    let (score_raw, score_col) = r
+        .value("score_raw")?
+        .ok_or_else(|| Fault::column(&r.name("score_raw"), "missing score_raw"))?;
+    let scale = r
+        .parsed::<Scale>("scale")?
+        .or(r.mapping.scale)
+        .unwrap_or(default_scale);
+    let score_5 = scale
+        .score_5(&score_raw)
+        .map_err(|e| Fault::column(&score_col, e.0))?;
+    let (channel, _) = r.channel("channel")?;
+    Ok(Rating {
+        rating_id,
+        ticket_id,
+        interaction_id: r.text("interaction_id")?,
+        requester_id: r.text("requester_id")?,
+        rated_at,
+        channel,
+        score_raw: score_raw.into_owned(),
+        scale,
+        score_5,
+        comment: r.text("comment")?,
+        sentiment: None,
+    })
+}
+
+/// Builds an adoption; `scope` is a list separated by `;` or `|` (empty: all categories).
+pub fn adoption(r: &Rec<'_>) -> Result<Adoption, Fault> {
+    Ok(Adoption {
+        adoption_id: r.required_text("adoption_id")?,
+        name: r.required_text("name")?,
+        kind: r.text("kind")?,
+        launched_at: r.required_time("launched_at")?,
+        scope: r
+            .text("scope")?
+            .map(|s| {
+                s.split([';', '|'])
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
+    })
+}
+
+/// Builds a survey record.
+pub fn survey(r: &Rec<'_>) -> Result<Survey, Fault> {
+    Ok(Survey {
+        requester_id: r.required_text("requester_id")?,
+        sent_at: r.required_time("sent_at")?,
+        cohort: r.required_text("cohort")?,
+        cohort_key: r.text("cohort_key")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_and_values_are_named() {
+        let e = Mapping::from_toml("colour = \"red\"", "x", None).unwrap_err();
+        assert!(format!("{e:#}").contains("colour"), "{e:#}");
+        let e = Mapping::from_toml("[tickets]\nticket_number = \"id\"", "x", None).unwrap_err();
+        assert!(format!("{e:#}").contains("tickets.ticket_number"), "{e:#}");
+        let e = Mapping::from_toml("[channels]\n\"Fax\" = \"fax\"", "x", None).unwrap_err();
+        assert!(format!("{e:#}").contains("channels.\"Fax\""), "{e:#}");
+        let e = Mapping::from_toml("scale = \"stars\"", "x", None).unwrap_err();
+        assert!(format!("{e:#}").contains("scale"), "{e:#}");
+        let e = Mapping::from_toml("timezone = \"Mars/Base\"", "x", None).unwrap_err();
+        assert!(format!("{e:#}").contains("timezone"), "{e:#}");
+    }
+
+    #[test]
+    fn candidates_and_channel_overrides() {
+        let m = Mapping::from_toml(
+            "[tickets]\nticket_id = \"Number\"\nopened_at = [\"Created\", \"Opened\"]\n[channels]\n\"Walk up\" = \"walk_in\"",
+            "x",
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            m.candidates(Table::Tickets, "opened_at"),
+            vec!["Created", "Opened"]
+        );
+        assert_eq!(m.candidates(Table::Ratings, "score_raw"), vec!["score_raw"]);
+        assert_eq!(m.channel("walk UP"), Channel::WalkIn);
+        assert_eq!(m.channel("IVR"), Channel::Phone);
+        assert_eq!(
+            m.missing_required(Table::Tickets, |c| c == "Number" || c == "Opened"),
+            None
+        );
+        assert_eq!(
+            m.missing_required(Table::Tickets, |c| c == "Number"),
+            Some("Created".to_string())
+        );
+    }
+}

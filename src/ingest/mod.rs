@@ -1,0 +1,412 @@
+//! Batch ingest: export files → import profile → canonical rows (or rejects) → the lake.
+//!
+//! Each input file is one transaction. Its content hash is looked up in the lake's `_manifest`
+//! first (ingesting the same content again changes nothing); its rows are staged, merged into
+//! the lake's partitions, its rejects written, and only then is it recorded in the manifest. A
+//! file that cannot be read at all, or lacks a required column, stores nothing and is reported
+//! as a [`FileError`]. For every file and table, `read = stored + superseded + rejected + offered`.
+
+pub mod mapping;
+pub mod profiles;
+pub mod reader;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use chrono_tz::Tz;
+use indicatif::{ProgressBar, ProgressStyle};
+use sha2::{Digest, Sha256};
+
+use crate::lake::{Lake, ManifestEntry, Stageable, Staging};
+use crate::model::{Reject, Table};
+use reader::{Fault, Format, Header, RawJson, Row};
+
+/// How to ingest.
+#[derive(Debug, Clone, Default)]
+pub struct IngestOptions {
+    /// Import profile: `generic`, `servicenow`, `zendesk`, `jira` or `twitter`.
+    pub profile: String,
+    /// A column mapping file (for `generic`).
+    pub mapping: Option<PathBuf>,
+    /// The table a `generic` file fills, when neither the mapping nor the file name says.
+    pub table: Option<Table>,
+    /// Time zone for timestamps without one (overrides the mapping's).
+    pub tz: Option<Tz>,
+    /// Show a progress bar (only drawn on a terminal).
+    pub progress: bool,
+}
+
+/// What happened to the rows of one table from one file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableCounts {
+    /// Rows the profile produced for this table (valid or not).
+    pub read: u64,
+    /// Rows now in the lake.
+    pub stored: u64,
+    /// Rows that lost to a newer version of the same key.
+    pub superseded: u64,
+    /// Rows refused (in `_rejects`).
+    pub rejected: u64,
+    /// Survey offers that were never answered: not a rating, not an error (Zendesk `offered`).
+    pub offered: u64,
+    /// Rows already in the lake that this file replaced with a newer version.
+    pub replaced: u64,
+}
+
+impl TableCounts {
+    /// The accounting rule every ingest keeps.
+    pub fn balances(&self) -> bool {
+        self.read == self.stored + self.superseded + self.rejected + self.offered
+    }
+}
+
+/// The outcome of one input file.
+#[derive(Debug, Clone, Default)]
+pub struct FileReport {
+    pub file: String,
+    /// Input records (CSV rows, JSON objects, lines) read from the file.
+    pub records: u64,
+    /// Already ingested: nothing was done.
+    pub skipped: bool,
+    pub tables: BTreeMap<Table, TableCounts>,
+}
+
+impl fmt::Display for FileReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.skipped {
+            return write!(
+                f,
+                "{}: already ingested (same content), nothing changed",
+                self.file
+            );
+        }
+        write!(f, "{}: {} records", self.file, self.records)?;
+        for (t, c) in &self.tables {
+            write!(
+                f,
+                "\n  {t}: read {}, stored {}, rejected {}",
+                c.read, c.stored, c.rejected
+            )?;
+            if c.superseded > 0 {
+                write!(f, ", superseded {} (older versions)", c.superseded)?;
+            }
+            if c.offered > 0 {
+                write!(f, ", offered-not-answered {}", c.offered)?;
+            }
+            if c.replaced > 0 {
+                write!(f, " ({} earlier versions replaced)", c.replaced)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A file that could not be ingested at all; nothing of it was stored.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {message}")]
+pub struct FileError {
+    pub file: String,
+    pub message: String,
+}
+
+/// One input file, opened for a profile.
+pub struct Input {
+    pub path: PathBuf,
+    /// The name used in reports and rejects (the path as the user gave it).
+    pub name: String,
+    pub format: Format,
+    pub reader: Box<dyn BufRead>,
+}
+
+/// Where a profile sends what it reads.
+pub struct Output {
+    file: String,
+    staging: Staging,
+    records: u64,
+    counts: BTreeMap<Table, TableCounts>,
+}
+
+impl Output {
+    /// Counts one input record.
+    pub fn record(&mut self) {
+        self.records += 1;
+    }
+
+    /// Stages one canonical row.
+    pub fn push<R: Stageable>(&mut self, row: R) -> Result<()> {
+        self.counts.entry(R::TABLE).or_default().read += 1;
+        self.staging.push(row)
+    }
+
+    /// Stages a row, or rejects the record it came from.
+    pub fn emit<R: Stageable>(&mut self, row: &dyn Row, result: Result<R, Fault>) -> Result<()> {
+        match result {
+            Ok(r) => self.push(r),
+            Err(f) => self.reject(R::TABLE, row.line(), f, row.raw()),
+        }
+    }
+
+    /// Records a refused row of `table`.
+    pub fn reject(&mut self, table: Table, line: u64, fault: Fault, raw: String) -> Result<()> {
+        let c = self.counts.entry(table).or_default();
+        c.read += 1;
+        c.rejected += 1;
+        self.staging.push_reject(Reject {
+            source_file: self.file.clone(),
+            line,
+            column: fault.column,
+            reason: fault.reason,
+            raw,
+        })
+    }
+
+    /// Counts a survey that was offered and never answered.
+    pub fn offered(&mut self, table: Table) {
+        let c = self.counts.entry(table).or_default();
+        c.read += 1;
+        c.offered += 1;
+    }
+}
+
+/// An import profile: reads one export format into canonical rows.
+pub trait Profile {
+    /// What the manifest records with the content hash: the profile's name plus whatever else
+    /// changes how a file is read (a mapping's content), so that a file read differently is not
+    /// taken for one already ingested.
+    fn id(&self) -> String;
+    /// Reads one file. An error refuses the whole file; bad records go to `out.reject`.
+    fn read(&self, input: Input, out: &mut Output) -> Result<()>;
+}
+
+/// Ingests files one by one. Returns a report per file that was ingested or skipped, and an
+/// error per file that was refused (those store nothing).
+pub fn ingest(
+    lake: &Lake,
+    files: &[PathBuf],
+    opts: &IngestOptions,
+) -> Result<(Vec<FileReport>, Vec<FileError>)> {
+    let mut reports = Vec::new();
+    let mut errors = Vec::new();
+    for path in files {
+        let name = path.display().to_string();
+        let profile = profiles::profile(opts, path)?;
+        match ingest_file(lake, path, &name, profile.as_ref(), opts.progress) {
+            Ok(r) => reports.push(r),
+            Err(e) => errors.push(FileError {
+                file: name,
+                message: format!("{e:#}"),
+            }),
+        }
+    }
+    Ok((reports, errors))
+}
+
+fn ingest_file(
+    lake: &Lake,
+    path: &Path,
+    name: &str,
+    profile: &dyn Profile,
+    progress: bool,
+) -> Result<FileReport> {
+    let hash = content_hash(path)?;
+    let id = profile.id();
+    if lake.already_ingested(&hash, &id)? {
+        return Ok(FileReport {
+            file: name.to_string(),
+            skipped: true,
+            ..Default::default()
+        });
+    }
+    let mut file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let len = file.metadata()?.len();
+    let mut head = vec![0u8; 4096];
+    let n = read_up_to(&mut file, &mut head)?;
+    head.truncate(n);
+    let format = Format::detect(path, &head);
+    let file = File::open(path)?;
+    let bar = progress_bar(progress, len, name);
+    let reader: Box<dyn BufRead> = Box::new(BufReader::with_capacity(1 << 20, bar.wrap_read(file)));
+    let staging_id = &hash[..16];
+    let mut out = Output {
+        file: name.to_string(),
+        staging: lake.stage(staging_id)?,
+        records: 0,
+        counts: BTreeMap::new(),
+    };
+    let input = Input {
+        path: path.to_path_buf(),
+        name: name.to_string(),
+        format,
+        reader,
+    };
+    if let Err(e) = profile.read(input, &mut out) {
+        bar.finish_and_clear();
+        out.staging.abort()?;
+        return Err(e);
+    }
+    bar.finish_and_clear();
+    let Output {
+        staging,
+        records,
+        mut counts,
+        ..
+    } = out;
+    let committed = staging.commit(lake, staging_id)?;
+    for (table, c) in committed {
+        let e = counts.entry(table).or_default();
+        e.stored = c.stored;
+        e.superseded = c.superseded;
+        e.replaced = c.replaced;
+    }
+    debug_assert!(counts.values().all(TableCounts::balances), "{counts:?}");
+    lake.record_ingest(ManifestEntry {
+        content_hash: hash,
+        profile: id,
+        source_file: name.to_string(),
+        ingested_at: chrono::Utc::now().timestamp_micros(),
+        records,
+        rows_stored: counts.values().map(|c| c.stored).sum(),
+        rows_rejected: counts.values().map(|c| c.rejected).sum(),
+    })?;
+    Ok(FileReport {
+        file: name.to_string(),
+        records,
+        skipped: false,
+        tables: counts,
+    })
+}
+
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        let k = r.read(&mut buf[n..])?;
+        if k == 0 {
+            break;
+        }
+        n += k;
+    }
+    Ok(n)
+}
+
+fn progress_bar(enabled: bool, len: u64, name: &str) -> ProgressBar {
+    if !enabled {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_message(name.to_string());
+    bar
+}
+
+/// SHA-256 of a file's content, in hex.
+pub fn content_hash(path: &Path) -> Result<String> {
+    let mut file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// One record of an input: readable, or refused with its line, reason and raw text. `key` is
+/// the name of the JSON array it came from, for API pages like `{"tickets": [...]}`.
+pub enum Item<'a> {
+    Row(&'a dyn Row, Option<&'a str>),
+    Bad {
+        line: u64,
+        fault: Fault,
+        raw: String,
+        key: Option<&'a str>,
+    },
+}
+
+/// Reads every record of an input in whatever format it is. For CSV, `check_header` may refuse
+/// the file (a missing column); for JSON, `accept_key` picks the array of records in an object.
+pub fn each_record(
+    input: Input,
+    check_header: impl FnOnce(&Header) -> Result<(), String>,
+    accept_key: impl Fn(&str) -> bool,
+    mut each: impl FnMut(Item<'_>) -> Result<()>,
+) -> Result<()> {
+    let Input { format, reader, .. } = input;
+    match format {
+        Format::Csv => reader::read_csv(reader, check_header, |r| match r {
+            Ok(row) => each(Item::Row(row, None)),
+            Err((line, fault, raw)) => each(Item::Bad {
+                line,
+                fault,
+                raw,
+                key: None,
+            }),
+        })?
+        .map_err(anyhow::Error::msg)?,
+        Format::Ndjson => reader::read_ndjson(reader, |raw| json_item(raw, &mut each))?,
+        Format::Json => {
+            reader::read_json_array(reader, accept_key, |raw| json_item(raw, &mut each))?
+                .map_err(anyhow::Error::msg)?
+        }
+    }
+    Ok(())
+}
+
+fn json_item(raw: RawJson, each: &mut dyn FnMut(Item<'_>) -> Result<()>) -> Result<()> {
+    match raw.parse() {
+        Ok(value) => {
+            let row = reader::JsonRow {
+                value: &value,
+                line: raw.line,
+                raw: &raw.bytes,
+            };
+            each(Item::Row(&row, raw.key.as_deref()))
+        }
+        Err(fault) => each(Item::Bad {
+            line: raw.line,
+            fault,
+            raw: String::from_utf8_lossy(&raw.bytes).trim().to_string(),
+            key: raw.key.as_deref(),
+        }),
+    }
+}
+
+/// [`each_record`] with the accounting: counts every record, and rejects an unreadable one
+/// against the table `primary` names for its array.
+pub fn for_each_record(
+    input: Input,
+    out: &mut Output,
+    check_header: impl FnOnce(&Header) -> Result<(), String>,
+    accept_key: impl Fn(&str) -> bool,
+    primary: impl Fn(Option<&str>) -> Table,
+    mut each: impl FnMut(&dyn Row, Option<&str>, &mut Output) -> Result<()>,
+) -> Result<()> {
+    each_record(input, check_header, accept_key, |item| {
+        out.record();
+        match item {
+            Item::Row(row, key) => each(row, key, out),
+            Item::Bad {
+                line,
+                fault,
+                raw,
+                key,
+            } => out.reject(primary(key), line, fault, raw),
+        }
+    })
+}

@@ -1,0 +1,239 @@
+use crate::ingest::profiles::testkit::*;
+use crate::ingest::{IngestOptions, ingest};
+use crate::lake::Lake;
+use crate::model::Table;
+
+fn rejects_by_line(lake: &Lake) -> Vec<(u64, Option<String>, String)> {
+    let mut r: Vec<_> = lake
+        .rejects()
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.line, r.column, r.reason))
+        .collect();
+    r.sort();
+    r
+}
+
+#[test]
+fn every_kind_of_broken_ticket_row_is_rejected_with_line_column_and_reason() {
+    let (_dir, lake, reports) = ingest_fresh("generic", &[fixture("tickets_broken.csv")]);
+    let r = &reports[0];
+    assert_eq!(r.records, 9);
+    let c = r.tables[&Table::Tickets];
+    assert_eq!((c.read, c.stored, c.rejected), (9, 2, 7));
+    let rejects = rejects_by_line(&lake);
+    let cols: Vec<(u64, Option<&str>)> =
+        rejects.iter().map(|(l, c, _)| (*l, c.as_deref())).collect();
+    assert_eq!(
+        cols,
+        vec![
+            (3, Some("ticket_id")),   // missing id
+            (4, Some("opened_at")),   // missing timestamp
+            (5, Some("opened_at")),   // unparseable date
+            (6, Some("resolved_at")), // resolved before opened
+            (7, Some("category")),    // invalid UTF-8
+            (8, None),                // too few fields
+            (10, None),               // the file ends inside a quoted field
+        ]
+    );
+    assert!(
+        rejects[2]
+            .2
+            .contains("unparseable timestamp '02/30/2026 9am'")
+    );
+    assert!(rejects[3].2.contains("before opened_at"));
+    assert!(rejects[4].2.contains("invalid UTF-8"));
+    assert!(rejects[5].2.contains("expected 8 fields, found 5"));
+    assert!(rejects[6].2.contains("truncated"));
+    // The BOM did not hide the first column; raw text is kept for every reject.
+    assert_eq!(
+        column(&lake, Table::Tickets, "ticket_id"),
+        vec![Some("T1".into()), Some("T8".into())]
+    );
+    assert!(lake.rejects().unwrap().iter().all(|r| !r.raw.is_empty()));
+    assert!(
+        lake.rejects()
+            .unwrap()
+            .iter()
+            .all(|r| r.source_file.ends_with("tickets_broken.csv"))
+    );
+    assert_eq!(
+        column(&lake, Table::Tickets, "channel"),
+        vec![Some("chat".into()), Some("phone".into())]
+    );
+    assert_eq!(
+        column(&lake, Table::Tickets, "priority"),
+        vec![Some("2".into()), Some("1".into())]
+    );
+}
+
+#[test]
+fn ratings_on_every_scale_and_out_of_scale_rejects() {
+    let (_dir, lake, reports) = ingest_fresh("generic", &[fixture("ratings_broken.csv")]);
+    let c = reports[0].tables[&Table::Ratings];
+    assert_eq!((c.read, c.stored, c.rejected), (10, 6, 4));
+    let mut scores: Vec<(String, String)> = column(&lake, Table::Ratings, "rating_id")
+        .into_iter()
+        .zip(column(&lake, Table::Ratings, "score_5"))
+        .map(|(i, s)| (i.unwrap(), s.unwrap()))
+        .collect();
+    scores.sort();
+    let ten_seven = (1.0 + 6.0 * 4.0 / 9.0f64).to_string();
+    assert_eq!(
+        scores,
+        vec![
+            ("R1".into(), "5".into()),
+            ("R10".into(), "4".into()),
+            ("R2".into(), "5".into()),
+            ("R3".into(), "3".into()),
+            ("R4".into(), ten_seven),
+            ("R5".into(), "1".into()),
+        ]
+    );
+    let cols: Vec<(u64, Option<String>)> = rejects_by_line(&lake)
+        .into_iter()
+        .map(|(l, c, _)| (l, c))
+        .collect();
+    assert_eq!(
+        cols,
+        vec![
+            (7, Some("score_raw".into())),
+            (8, Some("score_raw".into())),
+            (9, Some("scale".into())),
+            (10, Some("rated_at".into())),
+        ]
+    );
+}
+
+#[test]
+fn ndjson_rejects_malformed_lines_and_keeps_the_rest() {
+    let (_dir, lake, reports) = ingest_fresh("generic", &[fixture("interactions_broken.ndjson")]);
+    let c = reports[0].tables[&Table::Interactions];
+    assert_eq!(reports[0].records, 6);
+    assert_eq!((c.read, c.stored, c.rejected), (6, 3, 3));
+    let lines: Vec<(u64, Option<String>)> = rejects_by_line(&lake)
+        .into_iter()
+        .map(|(l, c, _)| (l, c))
+        .collect();
+    assert_eq!(
+        lines,
+        vec![(4, Some("actor_role".into())), (5, None), (6, None)]
+    );
+}
+
+#[test]
+fn a_file_without_a_required_column_is_refused_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path()).unwrap();
+    let opts = IngestOptions {
+        profile: "generic".into(),
+        ..Default::default()
+    };
+    let (reports, errors) = ingest(&lake, &[fixture("tickets_missing_column.csv")], &opts).unwrap();
+    assert!(reports.is_empty());
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].file.ends_with("tickets_missing_column.csv"));
+    assert!(
+        errors[0].message.contains("'opened_at'"),
+        "{}",
+        errors[0].message
+    );
+    assert_eq!(lake.row_count(Table::Tickets).unwrap(), 0);
+    assert!(lake.manifest().unwrap().is_empty());
+    assert!(
+        !dir.path()
+            .join("_staging")
+            .read_dir()
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false)
+    );
+}
+
+#[test]
+fn an_unreadable_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path()).unwrap();
+    let opts = IngestOptions {
+        profile: "generic".into(),
+        ..Default::default()
+    };
+    let (_, errors) = ingest(&lake, &[dir.path().join("tickets_nowhere.csv")], &opts).unwrap();
+    assert_eq!(errors.len(), 1);
+    assert!(
+        errors[0].message.contains("cannot open"),
+        "{}",
+        errors[0].message
+    );
+}
+
+#[test]
+fn a_newer_version_replaces_the_older_and_an_older_one_does_not() {
+    let (_dir, lake, _) = ingest_fresh("generic", &[fixture("tickets_v1.csv")]);
+    let opts = IngestOptions {
+        profile: "generic".into(),
+        ..Default::default()
+    };
+    let (reports, _) = ingest(&lake, &[fixture("tickets_v2.csv")], &opts).unwrap();
+    let c = reports[0].tables[&Table::Tickets];
+    // A is newer (replaces), B is older than the lake's (superseded), D is new.
+    assert_eq!((c.read, c.stored, c.superseded, c.replaced), (3, 2, 1, 1));
+    let mut rows: Vec<(String, String)> = column(&lake, Table::Tickets, "ticket_id")
+        .into_iter()
+        .zip(column(&lake, Table::Tickets, "status"))
+        .map(|(i, s)| (i.unwrap(), s.unwrap()))
+        .collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        vec![
+            ("A".into(), "resolved".into()),
+            ("B".into(), "resolved".into()),
+            ("C".into(), "new".into()),
+            ("D".into(), "new".into()),
+        ]
+    );
+}
+
+#[test]
+fn a_mapping_file_loads_another_tools_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("export.csv");
+    std::fs::write(
+        &csv,
+        "Ref;Raised;Medium;Area\nX-1;03.03.2026 14:05;Walk up;Printers\n".replace(';', ","),
+    )
+    .unwrap();
+    let map = dir.path().join("map.toml");
+    std::fs::write(
+        &map,
+        "table = \"tickets\"\nsource = \"otrs\"\ndate_formats = [\"%d.%m.%Y %H:%M\"]\ntimezone = \"Europe/Berlin\"\n\
+         [tickets]\nticket_id = \"Ref\"\nopened_at = \"Raised\"\nchannel = \"Medium\"\ncategory = \"Area\"\n\
+         [channels]\n\"Walk up\" = \"walk_in\"\n",
+    )
+    .unwrap();
+    let lake = Lake::open(dir.path().join("lake")).unwrap();
+    let opts = IngestOptions {
+        profile: "generic".into(),
+        mapping: Some(map),
+        ..Default::default()
+    };
+    let (reports, errors) = ingest(&lake, &[csv], &opts).unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(reports[0].tables[&Table::Tickets].stored, 1);
+    assert_eq!(
+        column(&lake, Table::Tickets, "channel"),
+        vec![Some("walk_in".into())]
+    );
+    assert_eq!(
+        column(&lake, Table::Tickets, "source"),
+        vec![Some("otrs".into())]
+    );
+    // 14:05 in Berlin (winter, UTC+1) is 13:05 UTC.
+    let want = crate::timeparse::TimeParser::default()
+        .parse("2026-03-03T13:05:00Z")
+        .unwrap();
+    assert_eq!(
+        column(&lake, Table::Tickets, "opened_at"),
+        vec![Some(want.to_string())]
+    );
+}

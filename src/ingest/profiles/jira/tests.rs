@@ -1,0 +1,78 @@
+use crate::ingest::profiles::testkit::*;
+use crate::model::Table;
+use crate::timeparse::TimeParser;
+
+fn t(s: &str) -> String {
+    TimeParser::default().parse(s).unwrap().to_string()
+}
+
+#[test]
+fn issues_comments_and_ratings() {
+    let (_dir, lake, reports) = ingest_fresh("jira", &[fixture("jira_issues.csv")]);
+    let r = &reports[0];
+    assert_eq!(r.records, 6);
+    let tk = r.tables[&Table::Tickets];
+    assert_eq!((tk.read, tk.stored, tk.rejected), (6, 4, 2));
+    let ra = r.tables[&Table::Ratings];
+    assert_eq!((ra.read, ra.stored, ra.rejected), (3, 2, 1));
+    // Descriptions of SD-1, SD-2, SD-3, SD-5 and the comments of SD-1 (2) and SD-2 (1).
+    let ia = r.tables[&Table::Interactions];
+    assert_eq!((ia.read, ia.stored), (7, 7));
+
+    let role = |id: &str| {
+        value_of(
+            &lake,
+            Table::Interactions,
+            "interaction_id",
+            id,
+            "actor_role",
+        )
+    };
+    assert_eq!(role("SD-1#d"), Some("requester".into()));
+    assert_eq!(role("SD-1#c1"), Some("agent".into()));
+    assert_eq!(role("SD-1#c2"), Some("requester".into()));
+    let body = |id: &str| value_of(&lake, Table::Interactions, "interaction_id", id, "body");
+    assert_eq!(
+        body("SD-2#c1").as_deref(),
+        Some("We are looking into it; it may take a while.")
+    );
+    assert!(
+        body("SD-2#d")
+            .unwrap()
+            .contains("\"always-on\" profile fails,\nagain")
+    );
+
+    let get = |col: &str, id: &str| value_of(&lake, Table::Tickets, "ticket_id", id, col);
+    assert_eq!(get("opened_at", "SD-1"), Some(t("2026-03-02T09:15:00Z")));
+    assert_eq!(
+        get("first_response_at", "SD-1"),
+        Some(t("2026-03-02T09:40:12.500Z"))
+    );
+    assert_eq!(get("channel", "SD-1"), Some("portal".into()));
+    assert_eq!(get("channel", "SD-2"), Some("email".into()));
+    assert_eq!(get("category", "SD-1"), Some("Get IT help".into()));
+    assert_eq!(get("priority", "SD-5"), Some("4".into()));
+    assert_eq!(get("resolved_at", "SD-3"), None);
+
+    let mut scores = column(&lake, Table::Ratings, "score_5");
+    scores.sort();
+    assert_eq!(scores, vec![Some("1".into()), Some("4".into())]);
+
+    let mut rejects = lake.rejects().unwrap();
+    rejects.sort_by_key(|r| r.line);
+    let summary: Vec<(u64, Option<&str>)> = rejects
+        .iter()
+        .map(|r| (r.line, r.column.as_deref()))
+        .collect();
+    // SD-2's description spans two lines, so SD-4 starts on line 6: Created is not a date;
+    // SD-5 (line 7): 6 stars; SD-6 (line 8): resolved before it was created.
+    assert_eq!(
+        summary,
+        vec![
+            (6, Some("Created")),
+            (7, Some("Satisfaction rating")),
+            (8, Some("Resolved"))
+        ]
+    );
+    assert!(rejects[1].reason.contains("outside the five scale"));
+}

@@ -1,0 +1,204 @@
+//! The `twitter` profile: support conversations on Twitter become tickets.
+//!
+//! Two passes over the file keep memory bounded by a few ids per tweet, never the texts: the first
+//! reads each tweet's id, parent, author, direction and time, and finds each thread's root by
+//! following `in_response_to_tweet_id` up while the parent is in the file (a reply whose parent is
+//! missing starts a thread of its own); the second streams the tweets again as interactions.
+//! A thread's ticket opens at its earliest tweet; its requester is the first inbound author, its
+//! assignee the first brand that answered, and its first response the first brand tweet.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::BufReader;
+
+use anyhow::Result;
+use chrono_tz::Tz;
+
+use super::{builtin_id, builtin_mapping};
+use crate::ingest::mapping::{Mapping, parse_bool};
+use crate::ingest::reader::{Fault, Format, Row};
+use crate::ingest::{Input, Item, Output, Profile, each_record, for_each_record};
+use crate::model::{ActorRole, Channel, Interaction, Micros, Table, Ticket};
+
+pub struct Twitter {
+    mapping: Mapping,
+    tz: Option<Tz>,
+}
+
+impl Twitter {
+    pub fn new(tz: Option<Tz>) -> Twitter {
+        Twitter {
+            mapping: builtin_mapping(include_str!("mapping.toml"), "twitter", tz),
+            tz,
+        }
+    }
+}
+
+/// What the first pass keeps of a tweet.
+struct Meta {
+    parent: Option<String>,
+    inbound: bool,
+    author: String,
+    at: Micros,
+}
+
+const REQUIRED: &[&str] = &[
+    "tweet_id",
+    "author_id",
+    "inbound",
+    "created_at",
+    "text",
+    "in_response_to_tweet_id",
+];
+
+impl Twitter {
+    fn meta(&self, row: &dyn Row) -> Result<(String, Meta), Fault> {
+        let r = self.mapping.rec(row, Table::Interactions);
+        let id = r.required_text("interaction_id")?;
+        let inbound = row
+            .get("inbound")?
+            .ok_or_else(|| Fault::column("inbound", "missing inbound"))?;
+        let inbound = parse_bool(&inbound)
+            .ok_or_else(|| Fault::column("inbound", format!("'{inbound}' is not True or False")))?;
+        let parent = row
+            .get("in_response_to_tweet_id")?
+            .map(|p| p.trim().trim_end_matches(".0").to_string())
+            .filter(|p| !p.is_empty());
+        Ok((
+            id,
+            Meta {
+                parent,
+                inbound,
+                author: r.required_text("actor_id")?,
+                at: r.required_time("at")?,
+            },
+        ))
+    }
+}
+
+impl Profile for Twitter {
+    fn id(&self) -> String {
+        builtin_id("twitter", self.tz)
+    }
+
+    fn read(&self, input: Input, out: &mut Output) -> Result<()> {
+        let path = input.path.clone();
+        let check =
+            |h: &crate::ingest::reader::Header| match REQUIRED.iter().find(|c| !h.contains(c)) {
+                Some(c) => Err(format!("missing required column '{c}'")),
+                None => Ok(()),
+            };
+
+        // Pass 1: thread structure (rejects are made here, once).
+        let mut tweets: HashMap<String, Meta> = HashMap::new();
+        for_each_record(
+            input,
+            out,
+            check,
+            |_| true,
+            |_| Table::Interactions,
+            |row, _, out| match self.meta(row) {
+                Ok((id, meta)) => {
+                    tweets.insert(id, meta);
+                    Ok(())
+                }
+                Err(f) => out.reject(Table::Interactions, row.line(), f, row.raw()),
+            },
+        )?;
+        let root_of = |id: &str| -> String {
+            let mut cur = id;
+            // Bounded walk: a cycle in malformed data must not hang the ingest.
+            for _ in 0..10_000 {
+                match tweets.get(cur).and_then(|m| m.parent.as_deref()) {
+                    Some(p) if tweets.contains_key(p) => cur = p,
+                    _ => break,
+                }
+            }
+            cur.to_string()
+        };
+        let mut threads: HashMap<String, Vec<(Micros, String)>> = HashMap::new();
+        for (id, m) in &tweets {
+            threads
+                .entry(root_of(id))
+                .or_default()
+                .push((m.at, id.clone()));
+        }
+        let mut seq: HashMap<String, (String, i32)> = HashMap::new();
+        let mut tickets = Vec::with_capacity(threads.len());
+        for (root, mut members) in threads {
+            members.sort();
+            let first = |pred: &dyn Fn(&Meta) -> bool| {
+                members.iter().map(|(_, id)| &tweets[id]).find(|m| pred(m))
+            };
+            let requester = first(&|m| m.inbound).map(|m| m.author.clone());
+            let agent = first(&|m| !m.inbound);
+            tickets.push(Ticket {
+                ticket_id: format!("tw-{root}"),
+                source: "twitter".into(),
+                opened_at: members[0].0,
+                first_response_at: agent.map(|m| m.at),
+                updated_at: members.last().map(|(t, _)| *t).unwrap_or(members[0].0),
+                channel: Some(Channel::Social),
+                channel_raw: Some("twitter".into()),
+                requester_id: requester,
+                assignee_id: agent.map(|m| m.author.clone()),
+                ..Default::default()
+            });
+            for (i, (_, id)) in members.iter().enumerate() {
+                seq.insert(id.clone(), (root.clone(), i as i32 + 1));
+            }
+        }
+
+        // Pass 2: the tweets again, now with their texts, as interactions.
+        let again = Input {
+            name: path.display().to_string(),
+            path: path.clone(),
+            format: Format::Csv,
+            reader: Box::new(BufReader::new(File::open(&path)?)),
+        };
+        each_record(
+            again,
+            |_| Ok(()),
+            |_| true,
+            |item| {
+                let Item::Row(row, _) = item else {
+                    return Ok(()); // rejected in pass 1
+                };
+                let Ok(Some(id)) = self
+                    .mapping
+                    .rec(row, Table::Interactions)
+                    .text("interaction_id")
+                else {
+                    return Ok(());
+                };
+                let (Some(m), Some((root, n))) = (tweets.get(&id), seq.get(&id)) else {
+                    return Ok(()); // rejected in pass 1
+                };
+                out.push(Interaction {
+                    interaction_id: format!("tw-{id}"),
+                    ticket_id: format!("tw-{root}"),
+                    at: m.at,
+                    seq: Some(*n),
+                    actor_role: if m.inbound {
+                        ActorRole::Requester
+                    } else {
+                        ActorRole::Agent
+                    },
+                    actor_id: Some(m.author.clone()),
+                    channel: Channel::Social,
+                    is_public: true,
+                    body: row.get("text").ok().flatten().map(|t| t.into_owned()),
+                    sentiment: None,
+                })
+            },
+        )?;
+        tickets.sort_by(|a, b| a.ticket_id.cmp(&b.ticket_id));
+        for t in tickets {
+            out.push(t)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,773 @@
+//! Reading input files record by record, in bounded memory: CSV, a JSON array (top level or as a
+//! member of a top-level object, as in API pages like `{"tickets": [...]}`), and NDJSON.
+//!
+//! A record that cannot be read (wrong field count, invalid UTF-8, malformed JSON, a truncated
+//! end of file) is handed on as a [`Fault`] with its line, so that it becomes a reject; only a file
+//! that cannot be read at all is an error.
+
+use std::borrow::Cow;
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::io::{BufRead, Read};
+use std::rc::Rc;
+
+use serde_json::Value;
+
+/// Why one record (or one of its columns) was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}{reason}", column.as_ref().map(|c| format!("column '{c}': ")).unwrap_or_default())]
+pub struct Fault {
+    pub column: Option<String>,
+    pub reason: String,
+}
+
+impl Fault {
+    pub fn new(column: Option<&str>, reason: impl Into<String>) -> Fault {
+        Fault {
+            column: column.map(str::to_string),
+            reason: reason.into(),
+        }
+    }
+    pub fn column(column: &str, reason: impl Into<String>) -> Fault {
+        Fault::new(Some(column), reason)
+    }
+    pub fn record(reason: impl Into<String>) -> Fault {
+        Fault::new(None, reason)
+    }
+}
+
+/// The file formats deskpulse reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Json,
+    Ndjson,
+}
+
+impl Format {
+    /// Decides by extension, then by the first non-blank byte (`[` JSON, `{` NDJSON or JSON).
+    pub fn detect(path: &std::path::Path, head: &[u8]) -> Format {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("csv") | Some("tsv") | Some("txt") => return Format::Csv,
+            Some("ndjson") | Some("jsonl") => return Format::Ndjson,
+            Some("json") => return Format::Json,
+            _ => {}
+        }
+        let head = strip_bom(head);
+        match head.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'[') => Format::Json,
+            Some(b'{') => {
+                // NDJSON when the first line closes an object and another object follows.
+                let first_line_end = head.iter().position(|b| *b == b'\n');
+                match first_line_end {
+                    Some(i)
+                        if head[i + 1..].iter().find(|b| !b.is_ascii_whitespace())
+                            == Some(&b'{') =>
+                    {
+                        Format::Ndjson
+                    }
+                    _ => Format::Json,
+                }
+            }
+            _ => Format::Csv,
+        }
+    }
+}
+
+pub fn strip_bom(b: &[u8]) -> &[u8] {
+    b.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(b)
+}
+
+/// One input record, whatever the format.
+pub trait Row {
+    /// The 1-based line the record starts on.
+    fn line(&self) -> u64;
+    /// The value of a column (the first column of that name); `None` when absent.
+    /// For JSON, a dotted name (`via.channel`) reaches into nested objects.
+    fn get(&self, column: &str) -> Result<Option<Cow<'_, str>>, Fault>;
+    /// Every value of a column that appears several times (as Jira repeats `Comment`).
+    fn get_all(&self, column: &str) -> Result<Vec<Cow<'_, str>>, Fault>;
+    /// The record as text, for the rejects.
+    fn raw(&self) -> String;
+}
+
+/// The header of a CSV file: column name → positions (a name may repeat).
+#[derive(Debug, Clone, Default)]
+pub struct Header {
+    names: Vec<String>,
+    index: HashMap<String, Vec<usize>>,
+}
+
+impl Header {
+    fn new(names: Vec<String>) -> Header {
+        let mut index: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, n) in names.iter().enumerate() {
+            index.entry(n.clone()).or_default().push(i);
+        }
+        Header { names, index }
+    }
+    pub fn contains(&self, name: &str) -> bool {
+        self.index.contains_key(name)
+    }
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// A CSV record.
+pub struct CsvRow<'a> {
+    header: &'a Header,
+    record: &'a csv::ByteRecord,
+    line: u64,
+}
+
+impl CsvRow<'_> {
+    fn field(&self, column: &str, pos: usize) -> Result<Option<Cow<'_, str>>, Fault> {
+        match self.record.get(pos) {
+            None => Ok(None),
+            Some(bytes) => std::str::from_utf8(bytes)
+                .map(|s| Some(Cow::Borrowed(s)))
+                .map_err(|_| Fault::column(column, "invalid UTF-8")),
+        }
+    }
+}
+
+impl Row for CsvRow<'_> {
+    fn line(&self) -> u64 {
+        self.line
+    }
+    fn get(&self, column: &str) -> Result<Option<Cow<'_, str>>, Fault> {
+        match self.header.index.get(column) {
+            Some(pos) => self.field(column, pos[0]),
+            None => Ok(None),
+        }
+    }
+    fn get_all(&self, column: &str) -> Result<Vec<Cow<'_, str>>, Fault> {
+        let mut out = Vec::new();
+        for p in self.header.index.get(column).into_iter().flatten() {
+            if let Some(v) = self.field(column, *p)? {
+                out.push(v);
+            }
+        }
+        Ok(out)
+    }
+    fn raw(&self) -> String {
+        let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
+        let _ = w.write_byte_record(self.record);
+        let bytes = w.into_inner().unwrap_or_default();
+        String::from_utf8_lossy(&bytes).trim_end().to_string()
+    }
+}
+
+/// Reads a CSV file: checks the header with `check_header`, then calls `each` for every record
+/// with a row, or with a fault for a record of the wrong width. A UTF-8 BOM is skipped.
+pub fn read_csv<R: Read>(
+    input: R,
+    check_header: impl FnOnce(&Header) -> Result<(), String>,
+    mut each: impl FnMut(Result<&CsvRow<'_>, (u64, Fault, String)>) -> anyhow::Result<()>,
+) -> anyhow::Result<Result<(), String>> {
+    let seen = Rc::new(Seen::default());
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(false)
+        .from_reader(QuoteCounter {
+            inner: BomSkipper::new(input),
+            seen: seen.clone(),
+        });
+    let mut record = csv::ByteRecord::new();
+    if !reader.read_byte_record(&mut record)? {
+        return Ok(Err("the file is empty (no header line)".into()));
+    }
+    let names = record
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            std::str::from_utf8(b)
+                .map(|s| s.trim().to_string())
+                .map_err(|_| format!("header column {} is not valid UTF-8", i + 1))
+        })
+        .collect::<Result<Vec<_>, _>>();
+    let header = match names {
+        Ok(n) => Header::new(n),
+        Err(e) => return Ok(Err(e)),
+    };
+    if let Err(e) = check_header(&header) {
+        return Ok(Err(e));
+    }
+    loop {
+        let line = reader.position().line();
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                let raw = String::new();
+                each(Err((
+                    line,
+                    Fault::record(format!("unreadable CSV record: {e}")),
+                    raw,
+                )))?;
+                continue;
+            }
+        }
+        let line = record.position().map_or(line, |p| p.line());
+        let row = CsvRow {
+            header: &header,
+            record: &record,
+            line,
+        };
+        if record.len() == 1 && record.get(0) == Some(b"") {
+            continue; // a blank line
+        }
+        // Quotes pair up in valid CSV: an odd count at the end of input means the last field
+        // was cut inside its quotes.
+        let last = seen.eof.get() && reader.position().byte() == seen.bytes.get();
+        if last && seen.quotes.get() % 2 == 1 {
+            let fault = Fault::record("file ends inside a quoted field (truncated file)");
+            each(Err((line, fault, row.raw())))?;
+        } else if record.len() != header.len() {
+            let fault = Fault::record(format!(
+                "expected {} fields, found {} (truncated or misquoted line)",
+                header.len(),
+                record.len()
+            ));
+            each(Err((line, fault, row.raw())))?;
+        } else {
+            each(Ok(&row))?;
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// What passed through a [`QuoteCounter`]: bytes, quote bytes, and whether the input ended.
+#[derive(Default)]
+struct Seen {
+    bytes: Cell<u64>,
+    quotes: Cell<u64>,
+    eof: Cell<bool>,
+}
+
+/// Counts the bytes and quote bytes that pass through.
+struct QuoteCounter<R> {
+    inner: R,
+    seen: Rc<Seen>,
+}
+
+impl<R: Read> Read for QuoteCounter<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let s = &self.seen;
+        s.bytes.set(s.bytes.get() + n as u64);
+        s.quotes
+            .set(s.quotes.get() + buf[..n].iter().filter(|b| **b == b'"').count() as u64);
+        if n == 0 && !buf.is_empty() {
+            s.eof.set(true);
+        }
+        Ok(n)
+    }
+}
+
+/// Skips a UTF-8 byte-order mark at the start of a stream and turns CRLF line ends into LF, so
+/// that line numbers count the same way for files from every system.
+struct BomSkipper<R> {
+    inner: R,
+    started: bool,
+    /// A `\r` read at the end of the previous chunk, not yet known to precede a `\n`.
+    carriage_return: bool,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl<R: Read> BomSkipper<R> {
+    fn new(inner: R) -> Self {
+        BomSkipper {
+            inner,
+            started: false,
+            carriage_return: false,
+            buf: Vec::new(),
+            pos: 0,
+        }
+    }
+
+    /// Reads the next chunk into `buf`; false at the end of input.
+    fn fill(&mut self) -> std::io::Result<bool> {
+        let mut raw = vec![0u8; 64 * 1024];
+        let n = self.inner.read(&mut raw)?;
+        self.buf.clear();
+        self.pos = 0;
+        if n == 0 {
+            if self.carriage_return {
+                self.carriage_return = false;
+                self.buf.push(b'\r');
+                return Ok(true);
+            }
+            return Ok(false);
+        }
+        let mut chunk = &raw[..n];
+        if !self.started {
+            self.started = true;
+            // A BOM split across reads is not worth handling: reads here are 64 KiB.
+            chunk = strip_bom(chunk);
+        }
+        if self.carriage_return {
+            self.carriage_return = false;
+            if chunk.first() != Some(&b'\n') {
+                self.buf.push(b'\r');
+            }
+        }
+        let mut i = 0;
+        while i < chunk.len() {
+            let b = chunk[i];
+            if b == b'\r' {
+                match chunk.get(i + 1) {
+                    Some(b'\n') => {}
+                    Some(_) => self.buf.push(b),
+                    None => self.carriage_return = true,
+                }
+            } else {
+                self.buf.push(b);
+            }
+            i += 1;
+        }
+        Ok(true)
+    }
+}
+
+impl<R: Read> Read for BomSkipper<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos >= self.buf.len() {
+            if !self.fill()? {
+                return Ok(0);
+            }
+        }
+        let k = (self.buf.len() - self.pos).min(out.len());
+        out[..k].copy_from_slice(&self.buf[self.pos..self.pos + k]);
+        self.pos += k;
+        Ok(k)
+    }
+}
+
+/// A JSON record (an object).
+pub struct JsonRow<'a> {
+    pub value: &'a Value,
+    pub line: u64,
+    pub raw: &'a [u8],
+}
+
+fn lookup<'v>(value: &'v Value, column: &str) -> Option<&'v Value> {
+    if let Some(v) = value.get(column) {
+        return Some(v);
+    }
+    let mut v = value;
+    for part in column.split('.') {
+        v = v.get(part)?;
+    }
+    Some(v)
+}
+
+fn scalar(v: &Value) -> Option<Cow<'_, str>> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(Cow::Borrowed(s)),
+        Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
+        Value::Number(n) => Some(Cow::Owned(n.to_string())),
+        other => Some(Cow::Owned(other.to_string())),
+    }
+}
+
+impl Row for JsonRow<'_> {
+    fn line(&self) -> u64 {
+        self.line
+    }
+    fn get(&self, column: &str) -> Result<Option<Cow<'_, str>>, Fault> {
+        Ok(lookup(self.value, column).and_then(scalar))
+    }
+    fn get_all(&self, column: &str) -> Result<Vec<Cow<'_, str>>, Fault> {
+        Ok(match lookup(self.value, column) {
+            Some(Value::Array(items)) => items.iter().filter_map(scalar).collect(),
+            Some(v) => scalar(v).into_iter().collect(),
+            None => Vec::new(),
+        })
+    }
+    fn raw(&self) -> String {
+        String::from_utf8_lossy(self.raw).trim().to_string()
+    }
+}
+
+/// One element of a JSON array or one NDJSON line, not yet parsed.
+pub struct RawJson {
+    pub line: u64,
+    pub bytes: Vec<u8>,
+    /// The member name of the array the element came from (`tickets`), if it was in an object.
+    pub key: Option<String>,
+    /// The file ended inside this element.
+    pub truncated: bool,
+}
+
+impl RawJson {
+    /// Parses the element into an object, or says why it cannot be one.
+    pub fn parse(&self) -> Result<Value, Fault> {
+        if self.truncated {
+            return Err(Fault::record(
+                "file ends inside this record (truncated file)",
+            ));
+        }
+        match serde_json::from_slice::<Value>(&self.bytes) {
+            Ok(v @ Value::Object(_)) => Ok(v),
+            Ok(_) => Err(Fault::record("record is not a JSON object")),
+            Err(e) => Err(Fault::record(format!("malformed JSON: {e}"))),
+        }
+    }
+}
+
+/// Reads NDJSON: one object per line; blank lines are skipped.
+pub fn read_ndjson<R: BufRead>(
+    mut input: R,
+    mut each: impl FnMut(RawJson) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut line = 0u64;
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let n = input.read_until(b'\n', &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        line += 1;
+        let body = if line == 1 { strip_bom(&buf) } else { &buf[..] };
+        if body.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        each(RawJson {
+            line,
+            bytes: body.to_vec(),
+            key: None,
+            truncated: false,
+        })?;
+    }
+    Ok(())
+}
+
+/// Streams the elements of a JSON array: the top-level array, or the first array-valued member of
+/// a top-level object whose name `accept` allows. Elements are split on the raw bytes (tracking
+/// strings, escapes and nesting), so only one element is in memory at a time.
+/// Returns an error message when the file holds no such array.
+pub fn read_json_array<R: Read>(
+    input: R,
+    accept: impl Fn(&str) -> bool,
+    mut each: impl FnMut(RawJson) -> anyhow::Result<()>,
+) -> anyhow::Result<Result<(), String>> {
+    let mut bytes = std::io::BufReader::with_capacity(1 << 16, BomSkipper::new(input)).bytes();
+    let mut line = 1u64;
+    let mut next = |line: &mut u64| -> std::io::Result<Option<u8>> {
+        match bytes.next().transpose()? {
+            Some(b) => {
+                if b == b'\n' {
+                    *line += 1;
+                }
+                Ok(Some(b))
+            }
+            None => Ok(None),
+        }
+    };
+    let skip_ws =
+        |line: &mut u64, next: &mut dyn FnMut(&mut u64) -> std::io::Result<Option<u8>>| {
+            loop {
+                match next(line)? {
+                    Some(b) if b.is_ascii_whitespace() => continue,
+                    other => return Ok::<_, std::io::Error>(other),
+                }
+            }
+        };
+
+    // Find the array.
+    let first = skip_ws(&mut line, &mut next)?;
+    let key = match first {
+        Some(b'[') => None,
+        Some(b'{') => {
+            // Walk the top-level members until an accepted name with an array value.
+            let mut found = None;
+            loop {
+                match skip_ws(&mut line, &mut next)? {
+                    Some(b'"') => {}
+                    Some(b',') => continue,
+                    Some(b'}') | None => break,
+                    Some(_) => return Ok(Err("malformed JSON object at top level".into())),
+                }
+                let name = read_string_body(&mut line, &mut next)?;
+                if skip_ws(&mut line, &mut next)? != Some(b':') {
+                    return Ok(Err("malformed JSON object at top level".into()));
+                }
+                let start = skip_ws(&mut line, &mut next)?;
+                if start == Some(b'[') && accept(&name) {
+                    found = Some(name);
+                    break;
+                }
+                // Skip this member's value.
+                let mut scratch = Vec::new();
+                if let Some(b) = start {
+                    scratch.push(b);
+                    if matches!(b, b'{' | b'[') {
+                        skip_value(b, &mut line, &mut next, &mut scratch)?;
+                    } else if b == b'"' {
+                        read_string_body(&mut line, &mut next)?;
+                    }
+                }
+            }
+            match found {
+                Some(k) => Some(k),
+                None => return Ok(Err("no array of records found in the JSON object".into())),
+            }
+        }
+        _ => return Ok(Err("not a JSON array or object".into())),
+    };
+
+    // Split the array's elements.
+    loop {
+        let start = skip_ws(&mut line, &mut next)?;
+        let start_line = line;
+        let b = match start {
+            None => {
+                each(RawJson {
+                    line: start_line,
+                    bytes: Vec::new(),
+                    key: key.clone(),
+                    truncated: true,
+                })?;
+                return Ok(Ok(()));
+            }
+            Some(b']') => return Ok(Ok(())),
+            Some(b',') => continue,
+            Some(b) => b,
+        };
+        let mut buf = vec![b];
+        let complete = match b {
+            b'{' | b'[' => skip_value(b, &mut line, &mut next, &mut buf)?,
+            _ => {
+                // A scalar element: read to the next comma or bracket.
+                let mut ended = false;
+                while let Some(c) = next(&mut line)? {
+                    if c == b',' || c == b']' {
+                        ended = true;
+                        each(RawJson {
+                            line: start_line,
+                            bytes: std::mem::take(&mut buf),
+                            key: key.clone(),
+                            truncated: false,
+                        })?;
+                        if c == b']' {
+                            return Ok(Ok(()));
+                        }
+                        break;
+                    }
+                    buf.push(c);
+                }
+                if ended {
+                    continue;
+                }
+                false
+            }
+        };
+        each(RawJson {
+            line: start_line,
+            bytes: buf,
+            key: key.clone(),
+            truncated: !complete,
+        })?;
+        if !complete {
+            return Ok(Ok(()));
+        }
+    }
+}
+
+/// Reads the rest of a JSON string after its opening quote; returns its raw (unescaped) content.
+fn read_string_body(
+    line: &mut u64,
+    next: &mut dyn FnMut(&mut u64) -> std::io::Result<Option<u8>>,
+) -> std::io::Result<String> {
+    let mut out = Vec::new();
+    let mut escape = false;
+    while let Some(b) = next(line)? {
+        if escape {
+            escape = false;
+        } else if b == b'\\' {
+            escape = true;
+        } else if b == b'"' {
+            break;
+        }
+        out.push(b);
+    }
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Copies an object or array (after its opening byte, already in `buf`) into `buf`.
+/// Returns false when the input ends first.
+fn skip_value(
+    open: u8,
+    line: &mut u64,
+    next: &mut dyn FnMut(&mut u64) -> std::io::Result<Option<u8>>,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<bool> {
+    let _ = open;
+    let mut depth = 1usize;
+    let mut in_string = false;
+    let mut escape = false;
+    while let Some(b) = next(line)? {
+        buf.push(b);
+        if in_string {
+            if escape {
+                escape = false;
+            } else if b == b'\\' {
+                escape = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Ok(true);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn elements(json: &str) -> (Vec<(u64, String, bool)>, Option<String>) {
+        let mut out = Vec::new();
+        let mut key = None;
+        let r = read_json_array(
+            json.as_bytes(),
+            |k| k == "tickets",
+            |e| {
+                key = e.key.clone();
+                out.push((e.line, String::from_utf8(e.bytes).unwrap(), e.truncated));
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert!(r.is_ok(), "{r:?}");
+        (out, key)
+    }
+
+    #[test]
+    fn splits_a_top_level_array() {
+        let (els, key) = elements("[\n {\"a\": \"x,]}\"},\n {\"b\": [1, {\"c\": 2}]}\n]");
+        assert_eq!(key, None);
+        assert_eq!(els.len(), 2);
+        assert_eq!(els[0], (2, "{\"a\": \"x,]}\"}".to_string(), false));
+        assert_eq!(els[1].0, 3);
+    }
+
+    #[test]
+    fn finds_the_array_inside_an_api_page() {
+        let page = r#"{"count": 2, "users": [{"id": 9}], "tickets": [{"id": 1}, {"id": 2}], "next_page": null}"#;
+        let (els, key) = elements(page);
+        assert_eq!(key.as_deref(), Some("tickets"));
+        assert_eq!(
+            els.iter().map(|e| e.1.as_str()).collect::<Vec<_>>(),
+            vec!["{\"id\": 1}", "{\"id\": 2}"]
+        );
+    }
+
+    #[test]
+    fn a_truncated_array_ends_with_a_truncated_element() {
+        let (els, _) = elements("[{\"id\": 1}, {\"id\": 2, \"x\": \"cut");
+        assert_eq!(els.len(), 2);
+        assert!(!els[0].2);
+        assert!(els[1].2);
+    }
+
+    #[test]
+    fn escaped_quotes_do_not_end_strings() {
+        let (els, _) = elements(r#"[{"a": "say \"hi\" ]"}, {"b": 1}]"#);
+        assert_eq!(els.len(), 2);
+    }
+
+    #[test]
+    fn crlf_files_count_lines_like_lf_files() {
+        let data = "a,b\r\n1,\"x\r\ny\"\r\n2,z\r\n";
+        let mut seen = Vec::new();
+        read_csv(
+            data.as_bytes(),
+            |_| Ok(()),
+            |r| {
+                let r = r.unwrap();
+                seen.push((r.line(), r.get("b").unwrap().unwrap().to_string()));
+                Ok(())
+            },
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(seen, vec![(2, "x\ny".to_string()), (4, "z".to_string())]);
+    }
+
+    #[test]
+    fn formats_are_detected() {
+        use std::path::Path;
+        assert_eq!(Format::detect(Path::new("a.csv"), b"{"), Format::Csv);
+        assert_eq!(Format::detect(Path::new("a"), b"[{}]"), Format::Json);
+        assert_eq!(
+            Format::detect(Path::new("a"), b"{\"a\":1}\n{\"a\":2}\n"),
+            Format::Ndjson
+        );
+        assert_eq!(
+            Format::detect(Path::new("a"), b"{\n \"tickets\": []}"),
+            Format::Json
+        );
+        assert_eq!(
+            Format::detect(Path::new("a"), b"\xEF\xBB\xBFid,x\n"),
+            Format::Csv
+        );
+    }
+
+    #[test]
+    fn csv_with_bom_and_ragged_rows() {
+        let data = "\u{feff}id,name\n1,a\n2\n3,\"c\n";
+        let mut good = Vec::new();
+        let mut bad = Vec::new();
+        let r = read_csv(
+            data.as_bytes(),
+            |h| {
+                if h.contains("id") {
+                    Ok(())
+                } else {
+                    Err("no id".into())
+                }
+            },
+            |row| {
+                match row {
+                    Ok(r) => good.push((r.line(), r.get("id").unwrap().unwrap().to_string())),
+                    Err((line, f, _)) => bad.push((line, f.reason)),
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert!(r.is_ok());
+        assert_eq!(good, vec![(2, "1".to_string())]);
+        assert_eq!(bad.len(), 2);
+        assert_eq!(bad[0].0, 3);
+        assert_eq!(bad[1].0, 4);
+    }
+}

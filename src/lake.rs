@@ -1,0 +1,872 @@
+//! The Parquet lake: one directory per table, hive-partitioned by month, zstd-compressed.
+//!
+//! Layout:
+//! ```text
+//! lake/tickets/month=2026-01/data.parquet      (also interactions, ratings)
+//! lake/adoptions/data.parquet                   (also surveys: small, unpartitioned)
+//! lake/_rejects/<content-hash>.parquet          (one file per ingested input)
+//! lake/_manifest/data.parquet                   (one row per ingested input)
+//! lake/_staging/<content-hash>/...              (private to a running ingest)
+//! ```
+//! Every file is written under a hidden temporary name, fsync'd and renamed into place, so a reader
+//! sees either the old file or the new one. A partition holds exactly one file, and each key
+//! appears in it once: a commit merges the staged rows with the partition's current file.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringBuilder,
+    TimestampMicrosecondBuilder, UInt64Builder,
+};
+use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMicrosecondType};
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::arrow::ProjectionMask;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::properties::WriterProperties;
+
+use crate::model::{
+    Adoption, Interaction, Micros, Rating, Reject, Survey, Table, TableRow, Ticket, rejects_batch,
+    timestamp_type,
+};
+use crate::timeparse::month_of;
+
+/// Rows kept in memory across all partitions before they are spilled to staged Parquet files.
+const STAGING_ROW_BUDGET: usize = 200_000;
+/// Rows per Parquet row group in the lake (smaller groups prune and parallelise better).
+const ROW_GROUP_ROWS: usize = 256 * 1024;
+/// Testing hook: abort the process after this many temporary files were written and before the
+/// next rename, to prove that a crash at that point leaves the lake readable and complete.
+const CRASH_ENV: &str = "DESKPULSE_CRASH_BEFORE_RENAME";
+
+/// A lake directory.
+#[derive(Debug, Clone)]
+pub struct Lake {
+    root: PathBuf,
+}
+
+/// One ingested input, as recorded in `_manifest`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManifestEntry {
+    pub content_hash: String,
+    pub profile: String,
+    pub source_file: String,
+    pub ingested_at: Micros,
+    pub records: u64,
+    pub rows_stored: u64,
+    pub rows_rejected: u64,
+}
+
+/// What a commit did to one table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CommitCounts {
+    /// Staged rows now in the lake (new keys, or newer versions of existing ones).
+    pub stored: u64,
+    /// Staged rows that lost to a newer version of the same key (staged or already in the lake).
+    pub superseded: u64,
+    /// Rows that were in the lake and were replaced by a newer version.
+    pub replaced: u64,
+}
+
+impl Lake {
+    /// Opens (and creates, if needed) a lake directory.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Lake> {
+        let root = root.into();
+        fs::create_dir_all(&root)
+            .with_context(|| format!("cannot create lake directory {}", root.display()))?;
+        Ok(Lake { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn table_dir(&self, table: Table) -> PathBuf {
+        self.root.join(table.name())
+    }
+
+    /// The data files of a table, in partition order.
+    pub fn files(&self, table: Table) -> Result<Vec<PathBuf>> {
+        let dir = self.table_dir(table);
+        let mut out = Vec::new();
+        if !dir.exists() {
+            return Ok(out);
+        }
+        if table.partition_column().is_none() {
+            let f = dir.join("data.parquet");
+            if f.exists() {
+                out.push(f);
+            }
+            return Ok(out);
+        }
+        let mut parts: Vec<PathBuf> = fs::read_dir(&dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("month="))
+            })
+            .collect();
+        parts.sort();
+        for p in parts {
+            let f = p.join("data.parquet");
+            if f.exists() {
+                out.push(f);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads a whole table (or some of its columns). For tests and small tables: the engine is
+    /// the way to query a large lake.
+    pub fn scan(&self, table: Table, columns: Option<&[&str]>) -> Result<Vec<RecordBatch>> {
+        let mut out = Vec::new();
+        for f in self.files(table)? {
+            out.extend(read_parquet(&f, columns)?);
+        }
+        Ok(out)
+    }
+
+    /// Rows in a table (from Parquet footers; no data is read).
+    pub fn row_count(&self, table: Table) -> Result<u64> {
+        self.files(table)?
+            .iter()
+            .map(|f| parquet_rows(f))
+            .sum::<Result<u64>>()
+    }
+
+    /// Rows in `_rejects`.
+    pub fn reject_count(&self) -> Result<u64> {
+        let dir = self.root.join("_rejects");
+        if !dir.exists() {
+            return Ok(0);
+        }
+        let mut n = 0;
+        for e in fs::read_dir(dir)? {
+            let p = e?.path();
+            if p.extension().is_some_and(|x| x == "parquet") {
+                n += parquet_rows(&p)?;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Every reject recorded in the lake.
+    pub fn rejects(&self) -> Result<Vec<Reject>> {
+        let dir = self.root.join("_rejects");
+        let mut out = Vec::new();
+        if !dir.exists() {
+            return Ok(out);
+        }
+        let mut files: Vec<PathBuf> = fs::read_dir(dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+            .collect();
+        files.sort();
+        for f in files {
+            for batch in read_parquet(&f, None)? {
+                let col = |n: &str| batch.column_by_name(n).expect("rejects schema").clone();
+                let (file, line, column, reason, raw) = (
+                    col("source_file"),
+                    col("line"),
+                    col("column"),
+                    col("reason"),
+                    col("raw"),
+                );
+                let line = line.as_primitive::<datafusion::arrow::datatypes::UInt64Type>();
+                for i in 0..batch.num_rows() {
+                    out.push(Reject {
+                        source_file: file.as_string::<i32>().value(i).to_string(),
+                        line: line.value(i),
+                        column: (!column.is_null(i))
+                            .then(|| column.as_string::<i32>().value(i).to_string()),
+                        reason: reason.as_string::<i32>().value(i).to_string(),
+                        raw: raw.as_string::<i32>().value(i).to_string(),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn manifest_path(&self) -> PathBuf {
+        self.root.join("_manifest").join("data.parquet")
+    }
+
+    /// Every input ingested so far.
+    pub fn manifest(&self) -> Result<Vec<ManifestEntry>> {
+        let path = self.manifest_path();
+        let mut out = Vec::new();
+        if !path.exists() {
+            return Ok(out);
+        }
+        for b in read_parquet(&path, None)? {
+            let s = |n: &str| {
+                b.column_by_name(n)
+                    .expect("manifest schema")
+                    .as_string::<i32>()
+                    .clone()
+            };
+            let u = |n: &str| {
+                b.column_by_name(n)
+                    .expect("manifest schema")
+                    .as_primitive::<datafusion::arrow::datatypes::UInt64Type>()
+                    .clone()
+            };
+            let (hash, profile, file) = (s("content_hash"), s("profile"), s("source_file"));
+            let at = b
+                .column_by_name("ingested_at")
+                .expect("manifest schema")
+                .as_primitive::<TimestampMicrosecondType>()
+                .clone();
+            let (records, stored, rejected) = (u("records"), u("rows_stored"), u("rows_rejected"));
+            for i in 0..b.num_rows() {
+                out.push(ManifestEntry {
+                    content_hash: hash.value(i).to_string(),
+                    profile: profile.value(i).to_string(),
+                    source_file: file.value(i).to_string(),
+                    ingested_at: at.value(i),
+                    records: records.value(i),
+                    rows_stored: stored.value(i),
+                    rows_rejected: rejected.value(i),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether this content was already ingested with this profile.
+    pub fn already_ingested(&self, content_hash: &str, profile: &str) -> Result<bool> {
+        Ok(self
+            .manifest()?
+            .iter()
+            .any(|e| e.content_hash == content_hash && e.profile == profile))
+    }
+
+    /// Appends one entry to `_manifest` (rewritten atomically: it is small).
+    pub fn record_ingest(&self, entry: ManifestEntry) -> Result<()> {
+        let mut all = self.manifest()?;
+        all.push(entry);
+        fs::create_dir_all(self.root.join("_manifest"))?;
+        let batch = manifest_batch(&all);
+        write_parquet_atomic(
+            &self.manifest_path(),
+            batch.schema(),
+            [Ok(batch)],
+            lake_properties(),
+        )
+    }
+
+    /// Starts staging the rows of one ingest under `_staging/<id>` (removing leftovers of a crashed
+    /// run with the same id).
+    pub fn stage(&self, id: &str) -> Result<Staging> {
+        let dir = self.root.join("_staging").join(id);
+        if dir.exists() {
+            fs::remove_dir_all(&dir)?;
+        }
+        fs::create_dir_all(&dir)?;
+        Ok(Staging {
+            dir,
+            tickets: Buffer::default(),
+            interactions: Buffer::default(),
+            ratings: Buffer::default(),
+            adoptions: Buffer::default(),
+            surveys: Buffer::default(),
+            buffered: 0,
+            parts: BTreeMap::new(),
+            next_part: 0,
+            rejects: Vec::new(),
+            reject_parts: Vec::new(),
+        })
+    }
+
+    /// Removes the lake's tables (not the directory's other contents); used by `demo --fresh`.
+    pub fn clear(&self) -> Result<()> {
+        for t in Table::ALL {
+            let d = self.table_dir(t);
+            if d.exists() {
+                fs::remove_dir_all(d)?;
+            }
+        }
+        for d in ["_rejects", "_manifest", "_staging"] {
+            let d = self.root.join(d);
+            if d.exists() {
+                fs::remove_dir_all(d)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Rows of one table waiting in memory, per partition (`""` for unpartitioned tables).
+pub struct Buffer<R> {
+    partitions: BTreeMap<String, Vec<R>>,
+}
+
+impl<R> Default for Buffer<R> {
+    fn default() -> Self {
+        Buffer {
+            partitions: BTreeMap::new(),
+        }
+    }
+}
+
+/// Rows of one ingest on their way into the lake: buffered in memory, spilled to staged Parquet
+/// files when the buffer is full, and merged into the lake's partitions by [`Staging::commit`].
+pub struct Staging {
+    dir: PathBuf,
+    tickets: Buffer<Ticket>,
+    interactions: Buffer<Interaction>,
+    ratings: Buffer<Rating>,
+    adoptions: Buffer<Adoption>,
+    surveys: Buffer<Survey>,
+    buffered: usize,
+    parts: BTreeMap<(Table, String), Vec<PathBuf>>,
+    next_part: usize,
+    rejects: Vec<Reject>,
+    reject_parts: Vec<PathBuf>,
+}
+
+/// Row types that can be staged.
+pub trait Stageable: TableRow {
+    fn buffer(s: &mut Staging) -> &mut Buffer<Self>;
+}
+
+macro_rules! stageable {
+    ($t:ty, $field:ident) => {
+        impl Stageable for $t {
+            fn buffer(s: &mut Staging) -> &mut Buffer<Self> {
+                &mut s.$field
+            }
+        }
+    };
+}
+stageable!(Ticket, tickets);
+stageable!(Interaction, interactions);
+stageable!(Rating, ratings);
+stageable!(Adoption, adoptions);
+stageable!(Survey, surveys);
+
+impl Staging {
+    /// Adds a row; spills all buffers to disk when the memory budget is reached.
+    pub fn push<R: Stageable>(&mut self, row: R) -> Result<()> {
+        let partition = match R::TABLE.partition_column() {
+            Some(_) => format!("month={}", month_of(row.partition_time())),
+            None => String::new(),
+        };
+        R::buffer(self)
+            .partitions
+            .entry(partition)
+            .or_default()
+            .push(row);
+        self.buffered += 1;
+        if self.buffered >= STAGING_ROW_BUDGET {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    /// Adds a reject (spilled to disk like rows, so a file of bad rows stays in bounded memory).
+    pub fn push_reject(&mut self, reject: Reject) -> Result<()> {
+        self.rejects.push(reject);
+        self.buffered += 1;
+        if self.buffered >= STAGING_ROW_BUDGET {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    /// Writes every buffered row to staged files and empties the buffers.
+    pub fn spill(&mut self) -> Result<()> {
+        if !self.rejects.is_empty() {
+            let path = self
+                .dir
+                .join(format!("rejects-{:06}.parquet", self.next_part));
+            self.next_part += 1;
+            let batch = rejects_batch(&std::mem::take(&mut self.rejects));
+            write_parquet(&path, batch.schema(), [Ok(batch)], staging_properties())?;
+            self.reject_parts.push(path);
+        }
+        let tickets = std::mem::take(&mut self.tickets.partitions);
+        self.spill_table(tickets)?;
+        let interactions = std::mem::take(&mut self.interactions.partitions);
+        self.spill_table(interactions)?;
+        let ratings = std::mem::take(&mut self.ratings.partitions);
+        self.spill_table(ratings)?;
+        let adoptions = std::mem::take(&mut self.adoptions.partitions);
+        self.spill_table(adoptions)?;
+        let surveys = std::mem::take(&mut self.surveys.partitions);
+        self.spill_table(surveys)?;
+        self.buffered = 0;
+        Ok(())
+    }
+
+    fn spill_table<R: TableRow>(&mut self, partitions: BTreeMap<String, Vec<R>>) -> Result<()> {
+        for (partition, rows) in partitions {
+            if rows.is_empty() {
+                continue;
+            }
+            let path = self.dir.join(format!("part-{:06}.parquet", self.next_part));
+            self.next_part += 1;
+            let batch = R::to_batch(&rows);
+            write_parquet(&path, batch.schema(), [Ok(batch)], staging_properties())?;
+            self.parts
+                .entry((R::TABLE, partition))
+                .or_default()
+                .push(path);
+        }
+        Ok(())
+    }
+
+    /// Merges every staged row into the lake, partition by partition, writes the rejects to
+    /// `_rejects/<rejects_name>.parquet` (replacing those of an earlier, interrupted run) and
+    /// removes the staging directory. Returns what happened per table.
+    pub fn commit(
+        mut self,
+        lake: &Lake,
+        rejects_name: &str,
+    ) -> Result<BTreeMap<Table, CommitCounts>> {
+        self.spill()?;
+        let mut counts: BTreeMap<Table, CommitCounts> = BTreeMap::new();
+        for ((table, partition), staged) in &self.parts {
+            let dir = if partition.is_empty() {
+                lake.table_dir(*table)
+            } else {
+                lake.table_dir(*table).join(partition)
+            };
+            fs::create_dir_all(&dir)?;
+            let target = dir.join("data.parquet");
+            let c = merge_partition(*table, &target, staged)?;
+            let e = counts.entry(*table).or_default();
+            e.stored += c.stored;
+            e.superseded += c.superseded;
+            e.replaced += c.replaced;
+        }
+        let rejects_dir = lake.root.join("_rejects");
+        let rejects_path = rejects_dir.join(format!("{rejects_name}.parquet"));
+        if self.reject_parts.is_empty() {
+            if rejects_path.exists() {
+                fs::remove_file(&rejects_path)?;
+            }
+        } else {
+            fs::create_dir_all(&rejects_dir)?;
+            let batches = self
+                .reject_parts
+                .iter()
+                .flat_map(|p| match read_parquet(p, None) {
+                    Ok(b) => b.into_iter().map(Ok).collect::<Vec<_>>(),
+                    Err(e) => vec![Err(e)],
+                });
+            write_parquet_atomic(
+                &rejects_path,
+                crate::model::rejects_schema(),
+                batches,
+                lake_properties(),
+            )?;
+        }
+        fs::remove_dir_all(&self.dir)?;
+        Ok(counts)
+    }
+
+    /// Drops everything staged (nothing reaches the lake).
+    pub fn abort(self) -> Result<()> {
+        if self.dir.exists() {
+            fs::remove_dir_all(&self.dir)?;
+        }
+        Ok(())
+    }
+}
+
+/// Identity of a row within a partition: its key columns joined into one string.
+fn row_keys(batch: &RecordBatch, table: Table) -> Result<Vec<String>> {
+    let cols: Vec<&ArrayRef> = table
+        .key_columns()
+        .iter()
+        .map(|k| batch.column_by_name(k).context("key column missing"))
+        .collect::<Result<_>>()?;
+    let mut keys = Vec::with_capacity(batch.num_rows());
+    for i in 0..batch.num_rows() {
+        let mut key = String::new();
+        for (n, c) in cols.iter().enumerate() {
+            if n > 0 {
+                key.push('\u{1f}');
+            }
+            match c.data_type() {
+                DataType::Utf8 => key.push_str(c.as_string::<i32>().value(i)),
+                DataType::Timestamp(..) => key.push_str(
+                    &c.as_primitive::<TimestampMicrosecondType>()
+                        .value(i)
+                        .to_string(),
+                ),
+                other => anyhow::bail!("unsupported key type {other}"),
+            }
+        }
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
+/// Merges the partition file `target` (if any) with staged files: for each key the row with the
+/// greatest version wins, ties going to the later source (staged after existing, later staged
+/// after earlier, later rows after earlier ones). Memory: one key per row, never whole rows.
+fn merge_partition(table: Table, target: &Path, staged: &[PathBuf]) -> Result<CommitCounts> {
+    let mut sources: Vec<PathBuf> = Vec::new();
+    let has_existing = target.exists();
+    if has_existing {
+        sources.push(target.to_path_buf());
+    }
+    sources.extend(staged.iter().cloned());
+
+    // Pass 1: the winning (source, row) of every key.
+    let mut projection: Vec<&str> = table.key_columns().to_vec();
+    if let Some(v) = table.version_column() {
+        projection.push(v);
+    }
+    let mut winners: HashMap<String, (u32, u32, i64)> = HashMap::new();
+    let mut sizes = Vec::with_capacity(sources.len());
+    for (s, path) in sources.iter().enumerate() {
+        let mut row = 0u32;
+        for batch in read_parquet(path, Some(&projection))? {
+            let keys = row_keys(&batch, table)?;
+            let versions = table.version_column().map(|v| {
+                batch
+                    .column_by_name(v)
+                    .expect("version column projected")
+                    .as_primitive::<TimestampMicrosecondType>()
+                    .clone()
+            });
+            for (i, key) in keys.into_iter().enumerate() {
+                let version = versions.as_ref().map_or(0, |v| v.value(i));
+                let candidate = (s as u32, row, version);
+                winners
+                    .entry(key)
+                    .and_modify(|w| {
+                        if version >= w.2 {
+                            *w = candidate;
+                        }
+                    })
+                    .or_insert(candidate);
+                row += 1;
+            }
+        }
+        sizes.push(row as usize);
+    }
+
+    // Pass 2: copy the winners, source by source, batch by batch.
+    let mut keep: Vec<Vec<bool>> = sizes.iter().map(|n| vec![false; *n]).collect();
+    for (s, r, _) in winners.values() {
+        keep[*s as usize][*r as usize] = true;
+    }
+    drop(winners);
+    let mut counts = CommitCounts::default();
+    for (s, k) in keep.iter().enumerate() {
+        let kept = k.iter().filter(|x| **x).count() as u64;
+        if has_existing && s == 0 {
+            counts.replaced = k.len() as u64 - kept;
+        } else {
+            counts.stored += kept;
+            counts.superseded += k.len() as u64 - kept;
+        }
+    }
+    let batches = sources.iter().zip(keep).flat_map(|(path, keep)| {
+        let mut offset = 0usize;
+        match read_parquet(path, None) {
+            Ok(batches) => batches
+                .into_iter()
+                .map(move |b| {
+                    let mask = BooleanArray::from(keep[offset..offset + b.num_rows()].to_vec());
+                    offset += b.num_rows();
+                    Ok(filter_record_batch(&b, &mask)?)
+                })
+                .collect::<Vec<_>>(),
+            Err(e) => vec![Err(e)],
+        }
+    });
+    write_parquet_atomic(target, table.schema(), batches, lake_properties())?;
+    Ok(counts)
+}
+
+fn lake_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("valid level"),
+        ))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .build()
+}
+
+fn staging_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::UNCOMPRESSED)
+        .build()
+}
+
+/// Writes batches to a Parquet file (not atomically: for private staging files).
+fn write_parquet(
+    path: &Path,
+    schema: SchemaRef,
+    batches: impl IntoIterator<Item = Result<RecordBatch>>,
+    props: WriterProperties,
+) -> Result<()> {
+    let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut w = ArrowWriter::try_new(file, schema, Some(props))?;
+    for b in batches {
+        w.write(&b?)?;
+    }
+    w.close()?;
+    Ok(())
+}
+
+/// Writes batches to `path` atomically: a hidden temporary file in the same directory, fsync'd,
+/// then renamed over `path`, then the directory fsync'd. Readers never see a partial file.
+pub fn write_parquet_atomic(
+    path: &Path,
+    schema: SchemaRef,
+    batches: impl IntoIterator<Item = Result<RecordBatch>>,
+    props: WriterProperties,
+) -> Result<()> {
+    let dir = path.parent().context("path has no directory")?;
+    let name = path
+        .file_name()
+        .context("path has no file name")?
+        .to_string_lossy();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    {
+        let file =
+            File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        let mut w = ArrowWriter::try_new(file, schema, Some(props))?;
+        for b in batches {
+            w.write(&b?)?;
+        }
+        let file = w.into_inner()?;
+        file.sync_all()?;
+    }
+    crash_point();
+    fs::rename(&tmp, path)
+        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
+    File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+/// Aborts the process when the crash-test hook says so (see [`CRASH_ENV`]).
+fn crash_point() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static WRITES: AtomicUsize = AtomicUsize::new(0);
+    if let Ok(n) = std::env::var(CRASH_ENV)
+        && let Ok(n) = n.parse::<usize>()
+        && WRITES.fetch_add(1, Ordering::SeqCst) + 1 >= n
+    {
+        eprintln!("{CRASH_ENV}: simulated crash before rename");
+        std::process::abort();
+    }
+}
+
+/// Reads a Parquet file into batches, optionally only some columns.
+pub fn read_parquet(path: &Path, columns: Option<&[&str]>) -> Result<Vec<RecordBatch>> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .with_context(|| format!("cannot read Parquet file {}", path.display()))?;
+    if let Some(cols) = columns {
+        let schema = builder.parquet_schema();
+        let idx: Vec<usize> = cols
+            .iter()
+            .map(|c| {
+                (0..schema.num_columns())
+                    .find(|i| schema.column(*i).name() == *c)
+                    .with_context(|| format!("column {c} missing in {}", path.display()))
+            })
+            .collect::<Result<_>>()?;
+        let mask = ProjectionMask::leaves(schema, idx);
+        builder = builder.with_projection(mask);
+    }
+    let reader = builder.with_batch_size(64 * 1024).build()?;
+    Ok(reader.collect::<Result<Vec<_>, _>>()?)
+}
+
+fn parquet_rows(path: &Path) -> Result<u64> {
+    let file = File::open(path)?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+    Ok(builder.metadata().file_metadata().num_rows() as u64)
+}
+
+fn manifest_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("content_hash", DataType::Utf8, false),
+        Field::new("profile", DataType::Utf8, false),
+        Field::new("source_file", DataType::Utf8, false),
+        Field::new("ingested_at", timestamp_type(), false),
+        Field::new("records", DataType::UInt64, false),
+        Field::new("rows_stored", DataType::UInt64, false),
+        Field::new("rows_rejected", DataType::UInt64, false),
+    ]))
+}
+
+fn manifest_batch(entries: &[ManifestEntry]) -> RecordBatch {
+    let s = |f: fn(&ManifestEntry) -> &str| {
+        let mut b = StringBuilder::new();
+        for e in entries {
+            b.append_value(f(e));
+        }
+        Arc::new(b.finish()) as ArrayRef
+    };
+    let u = |f: fn(&ManifestEntry) -> u64| {
+        let mut b = UInt64Builder::new();
+        for e in entries {
+            b.append_value(f(e));
+        }
+        Arc::new(b.finish()) as ArrayRef
+    };
+    let mut at = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+    for e in entries {
+        at.append_value(e.ingested_at);
+    }
+    RecordBatch::try_new(
+        manifest_schema(),
+        vec![
+            s(|e| &e.content_hash),
+            s(|e| &e.profile),
+            s(|e| &e.source_file),
+            Arc::new(at.finish()),
+            u(|e| e.records),
+            u(|e| e.rows_stored),
+            u(|e| e.rows_rejected),
+        ],
+    )
+    .expect("manifest matches its schema")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ticket(id: &str, opened: Micros, updated: Micros, status: &str) -> Ticket {
+        Ticket {
+            ticket_id: id.into(),
+            source: "test".into(),
+            opened_at: opened,
+            updated_at: updated,
+            status: Some(status.into()),
+            ..Default::default()
+        }
+    }
+
+    fn statuses(lake: &Lake) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for f in lake.files(Table::Tickets).unwrap() {
+            for b in read_parquet(&f, Some(&["ticket_id", "status"])).unwrap() {
+                let id = b.column(0).as_string::<i32>();
+                let st = b.column(1).as_string::<i32>();
+                for i in 0..b.num_rows() {
+                    out.push((id.value(i).to_string(), st.value(i).to_string()));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn newer_versions_replace_older_ones_and_ties_go_to_the_later_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path()).unwrap();
+        let mut s = lake.stage("a").unwrap();
+        s.push(ticket("T1", 0, 10, "new")).unwrap();
+        s.push(ticket("T1", 0, 30, "resolved")).unwrap();
+        s.push(ticket("T1", 0, 20, "active")).unwrap();
+        s.push(ticket("T2", 0, 5, "new")).unwrap();
+        let c = s.commit(&lake, "t").unwrap();
+        assert_eq!(
+            c[&Table::Tickets],
+            CommitCounts {
+                stored: 2,
+                superseded: 2,
+                replaced: 0
+            }
+        );
+        assert_eq!(
+            statuses(&lake),
+            vec![
+                ("T1".into(), "resolved".into()),
+                ("T2".into(), "new".into())
+            ]
+        );
+
+        let mut s = lake.stage("b").unwrap();
+        s.push(ticket("T1", 0, 25, "stale")).unwrap(); // older than the lake's: loses
+        s.push(ticket("T2", 0, 5, "tie")).unwrap(); // same version: the later row wins
+        let c = s.commit(&lake, "t").unwrap();
+        assert_eq!(
+            c[&Table::Tickets],
+            CommitCounts {
+                stored: 1,
+                superseded: 1,
+                replaced: 1
+            }
+        );
+        assert_eq!(
+            statuses(&lake),
+            vec![
+                ("T1".into(), "resolved".into()),
+                ("T2".into(), "tie".into())
+            ]
+        );
+        assert_eq!(lake.row_count(Table::Tickets).unwrap(), 2);
+    }
+
+    #[test]
+    fn spilled_rows_merge_like_buffered_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path()).unwrap();
+        let mut s = lake.stage("a").unwrap();
+        s.push(ticket("T1", 0, 10, "first")).unwrap();
+        s.spill().unwrap();
+        s.push(ticket("T1", 0, 10, "second")).unwrap();
+        s.commit(&lake, "t").unwrap();
+        assert_eq!(statuses(&lake), vec![("T1".into(), "second".into())]);
+        assert!(!dir.path().join("_staging/a").exists());
+    }
+
+    #[test]
+    fn partitions_by_month_of_the_partition_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path()).unwrap();
+        let jan = crate::timeparse::TimeParser::default()
+            .parse("2026-01-31T23:00:00Z")
+            .unwrap();
+        let feb = crate::timeparse::TimeParser::default()
+            .parse("2026-02-01T00:00:00Z")
+            .unwrap();
+        let mut s = lake.stage("a").unwrap();
+        s.push(ticket("T1", jan, feb, "x")).unwrap();
+        s.push(ticket("T2", feb, feb, "x")).unwrap();
+        s.commit(&lake, "t").unwrap();
+        let files = lake.files(Table::Tickets).unwrap();
+        assert_eq!(files.len(), 2);
+        assert!(files[0].ends_with("tickets/month=2026-01/data.parquet"));
+        assert!(files[1].ends_with("tickets/month=2026-02/data.parquet"));
+    }
+
+    #[test]
+    fn manifest_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path()).unwrap();
+        let e = ManifestEntry {
+            content_hash: "abc".into(),
+            profile: "generic".into(),
+            source_file: "t.csv".into(),
+            ingested_at: 7,
+            records: 3,
+            rows_stored: 2,
+            rows_rejected: 1,
+        };
+        lake.record_ingest(e.clone()).unwrap();
+        assert_eq!(lake.manifest().unwrap(), vec![e]);
+        assert!(lake.already_ingested("abc", "generic").unwrap());
+        assert!(!lake.already_ingested("abc", "servicenow").unwrap());
+    }
+}

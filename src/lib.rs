@@ -1,0 +1,13 @@
+//! deskpulse: an analytics and sentiment pipeline for IT service desks.
+//!
+//! The library does all the work; the `deskpulse` binary only parses arguments and calls it.
+//! - [`model`]: the canonical tables, channels and rating scales;
+//! - [`ingest`]: export files → import profiles → canonical rows or rejects → the [`lake`];
+//! - [`generate`]: synthetic exports with planted effects; [`demo`]: the main job.
+
+pub mod demo;
+pub mod generate;
+pub mod ingest;
+pub mod lake;
+pub mod model;
+pub mod timeparse;

@@ -1,0 +1,892 @@
+//! The canonical data model (DESIGN.md section 3): the Arrow schema of every lake table, defined
+//! once, the row types that ingest produces, and the normalisation of channels and rating scales.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::{Arc, LazyLock};
+
+use datafusion::arrow::array::{
+    ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, ListBuilder, RecordBatch,
+    StringBuilder, TimestampMicrosecondBuilder, UInt64Builder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+/// Microseconds since the Unix epoch, UTC: how every timestamp is held in rows and in the lake.
+pub type Micros = i64;
+
+/// The Arrow type of every timestamp column: `Timestamp(Microsecond, "UTC")`.
+pub fn timestamp_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+fn utf8(name: &str, nullable: bool) -> Field {
+    Field::new(name, DataType::Utf8, nullable)
+}
+fn ts(name: &str, nullable: bool) -> Field {
+    Field::new(name, timestamp_type(), nullable)
+}
+
+/// The lake's tables. Each has one schema, a primary key and (for the large ones) a month partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Table {
+    Tickets,
+    Interactions,
+    Ratings,
+    Adoptions,
+    Surveys,
+}
+
+impl Table {
+    pub const ALL: [Table; 5] = [
+        Table::Tickets,
+        Table::Interactions,
+        Table::Ratings,
+        Table::Adoptions,
+        Table::Surveys,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Tickets => "tickets",
+            Table::Interactions => "interactions",
+            Table::Ratings => "ratings",
+            Table::Adoptions => "adoptions",
+            Table::Surveys => "surveys",
+        }
+    }
+
+    pub fn schema(self) -> SchemaRef {
+        match self {
+            Table::Tickets => TICKETS.clone(),
+            Table::Interactions => INTERACTIONS.clone(),
+            Table::Ratings => RATINGS.clone(),
+            Table::Adoptions => ADOPTIONS.clone(),
+            Table::Surveys => SURVEYS.clone(),
+        }
+    }
+
+    /// Columns that identify a row: a later row with the same key replaces the earlier one.
+    pub fn key_columns(self) -> &'static [&'static str] {
+        match self {
+            Table::Tickets => &["ticket_id"],
+            Table::Interactions => &["interaction_id"],
+            Table::Ratings => &["rating_id"],
+            Table::Adoptions => &["adoption_id"],
+            Table::Surveys => &["requester_id", "sent_at", "cohort"],
+        }
+    }
+
+    /// The column that orders versions of one key (latest wins); `None`: the last ingested wins.
+    pub fn version_column(self) -> Option<&'static str> {
+        match self {
+            Table::Tickets => Some("updated_at"),
+            _ => None,
+        }
+    }
+
+    /// The timestamp that decides a row's `month=YYYY-MM` partition; `None`: one unpartitioned file.
+    /// A ticket is filed under the month it was opened, which never changes between its versions,
+    /// so every version of a ticket meets in the same partition.
+    pub fn partition_column(self) -> Option<&'static str> {
+        match self {
+            Table::Tickets => Some("opened_at"),
+            Table::Interactions => Some("at"),
+            Table::Ratings => Some("rated_at"),
+            Table::Adoptions | Table::Surveys => None,
+        }
+    }
+}
+
+impl fmt::Display for Table {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Table {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Table::ALL
+            .into_iter()
+            .find(|t| t.name() == s)
+            .ok_or_else(|| format!("unknown table '{s}' (expected one of tickets, interactions, ratings, adoptions, surveys)"))
+    }
+}
+
+static TICKETS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        utf8("ticket_id", false),
+        utf8("source", false),
+        ts("opened_at", false),
+        ts("first_response_at", true),
+        ts("resolved_at", true),
+        ts("closed_at", true),
+        ts("updated_at", false),
+        utf8("status", true),
+        Field::new("priority", DataType::Int32, true),
+        utf8("priority_raw", true),
+        utf8("category", true),
+        utf8("subcategory", true),
+        utf8("service", true),
+        utf8("issue_key", true),
+        utf8("channel", false),
+        utf8("channel_raw", true),
+        utf8("requester_id", true),
+        utf8("assignee_id", true),
+        utf8("assignment_group", true),
+        utf8("tier", true),
+        Field::new("reassignment_count", DataType::Int32, true),
+        Field::new("reopen_count", DataType::Int32, true),
+        Field::new("made_sla", DataType::Boolean, true),
+        utf8("resolution_path", true),
+        Field::new("survey_offered", DataType::Boolean, true),
+    ]))
+});
+
+static INTERACTIONS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        utf8("interaction_id", false),
+        utf8("ticket_id", false),
+        ts("at", false),
+        Field::new("seq", DataType::Int32, true),
+        utf8("actor_role", false),
+        utf8("actor_id", true),
+        utf8("channel", false),
+        Field::new("is_public", DataType::Boolean, false),
+        utf8("body", true),
+        Field::new("sentiment", DataType::Float64, true),
+    ]))
+});
+
+static RATINGS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        utf8("rating_id", false),
+        utf8("ticket_id", false),
+        utf8("interaction_id", true),
+        utf8("requester_id", true),
+        ts("rated_at", false),
+        utf8("channel", true),
+        utf8("score_raw", false),
+        utf8("scale", false),
+        Field::new("score_5", DataType::Float64, false),
+        utf8("comment", true),
+        Field::new("sentiment", DataType::Float64, true),
+    ]))
+});
+
+static ADOPTIONS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        utf8("adoption_id", false),
+        utf8("name", false),
+        utf8("kind", true),
+        ts("launched_at", false),
+        Field::new(
+            "scope",
+            DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+            false,
+        ),
+    ]))
+});
+
+static SURVEYS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        utf8("requester_id", false),
+        ts("sent_at", false),
+        utf8("cohort", false),
+        utf8("cohort_key", true),
+    ]))
+});
+
+/// Schema of `_rejects`: every refused input row, with where it came from and why.
+pub fn rejects_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        utf8("source_file", false),
+        Field::new("line", DataType::UInt64, false),
+        utf8("column", true),
+        utf8("reason", false),
+        utf8("raw", false),
+    ]))
+}
+
+/// Canonical channels (DESIGN.md section 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Channel {
+    Email,
+    Phone,
+    Sms,
+    Chat,
+    Messaging,
+    Social,
+    Portal,
+    Bot,
+    WalkIn,
+    ScreenShare,
+    Other,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 11] = [
+        Channel::Email,
+        Channel::Phone,
+        Channel::Sms,
+        Channel::Chat,
+        Channel::Messaging,
+        Channel::Social,
+        Channel::Portal,
+        Channel::Bot,
+        Channel::WalkIn,
+        Channel::ScreenShare,
+        Channel::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Phone => "phone",
+            Channel::Sms => "sms",
+            Channel::Chat => "chat",
+            Channel::Messaging => "messaging",
+            Channel::Social => "social",
+            Channel::Portal => "portal",
+            Channel::Bot => "bot",
+            Channel::WalkIn => "walk_in",
+            Channel::ScreenShare => "screen_share",
+            Channel::Other => "other",
+        }
+    }
+
+    /// Maps a raw channel name from any export onto a canonical channel. Matching ignores case,
+    /// spaces, hyphens and underscores. Unknown names become `other` (the raw value is kept in
+    /// `channel_raw`), since an unfamiliar channel is no reason to lose a ticket.
+    pub fn normalise(raw: &str) -> Channel {
+        let key: String = raw
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '_' | '.'))
+            .flat_map(char::to_lowercase)
+            .collect();
+        match key.as_str() {
+            "email" | "mail" | "inboundemail" | "emailin" => Channel::Email,
+            "phone" | "telephone" | "call" | "voice" | "ivr" | "voicemail" | "callcenter" => {
+                Channel::Phone
+            }
+            "sms" | "text" | "textmessage" => Channel::Sms,
+            "chat" | "livechat" | "webchat" | "chatwidget" | "webwidget" => Channel::Chat,
+            "messaging" | "nativemessaging" | "whatsapp" | "messenger" | "facebookmessenger"
+            | "teams" | "msteams" | "microsoftteams" | "slack" | "telegram" | "wechat" | "line"
+            | "imessage" | "applebusinesschat" | "mobilesdk" => Channel::Messaging,
+            "social" | "twitter" | "x" | "facebook" | "instagram" | "linkedin" | "socialmedia" => {
+                Channel::Social
+            }
+            "portal" | "web" | "webform" | "selfservice" | "serviceportal" | "helpcenter"
+            | "selfserviceportal" | "customerportal" => Channel::Portal,
+            "bot" | "chatbot" | "virtualagent" | "answerbot" | "aiagent" | "botconversation" => {
+                Channel::Bot
+            }
+            "walkin" | "walkup" | "inperson" | "deskside" => Channel::WalkIn,
+            "screenshare" | "remotesession" | "remotesupport" | "screensharing" => {
+                Channel::ScreenShare
+            }
+            _ => Channel::Other,
+        }
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Channel {
+    type Err = String;
+    /// Strict parse of a canonical channel name (used for mapping files, where a typo must fail).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Channel::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| format!("unknown channel '{s}'"))
+    }
+}
+
+/// Rating scales and their mapping onto `score_5` (DESIGN.md section 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scale {
+    /// 1–5, as is.
+    Five,
+    /// good → 5, bad → 1.
+    GoodBad,
+    /// 1, 2, 3 → 1, 3, 5.
+    Three,
+    /// 1–10, linear onto 1–5.
+    Ten,
+    /// 0–10, linear onto 1–5.
+    Eleven,
+}
+
+/// Why a rating value could not be placed on its scale.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct ScaleError(pub String);
+
+impl Scale {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scale::Five => "five",
+            Scale::GoodBad => "good_bad",
+            Scale::Three => "three",
+            Scale::Ten => "ten",
+            Scale::Eleven => "eleven",
+        }
+    }
+
+    /// Converts a raw score onto 1.0–5.0. A value outside the scale is an error, never clamped;
+    /// so is a fraction on a scale of whole points.
+    pub fn score_5(self, raw: &str) -> Result<f64, ScaleError> {
+        let raw = raw.trim();
+        if self == Scale::GoodBad {
+            return match raw.to_ascii_lowercase().as_str() {
+                "good" => Ok(5.0),
+                "bad" => Ok(1.0),
+                _ => Err(ScaleError(format!(
+                    "'{raw}' is not on the good_bad scale (good or bad)"
+                ))),
+            };
+        }
+        let (lo, hi) = match self {
+            Scale::Five => (1, 5),
+            Scale::Three => (1, 3),
+            Scale::Ten => (1, 10),
+            Scale::Eleven => (0, 10),
+            Scale::GoodBad => unreachable!(),
+        };
+        let value: f64 = raw
+            .parse()
+            .map_err(|_| ScaleError(format!("'{raw}' is not a number on the {} scale", self)))?;
+        if value.fract() != 0.0 || value < lo as f64 || value > hi as f64 {
+            return Err(ScaleError(format!(
+                "{raw} is outside the {} scale ({lo}–{hi}, whole points)",
+                self
+            )));
+        }
+        Ok(match self {
+            Scale::Five => value,
+            Scale::Three => 1.0 + (value - 1.0) * 2.0,
+            Scale::Ten => 1.0 + (value - 1.0) * 4.0 / 9.0,
+            Scale::Eleven => 1.0 + value * 4.0 / 10.0,
+            Scale::GoodBad => unreachable!(),
+        })
+    }
+}
+
+impl fmt::Display for Scale {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Scale {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "five" | "5" | "1-5" | "csat" => Ok(Scale::Five),
+            "good_bad" | "goodbad" | "binary" => Ok(Scale::GoodBad),
+            "three" | "3" | "1-3" => Ok(Scale::Three),
+            "ten" | "10" | "1-10" => Ok(Scale::Ten),
+            "eleven" | "11" | "0-10" | "nps" => Ok(Scale::Eleven),
+            other => Err(format!(
+                "unknown rating scale '{other}' (expected five, good_bad, three, ten or eleven)"
+            )),
+        }
+    }
+}
+
+/// Who wrote an interaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ActorRole {
+    Requester,
+    Agent,
+    Bot,
+    System,
+}
+
+impl ActorRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActorRole::Requester => "requester",
+            ActorRole::Agent => "agent",
+            ActorRole::Bot => "bot",
+            ActorRole::System => "system",
+        }
+    }
+}
+
+impl FromStr for ActorRole {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "requester" | "customer" | "end_user" | "enduser" | "caller" | "user" => {
+                Ok(ActorRole::Requester)
+            }
+            "agent" | "technician" | "analyst" | "staff" => Ok(ActorRole::Agent),
+            "bot" | "virtual_agent" | "chatbot" => Ok(ActorRole::Bot),
+            "system" | "automation" => Ok(ActorRole::System),
+            other => Err(format!(
+                "unknown actor role '{other}' (expected requester, agent, bot or system)"
+            )),
+        }
+    }
+}
+
+/// How a ticket was resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ResolutionPath {
+    Agent,
+    Bot,
+    SelfService,
+    Automation,
+}
+
+impl ResolutionPath {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResolutionPath::Agent => "agent",
+            ResolutionPath::Bot => "bot",
+            ResolutionPath::SelfService => "self_service",
+            ResolutionPath::Automation => "automation",
+        }
+    }
+}
+
+impl FromStr for ResolutionPath {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s
+            .trim()
+            .to_ascii_lowercase()
+            .replace(['-', ' '], "_")
+            .as_str()
+        {
+            "agent" | "human" => Ok(ResolutionPath::Agent),
+            "bot" | "virtual_agent" => Ok(ResolutionPath::Bot),
+            "self_service" | "selfservice" | "portal" | "knowledge" => {
+                Ok(ResolutionPath::SelfService)
+            }
+            "automation" | "automated" => Ok(ResolutionPath::Automation),
+            other => Err(format!(
+                "unknown resolution path '{other}' (expected agent, bot, self_service or automation)"
+            )),
+        }
+    }
+}
+
+/// Parses a priority into 1 (highest) … 4. Accepts "1".."4", "P1", "3 - Moderate" (ServiceNow),
+/// and the names used by Zendesk and Jira. Anything else gives `None` (the raw value is kept).
+pub fn normalise_priority(raw: &str) -> Option<i32> {
+    let s = raw.trim().to_ascii_lowercase();
+    let digits = s.trim_start_matches('p');
+    let lead: String = digits.chars().take_while(|c| c.is_ascii_digit()).collect();
+    if let Ok(n) = lead.parse::<i32>() {
+        return Some(n.clamp(1, 4));
+    }
+    match s.as_str() {
+        "critical" | "urgent" | "highest" | "blocker" => Some(1),
+        "high" | "major" => Some(2),
+        "medium" | "normal" | "moderate" => Some(3),
+        "low" | "lowest" | "minor" | "planning" | "trivial" => Some(4),
+        _ => None,
+    }
+}
+
+/// One ticket version (the lake keeps the one with the latest `updated_at`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Ticket {
+    pub ticket_id: String,
+    pub source: String,
+    pub opened_at: Micros,
+    pub first_response_at: Option<Micros>,
+    pub resolved_at: Option<Micros>,
+    pub closed_at: Option<Micros>,
+    pub updated_at: Micros,
+    pub status: Option<String>,
+    pub priority: Option<i32>,
+    pub priority_raw: Option<String>,
+    pub category: Option<String>,
+    pub subcategory: Option<String>,
+    pub service: Option<String>,
+    pub issue_key: Option<String>,
+    pub channel: Option<Channel>,
+    pub channel_raw: Option<String>,
+    pub requester_id: Option<String>,
+    pub assignee_id: Option<String>,
+    pub assignment_group: Option<String>,
+    pub tier: Option<String>,
+    pub reassignment_count: Option<i32>,
+    pub reopen_count: Option<i32>,
+    pub made_sla: Option<bool>,
+    pub resolution_path: Option<ResolutionPath>,
+    pub survey_offered: Option<bool>,
+}
+
+/// One message or touch on a ticket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Interaction {
+    pub interaction_id: String,
+    pub ticket_id: String,
+    pub at: Micros,
+    pub seq: Option<i32>,
+    pub actor_role: ActorRole,
+    pub actor_id: Option<String>,
+    pub channel: Channel,
+    pub is_public: bool,
+    pub body: Option<String>,
+    pub sentiment: Option<f64>,
+}
+
+/// One satisfaction rating.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rating {
+    pub rating_id: String,
+    pub ticket_id: String,
+    pub interaction_id: Option<String>,
+    pub requester_id: Option<String>,
+    pub rated_at: Micros,
+    pub channel: Option<Channel>,
+    pub score_raw: String,
+    pub scale: Scale,
+    pub score_5: f64,
+    pub comment: Option<String>,
+    pub sentiment: Option<f64>,
+}
+
+/// One self-service launch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Adoption {
+    pub adoption_id: String,
+    pub name: String,
+    pub kind: Option<String>,
+    pub launched_at: Micros,
+    /// Categories in scope; empty means all.
+    pub scope: Vec<String>,
+}
+
+/// One long-form survey sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Survey {
+    pub requester_id: String,
+    pub sent_at: Micros,
+    pub cohort: String,
+    pub cohort_key: Option<String>,
+}
+
+/// One refused input row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reject {
+    pub source_file: String,
+    pub line: u64,
+    pub column: Option<String>,
+    pub reason: String,
+    pub raw: String,
+}
+
+/// A row of one canonical table: how it is keyed, partitioned and turned into Arrow.
+pub trait TableRow: Sized {
+    const TABLE: Table;
+    /// The timestamp that picks the month partition (for partitioned tables).
+    fn partition_time(&self) -> Micros;
+    fn to_batch(rows: &[Self]) -> RecordBatch;
+}
+
+fn batch(table: Table, columns: Vec<ArrayRef>) -> RecordBatch {
+    RecordBatch::try_new(table.schema(), columns).expect("row types match their schema")
+}
+
+fn ts_col(values: impl Iterator<Item = Option<Micros>>) -> ArrayRef {
+    let mut b = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+    b.extend(values);
+    Arc::new(b.finish())
+}
+
+fn str_col<'a>(values: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
+    let mut b = StringBuilder::new();
+    b.extend(values);
+    Arc::new(b.finish())
+}
+
+fn i32_col(values: impl Iterator<Item = Option<i32>>) -> ArrayRef {
+    let mut b = Int32Builder::new();
+    b.extend(values);
+    Arc::new(b.finish())
+}
+
+fn bool_col(values: impl Iterator<Item = Option<bool>>) -> ArrayRef {
+    let mut b = BooleanBuilder::new();
+    b.extend(values);
+    Arc::new(b.finish())
+}
+
+fn f64_col(values: impl Iterator<Item = Option<f64>>) -> ArrayRef {
+    let mut b = Float64Builder::new();
+    b.extend(values);
+    Arc::new(b.finish())
+}
+
+impl TableRow for Ticket {
+    const TABLE: Table = Table::Tickets;
+    fn partition_time(&self) -> Micros {
+        self.opened_at
+    }
+    fn to_batch(rows: &[Self]) -> RecordBatch {
+        let s = |f: fn(&Ticket) -> Option<&str>| str_col(rows.iter().map(f));
+        batch(
+            Table::Tickets,
+            vec![
+                s(|r| Some(&r.ticket_id)),
+                s(|r| Some(&r.source)),
+                ts_col(rows.iter().map(|r| Some(r.opened_at))),
+                ts_col(rows.iter().map(|r| r.first_response_at)),
+                ts_col(rows.iter().map(|r| r.resolved_at)),
+                ts_col(rows.iter().map(|r| r.closed_at)),
+                ts_col(rows.iter().map(|r| Some(r.updated_at))),
+                s(|r| r.status.as_deref()),
+                i32_col(rows.iter().map(|r| r.priority)),
+                s(|r| r.priority_raw.as_deref()),
+                s(|r| r.category.as_deref()),
+                s(|r| r.subcategory.as_deref()),
+                s(|r| r.service.as_deref()),
+                s(|r| r.issue_key.as_deref()),
+                s(|r| Some(r.channel.unwrap_or(Channel::Other).as_str())),
+                s(|r| r.channel_raw.as_deref()),
+                s(|r| r.requester_id.as_deref()),
+                s(|r| r.assignee_id.as_deref()),
+                s(|r| r.assignment_group.as_deref()),
+                s(|r| r.tier.as_deref()),
+                i32_col(rows.iter().map(|r| r.reassignment_count)),
+                i32_col(rows.iter().map(|r| r.reopen_count)),
+                bool_col(rows.iter().map(|r| r.made_sla)),
+                s(|r| r.resolution_path.map(ResolutionPath::as_str)),
+                bool_col(rows.iter().map(|r| r.survey_offered)),
+            ],
+        )
+    }
+}
+
+impl TableRow for Interaction {
+    const TABLE: Table = Table::Interactions;
+    fn partition_time(&self) -> Micros {
+        self.at
+    }
+    fn to_batch(rows: &[Self]) -> RecordBatch {
+        let s = |f: fn(&Interaction) -> Option<&str>| str_col(rows.iter().map(f));
+        batch(
+            Table::Interactions,
+            vec![
+                s(|r| Some(&r.interaction_id)),
+                s(|r| Some(&r.ticket_id)),
+                ts_col(rows.iter().map(|r| Some(r.at))),
+                i32_col(rows.iter().map(|r| r.seq)),
+                s(|r| Some(r.actor_role.as_str())),
+                s(|r| r.actor_id.as_deref()),
+                s(|r| Some(r.channel.as_str())),
+                bool_col(rows.iter().map(|r| Some(r.is_public))),
+                s(|r| r.body.as_deref()),
+                f64_col(rows.iter().map(|r| r.sentiment)),
+            ],
+        )
+    }
+}
+
+impl TableRow for Rating {
+    const TABLE: Table = Table::Ratings;
+    fn partition_time(&self) -> Micros {
+        self.rated_at
+    }
+    fn to_batch(rows: &[Self]) -> RecordBatch {
+        let s = |f: fn(&Rating) -> Option<&str>| str_col(rows.iter().map(f));
+        batch(
+            Table::Ratings,
+            vec![
+                s(|r| Some(&r.rating_id)),
+                s(|r| Some(&r.ticket_id)),
+                s(|r| r.interaction_id.as_deref()),
+                s(|r| r.requester_id.as_deref()),
+                ts_col(rows.iter().map(|r| Some(r.rated_at))),
+                s(|r| r.channel.map(Channel::as_str)),
+                s(|r| Some(&r.score_raw)),
+                s(|r| Some(r.scale.as_str())),
+                f64_col(rows.iter().map(|r| Some(r.score_5))),
+                s(|r| r.comment.as_deref()),
+                f64_col(rows.iter().map(|r| r.sentiment)),
+            ],
+        )
+    }
+}
+
+impl TableRow for Adoption {
+    const TABLE: Table = Table::Adoptions;
+    fn partition_time(&self) -> Micros {
+        self.launched_at
+    }
+    fn to_batch(rows: &[Self]) -> RecordBatch {
+        let s = |f: fn(&Adoption) -> Option<&str>| str_col(rows.iter().map(f));
+        let mut scope = ListBuilder::new(StringBuilder::new());
+        for r in rows {
+            scope.append_value(r.scope.iter().map(|c| Some(c.as_str())));
+        }
+        batch(
+            Table::Adoptions,
+            vec![
+                s(|r| Some(&r.adoption_id)),
+                s(|r| Some(&r.name)),
+                s(|r| r.kind.as_deref()),
+                ts_col(rows.iter().map(|r| Some(r.launched_at))),
+                Arc::new(scope.finish()),
+            ],
+        )
+    }
+}
+
+impl TableRow for Survey {
+    const TABLE: Table = Table::Surveys;
+    fn partition_time(&self) -> Micros {
+        self.sent_at
+    }
+    fn to_batch(rows: &[Self]) -> RecordBatch {
+        let s = |f: fn(&Survey) -> Option<&str>| str_col(rows.iter().map(f));
+        batch(
+            Table::Surveys,
+            vec![
+                s(|r| Some(&r.requester_id)),
+                ts_col(rows.iter().map(|r| Some(r.sent_at))),
+                s(|r| Some(&r.cohort)),
+                s(|r| r.cohort_key.as_deref()),
+            ],
+        )
+    }
+}
+
+/// Turns rejects into a `_rejects` batch.
+pub fn rejects_batch(rows: &[Reject]) -> RecordBatch {
+    let mut line = UInt64Builder::new();
+    line.extend(rows.iter().map(|r| Some(r.line)));
+    RecordBatch::try_new(
+        rejects_schema(),
+        vec![
+            str_col(rows.iter().map(|r| Some(r.source_file.as_str()))),
+            Arc::new(line.finish()),
+            str_col(rows.iter().map(|r| r.column.as_deref())),
+            str_col(rows.iter().map(|r| Some(r.reason.as_str()))),
+            str_col(rows.iter().map(|r| Some(r.raw.as_str()))),
+        ],
+    )
+    .expect("rejects match their schema")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_scale_maps_onto_one_to_five() {
+        assert_eq!(Scale::Five.score_5("1"), Ok(1.0));
+        assert_eq!(Scale::Five.score_5("5"), Ok(5.0));
+        assert_eq!(Scale::Five.score_5(" 4 "), Ok(4.0));
+        assert_eq!(Scale::GoodBad.score_5("good"), Ok(5.0));
+        assert_eq!(Scale::GoodBad.score_5("Bad"), Ok(1.0));
+        assert_eq!(Scale::Three.score_5("1"), Ok(1.0));
+        assert_eq!(Scale::Three.score_5("2"), Ok(3.0));
+        assert_eq!(Scale::Three.score_5("3"), Ok(5.0));
+        assert_eq!(Scale::Ten.score_5("1"), Ok(1.0));
+        assert_eq!(Scale::Ten.score_5("10"), Ok(5.0));
+        assert!((Scale::Ten.score_5("7").unwrap() - (1.0 + 6.0 * 4.0 / 9.0)).abs() < 1e-12);
+        assert_eq!(Scale::Eleven.score_5("0"), Ok(1.0));
+        assert_eq!(Scale::Eleven.score_5("10"), Ok(5.0));
+        assert_eq!(Scale::Eleven.score_5("5"), Ok(3.0));
+    }
+
+    #[test]
+    fn out_of_scale_values_are_errors_not_clamped() {
+        for (scale, bad) in [
+            (Scale::Five, "0"),
+            (Scale::Five, "6"),
+            (Scale::Five, "4.5"),
+            (Scale::Five, "four"),
+            (Scale::GoodBad, "ok"),
+            (Scale::GoodBad, "offered"),
+            (Scale::Three, "4"),
+            (Scale::Three, "0"),
+            (Scale::Ten, "0"),
+            (Scale::Ten, "11"),
+            (Scale::Eleven, "-1"),
+            (Scale::Eleven, "11"),
+            (Scale::Eleven, ""),
+        ] {
+            assert!(scale.score_5(bad).is_err(), "{scale} accepted {bad:?}");
+        }
+    }
+
+    #[test]
+    fn scale_names_parse() {
+        assert_eq!("good_bad".parse::<Scale>(), Ok(Scale::GoodBad));
+        assert_eq!("0-10".parse::<Scale>(), Ok(Scale::Eleven));
+        assert!("stars".parse::<Scale>().is_err());
+    }
+
+    #[test]
+    fn raw_channels_normalise() {
+        for (raw, want) in [
+            ("Self service", Channel::Portal),
+            ("IVR", Channel::Phone),
+            ("Phone", Channel::Phone),
+            ("E-mail", Channel::Email),
+            ("web", Channel::Portal),
+            ("native_messaging", Channel::Messaging),
+            ("WhatsApp", Channel::Messaging),
+            ("Twitter", Channel::Social),
+            ("Live Chat", Channel::Chat),
+            ("Virtual Agent", Channel::Bot),
+            ("walk-in", Channel::WalkIn),
+            ("Screen share", Channel::ScreenShare),
+            ("carrier pigeon", Channel::Other),
+        ] {
+            assert_eq!(Channel::normalise(raw), want, "{raw}");
+        }
+        for c in Channel::ALL {
+            assert_eq!(Channel::normalise(c.as_str()), c);
+            assert_eq!(c.as_str().parse::<Channel>(), Ok(c));
+        }
+    }
+
+    #[test]
+    fn priorities_normalise() {
+        assert_eq!(normalise_priority("3 - Moderate"), Some(3));
+        assert_eq!(normalise_priority("1 - Critical"), Some(1));
+        assert_eq!(normalise_priority("P2"), Some(2));
+        assert_eq!(normalise_priority("urgent"), Some(1));
+        assert_eq!(normalise_priority("Highest"), Some(1));
+        assert_eq!(normalise_priority("normal"), Some(3));
+        assert_eq!(normalise_priority("Lowest"), Some(4));
+        assert_eq!(normalise_priority("whenever"), None);
+    }
+
+    #[test]
+    fn batches_match_schemas() {
+        let t = Ticket {
+            ticket_id: "T1".into(),
+            source: "generic".into(),
+            opened_at: 1,
+            updated_at: 2,
+            ..Default::default()
+        };
+        let b = Ticket::to_batch(&[t]);
+        assert_eq!(b.num_rows(), 1);
+        assert_eq!(b.schema(), Table::Tickets.schema());
+        let a = Adoption {
+            adoption_id: "A".into(),
+            name: "Portal".into(),
+            kind: None,
+            launched_at: 0,
+            scope: vec!["Password reset".into()],
+        };
+        assert_eq!(Adoption::to_batch(&[a]).num_rows(), 1);
+    }
+}
