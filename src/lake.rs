@@ -262,6 +262,26 @@ impl Lake {
         )
     }
 
+    /// Takes the lake's write lock (an OS file lock on `_lock`, released when the holder exits,
+    /// even by a crash): one writer at a time, so two ingests never interleave their merges.
+    pub fn lock(&self) -> Result<WriteLock> {
+        let path = self.root.join("_lock");
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => Ok(WriteLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+                "another deskpulse process is writing to the lake {} (wait for it to finish)",
+                self.root.display()
+            ),
+            Err(std::fs::TryLockError::Error(e)) => Err(e).context("cannot lock the lake"),
+        }
+    }
+
     /// Starts staging the rows of one ingest under `_staging/<id>` (removing leftovers of a crashed
     /// run with the same id).
     pub fn stage(&self, id: &str) -> Result<Staging> {
@@ -301,6 +321,11 @@ impl Lake {
         }
         Ok(())
     }
+}
+
+/// Proof that this process holds the lake's write lock; dropping it releases the lock.
+pub struct WriteLock {
+    _file: File,
 }
 
 /// Rows of one table waiting in memory, per partition (`""` for unpartitioned tables).
@@ -635,7 +660,8 @@ pub fn write_parquet_atomic(
         .file_name()
         .context("path has no file name")?
         .to_string_lossy();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    // A fixed name: a run after a crash overwrites the leftover instead of piling up files.
+    let tmp = dir.join(format!(".{name}.tmp"));
     {
         let file =
             File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
@@ -667,6 +693,7 @@ fn crash_point() {
 }
 
 /// Reads a Parquet file into batches, optionally only some columns.
+/// Columns come back in the file's order, not the order asked: read them by name.
 pub fn read_parquet(path: &Path, columns: Option<&[&str]>) -> Result<Vec<RecordBatch>> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut builder = ParquetRecordBatchReaderBuilder::try_new(file)

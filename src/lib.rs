@@ -10,4 +10,5 @@ pub mod generate;
 pub mod ingest;
 pub mod lake;
 pub mod model;
+pub mod sentiment;
 pub mod timeparse;

@@ -189,12 +189,14 @@ pub fn ingest(
     files: &[PathBuf],
     opts: &IngestOptions,
 ) -> Result<(Vec<FileReport>, Vec<FileError>)> {
+    let _lock = lake.lock()?;
     let mut reports = Vec::new();
     let mut errors = Vec::new();
     for path in files {
         let name = path.display().to_string();
-        let profile = profiles::profile(opts, path)?;
-        match ingest_file(lake, path, &name, profile.as_ref(), opts.progress) {
+        let result = profiles::profile(opts, path)
+            .and_then(|profile| ingest_file(lake, path, &name, profile.as_ref(), opts.progress));
+        match result {
             Ok(r) => reports.push(r),
             Err(e) => errors.push(FileError {
                 file: name,

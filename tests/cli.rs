@@ -1,0 +1,220 @@
+//! The real binary, end to end: exit codes, summaries, a crash between write and rename, the
+//! demo, and generated data ingesting without a reject.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use deskpulse::lake::Lake;
+use deskpulse::model::Table;
+
+fn deskpulse(lake: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_deskpulse"))
+        .arg("--lake")
+        .arg(lake)
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Every ticket as (id, status, updated_at), sorted.
+fn tickets(lake: &Path) -> Vec<(String, String, i64)> {
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::TimestampMicrosecondType;
+    let lake = Lake::open(lake).unwrap();
+    let mut out = Vec::new();
+    for b in lake
+        .scan(Table::Tickets, Some(&["ticket_id", "status", "updated_at"]))
+        .unwrap()
+    {
+        let col = |n: &str| b.column_by_name(n).unwrap().clone();
+        let (id, status, updated) = (col("ticket_id"), col("status"), col("updated_at"));
+        for i in 0..b.num_rows() {
+            out.push((
+                id.as_string::<i32>().value(i).to_string(),
+                status.as_string::<i32>().value(i).to_string(),
+                updated.as_primitive::<TimestampMicrosecondType>().value(i),
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn ingest_prints_counts_and_exits_zero_when_it_stored_what_was_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = deskpulse(dir.path(), &["ingest", &fixture("tickets_broken.csv")]);
+    assert!(o.status.success(), "{o:?}");
+    let out = stdout(&o);
+    assert!(
+        out.contains("tickets: read 9, stored 2, rejected 7"),
+        "{out}"
+    );
+    assert!(out.contains("2 rows stored, 7 rejected"), "{out}");
+    let r = deskpulse(dir.path(), &["rejects"]);
+    let listing = stdout(&r);
+    assert!(
+        listing.contains("tickets_broken.csv:7: category: invalid UTF-8"),
+        "{listing}"
+    );
+    assert!(listing.contains("7 rejects"), "{listing}");
+}
+
+#[test]
+fn a_refused_file_exits_2_names_the_column_and_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = deskpulse(
+        dir.path(),
+        &["ingest", &fixture("tickets_missing_column.csv")],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("tickets_missing_column.csv") && err.contains("'opened_at'"),
+        "{err}"
+    );
+    assert!(tickets(dir.path()).is_empty());
+    let o = deskpulse(
+        dir.path(),
+        &["ingest", "--tz", "Mars/Olympus", &fixture("tickets_v1.csv")],
+    );
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn a_crash_between_write_and_rename_leaves_the_lake_readable_and_a_rerun_completes_it() {
+    let clean = tempfile::tempdir().unwrap();
+    for f in ["tickets_v1.csv", "tickets_v2.csv"] {
+        assert!(
+            deskpulse(clean.path(), &["ingest", &fixture(f)])
+                .status
+                .success()
+        );
+    }
+    let want = tickets(clean.path());
+
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        deskpulse(dir.path(), &["ingest", &fixture("tickets_v1.csv")])
+            .status
+            .success()
+    );
+    let before = tickets(dir.path());
+    // v2 touches two month partitions; die after writing the second one's file, before its rename.
+    let crashed = Command::new(env!("CARGO_BIN_EXE_deskpulse"))
+        .env("DESKPULSE_CRASH_BEFORE_RENAME", "2")
+        .args([
+            "--lake",
+            &dir.path().display().to_string(),
+            "ingest",
+            &fixture("tickets_v2.csv"),
+        ])
+        .output()
+        .unwrap();
+    assert!(!crashed.status.success());
+    // Readable: every visible file is complete; January has v2's versions, February still v1's.
+    let mid = tickets(dir.path());
+    assert_eq!(mid.len(), before.len());
+    assert!(mid.iter().any(|(id, st, _)| id == "A" && st == "resolved"));
+    assert!(!mid.iter().any(|(id, _, _)| id == "D"));
+    let feb = dir.path().join("tickets/month=2026-02");
+    assert!(
+        feb.join(".data.parquet.tmp").exists(),
+        "the unrenamed file stays hidden"
+    );
+    // The file is not in the manifest, so running again ingests it and completes the lake.
+    assert!(
+        deskpulse(dir.path(), &["ingest", &fixture("tickets_v2.csv")])
+            .status
+            .success()
+    );
+    assert_eq!(tickets(dir.path()), want);
+    assert!(!feb.join(".data.parquet.tmp").exists());
+    assert!(
+        !dir.path()
+            .join("_staging")
+            .read_dir()
+            .unwrap()
+            .any(|_| true)
+    );
+}
+
+#[test]
+fn generated_exports_ingest_without_a_reject_and_reingest_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let lake = dir.path().join("lake");
+    let g = Command::new(env!("CARGO_BIN_EXE_deskpulse"))
+        .args([
+            "generate",
+            "--tickets",
+            "2000",
+            "--seed",
+            "5",
+            "--out",
+            &data.display().to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(g.status.success(), "{g:?}");
+    let files: Vec<String> = [
+        "tickets.csv",
+        "interactions.csv",
+        "ratings.csv",
+        "adoptions.csv",
+    ]
+    .iter()
+    .map(|f| data.join(f).display().to_string())
+    .collect();
+    let mut args = vec!["ingest"];
+    args.extend(files.iter().map(String::as_str));
+    let o = deskpulse(&lake, &args);
+    assert!(o.status.success(), "{o:?}");
+    assert!(stdout(&o).contains(" 0 rejected"), "{}", stdout(&o));
+    let l = Lake::open(&lake).unwrap();
+    assert_eq!(l.row_count(Table::Tickets).unwrap(), 2000);
+    assert_eq!(l.row_count(Table::Adoptions).unwrap(), 1);
+    let lines = |f: &str| {
+        std::fs::read_to_string(data.join(f))
+            .unwrap()
+            .lines()
+            .count() as u64
+            - 1
+    };
+    assert_eq!(
+        l.row_count(Table::Interactions).unwrap(),
+        lines("interactions.csv")
+    );
+    assert_eq!(l.row_count(Table::Ratings).unwrap(), lines("ratings.csv"));
+    let before = tickets(&lake);
+    let again = deskpulse(&lake, &args);
+    assert!(stdout(&again).contains("4 skipped"), "{}", stdout(&again));
+    assert_eq!(tickets(&lake), before);
+}
+
+#[test]
+fn demo_generates_the_sample_when_missing_and_reports_the_lake() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample: PathBuf = dir.path().join("sample-data");
+    let o = deskpulse(
+        &dir.path().join("lake"),
+        &["demo", "--sample", &sample.display().to_string()],
+    );
+    assert!(o.status.success(), "{o:?}");
+    let out = stdout(&o);
+    assert!(out.contains("generated"), "{out}");
+    assert!(out.contains("tickets           3000 rows"), "{out}");
+    assert!(sample.join("tickets.csv").exists());
+}
