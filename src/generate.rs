@@ -345,7 +345,7 @@ fn first_response_delay(rng: &mut Pcg64Mcg, channel: Channel) -> Micros {
 const FRUSTRATED: &str = "This is the third time I report it and nobody fixed it. I am really angry and frustrated, this is unacceptable!";
 const POLITE: &str = "Could you please help me with this? Thanks.";
 const REPLY_CALM: &str = "I am so sorry about the trouble, I completely understand how annoying this is. I have fixed it for you and checked that everything works now.";
-const REPLY_CURT: &str = "As stated in the documentation, this is expected behaviour. Read the guide before opening tickets.";
+const REPLY_CURT: &str = "As stated in the documentation, this is expected behaviour. You should have read the guide instead of wasting our time.";
 const REPLY_PLAIN: &str =
     "Thanks for reporting this. I have applied the standard fix, please try again.";
 const REPLY_BOT: &str =
@@ -356,7 +356,7 @@ const FOLLOWUP_BAD: &str =
 const CLOSE_GOOD: &str = "Glad to hear it. I am closing the ticket now.";
 const CLOSE_BAD: &str = "I have escalated it to second line support, sorry for the delay.";
 const COMMENT_GOOD: &str = "Quick and friendly support, thanks!";
-const COMMENT_BAD: &str = "Slow and unhelpful, I had to explain everything twice.";
+const COMMENT_BAD: &str = "Terrible support, slow and useless. I had to explain everything twice.";
 
 /// One ticket's rows, written as CSV into per-chunk buffers.
 struct Chunk {
@@ -843,6 +843,28 @@ mod tests {
             assert!(t >= prev && t <= end, "{k}");
             prev = t;
         }
+    }
+
+    #[test]
+    fn planted_texts_carry_the_intended_sentiment() {
+        let c = crate::sentiment::compound;
+        for cat in CATEGORIES {
+            // Angry openings are hotspots; polite ones are not.
+            assert!(
+                c(&format!("Hello, {}. {FRUSTRATED}", cat.problem)) <= -0.5,
+                "{}",
+                cat.name
+            );
+            assert!(
+                c(&format!("Hello, {}. {POLITE}", cat.problem)) > -0.05,
+                "{}",
+                cat.name
+            );
+        }
+        assert!(c(FOLLOWUP_GOOD) >= 0.5);
+        assert!(c(FOLLOWUP_BAD) <= -0.5);
+        assert!(c(COMMENT_GOOD) >= 0.05);
+        assert!(c(COMMENT_BAD) <= -0.05);
     }
 
     #[test]

@@ -302,6 +302,7 @@ impl Lake {
             next_part: 0,
             rejects: Vec::new(),
             reject_parts: Vec::new(),
+            scorer: None,
         })
     }
 
@@ -355,10 +356,11 @@ pub struct Staging {
     next_part: usize,
     rejects: Vec<Reject>,
     reject_parts: Vec<PathBuf>,
+    scorer: Option<fn(&str) -> f64>,
 }
 
 /// Row types that can be staged.
-pub trait Stageable: TableRow {
+pub trait Stageable: TableRow + Send {
     fn buffer(s: &mut Staging) -> &mut Buffer<Self>;
 }
 
@@ -378,6 +380,13 @@ stageable!(Adoption, adoptions);
 stageable!(Survey, surveys);
 
 impl Staging {
+    /// Scores the text of rows that carry one (see [`TableRow::sentiment_text`]) with `scorer`,
+    /// in parallel, as each buffer is spilled.
+    pub fn with_scorer(mut self, scorer: fn(&str) -> f64) -> Staging {
+        self.scorer = Some(scorer);
+        self
+    }
+
     /// Adds a row; spills all buffers to disk when the memory budget is reached.
     pub fn push<R: Stageable>(&mut self, row: R) -> Result<()> {
         let partition = match R::TABLE.partition_column() {
@@ -431,10 +440,23 @@ impl Staging {
         Ok(())
     }
 
-    fn spill_table<R: TableRow>(&mut self, partitions: BTreeMap<String, Vec<R>>) -> Result<()> {
-        for (partition, rows) in partitions {
+    fn spill_table<R: TableRow + Send>(
+        &mut self,
+        partitions: BTreeMap<String, Vec<R>>,
+    ) -> Result<()> {
+        for (partition, mut rows) in partitions {
             if rows.is_empty() {
                 continue;
+            }
+            if let Some(score) = self.scorer {
+                use rayon::prelude::*;
+                rows.par_iter_mut().for_each(|r| {
+                    if let Some((text, slot)) = r.sentiment_text()
+                        && slot.is_none()
+                    {
+                        *slot = Some(score(text));
+                    }
+                });
             }
             let path = self.dir.join(format!("part-{:06}.parquet", self.next_part));
             self.next_part += 1;

@@ -3,9 +3,15 @@
 //! The library does all the work; the `deskpulse` binary only parses arguments and calls it.
 //! - [`model`]: the canonical tables, channels and rating scales;
 //! - [`ingest`]: export files → import profiles → canonical rows or rejects → the [`lake`];
+//! - [`engine`]: DataFusion over the lake, the metric SQL of `queries/`, deskpulse's functions;
+//! - [`sentiment`]: VADER, as the reference implementation scores it;
+//! - [`config`] and [`calendar`]: `deskpulse.toml` and business hours;
 //! - [`generate`]: synthetic exports with planted effects; [`demo`]: the main job.
 
+pub mod calendar;
+pub mod config;
 pub mod demo;
+pub mod engine;
 pub mod generate;
 pub mod ingest;
 pub mod lake;

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use deskpulse::config::{Config, Fcr};
+use deskpulse::engine::{Engine, Params, output};
 use deskpulse::ingest::{IngestOptions, ingest};
 use deskpulse::lake::Lake;
 use deskpulse::model::Table;
@@ -18,9 +20,12 @@ use deskpulse::{demo, generate, timeparse};
     about = "Service-desk analytics: satisfaction per channel, reply pairing, follow-up cohorts, self-service TTR shift"
 )]
 struct Cli {
-    /// The lake directory.
-    #[arg(long, global = true, default_value = "lake")]
-    lake: PathBuf,
+    /// The lake directory (default: the configuration's `lake`, else ./lake).
+    #[arg(long, global = true)]
+    lake: Option<PathBuf>,
+    /// Configuration file (default: ./deskpulse.toml when present, else built-in defaults).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -41,9 +46,25 @@ enum Command {
         /// IANA time zone for timestamps that carry none (default: UTC, or the mapping's).
         #[arg(long)]
         tz: Option<String>,
+        /// Do not compute VADER sentiment of bodies and comments.
+        #[arg(long)]
+        no_sentiment: bool,
         /// Files to ingest.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+    /// Run any SQL on the lake's tables and the metric views.
+    Sql {
+        /// The query.
+        query: String,
+        #[command(flatten)]
+        scope: Scope,
+    },
+    /// Print one metric family: channel_satisfaction, pairs, pair_summary, kpis, backlog, ticket_facts.
+    Metrics {
+        name: String,
+        #[command(flatten)]
+        scope: Scope,
     },
     /// Write synthetic exports with planted effects (generic layout).
     Generate {
@@ -68,6 +89,54 @@ enum Command {
     },
 }
 
+/// The period and output of a query.
+#[derive(clap::Args)]
+struct Scope {
+    /// Start of the period (inclusive), e.g. 2026-11-16 or 2026-11-16T09:00:00Z.
+    #[arg(long)]
+    from: Option<String>,
+    /// End of the period (exclusive).
+    #[arg(long)]
+    to: Option<String>,
+    /// Split a --from/--to period into ISO weeks (without a range, weeks are the default).
+    #[arg(long)]
+    by_week: bool,
+    /// Point in time of the backlog (default: now).
+    #[arg(long)]
+    as_of: Option<String>,
+    /// First-contact resolution definition: one_touch or no_reassignment (default: the configuration's).
+    #[arg(long)]
+    fcr: Option<String>,
+    /// Output: table, csv or json.
+    #[arg(long, default_value = "table")]
+    format: output::Format,
+}
+
+impl Scope {
+    fn params(&self) -> Result<Params> {
+        let t = |s: &Option<String>| -> Result<Option<i64>> {
+            s.as_deref()
+                .map(|v| {
+                    timeparse::TimeParser::default()
+                        .parse(v)
+                        .map_err(anyhow::Error::msg)
+                })
+                .transpose()
+        };
+        let (from, to) = (t(&self.from)?, t(&self.to)?);
+        let mut p = Params {
+            from,
+            to,
+            by_week: self.by_week || (from.is_none() && to.is_none()),
+            ..Params::default()
+        };
+        if let Some(a) = t(&self.as_of)? {
+            p.as_of = a;
+        }
+        Ok(p)
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -81,12 +150,21 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     let progress = std::io::stderr().is_terminal();
+    let mut config = Config::load(cli.config.as_deref())?;
+    let lake_dir = cli.lake.clone().unwrap_or_else(|| config.lake.clone());
     match cli.command {
+        Command::Sql { query, scope } => {
+            query_command(&lake_dir, &mut config, &scope, Query::Sql(query))
+        }
+        Command::Metrics { name, scope } => {
+            query_command(&lake_dir, &mut config, &scope, Query::Metric(name))
+        }
         Command::Ingest {
             profile,
             mapping,
             table,
             tz,
+            no_sentiment,
             files,
         } => {
             let tz = match tz.as_deref().map(timeparse::parse_tz).transpose() {
@@ -96,13 +174,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     return Ok(ExitCode::from(2));
                 }
             };
-            let lake = Lake::open(&cli.lake)?;
+            let lake = Lake::open(&lake_dir)?;
             let opts = IngestOptions {
                 profile,
                 mapping,
                 table,
                 tz,
                 progress,
+                no_sentiment,
             };
             let (reports, errors) = ingest(&lake, &files, &opts)?;
             for r in &reports {
@@ -122,7 +201,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 errors.len(),
                 stored,
                 rejected,
-                cli.lake.display()
+                lake_dir.display()
             );
             Ok(if errors.is_empty() {
                 ExitCode::SUCCESS
@@ -147,7 +226,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Rejects { limit } => {
-            let lake = Lake::open(&cli.lake)?;
+            let lake = Lake::open(&lake_dir)?;
             let rejects = lake.rejects()?;
             let shown = if limit == 0 {
                 rejects.len()
@@ -175,7 +254,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { sample } => {
-            let lake = Lake::open(&cli.lake)?;
+            let lake = Lake::open(&lake_dir)?;
             let r = demo::run(&sample, &lake, progress)?;
             if r.generated {
                 println!(
@@ -187,7 +266,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             for f in &r.files {
                 println!("{f}");
             }
-            println!("lake {}:", cli.lake.display());
+            println!("lake {}:", lake_dir.display());
             for (t, n) in &r.tables {
                 println!("  {t:<13}{n:>9} rows");
             }
@@ -195,4 +274,51 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// What `sql` and `metrics` run.
+enum Query {
+    Sql(String),
+    Metric(String),
+}
+
+/// Opens the engine for a scope, runs one query and prints it. Bad arguments exit 2.
+fn query_command(
+    lake_dir: &std::path::Path,
+    config: &mut Config,
+    scope: &Scope,
+    query: Query,
+) -> Result<ExitCode> {
+    let params = match scope.params() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    if let Some(f) = &scope.fcr {
+        match f.parse::<Fcr>() {
+            Ok(fcr) => config.fcr = fcr,
+            Err(e) => {
+                eprintln!("error: --fcr: {e}");
+                return Ok(ExitCode::from(2));
+            }
+        }
+    }
+    let lake = Lake::open(lake_dir)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let batches = rt.block_on(async {
+        let engine = Engine::open(&lake, config, &params).await?;
+        match query {
+            Query::Sql(sql) => engine.sql(&sql).await,
+            Query::Metric(name) => engine.metric(&name).await,
+        }
+    })?;
+    print!("{}", output::render(&batches, scope.format)?);
+    if scope.format == output::Format::Table {
+        println!();
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -594,6 +594,11 @@ pub trait TableRow: Sized {
     /// The timestamp that picks the month partition (for partitioned tables).
     fn partition_time(&self) -> Micros;
     fn to_batch(rows: &[Self]) -> RecordBatch;
+    /// The text this row's sentiment is computed from, and where the score goes (an
+    /// interaction's body, a rating's comment); `None` for rows without one.
+    fn sentiment_text(&mut self) -> Option<(&str, &mut Option<f64>)> {
+        None
+    }
 }
 
 fn batch(table: Table, columns: Vec<ArrayRef>) -> RecordBatch {
@@ -675,6 +680,9 @@ impl TableRow for Interaction {
     fn partition_time(&self) -> Micros {
         self.at
     }
+    fn sentiment_text(&mut self) -> Option<(&str, &mut Option<f64>)> {
+        Some((self.body.as_deref()?, &mut self.sentiment))
+    }
     fn to_batch(rows: &[Self]) -> RecordBatch {
         let s = |f: fn(&Interaction) -> Option<&str>| str_col(rows.iter().map(f));
         batch(
@@ -699,6 +707,9 @@ impl TableRow for Rating {
     const TABLE: Table = Table::Ratings;
     fn partition_time(&self) -> Micros {
         self.rated_at
+    }
+    fn sentiment_text(&mut self) -> Option<(&str, &mut Option<f64>)> {
+        Some((self.comment.as_deref()?, &mut self.sentiment))
     }
     fn to_batch(rows: &[Self]) -> RecordBatch {
         let s = |f: fn(&Rating) -> Option<&str>| str_col(rows.iter().map(f));

@@ -38,6 +38,8 @@ pub struct IngestOptions {
     pub tz: Option<Tz>,
     /// Show a progress bar (only drawn on a terminal).
     pub progress: bool,
+    /// Skip computing VADER sentiment of bodies and comments (the columns stay empty).
+    pub no_sentiment: bool,
 }
 
 /// What happened to the rows of one table from one file.
@@ -84,7 +86,8 @@ impl fmt::Display for FileReport {
                 self.file
             );
         }
-        write!(f, "{}: {} records", self.file, self.records)?;
+        let plural = if self.records == 1 { "" } else { "s" };
+        write!(f, "{}: {} record{plural}", self.file, self.records)?;
         for (t, c) in &self.tables {
             write!(
                 f,
@@ -195,7 +198,7 @@ pub fn ingest(
     for path in files {
         let name = path.display().to_string();
         let result = profiles::profile(opts, path)
-            .and_then(|profile| ingest_file(lake, path, &name, profile.as_ref(), opts.progress));
+            .and_then(|profile| ingest_file(lake, path, &name, profile.as_ref(), opts));
         match result {
             Ok(r) => reports.push(r),
             Err(e) => errors.push(FileError {
@@ -212,7 +215,7 @@ fn ingest_file(
     path: &Path,
     name: &str,
     profile: &dyn Profile,
-    progress: bool,
+    opts: &IngestOptions,
 ) -> Result<FileReport> {
     let hash = content_hash(path)?;
     let id = profile.id();
@@ -230,12 +233,16 @@ fn ingest_file(
     head.truncate(n);
     let format = Format::detect(path, &head);
     let file = File::open(path)?;
-    let bar = progress_bar(progress, len, name);
+    let bar = progress_bar(opts.progress, len, name);
     let reader: Box<dyn BufRead> = Box::new(BufReader::with_capacity(1 << 20, bar.wrap_read(file)));
     let staging_id = &hash[..16];
+    let mut staging = lake.stage(staging_id)?;
+    if !opts.no_sentiment {
+        staging = staging.with_scorer(crate::sentiment::compound);
+    }
     let mut out = Output {
         file: name.to_string(),
-        staging: lake.stage(staging_id)?,
+        staging,
         records: 0,
         counts: BTreeMap::new(),
     };

@@ -400,15 +400,15 @@ impl Vader {
                 break;
             }
         }
-        if lower.len() - 1 > i {
-            if let Some(v) = special(&format!("{} {}", lower[i], lower[i + 1])) {
-                valence = v;
-            }
+        if lower.len() - 1 > i
+            && let Some(v) = special(&format!("{} {}", lower[i], lower[i + 1]))
+        {
+            valence = v;
         }
-        if lower.len() - 1 > i + 1 {
-            if let Some(v) = special(&format!("{} {} {}", lower[i], lower[i + 1], lower[i + 2])) {
-                valence = v;
-            }
+        if lower.len() - 1 > i + 1
+            && let Some(v) = special(&format!("{} {} {}", lower[i], lower[i + 1], lower[i + 2]))
+        {
+            valence = v;
         }
         for ngram in [&threetwoone, &threetwo, &twoone] {
             if let Some(b) = self.boosters.get(ngram.as_str()) {

@@ -1,0 +1,83 @@
+-- Service-desk KPIs (DESIGN 4.5) per ISO week (or one --from/--to period).
+-- Opened tickets and first response time count in the week a ticket was opened; everything about
+-- resolution in the week it was resolved; CSAT in the week the rating was given.
+-- first response: first public agent or bot interaction, else first_response_at.
+-- fcr (params.fcr): one_touch = resolved with at most one public agent reply and no reopen;
+--   no_reassignment = resolved with no reassignment and no reopen (ServiceNow's definition).
+-- sla: made_sla true / made_sla known. bot vs human: ratings of tickets resolved by the bot
+--   versus by an agent.
+WITH p AS (SELECT * FROM params),
+opened AS (
+    SELECT CASE WHEN p.by_week THEN iso_week(f.opened_at) ELSE p.period_label END AS period,
+           COUNT(*) AS opened,
+           median(f.frt_seconds) AS median_frt_seconds,
+           AVG(f.frt_seconds) AS mean_frt_seconds,
+           median(f.frt_business_seconds) AS median_frt_business_seconds
+    FROM ticket_facts f CROSS JOIN p
+    WHERE f.opened_at >= p.period_start AND f.opened_at < p.period_end
+    GROUP BY 1
+),
+resolved AS (
+    SELECT CASE WHEN p.by_week THEN iso_week(f.resolved_at) ELSE p.period_label END AS period,
+           COUNT(*) AS resolved,
+           median(f.ttr_seconds) AS median_ttr_seconds,
+           AVG(f.ttr_seconds) AS mean_ttr_seconds,
+           median(f.ttr_business_seconds) AS median_ttr_business_seconds,
+           SUM(CASE WHEN COALESCE(f.reopen_count, 0) = 0
+                     AND CASE WHEN p.fcr = 'no_reassignment' THEN COALESCE(f.reassignment_count, 0) = 0
+                              ELSE f.agent_replies <= 1 END
+                    THEN 1 ELSE 0 END) AS fcr_tickets,
+           SUM(CASE WHEN f.reopen_count > 0 THEN 1 ELSE 0 END) AS reopened,
+           AVG(CAST(f.reassignment_count AS DOUBLE)) AS mean_reassignments,
+           SUM(CASE WHEN f.made_sla THEN 1 ELSE 0 END) AS sla_met,
+           SUM(CASE WHEN f.made_sla IS NOT NULL THEN 1 ELSE 0 END) AS sla_known
+    FROM ticket_facts f CROSS JOIN p
+    WHERE f.resolved_at >= p.period_start AND f.resolved_at < p.period_end
+    GROUP BY 1
+),
+rated AS (
+    SELECT CASE WHEN p.by_week THEN iso_week(r.rated_at) ELSE p.period_label END AS period,
+           COUNT(*) AS ratings,
+           SUM(CASE WHEN r.score_5 >= p.satisfied THEN 1 ELSE 0 END) AS satisfied,
+           SUM(CASE WHEN t.resolution_path = 'bot' THEN 1 ELSE 0 END) AS bot_ratings,
+           SUM(CASE WHEN t.resolution_path = 'bot' AND r.score_5 >= p.satisfied THEN 1 ELSE 0 END) AS bot_satisfied,
+           SUM(CASE WHEN t.resolution_path = 'agent' THEN 1 ELSE 0 END) AS human_ratings,
+           SUM(CASE WHEN t.resolution_path = 'agent' AND r.score_5 >= p.satisfied THEN 1 ELSE 0 END) AS human_satisfied
+    FROM ratings r JOIN tickets t ON t.ticket_id = r.ticket_id CROSS JOIN p
+    WHERE r.rated_at >= p.period_start AND r.rated_at < p.period_end
+    GROUP BY 1
+),
+periods AS (
+    SELECT period FROM opened UNION SELECT period FROM resolved UNION SELECT period FROM rated
+)
+SELECT k.period,
+       COALESCE(o.opened, 0) AS opened,
+       COALESCE(s.resolved, 0) AS resolved,
+       o.median_frt_seconds, o.mean_frt_seconds, o.median_frt_business_seconds,
+       s.median_ttr_seconds, s.mean_ttr_seconds, s.median_ttr_business_seconds,
+       COALESCE(s.fcr_tickets, 0) AS fcr_tickets,
+       CAST(s.fcr_tickets AS DOUBLE) / NULLIF(s.resolved, 0) AS fcr_rate,
+       wilson_low(s.fcr_tickets, s.resolved) AS fcr_low,
+       wilson_high(s.fcr_tickets, s.resolved) AS fcr_high,
+       COALESCE(s.reopened, 0) AS reopened,
+       CAST(s.reopened AS DOUBLE) / NULLIF(s.resolved, 0) AS reopen_rate,
+       wilson_low(s.reopened, s.resolved) AS reopen_low,
+       wilson_high(s.reopened, s.resolved) AS reopen_high,
+       s.mean_reassignments,
+       COALESCE(s.sla_met, 0) AS sla_met,
+       COALESCE(s.sla_known, 0) AS sla_known,
+       CAST(s.sla_met AS DOUBLE) / NULLIF(s.sla_known, 0) AS sla_rate,
+       wilson_low(s.sla_met, s.sla_known) AS sla_low,
+       wilson_high(s.sla_met, s.sla_known) AS sla_high,
+       COALESCE(r.ratings, 0) AS ratings,
+       CAST(r.satisfied AS DOUBLE) / NULLIF(r.ratings, 0) AS csat,
+       wilson_low(r.satisfied, r.ratings) AS csat_low,
+       wilson_high(r.satisfied, r.ratings) AS csat_high,
+       COALESCE(r.bot_ratings, 0) AS bot_ratings,
+       CAST(r.bot_satisfied AS DOUBLE) / NULLIF(r.bot_ratings, 0) AS bot_csat,
+       COALESCE(r.human_ratings, 0) AS human_ratings,
+       CAST(r.human_satisfied AS DOUBLE) / NULLIF(r.human_ratings, 0) AS human_csat
+FROM periods k
+LEFT JOIN opened o ON o.period = k.period
+LEFT JOIN resolved s ON s.period = k.period
+LEFT JOIN rated r ON r.period = k.period

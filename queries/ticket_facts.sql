@@ -1,0 +1,49 @@
+-- One row per ticket: the facts several metrics share.
+-- first_response: the first public agent or bot interaction, else the export's first_response_at.
+-- Durations are in calendar seconds and in business seconds (the configured calendar).
+-- agent_replies: public agent interactions. requester_channels: channels the requester used.
+-- last_channel: the channel of the ticket's last interaction (ties: higher seq, then id).
+WITH replies AS (
+    SELECT ticket_id,
+           MIN(at) AS first_reply_at,
+           SUM(CASE WHEN actor_role = 'agent' THEN 1 ELSE 0 END) AS agent_replies
+    FROM interactions
+    WHERE is_public AND actor_role IN ('agent', 'bot')
+    GROUP BY ticket_id
+),
+requester AS (
+    SELECT ticket_id, COUNT(DISTINCT channel) AS requester_channels
+    FROM interactions
+    WHERE actor_role = 'requester'
+    GROUP BY ticket_id
+),
+last_touch AS (
+    SELECT ticket_id, last_value(channel ORDER BY at, seq NULLS FIRST, interaction_id) AS last_channel
+    FROM interactions
+    GROUP BY ticket_id
+),
+rated AS (
+    SELECT DISTINCT ticket_id FROM ratings
+),
+facts AS (
+    SELECT t.ticket_id, t.source, t.channel, t.category, t.subcategory, t.issue_key, t.status,
+           t.priority, t.requester_id, t.assignee_id, t.assignment_group, t.resolution_path,
+           t.opened_at, t.resolved_at, t.closed_at, t.updated_at, t.survey_offered,
+           t.reassignment_count, t.reopen_count, t.made_sla,
+           COALESCE(r.first_reply_at, t.first_response_at) AS first_response_at,
+           COALESCE(r.agent_replies, 0) AS agent_replies,
+           q.requester_channels,
+           l.last_channel,
+           d.ticket_id IS NOT NULL AS has_rating
+    FROM tickets t
+    LEFT JOIN replies r ON r.ticket_id = t.ticket_id
+    LEFT JOIN requester q ON q.ticket_id = t.ticket_id
+    LEFT JOIN last_touch l ON l.ticket_id = t.ticket_id
+    LEFT JOIN rated d ON d.ticket_id = t.ticket_id
+)
+SELECT f.*,
+       (CAST(first_response_at AS BIGINT) - CAST(opened_at AS BIGINT)) / 1e6 AS frt_seconds,
+       business_seconds(opened_at, first_response_at) AS frt_business_seconds,
+       (CAST(resolved_at AS BIGINT) - CAST(opened_at AS BIGINT)) / 1e6 AS ttr_seconds,
+       business_seconds(opened_at, resolved_at) AS ttr_business_seconds
+FROM facts f

@@ -1,0 +1,260 @@
+//! deskpulse's SQL functions, all registered by [`register_functions`] (one place, so that every
+//! session that runs our SQL, local or on a cluster, gets the same set):
+//! - `sentiment(text)`: VADER compound score (NULL for NULL);
+//! - `wilson_low(successes, n)`, `wilson_high(successes, n)`: 95% Wilson score interval of a
+//!   proportion (NULL when n = 0);
+//! - `business_seconds(start, end)`: seconds of the configured working hours between two times;
+//! - `iso_week(ts)`: the ISO week of a time in the calendar's zone, as `2026-W47`.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Datelike};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Float64Array, Float64Builder, StringBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Float64Type, TimestampMicrosecondType};
+use datafusion::common::Result;
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
+    Volatility,
+};
+use datafusion::prelude::SessionContext;
+
+use crate::calendar::Calendar;
+use crate::model::timestamp_type;
+
+/// Adds every deskpulse function to a session.
+pub fn register_functions(ctx: &SessionContext, calendar: &Calendar) {
+    ctx.register_udf(ScalarUDF::from(Sentiment::new()));
+    ctx.register_udf(ScalarUDF::from(Wilson::new(true)));
+    ctx.register_udf(ScalarUDF::from(Wilson::new(false)));
+    ctx.register_udf(ScalarUDF::from(BusinessSeconds::new(calendar.clone())));
+    ctx.register_udf(ScalarUDF::from(IsoWeek::new(calendar.clone())));
+}
+
+/// The 95% Wilson score interval of `successes` out of `n`.
+pub fn wilson(successes: f64, n: f64) -> Option<(f64, f64)> {
+    if n <= 0.0 {
+        return None;
+    }
+    let z = 1.959_963_984_540_054_f64;
+    let p = successes / n;
+    let denom = 1.0 + z * z / n;
+    let centre = (p + z * z / (2.0 * n)) / denom;
+    let half = z * ((p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt()) / denom;
+    Some(((centre - half).max(0.0), (centre + half).min(1.0)))
+}
+
+fn arrays(args: &ScalarFunctionArgs) -> Result<Vec<ArrayRef>> {
+    ColumnarValue::values_to_arrays(&args.args)
+}
+
+/// A column as f64 whatever its numeric type.
+fn as_f64(a: &ArrayRef) -> Result<Float64Array> {
+    let cast = datafusion::arrow::compute::cast(a, &DataType::Float64)?;
+    Ok(cast.as_primitive::<Float64Type>().clone())
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Sentiment {
+    signature: Signature,
+}
+
+impl Sentiment {
+    fn new() -> Self {
+        Sentiment {
+            signature: Signature::one_of(
+                vec![
+                    TypeSignature::Exact(vec![DataType::Utf8]),
+                    TypeSignature::Exact(vec![DataType::Utf8View]),
+                    TypeSignature::Exact(vec![DataType::LargeUtf8]),
+                ],
+                Volatility::Immutable,
+            ),
+        }
+    }
+}
+
+impl ScalarUDFImpl for Sentiment {
+    fn name(&self) -> &str {
+        "sentiment"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Float64)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let a = arrays(&args)?;
+        let text = datafusion::arrow::compute::cast(&a[0], &DataType::Utf8)?;
+        let text = text.as_string::<i32>();
+        let v = crate::sentiment::vader();
+        let out: Float64Array = text
+            .iter()
+            .map(|t| t.map(|t| v.polarity_scores(t).compound))
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Wilson {
+    low: bool,
+    signature: Signature,
+}
+
+impl Wilson {
+    fn new(low: bool) -> Self {
+        let numeric = [DataType::Int64, DataType::Float64];
+        let mut sigs = Vec::new();
+        for a in &numeric {
+            for b in &numeric {
+                sigs.push(TypeSignature::Exact(vec![a.clone(), b.clone()]));
+            }
+        }
+        Wilson {
+            low,
+            signature: Signature::one_of(sigs, Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for Wilson {
+    fn name(&self) -> &str {
+        if self.low {
+            "wilson_low"
+        } else {
+            "wilson_high"
+        }
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        Ok(arg_types.iter().map(|_| DataType::Float64).collect())
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Float64)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let a = arrays(&args)?;
+        let (k, n) = (as_f64(&a[0])?, as_f64(&a[1])?);
+        let mut out = Float64Builder::with_capacity(k.len());
+        for i in 0..k.len() {
+            if k.is_null(i) || n.is_null(i) {
+                out.append_null();
+                continue;
+            }
+            match wilson(k.value(i), n.value(i)) {
+                Some((lo, hi)) => out.append_value(if self.low { lo } else { hi }),
+                None => out.append_null(),
+            }
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct BusinessSeconds {
+    calendar: Calendar,
+    signature: Signature,
+}
+
+impl BusinessSeconds {
+    pub fn new(calendar: Calendar) -> Self {
+        BusinessSeconds {
+            calendar,
+            signature: Signature::exact(
+                vec![timestamp_type(), timestamp_type()],
+                Volatility::Immutable,
+            ),
+        }
+    }
+}
+
+impl ScalarUDFImpl for BusinessSeconds {
+    fn name(&self) -> &str {
+        "business_seconds"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Float64)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let a = arrays(&args)?;
+        let (s, e) = (
+            a[0].as_primitive::<TimestampMicrosecondType>(),
+            a[1].as_primitive::<TimestampMicrosecondType>(),
+        );
+        let out: Float64Array = s
+            .iter()
+            .zip(e.iter())
+            .map(|(s, e)| Some(self.calendar.business_seconds(s?, e?)))
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct IsoWeek {
+    calendar: Calendar,
+    signature: Signature,
+}
+
+impl IsoWeek {
+    fn new(calendar: Calendar) -> Self {
+        IsoWeek {
+            calendar,
+            signature: Signature::exact(vec![timestamp_type()], Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for IsoWeek {
+    fn name(&self) -> &str {
+        "iso_week"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let a = arrays(&args)?;
+        let t = a[0].as_primitive::<TimestampMicrosecondType>();
+        let mut out = StringBuilder::new();
+        for v in t.iter() {
+            match v.and_then(DateTime::from_timestamp_micros) {
+                Some(d) => {
+                    let w = d.with_timezone(&self.calendar.tz).iso_week();
+                    out.append_value(format!("{}-W{:02}", w.year(), w.week()));
+                }
+                None => out.append_null(),
+            }
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wilson_matches_known_values() {
+        // 8 of 10: the textbook interval is 0.4902 … 0.9433.
+        let (lo, hi) = wilson(8.0, 10.0).unwrap();
+        assert!(
+            (lo - 0.4902).abs() < 1e-4 && (hi - 0.9433).abs() < 1e-4,
+            "{lo} {hi}"
+        );
+        let (lo, hi) = wilson(0.0, 5.0).unwrap();
+        assert_eq!(lo, 0.0);
+        assert!((hi - 0.4345).abs() < 1e-4);
+        assert_eq!(wilson(0.0, 0.0), None);
+    }
+}

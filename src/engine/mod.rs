@@ -1,0 +1,213 @@
+//! The query engine: a DataFusion session over the lake.
+//!
+//! - The lake's tables are registered as listing tables (`tickets`, `interactions`, `ratings`
+//!   carry their hive partition column `month`, so a filter on it prunes whole months).
+//! - `params` (one row: the period, the satisfied threshold, the backlog's point in time, the FCR
+//!   definition) and `targets` (reply-latency target per channel) come from the configuration
+//!   and the command line.
+//! - Every `queries/*.sql` file is compiled into the binary and registered as a view of the same
+//!   name, so a metric is `SELECT * FROM channel_satisfaction`, for deskpulse and for users alike.
+//! - deskpulse's functions are added by [`functions::register_functions`].
+
+pub mod functions;
+pub mod output;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use datafusion::arrow::array::{
+    BooleanArray, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::config::{Config, Target};
+use crate::lake::Lake;
+use crate::model::{Micros, Table, timestamp_type};
+use crate::timeparse::format_micros;
+
+/// The metric queries, in dependency order (a view may read the views before it).
+pub const QUERIES: &[(&str, &str)] = &[
+    (
+        "ticket_facts",
+        include_str!("../../queries/ticket_facts.sql"),
+    ),
+    (
+        "channel_satisfaction",
+        include_str!("../../queries/channel_satisfaction.sql"),
+    ),
+    ("pairs", include_str!("../../queries/pairs.sql")),
+    (
+        "pair_summary",
+        include_str!("../../queries/pair_summary.sql"),
+    ),
+    ("kpis", include_str!("../../queries/kpis.sql")),
+    ("backlog", include_str!("../../queries/backlog.sql")),
+];
+
+/// What a run of the metrics is about.
+#[derive(Debug, Clone)]
+pub struct Params {
+    /// Start of the period (inclusive); `None`: from the beginning.
+    pub from: Option<Micros>,
+    /// End of the period (exclusive); `None`: to the end.
+    pub to: Option<Micros>,
+    /// Split the period into ISO weeks (else one period, labelled `from..to`).
+    pub by_week: bool,
+    /// The point in time of the backlog.
+    pub as_of: Micros,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            from: None,
+            to: None,
+            by_week: true,
+            as_of: chrono::Utc::now().timestamp_micros(),
+        }
+    }
+}
+
+impl Params {
+    fn label(&self) -> String {
+        let f = |t: Option<Micros>| t.map(format_micros).unwrap_or_default();
+        format!("{}..{}", f(self.from), f(self.to))
+    }
+}
+
+/// A DataFusion session over one lake.
+pub struct Engine {
+    ctx: SessionContext,
+}
+
+impl Engine {
+    /// Opens a session over `lake` with the metric views for `params`.
+    pub async fn open(lake: &Lake, config: &Config, params: &Params) -> Result<Engine> {
+        let session = SessionConfig::new()
+            .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()))
+            .with_information_schema(true);
+        let ctx = SessionContext::new_with_config(session);
+        functions::register_functions(&ctx, &config.calendar);
+        for table in Table::ALL {
+            register_table(&ctx, lake, table).await?;
+        }
+        ctx.register_table("params", Arc::new(params_table(config, params)?))?;
+        ctx.register_table("targets", Arc::new(targets_table(config)?))?;
+        for (name, sql) in QUERIES {
+            ctx.sql(&format!("CREATE VIEW {name} AS {sql}"))
+                .await
+                .with_context(|| format!("queries/{name}.sql"))?;
+        }
+        Ok(Engine { ctx })
+    }
+
+    /// The underlying session (for callers that want DataFusion's own API).
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// Runs one SQL statement and collects its result.
+    pub async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        Ok(self.ctx.sql(sql).await?.collect().await?)
+    }
+
+    /// One metric family: the rows of its view, in its natural order.
+    pub async fn metric(&self, name: &str) -> Result<Vec<RecordBatch>> {
+        let order = match name {
+            "channel_satisfaction" => "period, channel",
+            "pairs" => "ticket_id, request_at",
+            "pair_summary" => "dimension, value",
+            "kpis" => "period",
+            "backlog" => "bucket_order",
+            "ticket_facts" => "ticket_id",
+            other => anyhow::bail!(
+                "unknown metric '{other}' (expected one of {})",
+                QUERIES.iter().map(|q| q.0).collect::<Vec<_>>().join(", ")
+            ),
+        };
+        self.sql(&format!("SELECT * FROM {name} ORDER BY {order}"))
+            .await
+    }
+}
+
+async fn register_table(ctx: &SessionContext, lake: &Lake, table: Table) -> Result<()> {
+    let dir = lake.table_dir(table);
+    std::fs::create_dir_all(&dir)?;
+    let url = ListingTableUrl::parse(dir_url(&dir)?)?;
+    let mut options =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    if table.partition_column().is_some() {
+        options = options.with_table_partition_cols(vec![("month".to_string(), DataType::Utf8)]);
+    }
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(table.schema());
+    ctx.register_table(table.name(), Arc::new(ListingTable::try_new(config)?))?;
+    Ok(())
+}
+
+fn dir_url(dir: &Path) -> Result<String> {
+    let abs = std::fs::canonicalize(dir)?;
+    Ok(format!("{}/", abs.display()))
+}
+
+fn params_table(config: &Config, p: &Params) -> Result<MemTable> {
+    let ts = |name: &str| Field::new(name, timestamp_type(), false);
+    let schema = Arc::new(Schema::new(vec![
+        ts("period_start"),
+        ts("period_end"),
+        Field::new("by_week", DataType::Boolean, false),
+        Field::new("period_label", DataType::Utf8, false),
+        Field::new("satisfied", DataType::Float64, false),
+        ts("as_of"),
+        Field::new("fcr", DataType::Utf8, false),
+    ]));
+    let t = |v: Micros| Arc::new(TimestampMicrosecondArray::from(vec![v]).with_timezone("UTC"));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            t(p.from.unwrap_or(i64::MIN / 2)),
+            t(p.to.unwrap_or(i64::MAX / 2)),
+            Arc::new(BooleanArray::from(vec![p.by_week])),
+            Arc::new(StringArray::from(vec![p.label()])),
+            Arc::new(Float64Array::from(vec![config.satisfied])),
+            t(p.as_of),
+            Arc::new(StringArray::from(vec![config.fcr.as_str()])),
+        ],
+    )?;
+    Ok(MemTable::try_new(schema, vec![vec![batch]])?)
+}
+
+fn targets_table(config: &Config) -> Result<MemTable> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("channel", DataType::Utf8, false),
+        Field::new("target_seconds", DataType::Float64, false),
+        Field::new("business", DataType::Boolean, false),
+    ]));
+    let (mut ch, mut secs, mut biz) = (Vec::new(), Vec::new(), Vec::new());
+    for (c, t) in &config.targets {
+        ch.push(c.as_str());
+        let (s, b) = match t {
+            Target::Seconds(s) => (*s, false),
+            Target::BusinessSeconds(s) => (*s, true),
+        };
+        secs.push(s);
+        biz.push(b);
+    }
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from(ch)),
+            Arc::new(Float64Array::from(secs)),
+            Arc::new(BooleanArray::from(biz)),
+        ],
+    )?;
+    Ok(MemTable::try_new(schema, vec![vec![batch]])?)
+}
