@@ -328,17 +328,18 @@ fn raw_score(rng: &mut Pcg64Mcg, scale: Scale, satisfied: bool) -> String {
     }
 }
 
-/// First-response delay by channel (median, log-normal).
-fn first_response_delay(rng: &mut Pcg64Mcg, channel: Channel) -> Micros {
+/// Reply delay by channel (median, log-normal): people reply well within the default latency
+/// targets, so that promptness does not mask the planted effects of who replied.
+fn reply_delay(rng: &mut Pcg64Mcg, channel: Channel) -> Micros {
     let median_minutes = match channel {
         Channel::Bot => 0.1,
-        Channel::Phone => 1.0,
-        Channel::Chat => 3.0,
-        Channel::WalkIn => 5.0,
-        Channel::Messaging | Channel::Sms | Channel::Social => 10.0,
-        _ => 120.0,
+        Channel::Phone => 0.3,
+        Channel::Chat => 1.5,
+        Channel::WalkIn => 3.0,
+        Channel::Messaging | Channel::Sms | Channel::Social => 2.0,
+        _ => 45.0,
     };
-    let d = LogNormal::new(f64::ln(median_minutes), 0.6).expect("valid parameters");
+    let d = LogNormal::new(f64::ln(median_minutes), 0.4).expect("valid parameters");
     (d.sample(rng) * MINUTE as f64) as Micros
 }
 
@@ -442,7 +443,7 @@ fn generate_ticket(ctx: &Ctx, i: u64, out: &mut Chunk) -> Result<()> {
     let resolved = opened + ttr;
     let bot_first = channel == Channel::Bot;
     let bot_resolves = bot_first && rng.random_bool(0.6);
-    let frt = first_response_delay(&mut rng, channel).min(ttr / 2);
+    let frt = reply_delay(&mut rng, channel).min(ttr / 2);
     let reopened = rng.random_bool(0.05);
     let reassignments = *pick(&mut rng, &[(0, 0.6), (1, 0.25), (2, 0.1), (3, 0.05)]);
 
@@ -538,7 +539,8 @@ fn generate_ticket(ctx: &Ctx, i: u64, out: &mut Chunk) -> Result<()> {
         let text = if good { FOLLOWUP_GOOD } else { FOLLOWUP_BAD };
         write_interaction(out, at, "requester", &requester, ch, text.into())?;
         let close = if good { CLOSE_GOOD } else { CLOSE_BAD };
-        if let Some(id) = write_interaction(out, resolved, "agent", &agent, ch, close.into())? {
+        let close_at = (at + reply_delay(&mut rng, ch)).min(resolved.max(at));
+        if let Some(id) = write_interaction(out, close_at, "agent", &agent, ch, close.into())? {
             last_response = Some(id);
         }
     }
