@@ -1,8 +1,6 @@
 //! Ingest throughput: generated exports (fixed seed) into a fresh lake, rows per second.
 //! Run with `cargo bench --bench ingest`.
 
-use std::path::PathBuf;
-
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use deskpulse::generate::{GenerateOptions, generate};
 use deskpulse::ingest::{IngestOptions, ingest};
@@ -19,15 +17,7 @@ fn bench_ingest(c: &mut Criterion) {
     })
     .unwrap();
     let rows = summary.tickets + summary.interactions + summary.ratings + summary.adoptions;
-    let files: Vec<PathBuf> = [
-        "tickets.csv",
-        "interactions.csv",
-        "ratings.csv",
-        "adoptions.csv",
-    ]
-    .iter()
-    .map(|f| data.path().join(f))
-    .collect();
+    let files = deskpulse::generate::files(data.path());
     let mut group = c.benchmark_group("ingest");
     group.sample_size(10);
     group.throughput(Throughput::Elements(rows));

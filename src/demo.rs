@@ -1,7 +1,7 @@
 //! The main job on the embedded default: generate `sample-data/` if it is missing, ingest it into
 //! the lake, and report what the lake holds.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Result;
 
@@ -31,7 +31,7 @@ pub struct DemoReport {
 
 /// Runs the demo: `sample` is the sample-data directory, `lake` the lake.
 pub fn run(sample: &Path, lake: &Lake, progress: bool) -> Result<DemoReport> {
-    let files: Vec<PathBuf> = SAMPLE_FILES.iter().map(|f| sample.join(f)).collect();
+    let files = crate::generate::files(sample);
     let generated = !files.iter().all(|f| f.exists());
     if generated {
         generate(&GenerateOptions {

@@ -176,6 +176,19 @@ const GROUP_AGENTS: &[(&str, u32, u32)] = &[
 ];
 const BOT_ID: &str = "bot-virtual-agent";
 
+/// The files `generate` writes, in the order to ingest them.
+pub const FILES: [&str; 4] = [
+    "tickets.csv",
+    "interactions.csv",
+    "ratings.csv",
+    "adoptions.csv",
+];
+
+/// The paths of the generated files in `dir`.
+pub fn files(dir: &Path) -> Vec<PathBuf> {
+    FILES.iter().map(|f| dir.join(f)).collect()
+}
+
 /// What to generate.
 #[derive(Debug, Clone)]
 pub struct GenerateOptions {

@@ -39,15 +39,7 @@ fn generated() -> &'static Generated {
         })
         .unwrap();
         let lake = Lake::open(dir.path().join("lake")).unwrap();
-        let files: Vec<PathBuf> = [
-            "tickets.csv",
-            "interactions.csv",
-            "ratings.csv",
-            "adoptions.csv",
-        ]
-        .iter()
-        .map(|f| data.join(f))
-        .collect();
+        let files = deskpulse::generate::files(&data);
         let (_, errors) = ingest(
             &lake,
             &files,

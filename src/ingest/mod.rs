@@ -119,8 +119,6 @@ pub struct FileError {
 /// One input file, opened for a profile.
 pub struct Input {
     pub path: PathBuf,
-    /// The name used in reports and rejects (the path as the user gave it).
-    pub name: String,
     pub format: Format,
     pub reader: Box<dyn BufRead>,
 }
@@ -248,7 +246,6 @@ fn ingest_file(
     };
     let input = Input {
         path: path.to_path_buf(),
-        name: name.to_string(),
         format,
         reader,
     };

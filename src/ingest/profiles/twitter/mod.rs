@@ -151,7 +151,6 @@ impl Profile for Twitter {
 
         // Pass 2: the tweets again, now with their texts, as interactions.
         let again = Input {
-            name: path.display().to_string(),
             path: path.clone(),
             format: Format::Csv,
             reader: Box::new(BufReader::new(File::open(&path)?)),
