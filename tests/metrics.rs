@@ -272,11 +272,13 @@ fn the_sql_agrees_with_a_plain_computation() {
         ));
     }
     let mut pairs = 0u64;
+    let mut pairs_by_role: BTreeMap<String, u64> = BTreeMap::new();
     for msgs in by_ticket.values_mut() {
         msgs.sort();
         for w in msgs.windows(2) {
             if w[0].3 == "requester" && (w[1].3 == "agent" || w[1].3 == "bot") {
                 pairs += 1;
+                *pairs_by_role.entry(w[1].3.clone()).or_default() += 1;
             }
         }
     }
@@ -327,6 +329,96 @@ fn the_sql_agrees_with_a_plain_computation() {
         "SELECT COUNT(*) AS n FROM pairs",
     );
     assert_eq!(f(&n[0], "n") as u64, pairs);
+    let roles = query(
+        &g.lake,
+        &Config::default(),
+        &weekly,
+        "SELECT value, pairs FROM pair_summary WHERE dimension = 'responder_role'",
+    );
+    let sql_roles: BTreeMap<String, u64> = roles
+        .iter()
+        .map(|r| (s(r, "value").to_string(), f(r, "pairs") as u64))
+        .collect();
+    assert_eq!(sql_roles, pairs_by_role);
+}
+
+/// Backlog at a point in time, recomputed from the tickets CSV.
+#[test]
+fn the_backlog_agrees_with_a_plain_computation() {
+    let g = generated();
+    let p = TimeParser::default();
+    let as_of = t("2026-11-20T12:00:00Z");
+    let mut buckets = [0u64; 5];
+    let mut r = csv::Reader::from_path(g.data.join("tickets.csv")).unwrap();
+    let h = r.headers().unwrap().clone();
+    let col = |n: &str| h.iter().position(|c| c == n).unwrap();
+    for rec in r.records() {
+        let rec = rec.unwrap();
+        let at = |c: &str| (!rec[col(c)].is_empty()).then(|| p.parse(&rec[col(c)]).unwrap());
+        let opened = at("opened_at").unwrap();
+        let open = opened <= as_of
+            && at("resolved_at").is_none_or(|x| x > as_of)
+            && at("closed_at").is_none_or(|x| x > as_of);
+        if open {
+            let days = (as_of - opened) as f64 / 86_400e6;
+            let b = [1.0, 3.0, 7.0, 30.0]
+                .iter()
+                .position(|l| days < *l)
+                .unwrap_or(4);
+            buckets[b] += 1;
+        }
+    }
+    let params = Params {
+        as_of,
+        ..whole_year()
+    };
+    let rows = query(
+        &g.lake,
+        &Config::default(),
+        &params,
+        "SELECT open_tickets FROM backlog ORDER BY bucket_order",
+    );
+    let sql: Vec<u64> = rows.iter().map(|r| f(r, "open_tickets") as u64).collect();
+    assert_eq!(sql, buckets.to_vec());
+    assert!(buckets.iter().sum::<u64>() > 0);
+}
+
+/// A filter on `month` reads only that partition's file.
+#[test]
+fn month_filters_prune_partitions() {
+    let g = generated();
+    let c = Config::default();
+    let p = whole_year();
+    let rows = query(
+        &g.lake,
+        &c,
+        &p,
+        "EXPLAIN SELECT SUM(score_5) AS s FROM ratings WHERE month = '2026-03'",
+    );
+    let plan: String = rows
+        .iter()
+        .map(|r| r.values().map(|v| v.to_string()).collect::<String>())
+        .collect();
+    assert!(plan.contains("month=2026-03"), "{plan}");
+    assert!(
+        !plan.contains("month=2026-04") && !plan.contains("month=2025-12"),
+        "{plan}"
+    );
+    let n = query(
+        &g.lake,
+        &c,
+        &p,
+        "SELECT COUNT(*) AS n FROM ratings WHERE month = '2026-03'",
+    );
+    let m = query(
+        &g.lake,
+        &c,
+        &p,
+        "SELECT COUNT(*) AS n FROM ratings WHERE rated_at >= TIMESTAMP '2026-03-01T00:00:00Z' \
+         AND rated_at < TIMESTAMP '2026-04-01T00:00:00Z'",
+    );
+    assert_eq!(f(&n[0], "n"), f(&m[0], "n"));
+    assert!(f(&n[0], "n") > 0.0);
 }
 
 fn shared(name: &str) -> PathBuf {
