@@ -5,6 +5,7 @@
 //! looks sentiments up by value, as the reference's `list.index` does), because the point is to
 //! give the same scores: a test checks every line of `../shared/data/vader_reference.jsonl`.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
@@ -266,25 +267,16 @@ impl Vader {
 
     /// Scores a text exactly as the reference `polarity_scores` does (without its final rounding).
     pub fn polarity_scores(&self, text: &str) -> Scores {
-        // Emojis become their descriptions.
-        let mut replaced = String::with_capacity(text.len());
-        let mut prev_space = true;
-        for c in text.chars() {
-            match self.emojis.get(&c) {
-                Some(description) => {
-                    if !prev_space {
-                        replaced.push(' ');
-                    }
-                    replaced.push_str(description);
-                    prev_space = false;
-                }
-                None => {
-                    replaced.push(c);
-                    prev_space = c == ' ';
-                }
-            }
-        }
-        let text = replaced.trim_matches(is_space);
+        // Emojis become their descriptions (a copy is made only when there is one: ASCII text
+        // has none).
+        let replaced;
+        let text = if text.is_ascii() || !text.chars().any(|c| self.emojis.contains_key(&c)) {
+            text
+        } else {
+            replaced = self.describe_emojis(text);
+            &replaced
+        };
+        let text = text.trim_matches(is_space);
 
         // Words and emoticons: split on white space, punctuation stripped unless that leaves two
         // characters or fewer (an emoticon such as ":)").
@@ -300,14 +292,23 @@ impl Vader {
                 }
             })
             .collect();
-        let lower: Vec<String> = words.iter().map(|w| w.to_lowercase()).collect();
+        let lower: Vec<Cow<str>> = words
+            .iter()
+            .map(|w| {
+                if w.chars().any(char::is_uppercase) {
+                    Cow::Owned(w.to_lowercase())
+                } else {
+                    Cow::Borrowed(*w)
+                }
+            })
+            .collect();
         let upper_count = words.iter().filter(|w| is_upper(w)).count();
         let cap_differential = words.len() - upper_count;
         let is_cap_diff = cap_differential > 0 && cap_differential < words.len();
 
         let mut sentiments: Vec<f64> = Vec::with_capacity(words.len());
         for i in 0..words.len() {
-            if self.boosters.contains_key(lower[i].as_str()) {
+            if self.boosters.contains_key(&*lower[i]) {
                 sentiments.push(0.0);
                 continue;
             }
@@ -319,6 +320,27 @@ impl Vader {
         }
         but_check(&lower, &mut sentiments);
         score_valence(&sentiments, text)
+    }
+
+    fn describe_emojis(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len() + 32);
+        let mut prev_space = true;
+        for c in text.chars() {
+            match self.emojis.get(&c) {
+                Some(description) => {
+                    if !prev_space {
+                        out.push(' ');
+                    }
+                    out.push_str(description);
+                    prev_space = false;
+                }
+                None => {
+                    out.push(c);
+                    prev_space = c == ' ';
+                }
+            }
+        }
+        out
     }
 
     fn in_lexicon(&self, word_lower: &str) -> bool {
@@ -336,9 +358,9 @@ impl Vader {
         scalar
     }
 
-    fn valence(&self, words: &[&str], lower: &[String], i: usize, is_cap_diff: bool) -> f64 {
+    fn valence(&self, words: &[&str], lower: &[Cow<str>], i: usize, is_cap_diff: bool) -> f64 {
         let item = words[i];
-        let item_lower = lower[i].as_str();
+        let item_lower: &str = &lower[i];
         let Some(&lex) = self.lexicon.get(item_lower) else {
             return 0.0;
         };
@@ -376,7 +398,7 @@ impl Vader {
         self.least_check(valence, lower, i)
     }
 
-    fn least_check(&self, valence: f64, lower: &[String], i: usize) -> f64 {
+    fn least_check(&self, valence: f64, lower: &[Cow<str>], i: usize) -> f64 {
         if i > 1 && !self.in_lexicon(&lower[i - 1]) && lower[i - 1] == "least" {
             if lower[i - 2] != "at" && lower[i - 2] != "very" {
                 return valence * N_SCALAR;
@@ -387,31 +409,49 @@ impl Vader {
         valence
     }
 
-    fn special_idioms_check(&self, mut valence: f64, lower: &[String], i: usize) -> f64 {
-        let special = |s: &str| SPECIAL_CASES.iter().find(|(k, _)| *k == s).map(|(_, v)| *v);
-        let onezero = format!("{} {}", lower[i - 1], lower[i]);
-        let twoonezero = format!("{} {} {}", lower[i - 2], lower[i - 1], lower[i]);
-        let twoone = format!("{} {}", lower[i - 2], lower[i - 1]);
-        let threetwoone = format!("{} {} {}", lower[i - 3], lower[i - 2], lower[i - 1]);
-        let threetwo = format!("{} {}", lower[i - 3], lower[i - 2]);
-        for seq in [&onezero, &twoonezero, &twoone, &threetwoone, &threetwo] {
-            if let Some(v) = special(seq) {
+    fn special_idioms_check(&self, mut valence: f64, lower: &[Cow<str>], i: usize) -> f64 {
+        // The reference joins words with spaces and looks the phrases up; comparing the words
+        // of each phrase does the same without building strings.
+        let phrase = |from: usize, to: usize| &lower[from..=to];
+        let matches = |words: &[Cow<str>], key: &str| {
+            let mut parts = key.split(' ');
+            words.iter().all(|w| parts.next() == Some(w)) && parts.next().is_none()
+        };
+        let special = |words: &[Cow<str>]| {
+            SPECIAL_CASES
+                .iter()
+                .find(|(k, _)| matches(words, k))
+                .map(|(_, v)| *v)
+        };
+        // onezero, twoonezero, twoone, threetwoone, threetwo: the first match wins.
+        for (from, to) in [
+            (i - 1, i),
+            (i - 2, i),
+            (i - 2, i - 1),
+            (i - 3, i - 1),
+            (i - 3, i - 2),
+        ] {
+            if let Some(v) = special(phrase(from, to)) {
                 valence = v;
                 break;
             }
         }
         if lower.len() - 1 > i
-            && let Some(v) = special(&format!("{} {}", lower[i], lower[i + 1]))
+            && let Some(v) = special(phrase(i, i + 1))
         {
             valence = v;
         }
         if lower.len() - 1 > i + 1
-            && let Some(v) = special(&format!("{} {} {}", lower[i], lower[i + 1], lower[i + 2]))
+            && let Some(v) = special(phrase(i, i + 2))
         {
             valence = v;
         }
-        for ngram in [&threetwoone, &threetwo, &twoone] {
-            if let Some(b) = self.boosters.get(ngram.as_str()) {
+        // Booster n-grams such as "kind of" before the word.
+        for (from, to) in [(i - 3, i - 1), (i - 3, i - 2), (i - 2, i - 1)] {
+            if let Some((_, b)) = BOOSTERS
+                .iter()
+                .find(|(k, _)| k.contains(' ') && matches(phrase(from, to), k))
+            {
                 valence += b;
             }
         }
@@ -419,8 +459,8 @@ impl Vader {
     }
 }
 
-fn negation_check(mut valence: f64, lower: &[String], start_i: usize, i: usize) -> f64 {
-    let w = |k: usize| lower[i - k].as_str();
+fn negation_check(mut valence: f64, lower: &[Cow<str>], start_i: usize, i: usize) -> f64 {
+    let w = |k: usize| -> &str { &lower[i - k] };
     match start_i {
         0 => {
             if is_negated(w(1)) {
@@ -453,7 +493,7 @@ fn negation_check(mut valence: f64, lower: &[String], start_i: usize, i: usize) 
 /// Sentiment before "but" counts half, after it one and a half times. The reference finds each
 /// sentiment's position with `list.index(value)` (the first equal value) while editing the list
 /// in place; this does the same, so equal values before and after "but" score as they do there.
-fn but_check(lower: &[String], sentiments: &mut [f64]) {
+fn but_check(lower: &[Cow<str>], sentiments: &mut [f64]) {
     let Some(bi) = lower.iter().position(|w| w == "but") else {
         return;
     };
