@@ -15,6 +15,7 @@ pub mod engine;
 pub mod generate;
 pub mod ingest;
 pub mod lake;
+pub mod metrics;
 pub mod model;
 pub mod sentiment;
 pub mod timeparse;

@@ -10,7 +10,8 @@ use deskpulse::config::{Config, Fcr};
 use deskpulse::engine::{Engine, Params, output};
 use deskpulse::ingest::{IngestOptions, ingest};
 use deskpulse::lake::Lake;
-use deskpulse::model::Table;
+use deskpulse::metrics::ttr_shift::{ShiftOptions, render_text, ttr_shift};
+use deskpulse::model::{Adoption, Table};
 use deskpulse::{demo, generate, timeparse};
 
 #[derive(Parser)]
@@ -74,6 +75,30 @@ enum Command {
         seed: u64,
         #[arg(long, default_value = "generated")]
         out: PathBuf,
+    },
+    /// TTR shift around self-service adoptions: volume, deflection, TTR with bootstrap intervals, CSAT, mix vs within.
+    TtrShift {
+        /// Only this adoption.
+        #[arg(long)]
+        adoption: Option<String>,
+        /// Window length in weeks, e.g. 12w (default: the configuration's).
+        #[arg(long)]
+        window: Option<String>,
+        /// Ramp-up after the launch left out of the after window, e.g. 2w.
+        #[arg(long)]
+        ramp: Option<String>,
+        /// An adoption not in the lake: its launch date...
+        #[arg(long)]
+        launch: Option<String>,
+        /// ...and the categories it serves (comma-separated; none: all).
+        #[arg(long, value_delimiter = ',')]
+        scope: Vec<String>,
+        /// Refuse a window with fewer resolved tickets (smaller windows under 30 are reported with a warning).
+        #[arg(long, default_value_t = 2)]
+        min_tickets: usize,
+        /// Output: text or json.
+        #[arg(long, default_value = "text")]
+        format: String,
     },
     /// List refused input rows: file, line, column and reason.
     Rejects {
@@ -225,6 +250,83 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::TtrShift {
+            adoption,
+            window,
+            ramp,
+            launch,
+            scope,
+            min_tickets,
+            format,
+        } => {
+            let weeks = |s: &Option<String>, default: u32| -> Result<u32, String> {
+                match s {
+                    None => Ok(default),
+                    Some(v) => v
+                        .trim_end_matches('w')
+                        .parse()
+                        .map_err(|_| format!("'{v}' is not a number of weeks such as 12w")),
+                }
+            };
+            let (w, r) = match (
+                weeks(&window, config.window_weeks),
+                weeks(&ramp, config.ramp_weeks),
+            ) {
+                (Ok(w), Ok(r)) if w > 0 => (w, r),
+                (Err(e), _) | (_, Err(e)) => return usage(&e),
+                _ => return usage("--window must be at least 1w"),
+            };
+            config.window_weeks = w;
+            config.ramp_weeks = r;
+            if !matches!(format.as_str(), "text" | "json") {
+                return usage(&format!("--format: '{format}' (expected text or json)"));
+            }
+            let mut params = Params::default();
+            let mut only = adoption;
+            if let Some(l) = launch {
+                let at = match timeparse::TimeParser::default().parse(&l) {
+                    Ok(t) => t,
+                    Err(e) => return usage(&format!("--launch: {e}")),
+                };
+                params.extra_adoptions.push(Adoption {
+                    adoption_id: "cli".into(),
+                    name: format!("launch on {l}"),
+                    kind: None,
+                    launched_at: at,
+                    scope,
+                });
+                only.get_or_insert_with(|| "cli".into());
+            }
+            let lake = Lake::open(&lake_dir)?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let opts = ShiftOptions {
+                adoption: only,
+                min_tickets,
+                seed: config.seed,
+                ..ShiftOptions::default()
+            };
+            let shifts = rt.block_on(async {
+                let engine = Engine::open(&lake, &config, &params).await?;
+                ttr_shift(&engine, &opts).await
+            });
+            let shifts = match shifts {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            if format == "json" {
+                println!("{}", serde_json::to_string_pretty(&shifts)?);
+            } else {
+                for s in &shifts {
+                    println!("{}", render_text(s));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Rejects { limit } => {
             let lake = Lake::open(&lake_dir)?;
             let rejects = lake.rejects()?;
@@ -274,6 +376,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Reports a bad argument: exit code 2.
+fn usage(message: &str) -> Result<ExitCode> {
+    eprintln!("error: {message}");
+    Ok(ExitCode::from(2))
 }
 
 /// What `sql` and `metrics` run.

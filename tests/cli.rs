@@ -218,3 +218,44 @@ fn demo_generates_the_sample_when_missing_and_reports_the_lake() {
     assert!(out.contains("tickets           3000 rows"), "{out}");
     assert!(sample.join("tickets.csv").exists());
 }
+
+#[test]
+fn ttr_shift_runs_on_the_servicenow_sample_and_refuses_empty_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    let sn = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/servicenow_incident_events_sample.csv");
+    assert!(
+        deskpulse(
+            dir.path(),
+            &[
+                "ingest",
+                "--profile",
+                "servicenow",
+                &sn.display().to_string()
+            ]
+        )
+        .status
+        .success()
+    );
+    let o = deskpulse(dir.path(), &["ttr-shift", "--launch", "2016-08-01"]);
+    assert!(o.status.success(), "{o:?}");
+    let out = stdout(&o);
+    assert!(out.contains("decomposition: total"), "{out}");
+    // Almost every incident of the sample is from March to May 2016: after an August launch only
+    // a few remain, and the report says so instead of hiding it behind a percentage.
+    assert!(
+        out.contains("WARNING small sample: the after window has only 3 resolved tickets"),
+        "{out}"
+    );
+    assert!(out.contains("no ratings"), "{out}");
+    // A launch after the data ends leaves the after window empty: refused, with the counts.
+    let o = deskpulse(dir.path(), &["ttr-shift", "--launch", "2019-01-01"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("window has 0 resolved tickets"), "{err}");
+    let o = deskpulse(
+        dir.path(),
+        &["ttr-shift", "--launch", "2016-08-01", "--window", "soon"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+}

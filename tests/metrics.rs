@@ -69,6 +69,7 @@ fn whole_year() -> Params {
         to: Some(generate::end_micros()),
         by_week: false,
         as_of: generate::end_micros(),
+        extra_adoptions: Vec::new(),
     }
 }
 
@@ -451,6 +452,7 @@ fn servicenow_kpis_match_the_export() {
         to: Some(t("2018-01-01")),
         by_week: false,
         as_of: t("2017-03-01"),
+        extra_adoptions: Vec::new(),
     };
     // Computed from the CSV directly: of the 2,491 incidents (latest update of each), 2,338 are
     // resolved; 33 of those were reopened, 1,174 had neither a reassignment nor a reopen, and
@@ -520,6 +522,7 @@ fn every_answered_tweet_pairs_with_its_answer() {
         to: None,
         by_week: true,
         as_of: t("2018-01-01"),
+        extra_adoptions: Vec::new(),
     };
     let pairs = query(
         &lake,
@@ -538,4 +541,51 @@ fn every_answered_tweet_pairs_with_its_answer() {
     assert_eq!(seen, answered);
     assert_eq!(answered.len(), 41);
     assert!(pairs.iter().all(|r| s(r, "responder_role") == "agent"));
+}
+
+#[test]
+fn the_planted_launch_shows_deflection_and_a_ttr_rise_from_case_mix() {
+    use deskpulse::metrics::ttr_shift::{ShiftOptions, ttr_shift};
+    let g = generated();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let shifts = rt.block_on(async {
+        let e = Engine::open(&g.lake, &Config::default(), &whole_year())
+            .await
+            .unwrap();
+        ttr_shift(
+            &e,
+            &ShiftOptions {
+                resamples: 300,
+                ..ShiftOptions::default()
+            },
+        )
+        .await
+        .unwrap()
+    });
+    assert_eq!(shifts.len(), 1);
+    let s = &shifts[0];
+    assert_eq!(s.adoption_id, generate::ADOPTION_ID);
+    // Planted: 80% of password resets gone. Over 12 weeks of ~100 a week, ±0.05 is generous.
+    let d = s.deflection.unwrap();
+    assert!((d - generate::DEFLECTION).abs() < 0.05, "deflection {d}");
+    // Mean TTR rises, its interval clear of zero, and the decomposition is exact.
+    assert!(s.mean_change.low > 0.0, "{:?}", s.mean_change);
+    assert!((s.mix_hours + s.within_hours - s.total_change_hours).abs() < 1e-9);
+    assert!((s.after.mean_ttr_hours - s.before.mean_ttr_hours - s.total_change_hours).abs() < 1e-9);
+    // Planted: within-category TTR is flat, so the rise is mix.
+    assert!(
+        s.mix_hours > 0.0 && s.within_hours.abs() < 0.35 * s.mix_hours,
+        "mix {} within {}",
+        s.mix_hours,
+        s.within_hours
+    );
+    let resets = s
+        .categories
+        .iter()
+        .find(|c| c.category == generate::LAUNCH_SCOPE)
+        .unwrap();
+    assert!(resets.after_share < resets.before_share / 3.0);
 }

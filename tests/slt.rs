@@ -8,6 +8,8 @@
 //! # to: 2026-03-09
 //! # as_of: 2026-03-20T00:00:00Z        (the backlog's point in time)
 //! # fcr: no_reassignment               (optional)
+//! # window_weeks: 1                    (optional: the TTR-shift window and ramp)
+//! # ramp_weeks: 0
 //! ```
 //! Values print as text: NULL for null, floats in Rust's shortest form (round them in SQL).
 
@@ -128,11 +130,18 @@ fn run_file(path: &Path) -> Result<(), String> {
     if let Some(f) = get("fcr") {
         config.fcr = f.parse().unwrap();
     }
+    if let Some(w) = get("window_weeks") {
+        config.window_weeks = w.parse().unwrap();
+    }
+    if let Some(r) = get("ramp_weeks") {
+        config.ramp_weeks = r.parse().unwrap();
+    }
     let params = Params {
         from: t("from"),
         to: t("to"),
         by_week: get("from").is_none() && get("to").is_none(),
         as_of: t("as_of").unwrap_or(0),
+        extra_adoptions: Vec::new(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

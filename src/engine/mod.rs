@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use datafusion::arrow::array::{
-    BooleanArray, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::datasource::MemTable;
@@ -29,7 +29,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::config::{Config, Target};
 use crate::lake::Lake;
-use crate::model::{Micros, Table, timestamp_type};
+use crate::model::{Adoption, Micros, Table, TableRow, timestamp_type};
 use crate::timeparse::format_micros;
 
 /// The metric queries, in dependency order (a view may read the views before it).
@@ -49,6 +49,10 @@ pub const QUERIES: &[(&str, &str)] = &[
     ),
     ("kpis", include_str!("../../queries/kpis.sql")),
     ("backlog", include_str!("../../queries/backlog.sql")),
+    (
+        "ttr_shift_tickets",
+        include_str!("../../queries/ttr_shift_tickets.sql"),
+    ),
 ];
 
 /// What a run of the metrics is about.
@@ -62,6 +66,8 @@ pub struct Params {
     pub by_week: bool,
     /// The point in time of the backlog.
     pub as_of: Micros,
+    /// Adoptions given on the command line, besides the lake's.
+    pub extra_adoptions: Vec<Adoption>,
 }
 
 impl Default for Params {
@@ -71,6 +77,7 @@ impl Default for Params {
             to: None,
             by_week: true,
             as_of: chrono::Utc::now().timestamp_micros(),
+            extra_adoptions: Vec::new(),
         }
     }
 }
@@ -100,6 +107,11 @@ impl Engine {
         }
         ctx.register_table("params", Arc::new(params_table(config, params)?))?;
         ctx.register_table("targets", Arc::new(targets_table(config)?))?;
+        let extra = Adoption::to_batch(&params.extra_adoptions);
+        ctx.register_table(
+            "extra_adoptions",
+            Arc::new(MemTable::try_new(extra.schema(), vec![vec![extra]])?),
+        )?;
         for (name, sql) in QUERIES {
             ctx.sql(&format!("CREATE VIEW {name} AS {sql}"))
                 .await
@@ -127,6 +139,7 @@ impl Engine {
             "kpis" => "period",
             "backlog" => "bucket_order",
             "ticket_facts" => "ticket_id",
+            "ttr_shift_tickets" => "adoption_id, window, ticket_id",
             other => anyhow::bail!(
                 "unknown metric '{other}' (expected one of {})",
                 QUERIES.iter().map(|q| q.0).collect::<Vec<_>>().join(", ")
@@ -168,6 +181,8 @@ fn params_table(config: &Config, p: &Params) -> Result<MemTable> {
         Field::new("satisfied", DataType::Float64, false),
         ts("as_of"),
         Field::new("fcr", DataType::Utf8, false),
+        Field::new("window_micros", DataType::Int64, false),
+        Field::new("ramp_micros", DataType::Int64, false),
     ]));
     let t = |v: Micros| Arc::new(TimestampMicrosecondArray::from(vec![v]).with_timezone("UTC"));
     let batch = RecordBatch::try_new(
@@ -180,9 +195,15 @@ fn params_table(config: &Config, p: &Params) -> Result<MemTable> {
             Arc::new(Float64Array::from(vec![config.satisfied])),
             t(p.as_of),
             Arc::new(StringArray::from(vec![config.fcr.as_str()])),
+            Arc::new(Int64Array::from(vec![weeks(config.window_weeks)])),
+            Arc::new(Int64Array::from(vec![weeks(config.ramp_weeks)])),
         ],
     )?;
     Ok(MemTable::try_new(schema, vec![vec![batch]])?)
+}
+
+fn weeks(n: u32) -> i64 {
+    n as i64 * 7 * 86_400_000_000
 }
 
 fn targets_table(config: &Config) -> Result<MemTable> {

@@ -1,0 +1,42 @@
+-- Tickets around each self-service adoption (DESIGN 4.4): for every adoption (the lake's, and
+-- any given on the command line) the tickets opened in its before window [launch - W, launch)
+-- and its after window [launch + ramp, launch + ramp + W), W and ramp from params.
+-- in_scope: the ticket's category is in the adoption's scope (an empty scope means every
+-- category). satisfied: the ticket's latest rating, if any, is satisfied. A window without
+-- tickets still gives one row (ticket_id NULL), so that an empty window can be named.
+WITH p AS (SELECT * FROM params),
+a AS (
+    SELECT adoption_id, name, launched_at, scope FROM adoptions
+    UNION ALL
+    SELECT adoption_id, name, launched_at, scope FROM extra_adoptions
+),
+windows AS (
+    SELECT a.adoption_id, a.name, a.launched_at, a.scope, 'before' AS window,
+           CAST(a.launched_at AS BIGINT) - p.window_micros AS window_start,
+           CAST(a.launched_at AS BIGINT) AS window_end
+    FROM a CROSS JOIN p
+    UNION ALL
+    SELECT a.adoption_id, a.name, a.launched_at, a.scope, 'after' AS window,
+           CAST(a.launched_at AS BIGINT) + p.ramp_micros AS window_start,
+           CAST(a.launched_at AS BIGINT) + p.ramp_micros + p.window_micros AS window_end
+    FROM a CROSS JOIN p
+),
+latest_rating AS (
+    SELECT ticket_id, score_5 FROM (
+        SELECT ticket_id, score_5,
+               ROW_NUMBER() OVER (PARTITION BY ticket_id ORDER BY rated_at DESC, rating_id DESC) AS rn
+        FROM ratings)
+    WHERE rn = 1
+)
+SELECT w.adoption_id, w.name, w.launched_at, w.window, w.window_start, w.window_end,
+       f.ticket_id, COALESCE(f.category, '(none)') AS category,
+       (cardinality(w.scope) = 0 OR array_has(w.scope, f.category)) AS in_scope,
+       f.resolved_at IS NOT NULL AS resolved,
+       f.ttr_seconds / 3600.0 AS ttr_hours,
+       f.ttr_business_seconds / 3600.0 AS ttr_business_hours,
+       r.score_5 >= p.satisfied AS satisfied
+FROM windows w
+LEFT JOIN ticket_facts f
+  ON CAST(f.opened_at AS BIGINT) >= w.window_start AND CAST(f.opened_at AS BIGINT) < w.window_end
+CROSS JOIN p
+LEFT JOIN latest_rating r ON r.ticket_id = f.ticket_id

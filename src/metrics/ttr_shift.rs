@@ -1,0 +1,610 @@
+//! TTR shift after a self-service adoption (DESIGN 4.4).
+//!
+//! The tickets come from the `ttr_shift_tickets` view (queries/ttr_shift_tickets.sql); here is
+//! what SQL does poorly: seeded bootstrap intervals of the change in mean, median and p90 TTR,
+//! and the exact decomposition of the change in mean TTR into case mix and within-category
+//! change:
+//! `mix = Σc (s_c,after − s_c,before)·T_c,before`, `within = Σc s_c,after·(T_c,after − T_c,before)`,
+//! with s_c a category's share of the window's resolved tickets and T_c its mean TTR; then
+//! mix + within = total change exactly. A category absent before the launch takes the before
+//! window's overall mean as its T_c,before (any value keeps the sum exact; this one charges the
+//! new category's difference from the old average to "within").
+
+use std::collections::BTreeMap;
+
+use anyhow::{Result, bail};
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
+use rand::{RngExt, SeedableRng};
+use rand_pcg::Pcg64Mcg;
+use serde::Serialize;
+
+use crate::engine::Engine;
+use crate::engine::functions::wilson;
+use crate::model::Micros;
+
+/// How the shift is computed.
+#[derive(Debug, Clone)]
+pub struct ShiftOptions {
+    /// Only this adoption (else every one).
+    pub adoption: Option<String>,
+    /// Refuse a window with fewer resolved tickets than this (with fewer than 2 there is no
+    /// change to estimate). Windows under [`SMALL_SAMPLE`] are reported with a warning.
+    pub min_tickets: usize,
+    /// Bootstrap resamples.
+    pub resamples: usize,
+    pub seed: u64,
+}
+
+impl Default for ShiftOptions {
+    fn default() -> Self {
+        ShiftOptions {
+            adoption: None,
+            min_tickets: 2,
+            resamples: 1000,
+            seed: 42,
+        }
+    }
+}
+
+/// Below this many resolved tickets a window's (or a category's) figures are flagged as a small
+/// sample.
+pub const SMALL_SAMPLE: u64 = 30;
+
+/// A change with its 95% bootstrap interval.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Change {
+    pub estimate: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+/// One window's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct Window {
+    pub start: Micros,
+    pub end: Micros,
+    pub weeks: f64,
+    pub tickets: u64,
+    pub in_scope: u64,
+    pub tickets_per_week: f64,
+    pub in_scope_per_week: f64,
+    pub resolved: u64,
+    pub mean_ttr_hours: f64,
+    pub median_ttr_hours: f64,
+    pub p90_ttr_hours: f64,
+    pub mean_ttr_business_hours: f64,
+    pub median_ttr_business_hours: f64,
+    pub p90_ttr_business_hours: f64,
+    pub rated: u64,
+    pub satisfied: u64,
+    pub csat: Option<f64>,
+    pub csat_low: Option<f64>,
+    pub csat_high: Option<f64>,
+}
+
+/// One category's part in the decomposition.
+#[derive(Debug, Clone, Serialize)]
+pub struct CategoryShift {
+    pub category: String,
+    pub before_resolved: u64,
+    pub after_resolved: u64,
+    pub before_share: f64,
+    pub after_share: f64,
+    pub before_mean_hours: Option<f64>,
+    pub after_mean_hours: Option<f64>,
+    pub mix_hours: f64,
+    pub within_hours: f64,
+    /// Fewer than 30 resolved tickets in a window: read its means with care.
+    pub small_sample: bool,
+}
+
+/// The shift around one adoption.
+#[derive(Debug, Clone, Serialize)]
+pub struct Shift {
+    pub adoption_id: String,
+    pub name: String,
+    pub launched_at: Micros,
+    pub before: Window,
+    pub after: Window,
+    /// 1 − in-scope tickets per week after / before.
+    pub deflection: Option<f64>,
+    pub mean_change: Change,
+    pub median_change: Change,
+    pub p90_change: Change,
+    pub mean_business_change: Change,
+    pub median_business_change: Change,
+    pub p90_business_change: Change,
+    pub total_change_hours: f64,
+    pub mix_hours: f64,
+    pub within_hours: f64,
+    pub categories: Vec<CategoryShift>,
+    /// Plain-language cautions (small samples) to show with the figures.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Default)]
+struct Tickets {
+    name: String,
+    launched_at: Micros,
+    start: Micros,
+    end: Micros,
+    tickets: u64,
+    in_scope: u64,
+    ttr: Vec<f64>,
+    ttr_business: Vec<f64>,
+    categories: Vec<String>,
+    rated: u64,
+    satisfied: u64,
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len() as f64
+}
+
+/// The q-quantile with linear interpolation between closest ranks (as numpy's default).
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let pos = q * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+fn sorted(v: &[f64]) -> Vec<f64> {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    s
+}
+
+/// Change of a statistic (after − before) with a seeded percentile-bootstrap 95% interval.
+fn bootstrap(
+    before: &[f64],
+    after: &[f64],
+    stat: fn(&[f64]) -> f64,
+    resamples: usize,
+    seed: u64,
+) -> Change {
+    let estimate = stat(after) - stat(before);
+    let mut rng = Pcg64Mcg::seed_from_u64(seed);
+    let mut draw = |v: &[f64]| -> Vec<f64> {
+        (0..v.len())
+            .map(|_| v[rng.random_range(0..v.len())])
+            .collect()
+    };
+    let mut changes: Vec<f64> = (0..resamples)
+        .map(|_| stat(&draw(after)) - stat(&draw(before)))
+        .collect();
+    changes.sort_by(f64::total_cmp);
+    Change {
+        estimate,
+        low: quantile(&changes, 0.025),
+        high: quantile(&changes, 0.975),
+    }
+}
+
+fn mean_stat(v: &[f64]) -> f64 {
+    mean(v)
+}
+fn median_stat(v: &[f64]) -> f64 {
+    quantile(&sorted(v), 0.5)
+}
+fn p90_stat(v: &[f64]) -> f64 {
+    quantile(&sorted(v), 0.9)
+}
+
+fn window(t: &Tickets) -> Window {
+    let weeks = (t.end - t.start) as f64 / (7.0 * 86_400e6);
+    let (s, sb) = (sorted(&t.ttr), sorted(&t.ttr_business));
+    let ci = wilson(t.satisfied as f64, t.rated as f64);
+    Window {
+        start: t.start,
+        end: t.end,
+        weeks,
+        tickets: t.tickets,
+        in_scope: t.in_scope,
+        tickets_per_week: t.tickets as f64 / weeks,
+        in_scope_per_week: t.in_scope as f64 / weeks,
+        resolved: t.ttr.len() as u64,
+        mean_ttr_hours: mean(&t.ttr),
+        median_ttr_hours: quantile(&s, 0.5),
+        p90_ttr_hours: quantile(&s, 0.9),
+        mean_ttr_business_hours: mean(&t.ttr_business),
+        median_ttr_business_hours: quantile(&sb, 0.5),
+        p90_ttr_business_hours: quantile(&sb, 0.9),
+        rated: t.rated,
+        satisfied: t.satisfied,
+        csat: (t.rated > 0).then(|| t.satisfied as f64 / t.rated as f64),
+        csat_low: ci.map(|c| c.0),
+        csat_high: ci.map(|c| c.1),
+    }
+}
+
+/// The exact mix / within decomposition of the change in mean TTR, per category.
+pub fn decompose(
+    before: &[(String, f64)],
+    after: &[(String, f64)],
+) -> (f64, f64, f64, Vec<CategoryShift>) {
+    let group = |v: &[(String, f64)]| {
+        let mut m: BTreeMap<String, (u64, f64)> = BTreeMap::new();
+        for (c, x) in v {
+            let e = m.entry(c.clone()).or_default();
+            e.0 += 1;
+            e.1 += x;
+        }
+        m
+    };
+    let (b, a) = (group(before), group(after));
+    let (nb, na) = (before.len() as f64, after.len() as f64);
+    let overall_before = before.iter().map(|x| x.1).sum::<f64>() / nb;
+    let mut cats: Vec<String> = b.keys().chain(a.keys()).cloned().collect();
+    cats.sort();
+    cats.dedup();
+    let (mut mix, mut within) = (0.0, 0.0);
+    let mut rows = Vec::new();
+    for c in cats {
+        let (bn, bsum) = b.get(&c).copied().unwrap_or_default();
+        let (an, asum) = a.get(&c).copied().unwrap_or_default();
+        let (sb, sa) = (bn as f64 / nb, an as f64 / na);
+        let tb = if bn > 0 {
+            bsum / bn as f64
+        } else {
+            overall_before
+        };
+        let ta = if an > 0 { asum / an as f64 } else { 0.0 };
+        let m = (sa - sb) * tb;
+        let w = sa * (ta - tb);
+        mix += m;
+        within += w;
+        rows.push(CategoryShift {
+            category: c,
+            before_resolved: bn,
+            after_resolved: an,
+            before_share: sb,
+            after_share: sa,
+            before_mean_hours: (bn > 0).then_some(tb),
+            after_mean_hours: (an > 0).then_some(ta),
+            mix_hours: m,
+            within_hours: w,
+            small_sample: bn < SMALL_SAMPLE || an < SMALL_SAMPLE,
+        });
+    }
+    let total = after.iter().map(|x| x.1).sum::<f64>() / na - overall_before;
+    (total, mix, within, rows)
+}
+
+fn collect(batches: &[RecordBatch]) -> BTreeMap<(String, String), Tickets> {
+    let mut out: BTreeMap<(String, String), Tickets> = BTreeMap::new();
+    for b in batches {
+        let col = |n: &str| {
+            b.column_by_name(n)
+                .expect("ttr_shift_tickets column")
+                .clone()
+        };
+        let (id, name, launched, win) = (
+            col("adoption_id"),
+            col("name"),
+            col("launched_at"),
+            col("window"),
+        );
+        let (start, end, cat, scope) = (
+            col("window_start"),
+            col("window_end"),
+            col("category"),
+            col("in_scope"),
+        );
+        let (ttr, ttrb, sat) = (
+            col("ttr_hours"),
+            col("ttr_business_hours"),
+            col("satisfied"),
+        );
+        let ticket = col("ticket_id");
+        for i in 0..b.num_rows() {
+            let key = (
+                id.as_string::<i32>().value(i).to_string(),
+                win.as_string::<i32>().value(i).to_string(),
+            );
+            let t = out.entry(key).or_default();
+            t.name = name.as_string::<i32>().value(i).to_string();
+            t.launched_at = launched.as_primitive::<TimestampMicrosecondType>().value(i);
+            t.start = start.as_primitive::<Int64Type>().value(i);
+            t.end = end.as_primitive::<Int64Type>().value(i);
+            if ticket.is_null(i) {
+                continue; // the row of an empty window
+            }
+            t.tickets += 1;
+            t.in_scope += scope.as_boolean().value(i) as u64;
+            if !ttr.is_null(i) {
+                t.ttr.push(ttr.as_primitive::<Float64Type>().value(i));
+                t.ttr_business
+                    .push(ttrb.as_primitive::<Float64Type>().value(i));
+                t.categories
+                    .push(cat.as_string::<i32>().value(i).to_string());
+            }
+            if !sat.is_null(i) {
+                t.rated += 1;
+                t.satisfied += sat.as_boolean().value(i) as u64;
+            }
+        }
+    }
+    out
+}
+
+/// The TTR shift around every adoption (or the one asked for). A window with fewer resolved
+/// tickets than `min_tickets` is refused with the counts, rather than reported as if it meant
+/// something.
+pub async fn ttr_shift(engine: &Engine, opts: &ShiftOptions) -> Result<Vec<Shift>> {
+    let batches = engine.sql("SELECT * FROM ttr_shift_tickets").await?;
+    let mut windows = collect(&batches);
+    let mut ids: Vec<String> = windows.keys().map(|k| k.0.clone()).collect();
+    ids.dedup();
+    if let Some(want) = &opts.adoption {
+        if !ids.contains(want) {
+            bail!(
+                "no adoption '{want}' with tickets around it (adoptions with tickets: {})",
+                ids.join(", ")
+            );
+        }
+        ids.retain(|i| i == want);
+    }
+    if ids.is_empty() {
+        bail!(
+            "no adoption has tickets in its windows: ingest adoptions, or give --launch and --scope"
+        );
+    }
+    let mut out = Vec::new();
+    for id in ids {
+        let before = windows
+            .remove(&(id.clone(), "before".into()))
+            .unwrap_or_default();
+        let after = windows
+            .remove(&(id.clone(), "after".into()))
+            .unwrap_or_default();
+        for (label, w) in [("before", &before), ("after", &after)] {
+            if w.ttr.len() < opts.min_tickets {
+                bail!(
+                    "adoption {id}: the {label} window has {} resolved tickets (of {} opened), fewer than the {} needed; \
+                     widen --window or choose another launch",
+                    w.ttr.len(),
+                    w.tickets,
+                    opts.min_tickets
+                );
+            }
+        }
+        let mut warnings = Vec::new();
+        for (label, w) in [("before", &before), ("after", &after)] {
+            if (w.ttr.len() as u64) < SMALL_SAMPLE {
+                warnings.push(format!(
+                    "small sample: the {label} window has only {} resolved tickets; its TTR figures, intervals and \
+                     decomposition rest on too few tickets to generalise",
+                    w.ttr.len()
+                ));
+            }
+            if w.rated < SMALL_SAMPLE {
+                warnings.push(format!(
+                    "small sample: the {label} window has {} ratings; see the CSAT interval",
+                    w.rated
+                ));
+            }
+        }
+        let pairs = |t: &Tickets| {
+            t.categories
+                .iter()
+                .cloned()
+                .zip(t.ttr.iter().copied())
+                .collect::<Vec<_>>()
+        };
+        let (total, mix, within, categories) = decompose(&pairs(&before), &pairs(&after));
+        let (wb, wa) = (window(&before), window(&after));
+        let b = |s: fn(&[f64]) -> f64, business: bool, k: u64| {
+            let (x, y) = if business {
+                (&before.ttr_business, &after.ttr_business)
+            } else {
+                (&before.ttr, &after.ttr)
+            };
+            bootstrap(x, y, s, opts.resamples, opts.seed.wrapping_add(k))
+        };
+        out.push(Shift {
+            adoption_id: id.clone(),
+            name: after.name.clone(),
+            launched_at: after.launched_at,
+            deflection: (wb.in_scope_per_week > 0.0)
+                .then(|| 1.0 - wa.in_scope_per_week / wb.in_scope_per_week),
+            mean_change: b(mean_stat, false, 1),
+            median_change: b(median_stat, false, 2),
+            p90_change: b(p90_stat, false, 3),
+            mean_business_change: b(mean_stat, true, 4),
+            median_business_change: b(median_stat, true, 5),
+            p90_business_change: b(p90_stat, true, 6),
+            total_change_hours: total,
+            mix_hours: mix,
+            within_hours: within,
+            categories,
+            warnings,
+            before: wb,
+            after: wa,
+        });
+    }
+    Ok(out)
+}
+
+/// A shift as text for people: the windows side by side, the changes with their intervals, the
+/// decomposition, and the categories (small samples marked).
+pub fn render_text(s: &Shift) -> String {
+    use crate::timeparse::format_micros;
+    use std::fmt::Write;
+    let mut o = String::new();
+    let d = |t: Micros| format_micros(t)[..10].to_string();
+    let _ = writeln!(
+        o,
+        "adoption {} \"{}\" launched {}",
+        s.adoption_id,
+        s.name,
+        d(s.launched_at)
+    );
+    let _ = writeln!(
+        o,
+        "{:<24}{:>32}{:>32}",
+        "",
+        format!("before {}..{}", d(s.before.start), d(s.before.end)),
+        format!("after {}..{}", d(s.after.start), d(s.after.end))
+    );
+    let row = |o: &mut String, label: &str, b: String, a: String| {
+        let _ = writeln!(o, "{label:<24}{b:>32}{a:>32}");
+    };
+    row(
+        &mut o,
+        "tickets per week",
+        format!("{:.1}", s.before.tickets_per_week),
+        format!("{:.1}", s.after.tickets_per_week),
+    );
+    row(
+        &mut o,
+        "in scope per week",
+        format!("{:.1}", s.before.in_scope_per_week),
+        format!("{:.1}", s.after.in_scope_per_week),
+    );
+    row(
+        &mut o,
+        "resolved tickets",
+        s.before.resolved.to_string(),
+        s.after.resolved.to_string(),
+    );
+    row(
+        &mut o,
+        "mean TTR (h)",
+        format!("{:.2}", s.before.mean_ttr_hours),
+        format!("{:.2}", s.after.mean_ttr_hours),
+    );
+    row(
+        &mut o,
+        "median TTR (h)",
+        format!("{:.2}", s.before.median_ttr_hours),
+        format!("{:.2}", s.after.median_ttr_hours),
+    );
+    row(
+        &mut o,
+        "p90 TTR (h)",
+        format!("{:.2}", s.before.p90_ttr_hours),
+        format!("{:.2}", s.after.p90_ttr_hours),
+    );
+    row(
+        &mut o,
+        "mean TTR (business h)",
+        format!("{:.2}", s.before.mean_ttr_business_hours),
+        format!("{:.2}", s.after.mean_ttr_business_hours),
+    );
+    let csat = |w: &Window| match (w.csat, w.csat_low, w.csat_high) {
+        (Some(c), Some(l), Some(h)) => format!("{c:.3} [{l:.3}, {h:.3}] n={}", w.rated),
+        _ => "no ratings".to_string(),
+    };
+    row(&mut o, "CSAT", csat(&s.before), csat(&s.after));
+    for w in &s.warnings {
+        let _ = writeln!(o, "WARNING {w}");
+    }
+    if let Some(x) = s.deflection {
+        let _ = writeln!(o, "deflection (in scope): {:.3}", x);
+    }
+    let ch = |c: &Change| format!("{:+.2} h [{:+.2}, {:+.2}]", c.estimate, c.low, c.high);
+    let _ = writeln!(o, "change in mean TTR:   {}", ch(&s.mean_change));
+    let _ = writeln!(o, "change in median TTR: {}", ch(&s.median_change));
+    let _ = writeln!(o, "change in p90 TTR:    {}", ch(&s.p90_change));
+    let _ = writeln!(
+        o,
+        "change in mean business TTR: {}",
+        ch(&s.mean_business_change)
+    );
+    let _ = writeln!(
+        o,
+        "decomposition: total {:+.3} h = mix {:+.3} h + within categories {:+.3} h",
+        s.total_change_hours, s.mix_hours, s.within_hours
+    );
+    let _ = writeln!(
+        o,
+        "{:<24}{:>9}{:>9}{:>9}{:>9}{:>10}{:>10}{:>9}{:>9}",
+        "category",
+        "n before",
+        "n after",
+        "share b",
+        "share a",
+        "mean b h",
+        "mean a h",
+        "mix h",
+        "within h"
+    );
+    for c in &s.categories {
+        let m = |x: Option<f64>| x.map_or("-".into(), |v| format!("{v:.2}"));
+        let _ = writeln!(
+            o,
+            "{:<24}{:>9}{:>9}{:>9.3}{:>9.3}{:>10}{:>10}{:>9.3}{:>9.3}{}",
+            c.category,
+            c.before_resolved,
+            c.after_resolved,
+            c.before_share,
+            c.after_share,
+            m(c.before_mean_hours),
+            m(c.after_mean_hours),
+            c.mix_hours,
+            c.within_hours,
+            if c.small_sample { "  small sample" } else { "" }
+        );
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(v: &[(&str, f64)]) -> Vec<(String, f64)> {
+        v.iter().map(|(c, x)| (c.to_string(), *x)).collect()
+    }
+
+    #[test]
+    fn decomposition_is_exact_and_worked_out() {
+        // Before: 2 resets (1 h) and 2 hardware (9 h): mean 5 h. After: 1 reset (1 h), 3 hardware
+        // (11 h): mean 8.5 h. Shares 0.5/0.5 → 0.25/0.75.
+        // mix = (0.25 − 0.5)·1 + (0.75 − 0.5)·9 = 2; within = 0.25·0 + 0.75·(11 − 9) = 1.5.
+        let b = rows(&[("reset", 1.0), ("reset", 1.0), ("hw", 9.0), ("hw", 9.0)]);
+        let a = rows(&[("reset", 1.0), ("hw", 11.0), ("hw", 11.0), ("hw", 11.0)]);
+        let (total, mix, within, cats) = decompose(&b, &a);
+        assert!(
+            (total - 3.5).abs() < 1e-12
+                && (mix - 2.0).abs() < 1e-12
+                && (within - 1.5).abs() < 1e-12
+        );
+        assert_eq!(cats.len(), 2);
+    }
+
+    #[test]
+    fn a_new_category_keeps_the_sum_exact() {
+        let b = rows(&[("a", 2.0), ("a", 4.0)]);
+        let a = rows(&[("a", 3.0), ("new", 10.0)]);
+        let (total, mix, within, cats) = decompose(&b, &a);
+        assert!((mix + within - total).abs() < 1e-12);
+        assert_eq!(
+            cats.iter()
+                .find(|c| c.category == "new")
+                .unwrap()
+                .before_mean_hours,
+            None
+        );
+    }
+
+    #[test]
+    fn quantiles_interpolate() {
+        let v = [1.0, 2.0, 3.0, 4.0];
+        assert_eq!(quantile(&v, 0.5), 2.5);
+        assert_eq!(quantile(&v, 0.0), 1.0);
+        assert!((quantile(&v, 0.9) - 3.7).abs() < 1e-12);
+    }
+
+    #[test]
+    fn bootstrap_is_seeded_and_brackets_the_estimate() {
+        let before: Vec<f64> = (0..200).map(|i| (i % 10) as f64).collect();
+        let after: Vec<f64> = (0..200).map(|i| (i % 10) as f64 + 2.0).collect();
+        let c1 = bootstrap(&before, &after, mean_stat, 500, 7);
+        let c2 = bootstrap(&before, &after, mean_stat, 500, 7);
+        assert_eq!(c1, c2);
+        assert!((c1.estimate - 2.0).abs() < 1e-12);
+        assert!(c1.low < 2.0 && 2.0 < c1.high);
+    }
+}
