@@ -10,6 +10,8 @@
 //! # fcr: no_reassignment               (optional)
 //! # window_weeks: 1                    (optional: the TTR-shift window and ramp)
 //! # ramp_weeks: 0
+//! # min_rated: 1                       (optional: the same_issue cohort's thresholds)
+//! # csat_threshold: 0.8
 //! ```
 //! Values print as text: NULL for null, floats in Rust's shortest form (round them in SQL).
 
@@ -135,6 +137,12 @@ fn run_file(path: &Path) -> Result<(), String> {
     }
     if let Some(r) = get("ramp_weeks") {
         config.ramp_weeks = r.parse().unwrap();
+    }
+    if let Some(m) = get("min_rated") {
+        config.min_rated = m.parse().unwrap();
+    }
+    if let Some(c) = get("csat_threshold") {
+        config.csat_threshold = c.parse().unwrap();
     }
     let params = Params {
         from: t("from"),

@@ -53,6 +53,11 @@ pub const QUERIES: &[(&str, &str)] = &[
         "ttr_shift_tickets",
         include_str!("../../queries/ttr_shift_tickets.sql"),
     ),
+    (
+        "followup_candidates",
+        include_str!("../../queries/followup_candidates.sql"),
+    ),
+    ("escalations", include_str!("../../queries/escalations.sql")),
 ];
 
 /// What a run of the metrics is about.
@@ -140,6 +145,8 @@ impl Engine {
             "backlog" => "bucket_order",
             "ticket_facts" => "ticket_id",
             "ttr_shift_tickets" => "adoption_id, window, ticket_id",
+            "followup_candidates" => "cohort, requester_id, ticket_id",
+            "escalations" => "assignment_group, rated_at, ticket_id",
             other => anyhow::bail!(
                 "unknown metric '{other}' (expected one of {})",
                 QUERIES.iter().map(|q| q.0).collect::<Vec<_>>().join(", ")
@@ -183,6 +190,8 @@ fn params_table(config: &Config, p: &Params) -> Result<MemTable> {
         Field::new("fcr", DataType::Utf8, false),
         Field::new("window_micros", DataType::Int64, false),
         Field::new("ramp_micros", DataType::Int64, false),
+        Field::new("min_rated", DataType::Int64, false),
+        Field::new("csat_threshold", DataType::Float64, false),
     ]));
     let t = |v: Micros| Arc::new(TimestampMicrosecondArray::from(vec![v]).with_timezone("UTC"));
     let batch = RecordBatch::try_new(
@@ -197,6 +206,8 @@ fn params_table(config: &Config, p: &Params) -> Result<MemTable> {
             Arc::new(StringArray::from(vec![config.fcr.as_str()])),
             Arc::new(Int64Array::from(vec![weeks(config.window_weeks)])),
             Arc::new(Int64Array::from(vec![weeks(config.ramp_weeks)])),
+            Arc::new(Int64Array::from(vec![config.min_rated as i64])),
+            Arc::new(Float64Array::from(vec![config.csat_threshold])),
         ],
     )?;
     Ok(MemTable::try_new(schema, vec![vec![batch]])?)

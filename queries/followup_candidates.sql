@@ -1,0 +1,56 @@
+-- Follow-up survey candidates (DESIGN 4.3), before throttling, for the period:
+-- low_rating: the requester of every rating with score_5 <= 2 given in the period.
+-- same_issue: every requester of a ticket resolved in the period whose issue group (issue_key,
+--   else category / subcategory) has at least params.min_rated ratings of its tickets (given at
+--   any time) and a CSAT whose upper 95% Wilson bound is below params.csat_threshold.
+-- channel: where to reach the requester: the channel of their latest interaction, else of their
+--   latest ticket.
+WITH p AS (SELECT * FROM params),
+groups AS (
+    SELECT ticket_id, requester_id, resolved_at,
+           COALESCE(issue_key, COALESCE(category, '') || ' / ' || COALESCE(subcategory, '')) AS issue
+    FROM tickets
+),
+issue_csat AS (
+    SELECT g.issue,
+           COUNT(*) AS rated,
+           SUM(CASE WHEN r.score_5 >= p.satisfied THEN 1 ELSE 0 END) AS satisfied
+    FROM ratings r JOIN groups g ON g.ticket_id = r.ticket_id CROSS JOIN p
+    GROUP BY g.issue
+),
+weak_issues AS (
+    SELECT i.issue, i.rated, i.satisfied, wilson_high(i.satisfied, i.rated) AS csat_high
+    FROM issue_csat i CROSS JOIN p
+    WHERE i.rated >= p.min_rated AND wilson_high(i.satisfied, i.rated) < p.csat_threshold
+),
+-- The cohort labels are computed from a column rather than written as literals: DataFusion 55
+-- otherwise treats a sort on a UNION of per-branch constants as already done (a planner bug).
+low AS (
+    SELECT CASE WHEN r.score_5 <= 2 THEN 'low_rating' END AS cohort, r.ticket_id AS cohort_key, COALESCE(r.requester_id, t.requester_id) AS requester_id,
+           r.ticket_id, r.score_5 AS rating,
+           'rated ' || CAST(ROUND(r.score_5, 1) AS VARCHAR) || ' of 5' AS reason
+    FROM ratings r JOIN tickets t ON t.ticket_id = r.ticket_id CROSS JOIN p
+    WHERE r.score_5 <= 2 AND r.rated_at >= p.period_start AND r.rated_at < p.period_end
+),
+same AS (
+    SELECT CASE WHEN g.issue IS NOT NULL THEN 'same_issue' END AS cohort, g.issue AS cohort_key, g.requester_id, g.ticket_id,
+           CAST(NULL AS DOUBLE) AS rating,
+           'issue ' || g.issue || ': CSAT ' || CAST(w.satisfied AS VARCHAR) || '/' || CAST(w.rated AS VARCHAR)
+             || ', upper bound ' || CAST(ROUND(w.csat_high, 3) AS VARCHAR) AS reason
+    FROM groups g JOIN weak_issues w ON w.issue = g.issue CROSS JOIN p
+    WHERE g.resolved_at >= p.period_start AND g.resolved_at < p.period_end
+),
+last_channel AS (
+    SELECT requester_id, channel FROM (
+        SELECT requester_id, channel, ROW_NUMBER() OVER (PARTITION BY requester_id ORDER BY at DESC, interaction_id DESC) AS rn
+        FROM (SELECT t.requester_id, i.channel, i.at, i.interaction_id
+              FROM interactions i JOIN tickets t ON t.ticket_id = i.ticket_id
+              WHERE i.actor_role = 'requester'
+              UNION ALL
+              SELECT requester_id, channel, opened_at AS at, '' AS interaction_id FROM tickets))
+    WHERE rn = 1
+)
+SELECT c.cohort, c.cohort_key, c.requester_id, c.ticket_id, c.rating, c.reason, l.channel
+FROM (SELECT * FROM low UNION ALL SELECT * FROM same) c
+LEFT JOIN last_channel l ON l.requester_id = c.requester_id
+WHERE c.requester_id IS NOT NULL
