@@ -10,6 +10,7 @@ use deskpulse::config::{Config, Fcr};
 use deskpulse::engine::{Engine, Params, output};
 use deskpulse::ingest::{IngestOptions, ingest};
 use deskpulse::lake::Lake;
+use deskpulse::metrics::followups;
 use deskpulse::metrics::ttr_shift::{ShiftOptions, render_text, ttr_shift};
 use deskpulse::model::{Adoption, Table};
 use deskpulse::{demo, generate, timeparse};
@@ -99,6 +100,54 @@ enum Command {
         /// Output: text or json.
         #[arg(long, default_value = "text")]
         format: String,
+    },
+    /// Whom to send a long-form survey: low-rating and same-issue cohorts, throttled.
+    Followups {
+        /// The period: the last N days before --as-of (e.g. 7d), instead of --from/--to.
+        #[arg(long)]
+        window: Option<String>,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        /// "Now" for the window and the cooldown (default: the current time).
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Append the targets to the lake's surveys (so the cooldown holds next time).
+        #[arg(long)]
+        record: bool,
+        /// Print the plan only: no files, no record.
+        #[arg(long)]
+        dry_run: bool,
+        /// Write followups.csv and followups.json here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// A file of requester ids never to survey, one per line (default: the configuration's).
+        #[arg(long)]
+        opt_out: Option<PathBuf>,
+        /// At most this many targets per cohort (default: the configuration's).
+        #[arg(long)]
+        cap: Option<u32>,
+        /// Nobody surveyed within this many days (default: the configuration's).
+        #[arg(long)]
+        cooldown_days: Option<u32>,
+        /// Output: table, csv or json.
+        #[arg(long, default_value = "table")]
+        format: output::Format,
+    },
+    /// Every dissatisfied rating (score_5 <= 2) with ticket, agent, group and comment.
+    Escalations {
+        /// The last N days before --as-of (e.g. 7d), instead of --from/--to.
+        #[arg(long)]
+        window: Option<String>,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        as_of: Option<String>,
+        #[arg(long, default_value = "table")]
+        format: output::Format,
     },
     /// List refused input rows: file, line, column and reason.
     Rejects {
@@ -327,6 +376,115 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Followups {
+            window,
+            from,
+            to,
+            as_of,
+            record,
+            dry_run,
+            out,
+            opt_out,
+            cap,
+            cooldown_days,
+            format,
+        } => {
+            let params = match period(window.as_deref(), from, to, as_of) {
+                Ok(p) => p,
+                Err(e) => return usage(&format!("{e:#}")),
+            };
+            let opt_out_file = opt_out.or(config.opt_out.clone());
+            let opt_out = match &opt_out_file {
+                Some(f) => followups::read_opt_out(&std::fs::read_to_string(f).map_err(|e| {
+                    anyhow::anyhow!("cannot read opt-out file {}: {e}", f.display())
+                })?),
+                None => Default::default(),
+            };
+            let throttles = followups::Throttles {
+                now: params.as_of,
+                cooldown_days: cooldown_days.unwrap_or(config.cooldown_days),
+                cap: cap.unwrap_or(config.cap),
+                seed: config.seed,
+                opt_out,
+            };
+            let lake = Lake::open(&lake_dir)?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let plan = rt.block_on(async {
+                let engine = Engine::open(&lake, &config, &params).await?;
+                followups::plan(&engine, &throttles).await
+            })?;
+            eprintln!(
+                "{} targets of {} candidates ({} opted out, {} surveyed within {} days, {} already in the low-rating cohort, {} over the cap of {} per cohort){}",
+                plan.targets.len(),
+                plan.candidates,
+                plan.opted_out,
+                plan.in_cooldown,
+                throttles.cooldown_days,
+                plan.in_other_cohort,
+                plan.over_cap,
+                throttles.cap,
+                if dry_run {
+                    "; dry run: nothing written"
+                } else {
+                    ""
+                }
+            );
+            match format {
+                output::Format::Json => {
+                    println!("{}", serde_json::to_string_pretty(&plan.targets)?)
+                }
+                output::Format::Csv => print!("{}", followups::to_csv(&plan.targets)?),
+                output::Format::Table => {
+                    for x in &plan.targets {
+                        println!(
+                            "{:<14} {:<12} {:<10} {}  [{}]",
+                            x.requester_id,
+                            x.cohort,
+                            x.channel.as_deref().unwrap_or("-"),
+                            x.reason,
+                            x.tickets.join(", ")
+                        );
+                    }
+                }
+            }
+            if !dry_run {
+                if let Some(dir) = &out {
+                    followups::write_files(dir, &plan.targets)?;
+                    eprintln!("wrote {}/followups.csv and followups.json", dir.display());
+                }
+                if record {
+                    let n = followups::record(&lake, &plan.targets, throttles.now)?;
+                    eprintln!("recorded {n} surveys in {}/surveys", lake_dir.display());
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Escalations {
+            window,
+            from,
+            to,
+            as_of,
+            format,
+        } => {
+            let params = match period(window.as_deref(), from, to, as_of) {
+                Ok(p) => p,
+                Err(e) => return usage(&format!("{e:#}")),
+            };
+            let lake = Lake::open(&lake_dir)?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let batches = rt.block_on(async {
+                Engine::open(&lake, &config, &params)
+                    .await?
+                    .metric("escalations")
+                    .await
+            })?;
+            print!("{}", output::render(&batches, format)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Rejects { limit } => {
             let lake = Lake::open(&lake_dir)?;
             let rejects = lake.rejects()?;
@@ -376,6 +534,49 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The period of `followups` and `escalations`: `--window Nd` before `--as-of` (default now),
+/// or `--from`/`--to`.
+fn period(
+    window: Option<&str>,
+    from: Option<String>,
+    to: Option<String>,
+    as_of: Option<String>,
+) -> Result<Params> {
+    let parse = |s: &str| {
+        timeparse::TimeParser::default()
+            .parse(s)
+            .map_err(anyhow::Error::msg)
+    };
+    let mut p = Params {
+        by_week: false,
+        ..Params::default()
+    };
+    if let Some(a) = as_of {
+        p.as_of = parse(&a)?;
+    }
+    match window {
+        Some(w) => {
+            if from.is_some() || to.is_some() {
+                anyhow::bail!("give --window or --from/--to, not both");
+            }
+            let days: i64 = w
+                .strip_suffix('d')
+                .and_then(|d| d.parse().ok())
+                .filter(|d| *d > 0)
+                .ok_or_else(|| {
+                    anyhow::anyhow!("--window '{w}' (expected a number of days such as 7d)")
+                })?;
+            p.from = Some(p.as_of - days * 86_400_000_000);
+            p.to = Some(p.as_of);
+        }
+        None => {
+            p.from = from.as_deref().map(parse).transpose()?;
+            p.to = to.as_deref().map(parse).transpose()?;
+        }
+    }
+    Ok(p)
 }
 
 /// Reports a bad argument: exit code 2.

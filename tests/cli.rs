@@ -259,3 +259,57 @@ fn ttr_shift_runs_on_the_servicenow_sample_and_refuses_empty_windows() {
     );
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn followups_write_target_lists_record_them_and_reject_bad_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let mut args = vec!["ingest".to_string()];
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data");
+    args.extend(
+        deskpulse::generate::files(&sample)
+            .iter()
+            .map(|f| f.display().to_string()),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert!(deskpulse(&lake, &args).status.success());
+    let out = dir.path().join("out");
+    let out_s = out.display().to_string();
+    let run = |extra: &[&str]| {
+        let mut a = vec!["followups", "--window", "7d", "--as-of", "2026-11-23"];
+        a.extend_from_slice(extra);
+        deskpulse(&lake, &a)
+    };
+    let first = run(&["--out", &out_s, "--record"]);
+    assert!(first.status.success(), "{first:?}");
+    let csv_text = std::fs::read_to_string(out.join("followups.csv")).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("followups.json")).unwrap())
+            .unwrap();
+    let n = json.as_array().unwrap().len();
+    assert!(n > 0);
+    assert_eq!(csv_text.lines().count(), n + 1);
+    let err = String::from_utf8_lossy(&first.stderr);
+    assert!(err.contains(&format!("recorded {n} surveys")), "{err}");
+    // Within the cooldown, the same people are not selected again.
+    let second = run(&["--dry-run", "--format", "json"]);
+    assert!(second.status.success());
+    let again: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
+    assert!(again.as_array().unwrap().is_empty(), "{again}");
+    assert!(String::from_utf8_lossy(&second.stderr).contains("0 targets of"));
+    assert_eq!(run(&["--window", "a week"]).status.code(), Some(2));
+    let esc = deskpulse(
+        &lake,
+        &[
+            "escalations",
+            "--window",
+            "7d",
+            "--as-of",
+            "2026-11-23",
+            "--format",
+            "csv",
+        ],
+    );
+    assert!(esc.status.success());
+    assert!(stdout(&esc).starts_with("rated_at,assignment_group,agent,ticket_id"));
+}

@@ -589,3 +589,53 @@ fn the_planted_launch_shows_deflection_and_a_ttr_rise_from_case_mix() {
         .unwrap();
     assert!(resets.after_share < resets.before_share / 3.0);
 }
+
+#[test]
+fn the_planted_outage_is_a_follow_up_cohort() {
+    use deskpulse::metrics::followups::{Throttles, plan};
+    let g = generated();
+    let now = generate::end_micros();
+    let params = Params {
+        from: Some(now - 7 * 86_400_000_000),
+        to: Some(now),
+        by_week: false,
+        as_of: now,
+        extra_adoptions: Vec::new(),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let p = rt.block_on(async {
+        let e = Engine::open(&g.lake, &Config::default(), &params)
+            .await
+            .unwrap();
+        let th = Throttles {
+            now,
+            cooldown_days: 30,
+            cap: 10_000,
+            seed: 1,
+            opt_out: Default::default(),
+        };
+        plan(&e, &th).await.unwrap()
+    });
+    let same: HashSet<&str> = p
+        .targets
+        .iter()
+        .filter(|x| x.cohort == "same_issue")
+        .map(|x| x.cohort_key.as_str())
+        .collect();
+    assert_eq!(
+        same,
+        HashSet::from([generate::OUTAGE_ISSUE_KEY]),
+        "{same:?}"
+    );
+    assert!(
+        p.targets
+            .iter()
+            .filter(|x| x.cohort == "same_issue")
+            .count()
+            > 20
+    );
+    assert!(p.targets.iter().any(|x| x.cohort == "low_rating"));
+}

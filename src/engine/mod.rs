@@ -17,7 +17,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use datafusion::arrow::array::{
-    BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::datasource::MemTable;
@@ -155,6 +156,13 @@ impl Engine {
         self.sql(&format!("SELECT * FROM {name} ORDER BY {order}"))
             .await
     }
+}
+
+/// A string column as `Utf8`, whichever string type the plan produced (DataFusion may give
+/// `Utf8View` for computed strings).
+pub fn utf8(a: &ArrayRef) -> Result<StringArray> {
+    let cast = datafusion::arrow::compute::cast(a, &DataType::Utf8)?;
+    Ok(cast.as_string::<i32>().clone())
 }
 
 async fn register_table(ctx: &SessionContext, lake: &Lake, table: Table) -> Result<()> {

@@ -19,8 +19,8 @@ use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 use serde::Serialize;
 
-use crate::engine::Engine;
 use crate::engine::functions::wilson;
+use crate::engine::{Engine, utf8};
 use crate::model::Micros;
 
 /// How the shift is computed.
@@ -271,7 +271,7 @@ pub fn decompose(
     (total, mix, within, rows)
 }
 
-fn collect(batches: &[RecordBatch]) -> BTreeMap<(String, String), Tickets> {
+fn collect(batches: &[RecordBatch]) -> Result<BTreeMap<(String, String), Tickets>> {
     let mut out: BTreeMap<(String, String), Tickets> = BTreeMap::new();
     for b in batches {
         let col = |n: &str| {
@@ -280,15 +280,15 @@ fn collect(batches: &[RecordBatch]) -> BTreeMap<(String, String), Tickets> {
                 .clone()
         };
         let (id, name, launched, win) = (
-            col("adoption_id"),
-            col("name"),
+            utf8(&col("adoption_id"))?,
+            utf8(&col("name"))?,
             col("launched_at"),
-            col("window"),
+            utf8(&col("window"))?,
         );
         let (start, end, cat, scope) = (
             col("window_start"),
             col("window_end"),
-            col("category"),
+            utf8(&col("category"))?,
             col("in_scope"),
         );
         let (ttr, ttrb, sat) = (
@@ -298,12 +298,9 @@ fn collect(batches: &[RecordBatch]) -> BTreeMap<(String, String), Tickets> {
         );
         let ticket = col("ticket_id");
         for i in 0..b.num_rows() {
-            let key = (
-                id.as_string::<i32>().value(i).to_string(),
-                win.as_string::<i32>().value(i).to_string(),
-            );
+            let key = (id.value(i).to_string(), win.value(i).to_string());
             let t = out.entry(key).or_default();
-            t.name = name.as_string::<i32>().value(i).to_string();
+            t.name = name.value(i).to_string();
             t.launched_at = launched.as_primitive::<TimestampMicrosecondType>().value(i);
             t.start = start.as_primitive::<Int64Type>().value(i);
             t.end = end.as_primitive::<Int64Type>().value(i);
@@ -316,8 +313,7 @@ fn collect(batches: &[RecordBatch]) -> BTreeMap<(String, String), Tickets> {
                 t.ttr.push(ttr.as_primitive::<Float64Type>().value(i));
                 t.ttr_business
                     .push(ttrb.as_primitive::<Float64Type>().value(i));
-                t.categories
-                    .push(cat.as_string::<i32>().value(i).to_string());
+                t.categories.push(cat.value(i).to_string());
             }
             if !sat.is_null(i) {
                 t.rated += 1;
@@ -325,7 +321,7 @@ fn collect(batches: &[RecordBatch]) -> BTreeMap<(String, String), Tickets> {
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// The TTR shift around every adoption (or the one asked for). A window with fewer resolved
@@ -333,7 +329,7 @@ fn collect(batches: &[RecordBatch]) -> BTreeMap<(String, String), Tickets> {
 /// something.
 pub async fn ttr_shift(engine: &Engine, opts: &ShiftOptions) -> Result<Vec<Shift>> {
     let batches = engine.sql("SELECT * FROM ttr_shift_tickets").await?;
-    let mut windows = collect(&batches);
+    let mut windows = collect(&batches)?;
     let mut ids: Vec<String> = windows.keys().map(|k| k.0.clone()).collect();
     ids.dedup();
     if let Some(want) = &opts.adoption {

@@ -1,0 +1,239 @@
+//! Follow-up survey targets (DESIGN 4.3): the cohorts come from the `followup_candidates` view
+//! (queries/followup_candidates.sql); here the throttles are applied, in this order:
+//! 1. nobody on the opt-out list;
+//! 2. nobody surveyed within the cooldown (a survey sent exactly `cooldown_days` before now no
+//!    longer blocks);
+//! 3. one target per requester, `low_rating` before `same_issue`;
+//! 4. at most `cap` per cohort, chosen by a seeded hash of the requester id, so the same run
+//!    picks the same people whatever the order of the data.
+//!
+//! `record` appends the targets to the lake's `surveys` table in one atomic commit, so that a
+//! second run within the cooldown selects nobody twice.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use anyhow::Result;
+use datafusion::arrow::array::{Array, AsArray, StringArray};
+use datafusion::arrow::datatypes::{Float64Type, TimestampMicrosecondType};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::engine::{Engine, utf8};
+use crate::lake::Lake;
+use crate::model::{Micros, Survey};
+
+/// The throttles.
+#[derive(Debug, Clone)]
+pub struct Throttles {
+    pub now: Micros,
+    pub cooldown_days: u32,
+    pub cap: u32,
+    pub seed: u64,
+    pub opt_out: HashSet<String>,
+}
+
+/// One person to send a long-form survey to.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Target {
+    pub requester_id: String,
+    pub tickets: Vec<String>,
+    pub cohort: String,
+    pub cohort_key: String,
+    pub reason: String,
+    /// The worst rating behind a low_rating target.
+    pub rating: Option<f64>,
+    /// Where to reach them: their latest channel.
+    pub channel: Option<String>,
+}
+
+/// The targets and why the others were left out.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Plan {
+    pub targets: Vec<Target>,
+    /// Candidates (one per cohort and requester) before throttling.
+    pub candidates: u64,
+    pub opted_out: u64,
+    pub in_cooldown: u64,
+    pub in_other_cohort: u64,
+    pub over_cap: u64,
+}
+
+/// Reads an opt-out file: one requester id per line; blank lines and `#` comments are ignored.
+pub fn read_opt_out(text: &str) -> HashSet<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect()
+}
+
+fn rank(seed: u64, requester: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(seed.to_le_bytes());
+    h.update(requester.as_bytes());
+    h.finalize().into()
+}
+
+/// Plans the follow-ups for the engine's period.
+pub async fn plan(engine: &Engine, t: &Throttles) -> Result<Plan> {
+    // Candidates, merged per (cohort, requester).
+    let mut merged: BTreeMap<(String, String), Target> = BTreeMap::new();
+    for b in engine.sql("SELECT * FROM followup_candidates").await? {
+        let col = |n: &str| {
+            b.column_by_name(n)
+                .expect("followup_candidates column")
+                .clone()
+        };
+        let text = |n: &str| utf8(&col(n));
+        let (cohort, key, who, ticket) = (
+            text("cohort")?,
+            text("cohort_key")?,
+            text("requester_id")?,
+            text("ticket_id")?,
+        );
+        let (rating, reason, channel) = (col("rating"), text("reason")?, text("channel")?);
+        for i in 0..b.num_rows() {
+            let s = |a: &StringArray| a.value(i).to_string();
+            let r = (!rating.is_null(i)).then(|| rating.as_primitive::<Float64Type>().value(i));
+            let entry = merged
+                .entry((s(&cohort), s(&who)))
+                .or_insert_with(|| Target {
+                    requester_id: s(&who),
+                    tickets: Vec::new(),
+                    cohort: s(&cohort),
+                    cohort_key: s(&key),
+                    reason: s(&reason),
+                    rating: r,
+                    channel: (!channel.is_null(i)).then(|| s(&channel)),
+                });
+            entry.tickets.push(s(&ticket));
+            // Keep the worst rating as the target's reason.
+            if let (Some(new), Some(old)) = (r, entry.rating)
+                && new < old
+            {
+                entry.rating = Some(new);
+                entry.cohort_key = s(&key);
+                entry.reason = s(&reason);
+            }
+        }
+    }
+    let mut plan = Plan {
+        candidates: merged.len() as u64,
+        ..Plan::default()
+    };
+
+    // Who was surveyed last, and when.
+    let mut last_sent: HashMap<String, Micros> = HashMap::new();
+    for b in engine
+        .sql("SELECT requester_id, MAX(sent_at) AS sent_at FROM surveys GROUP BY requester_id")
+        .await?
+    {
+        let (who, at) = (
+            utf8(b.column(0))?,
+            b.column(1)
+                .as_primitive::<TimestampMicrosecondType>()
+                .clone(),
+        );
+        for i in 0..b.num_rows() {
+            last_sent.insert(who.value(i).to_string(), at.value(i));
+        }
+    }
+    let cooldown_start = t.now - t.cooldown_days as i64 * 86_400_000_000;
+
+    let mut kept: Vec<Target> = Vec::new();
+    for target in merged.into_values() {
+        if t.opt_out.contains(&target.requester_id) {
+            plan.opted_out += 1;
+        } else if last_sent
+            .get(&target.requester_id)
+            .is_some_and(|at| *at > cooldown_start)
+        {
+            plan.in_cooldown += 1;
+        } else {
+            kept.push(target);
+        }
+    }
+    // One per requester: low_rating first.
+    let low: HashSet<String> = kept
+        .iter()
+        .filter(|x| x.cohort == "low_rating")
+        .map(|x| x.requester_id.clone())
+        .collect();
+    let before = kept.len();
+    kept.retain(|x| x.cohort == "low_rating" || !low.contains(&x.requester_id));
+    plan.in_other_cohort = (before - kept.len()) as u64;
+
+    // The cap per cohort, by seeded hash.
+    let mut by_cohort: BTreeMap<String, Vec<Target>> = BTreeMap::new();
+    for x in kept {
+        by_cohort.entry(x.cohort.clone()).or_default().push(x);
+    }
+    for (_, mut group) in by_cohort {
+        group.sort_by_key(|x| rank(t.seed, &x.requester_id));
+        if group.len() > t.cap as usize {
+            plan.over_cap += (group.len() - t.cap as usize) as u64;
+            group.truncate(t.cap as usize);
+        }
+        group.sort_by(|a, b| a.requester_id.cmp(&b.requester_id));
+        plan.targets.extend(group);
+    }
+    Ok(plan)
+}
+
+/// Appends the targets to `surveys`, sent at `now` (one atomic commit).
+pub fn record(lake: &Lake, targets: &[Target], now: Micros) -> Result<u64> {
+    let _lock = lake.lock()?;
+    let mut staging = lake.stage("followups-record")?;
+    for x in targets {
+        staging.push(Survey {
+            requester_id: x.requester_id.clone(),
+            sent_at: now,
+            cohort: x.cohort.clone(),
+            cohort_key: Some(x.cohort_key.clone()),
+        })?;
+    }
+    let counts = staging.commit(lake, "followups-record")?;
+    Ok(counts.values().map(|c| c.stored).sum())
+}
+
+/// The targets as CSV (tickets joined with `;`).
+pub fn to_csv(targets: &[Target]) -> Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "requester_id",
+        "tickets",
+        "cohort",
+        "cohort_key",
+        "reason",
+        "rating",
+        "channel",
+    ])?;
+    for x in targets {
+        w.write_record([
+            x.requester_id.as_str(),
+            &x.tickets.join(";"),
+            &x.cohort,
+            &x.cohort_key,
+            &x.reason,
+            &x.rating.map(|r| format!("{r:.4}")).unwrap_or_default(),
+            x.channel.as_deref().unwrap_or(""),
+        ])?;
+    }
+    Ok(String::from_utf8(w.into_inner()?)?)
+}
+
+/// Writes `followups.csv` and `followups.json` into `dir`, each atomically (temporary name,
+/// then rename), for automation to pick up.
+pub fn write_files(dir: &std::path::Path, targets: &[Target]) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for (name, body) in [
+        ("followups.csv", to_csv(targets)?),
+        ("followups.json", serde_json::to_string_pretty(targets)?),
+    ] {
+        let tmp = dir.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, body)?;
+        std::fs::File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, dir.join(name))?;
+    }
+    Ok(())
+}
