@@ -103,16 +103,8 @@ enum Command {
     },
     /// Whom to send a long-form survey: low-rating and same-issue cohorts, throttled.
     Followups {
-        /// The period: the last N days before --as-of (e.g. 7d), instead of --from/--to.
-        #[arg(long)]
-        window: Option<String>,
-        #[arg(long)]
-        from: Option<String>,
-        #[arg(long)]
-        to: Option<String>,
-        /// "Now" for the window and the cooldown (default: the current time).
-        #[arg(long)]
-        as_of: Option<String>,
+        #[command(flatten)]
+        period: Period,
         /// Append the targets to the lake's surveys (so the cooldown holds next time).
         #[arg(long)]
         record: bool,
@@ -137,15 +129,8 @@ enum Command {
     },
     /// Every dissatisfied rating (score_5 <= 2) with ticket, agent, group and comment.
     Escalations {
-        /// The last N days before --as-of (e.g. 7d), instead of --from/--to.
-        #[arg(long)]
-        window: Option<String>,
-        #[arg(long)]
-        from: Option<String>,
-        #[arg(long)]
-        to: Option<String>,
-        #[arg(long)]
-        as_of: Option<String>,
+        #[command(flatten)]
+        period: Period,
         #[arg(long, default_value = "table")]
         format: output::Format,
     },
@@ -161,6 +146,21 @@ enum Command {
         #[arg(long, default_value = "sample-data")]
         sample: PathBuf,
     },
+}
+
+/// The period of `followups` and `escalations`.
+#[derive(clap::Args)]
+struct Period {
+    /// The last N days before --as-of (e.g. 7d), instead of --from/--to.
+    #[arg(long)]
+    window: Option<String>,
+    #[arg(long)]
+    from: Option<String>,
+    #[arg(long)]
+    to: Option<String>,
+    /// "Now" for the window and the cooldown (default: the current time).
+    #[arg(long)]
+    as_of: Option<String>,
 }
 
 /// The period and output of a query.
@@ -377,10 +377,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Followups {
-            window,
-            from,
-            to,
-            as_of,
+            period,
             record,
             dry_run,
             out,
@@ -389,7 +386,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             cooldown_days,
             format,
         } => {
-            let params = match period(window.as_deref(), from, to, as_of) {
+            let params = match period.params() {
                 Ok(p) => p,
                 Err(e) => return usage(&format!("{e:#}")),
             };
@@ -461,14 +458,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Escalations {
-            window,
-            from,
-            to,
-            as_of,
-            format,
-        } => {
-            let params = match period(window.as_deref(), from, to, as_of) {
+        Command::Escalations { period, format } => {
+            let params = match period.params() {
                 Ok(p) => p,
                 Err(e) => return usage(&format!("{e:#}")),
             };
@@ -526,7 +517,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             for f in &r.files {
                 println!("{f}");
             }
-            println!("lake {}:", lake_dir.display());
+            println!("the lake at {} holds:", lake_dir.display());
             for (t, n) in &r.tables {
                 println!("  {t:<13}{n:>9} rows");
             }
@@ -536,47 +527,43 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// The period of `followups` and `escalations`: `--window Nd` before `--as-of` (default now),
-/// or `--from`/`--to`.
-fn period(
-    window: Option<&str>,
-    from: Option<String>,
-    to: Option<String>,
-    as_of: Option<String>,
-) -> Result<Params> {
-    let parse = |s: &str| {
-        timeparse::TimeParser::default()
-            .parse(s)
-            .map_err(anyhow::Error::msg)
-    };
-    let mut p = Params {
-        by_week: false,
-        ..Params::default()
-    };
-    if let Some(a) = as_of {
-        p.as_of = parse(&a)?;
-    }
-    match window {
-        Some(w) => {
-            if from.is_some() || to.is_some() {
-                anyhow::bail!("give --window or --from/--to, not both");
+impl Period {
+    /// `--window Nd` before `--as-of` (default now), or `--from`/`--to`.
+    fn params(&self) -> Result<Params> {
+        let parse = |s: &str| {
+            timeparse::TimeParser::default()
+                .parse(s)
+                .map_err(anyhow::Error::msg)
+        };
+        let mut p = Params {
+            by_week: false,
+            ..Params::default()
+        };
+        if let Some(a) = &self.as_of {
+            p.as_of = parse(a)?;
+        }
+        match &self.window {
+            Some(w) => {
+                if self.from.is_some() || self.to.is_some() {
+                    anyhow::bail!("give --window or --from/--to, not both");
+                }
+                let days: i64 = w
+                    .strip_suffix('d')
+                    .and_then(|d| d.parse().ok())
+                    .filter(|d| *d > 0)
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("--window '{w}' (expected a number of days such as 7d)")
+                    })?;
+                p.from = Some(p.as_of - days * 86_400_000_000);
+                p.to = Some(p.as_of);
             }
-            let days: i64 = w
-                .strip_suffix('d')
-                .and_then(|d| d.parse().ok())
-                .filter(|d| *d > 0)
-                .ok_or_else(|| {
-                    anyhow::anyhow!("--window '{w}' (expected a number of days such as 7d)")
-                })?;
-            p.from = Some(p.as_of - days * 86_400_000_000);
-            p.to = Some(p.as_of);
+            None => {
+                p.from = self.from.as_deref().map(parse).transpose()?;
+                p.to = self.to.as_deref().map(parse).transpose()?;
+            }
         }
-        None => {
-            p.from = from.as_deref().map(parse).transpose()?;
-            p.to = to.as_deref().map(parse).transpose()?;
-        }
+        Ok(p)
     }
-    Ok(p)
 }
 
 /// Reports a bad argument: exit code 2.

@@ -155,7 +155,9 @@ fn sorted(v: &[f64]) -> Vec<f64> {
     s
 }
 
-/// Change of a statistic (after − before) with a seeded percentile-bootstrap 95% interval.
+/// Change of a statistic (after − before) with a seeded percentile-bootstrap 95% interval. The
+/// samples are sorted first: the query returns rows in no fixed order, and resampling by index
+/// must not depend on it, so that the same seed always gives the same interval.
 fn bootstrap(
     before: &[f64],
     after: &[f64],
@@ -163,6 +165,8 @@ fn bootstrap(
     resamples: usize,
     seed: u64,
 ) -> Change {
+    let (before, after) = (sorted(before), sorted(after));
+    let (before, after) = (before.as_slice(), after.as_slice());
     let estimate = stat(after) - stat(before);
     let mut rng = Pcg64Mcg::seed_from_u64(seed);
     let mut draw = |v: &[f64]| -> Vec<f64> {
@@ -446,48 +450,23 @@ pub fn render_text(s: &Shift) -> String {
     let row = |o: &mut String, label: &str, b: String, a: String| {
         let _ = writeln!(o, "{label:<24}{b:>32}{a:>32}");
     };
-    row(
-        &mut o,
-        "tickets per week",
-        format!("{:.1}", s.before.tickets_per_week),
-        format!("{:.1}", s.after.tickets_per_week),
-    );
-    row(
-        &mut o,
-        "in scope per week",
-        format!("{:.1}", s.before.in_scope_per_week),
-        format!("{:.1}", s.after.in_scope_per_week),
-    );
-    row(
-        &mut o,
-        "resolved tickets",
-        s.before.resolved.to_string(),
-        s.after.resolved.to_string(),
-    );
-    row(
-        &mut o,
-        "mean TTR (h)",
-        format!("{:.2}", s.before.mean_ttr_hours),
-        format!("{:.2}", s.after.mean_ttr_hours),
-    );
-    row(
-        &mut o,
-        "median TTR (h)",
-        format!("{:.2}", s.before.median_ttr_hours),
-        format!("{:.2}", s.after.median_ttr_hours),
-    );
-    row(
-        &mut o,
-        "p90 TTR (h)",
-        format!("{:.2}", s.before.p90_ttr_hours),
-        format!("{:.2}", s.after.p90_ttr_hours),
-    );
-    row(
-        &mut o,
-        "mean TTR (business h)",
-        format!("{:.2}", s.before.mean_ttr_business_hours),
-        format!("{:.2}", s.after.mean_ttr_business_hours),
-    );
+    type Cell = fn(&Window) -> String;
+    let rows: [(&str, Cell); 7] = [
+        ("tickets per week", |w| format!("{:.1}", w.tickets_per_week)),
+        ("in scope per week", |w| {
+            format!("{:.1}", w.in_scope_per_week)
+        }),
+        ("resolved tickets", |w| w.resolved.to_string()),
+        ("mean TTR (h)", |w| format!("{:.2}", w.mean_ttr_hours)),
+        ("median TTR (h)", |w| format!("{:.2}", w.median_ttr_hours)),
+        ("p90 TTR (h)", |w| format!("{:.2}", w.p90_ttr_hours)),
+        ("mean TTR (business h)", |w| {
+            format!("{:.2}", w.mean_ttr_business_hours)
+        }),
+    ];
+    for (label, cell) in rows {
+        row(&mut o, label, cell(&s.before), cell(&s.after));
+    }
     let csat = |w: &Window| match (w.csat, w.csat_low, w.csat_high) {
         (Some(c), Some(l), Some(h)) => format!("{c:.3} [{l:.3}, {h:.3}] n={}", w.rated),
         _ => "no ratings".to_string(),
@@ -598,7 +577,11 @@ mod tests {
         let before: Vec<f64> = (0..200).map(|i| (i % 10) as f64).collect();
         let after: Vec<f64> = (0..200).map(|i| (i % 10) as f64 + 2.0).collect();
         let c1 = bootstrap(&before, &after, mean_stat, 500, 7);
-        let c2 = bootstrap(&before, &after, mean_stat, 500, 7);
+        // The same samples in another order give the same interval.
+        let (mut b2, mut a2) = (before.clone(), after.clone());
+        b2.reverse();
+        a2.rotate_left(37);
+        let c2 = bootstrap(&b2, &a2, mean_stat, 500, 7);
         assert_eq!(c1, c2);
         assert!((c1.estimate - 2.0).abs() < 1e-12);
         assert!(c1.low < 2.0 && 2.0 < c1.high);
