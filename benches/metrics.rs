@@ -5,7 +5,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use deskpulse::config::Config;
 use deskpulse::engine::{Engine, Params, QUERIES};
 use deskpulse::generate::{GenerateOptions, generate};
-use deskpulse::ingest::{IngestOptions, ingest};
+use deskpulse::ingest::ingest_canonical;
 use deskpulse::lake::Lake;
 
 fn bench_metrics(c: &mut Criterion) {
@@ -19,15 +19,7 @@ fn bench_metrics(c: &mut Criterion) {
     .unwrap();
     let lake = Lake::open(dir.path().join("lake")).unwrap();
     let files = deskpulse::generate::files(&data);
-    ingest(
-        &lake,
-        &files,
-        &IngestOptions {
-            profile: "generic".into(),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    ingest_canonical(&lake, &files, false).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

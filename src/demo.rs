@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::generate::{GenerateOptions, generate};
-use crate::ingest::{FileReport, IngestOptions, ingest};
+use crate::ingest::{FileReport, ingest_canonical};
 use crate::lake::Lake;
 use crate::model::Table;
 
@@ -40,15 +40,7 @@ pub fn run(sample: &Path, lake: &Lake, progress: bool) -> Result<DemoReport> {
             out: sample.to_path_buf(),
         })?;
     }
-    let opts = IngestOptions {
-        profile: "generic".into(),
-        progress,
-        ..Default::default()
-    };
-    let (reports, errors) = ingest(lake, &files, &opts)?;
-    if let Some(e) = errors.first() {
-        anyhow::bail!("{e}");
-    }
+    let reports = ingest_canonical(lake, &files, progress)?;
     let tables = Table::ALL
         .iter()
         .map(|t| Ok((*t, lake.row_count(*t)?)))

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use deskpulse::config::Config;
 use deskpulse::engine::{Engine, Params};
-use deskpulse::ingest::{IngestOptions, ingest};
+use deskpulse::ingest::ingest_canonical;
 use deskpulse::lake::Lake;
 use deskpulse::metrics::followups::{Plan, Target, Throttles, plan, record};
 use deskpulse::timeparse::TimeParser;
@@ -37,16 +37,7 @@ fn desk() -> (tempfile::TempDir, Lake) {
     files.push(surveys);
     files.sort();
     let lake = Lake::open(dir.path().join("lake")).unwrap();
-    let (_, errors) = ingest(
-        &lake,
-        &files,
-        &IngestOptions {
-            profile: "generic".into(),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    assert!(errors.is_empty(), "{errors:?}");
+    ingest_canonical(&lake, &files, false).unwrap();
     (dir, lake)
 }
 

@@ -10,7 +10,7 @@ use deskpulse::config::{Config, Fcr};
 use deskpulse::engine::output::{Format, render};
 use deskpulse::engine::{Engine, Params};
 use deskpulse::generate::{self, GenerateOptions};
-use deskpulse::ingest::{IngestOptions, ingest};
+use deskpulse::ingest::{IngestOptions, ingest, ingest_canonical};
 use deskpulse::lake::Lake;
 use deskpulse::model::Scale;
 use deskpulse::timeparse::TimeParser;
@@ -40,16 +40,7 @@ fn generated() -> &'static Generated {
         .unwrap();
         let lake = Lake::open(dir.path().join("lake")).unwrap();
         let files = deskpulse::generate::files(&data);
-        let (_, errors) = ingest(
-            &lake,
-            &files,
-            &IngestOptions {
-                profile: "generic".into(),
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        assert!(errors.is_empty());
+        ingest_canonical(&lake, &files, false).unwrap();
         Generated {
             _dir: dir,
             data,

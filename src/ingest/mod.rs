@@ -208,6 +208,21 @@ pub fn ingest(
     Ok((reports, errors))
 }
 
+/// Ingests files already in the canonical layout (the `generic` profile, no mapping), failing on
+/// the first refused file: for generated data and fixtures, where a refusal is a bug.
+pub fn ingest_canonical(lake: &Lake, files: &[PathBuf], progress: bool) -> Result<Vec<FileReport>> {
+    let opts = IngestOptions {
+        profile: "generic".into(),
+        progress,
+        ..Default::default()
+    };
+    let (reports, errors) = ingest(lake, files, &opts)?;
+    if let Some(e) = errors.into_iter().next() {
+        return Err(e.into());
+    }
+    Ok(reports)
+}
+
 fn ingest_file(
     lake: &Lake,
     path: &Path,
