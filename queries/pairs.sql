@@ -59,13 +59,6 @@ reply_rating AS (
         FROM ratings WHERE interaction_id IS NOT NULL)
     WHERE rn = 1
 ),
-ticket_rating AS (
-    SELECT ticket_id, score_5 FROM (
-        SELECT ticket_id, score_5,
-               ROW_NUMBER() OVER (PARTITION BY ticket_id ORDER BY rated_at DESC, rating_id DESC) AS rn
-        FROM ratings)
-    WHERE rn = 1
-),
 scored AS (
     SELECT a.*,
            t.category,
@@ -77,7 +70,7 @@ scored AS (
     FROM answered a
     JOIN tickets t ON t.ticket_id = a.ticket_id
     LEFT JOIN reply_rating rr ON rr.interaction_id = a.response_id
-    LEFT JOIN ticket_rating tr ON tr.ticket_id = a.ticket_id
+    LEFT JOIN ticket_ratings tr ON tr.ticket_id = a.ticket_id
     LEFT JOIN targets g ON g.channel = a.request_channel
     CROSS JOIN (SELECT target_seconds, business FROM targets WHERE channel = 'other') o
 ),

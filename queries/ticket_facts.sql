@@ -22,9 +22,6 @@ last_touch AS (
     FROM interactions
     GROUP BY ticket_id
 ),
-rated AS (
-    SELECT DISTINCT ticket_id FROM ratings
-),
 facts AS (
     SELECT t.ticket_id, t.source, t.channel, t.category, t.subcategory, t.issue_key, t.status,
            t.priority, t.requester_id, t.assignee_id, t.assignment_group, t.resolution_path,
@@ -39,7 +36,7 @@ facts AS (
     LEFT JOIN replies r ON r.ticket_id = t.ticket_id
     LEFT JOIN requester q ON q.ticket_id = t.ticket_id
     LEFT JOIN last_touch l ON l.ticket_id = t.ticket_id
-    LEFT JOIN rated d ON d.ticket_id = t.ticket_id
+    LEFT JOIN ticket_ratings d ON d.ticket_id = t.ticket_id
 )
 SELECT f.*,
        (CAST(first_response_at AS BIGINT) - CAST(opened_at AS BIGINT)) / 1e6 AS frt_seconds,

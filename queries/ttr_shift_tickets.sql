@@ -20,13 +20,6 @@ windows AS (
            CAST(a.launched_at AS BIGINT) + p.ramp_micros AS window_start,
            CAST(a.launched_at AS BIGINT) + p.ramp_micros + p.window_micros AS window_end
     FROM a CROSS JOIN p
-),
-latest_rating AS (
-    SELECT ticket_id, score_5 FROM (
-        SELECT ticket_id, score_5,
-               ROW_NUMBER() OVER (PARTITION BY ticket_id ORDER BY rated_at DESC, rating_id DESC) AS rn
-        FROM ratings)
-    WHERE rn = 1
 )
 SELECT w.adoption_id, w.name, w.launched_at, w.window, w.window_start, w.window_end,
        f.ticket_id, COALESCE(f.category, '(none)') AS category,
@@ -39,4 +32,4 @@ FROM windows w
 LEFT JOIN ticket_facts f
   ON CAST(f.opened_at AS BIGINT) >= w.window_start AND CAST(f.opened_at AS BIGINT) < w.window_end
 CROSS JOIN p
-LEFT JOIN latest_rating r ON r.ticket_id = f.ticket_id
+LEFT JOIN ticket_ratings r ON r.ticket_id = f.ticket_id

@@ -36,6 +36,10 @@ use crate::timeparse::format_micros;
 /// The metric queries, in dependency order (a view may read the views before it).
 pub const QUERIES: &[(&str, &str)] = &[
     (
+        "ticket_ratings",
+        include_str!("../../queries/ticket_ratings.sql"),
+    ),
+    (
         "ticket_facts",
         include_str!("../../queries/ticket_facts.sql"),
     ),
@@ -144,7 +148,7 @@ impl Engine {
             "pair_summary" => "dimension, value",
             "kpis" => "period",
             "backlog" => "bucket_order",
-            "ticket_facts" => "ticket_id",
+            "ticket_facts" | "ticket_ratings" => "ticket_id",
             "ttr_shift_tickets" => "adoption_id, window, ticket_id",
             "followup_candidates" => "cohort, requester_id, ticket_id",
             "escalations" => "assignment_group, rated_at, ticket_id",
