@@ -305,23 +305,6 @@ impl Lake {
             scorer: None,
         })
     }
-
-    /// Removes the lake's tables (not the directory's other contents); used by `demo --fresh`.
-    pub fn clear(&self) -> Result<()> {
-        for t in Table::ALL {
-            let d = self.table_dir(t);
-            if d.exists() {
-                fs::remove_dir_all(d)?;
-            }
-        }
-        for d in ["_rejects", "_manifest", "_staging"] {
-            let d = self.root.join(d);
-            if d.exists() {
-                fs::remove_dir_all(d)?;
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Proof that this process holds the lake's write lock; dropping it releases the lock.

@@ -32,10 +32,6 @@ impl TimeParser {
         TimeParser { formats, tz }
     }
 
-    pub fn tz(&self) -> Tz {
-        self.tz
-    }
-
     /// Parses one value into UTC microseconds, or says why it cannot.
     pub fn parse(&self, s: &str) -> Result<Micros, String> {
         let s = s.trim();

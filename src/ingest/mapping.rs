@@ -183,11 +183,6 @@ impl Mapping {
         })
     }
 
-    /// Whether the mapping has a section for this table (else it maps by identity).
-    pub fn maps(&self, table: Table) -> bool {
-        self.columns.contains_key(&table)
-    }
-
     pub fn time(&self) -> &TimeParser {
         &self.time
     }

@@ -114,9 +114,6 @@ impl Header {
     pub fn contains(&self, name: &str) -> bool {
         self.index.contains_key(name)
     }
-    pub fn names(&self) -> &[String] {
-        &self.names
-    }
     pub fn len(&self) -> usize {
         self.names.len()
     }
