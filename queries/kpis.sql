@@ -4,6 +4,8 @@
 -- first response: first public agent or bot interaction, else first_response_at.
 -- fcr (params.fcr): one_touch = resolved with at most one public agent reply and no reopen;
 --   no_reassignment = resolved with no reassignment and no reopen (ServiceNow's definition).
+-- response_rate: resolved tickets offered a survey (or whose export does not say) that got a
+--   rating / those offered, as in channel_satisfaction.
 -- sla: made_sla true / made_sla known. bot vs human: ratings of tickets resolved by the bot
 --   versus by an agent.
 WITH p AS (SELECT * FROM params),
@@ -30,7 +32,9 @@ resolved AS (
            SUM(CASE WHEN f.reopen_count > 0 THEN 1 ELSE 0 END) AS reopened,
            AVG(CAST(f.reassignment_count AS DOUBLE)) AS mean_reassignments,
            SUM(CASE WHEN f.made_sla THEN 1 ELSE 0 END) AS sla_met,
-           SUM(CASE WHEN f.made_sla IS NOT NULL THEN 1 ELSE 0 END) AS sla_known
+           SUM(CASE WHEN f.made_sla IS NOT NULL THEN 1 ELSE 0 END) AS sla_known,
+           SUM(CASE WHEN f.survey_offered IS NULL OR f.survey_offered THEN 1 ELSE 0 END) AS offered,
+           SUM(CASE WHEN (f.survey_offered IS NULL OR f.survey_offered) AND f.has_rating THEN 1 ELSE 0 END) AS responded
     FROM ticket_facts f CROSS JOIN p
     WHERE f.resolved_at >= p.period_start AND f.resolved_at < p.period_end
     GROUP BY 1
@@ -69,6 +73,11 @@ SELECT k.period,
        CAST(s.sla_met AS DOUBLE) / NULLIF(s.sla_known, 0) AS sla_rate,
        wilson_low(s.sla_met, s.sla_known) AS sla_low,
        wilson_high(s.sla_met, s.sla_known) AS sla_high,
+       COALESCE(s.offered, 0) AS offered,
+       COALESCE(s.responded, 0) AS responded,
+       CAST(s.responded AS DOUBLE) / NULLIF(s.offered, 0) AS response_rate,
+       wilson_low(s.responded, s.offered) AS response_rate_low,
+       wilson_high(s.responded, s.offered) AS response_rate_high,
        COALESCE(r.ratings, 0) AS ratings,
        CAST(r.satisfied AS DOUBLE) / NULLIF(r.ratings, 0) AS csat,
        wilson_low(r.satisfied, r.ratings) AS csat_low,

@@ -91,6 +91,67 @@ impl Calendar {
         }
         total as f64 / 1e6
     }
+
+    /// The ISO week (Monday 00:00 to the next Monday 00:00 in the desk's zone) that holds `t`.
+    pub fn week_of(&self, t: Micros) -> Week {
+        let local = DateTime::from_timestamp_micros(t)
+            .expect("valid timestamp")
+            .with_timezone(&self.tz)
+            .date_naive();
+        let w = local.iso_week();
+        self.week(w.year(), w.week())
+            .expect("the ISO week of a date exists")
+    }
+
+    /// ISO week `week` of `year`, or `None` when the year has no such week.
+    pub fn week(&self, year: i32, week: u32) -> Option<Week> {
+        let monday = NaiveDate::from_isoywd_opt(year, week, Weekday::Mon)?;
+        let midnight = |d: NaiveDate| {
+            self.tz
+                .from_local_datetime(&d.and_time(NaiveTime::MIN))
+                .earliest()
+                .map(|x| x.timestamp_micros())
+        };
+        Some(Week {
+            label: format!("{year}-W{week:02}"),
+            start: midnight(monday)?,
+            end: midnight(monday + Duration::days(7))?,
+        })
+    }
+
+    /// Parses an ISO week such as `2026-W47`.
+    pub fn parse_week(&self, s: &str) -> Result<Week, String> {
+        let bad = || format!("'{s}' is not an ISO week such as 2026-W47");
+        let (y, w) = s.trim().split_once("-W").ok_or_else(bad)?;
+        let (y, w) = (y.parse().map_err(|_| bad())?, w.parse().map_err(|_| bad())?);
+        self.week(y, w).ok_or_else(bad)
+    }
+
+    /// The week before `w`.
+    pub fn previous_week(&self, w: &Week) -> Week {
+        self.week_of(w.start - 1)
+    }
+
+    /// The ISO weeks that overlap `[from, to)`, oldest first.
+    pub fn weeks_between(&self, from: Micros, to: Micros) -> Vec<Week> {
+        let mut out = Vec::new();
+        let mut w = self.week_of(from);
+        while w.start < to {
+            let next = self.week_of(w.end);
+            out.push(w);
+            w = next;
+        }
+        out
+    }
+}
+
+/// One ISO week in the desk's time zone: `[start, end)` in UTC microseconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Week {
+    /// `2026-W47`, as the `iso_week` SQL function writes it.
+    pub label: String,
+    pub start: Micros,
+    pub end: Micros,
 }
 
 #[cfg(test)]
@@ -129,6 +190,34 @@ mod tests {
             c.business_seconds(t("2026-11-02T00:00:00Z"), t("2026-11-23T10:00:00Z")),
             (15 * 8 + 1) as f64 * 3600.0
         );
+    }
+
+    #[test]
+    fn iso_weeks_in_the_desk_zone() {
+        let c = Calendar {
+            tz: "Europe/Berlin".parse().unwrap(),
+            ..Default::default()
+        };
+        let w = c.parse_week("2026-W47").unwrap();
+        assert_eq!(w.start, t("2026-11-15T23:00:00Z"));
+        assert_eq!(w.end, t("2026-11-22T23:00:00Z"));
+        assert_eq!(c.week_of(t("2026-11-22T22:59:59Z")), w);
+        assert_eq!(c.week_of(t("2026-11-22T23:00:00Z")).label, "2026-W48");
+        // The week of the autumn DST change is 169 hours long; its neighbours line up.
+        let dst = c.parse_week("2026-W43").unwrap();
+        assert_eq!(dst.end - dst.start, 169 * 3_600_000_000);
+        assert_eq!(c.previous_week(&c.parse_week("2026-W44").unwrap()), dst);
+        assert_eq!(c.parse_week("2027-W01").unwrap().label, "2027-W01");
+        assert_eq!(
+            c.previous_week(&c.parse_week("2027-W01").unwrap()).label,
+            "2026-W53"
+        );
+        let span = c.weeks_between(w.start - 1, w.end + 1);
+        let labels: Vec<_> = span.iter().map(|w| w.label.as_str()).collect();
+        assert_eq!(labels, ["2026-W46", "2026-W47", "2026-W48"]);
+        for bad in ["2026-47", "2026-W54", "x-W01", "2025-W53"] {
+            assert!(c.parse_week(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -1,11 +1,14 @@
 //! The main job on the embedded default: generate `sample-data/` if it is missing, ingest it into
-//! the lake, and report what the lake holds.
+//! the lake, say what the lake holds, and write the weekly report and the dashboard of the
+//! sample's last week.
 
 use std::path::Path;
 
 use anyhow::Result;
 
-use crate::generate::{GenerateOptions, generate};
+use crate::calendar::Week;
+use crate::config::Config;
+use crate::generate::{GenerateOptions, end_micros, generate};
 use crate::ingest::{FileReport, ingest_canonical};
 use crate::lake::Lake;
 use crate::model::Table;
@@ -27,10 +30,25 @@ pub struct DemoReport {
     pub files: Vec<FileReport>,
     pub tables: Vec<(Table, u64)>,
     pub rejects: u64,
+    /// The weekly report's index.html and the dashboard.
+    pub weekly: std::path::PathBuf,
+    pub dashboard: std::path::PathBuf,
 }
 
-/// Runs the demo: `sample` is the sample-data directory, `lake` the lake.
-pub fn run(sample: &Path, lake: &Lake, progress: bool) -> Result<DemoReport> {
+/// The sample's last week: the generated period ends with it.
+pub fn sample_week(config: &Config) -> Week {
+    config.calendar.week_of(end_micros() - 1)
+}
+
+/// Runs the demo: `sample` is the sample-data directory, `lake` the lake, `reports` where the
+/// weekly report and the dashboard go.
+pub fn run(
+    sample: &Path,
+    lake: &Lake,
+    config: &Config,
+    reports: &Path,
+    progress: bool,
+) -> Result<DemoReport> {
     let files = crate::generate::files(sample);
     let generated = !files.iter().all(|f| f.exists());
     if generated {
@@ -40,15 +58,25 @@ pub fn run(sample: &Path, lake: &Lake, progress: bool) -> Result<DemoReport> {
             out: sample.to_path_buf(),
         })?;
     }
-    let reports = ingest_canonical(lake, &files, progress)?;
+    let ingested = ingest_canonical(lake, &files, progress)?;
     let tables = Table::ALL
         .iter()
         .map(|t| Ok((*t, lake.row_count(*t)?)))
         .collect::<Result<Vec<_>>>()?;
+    let week = sample_week(config);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let data = rt.block_on(crate::report::gather(lake, config, &week))?;
+    let weekly = crate::report::weekly(&data, reports)?.index;
+    let dashboard = reports.join("dashboard.html");
+    crate::report::dashboard(&data, &dashboard)?;
     Ok(DemoReport {
         generated,
-        files: reports,
+        files: ingested,
         tables,
         rejects: lake.reject_count()?,
+        weekly,
+        dashboard,
     })
 }

@@ -684,6 +684,26 @@ pub fn write_parquet_atomic(
     Ok(())
 }
 
+/// Writes a (small) file atomically: a hidden temporary name in the same directory, fsync'd, then
+/// renamed over `path`. For reports and target lists that scripts pick up.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().context("path has no directory")?;
+    let name = path
+        .file_name()
+        .context("path has no file name")?
+        .to_string_lossy();
+    let tmp = dir.join(format!(".{name}.tmp"));
+    {
+        let mut f =
+            File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        std::io::Write::write_all(&mut f, bytes)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)
+        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
+    Ok(())
+}
+
 /// Aborts the process when the crash-test hook says so (see [`CRASH_ENV`]).
 fn crash_point() {
     use std::sync::atomic::{AtomicUsize, Ordering};

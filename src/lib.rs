@@ -17,5 +17,6 @@ pub mod ingest;
 pub mod lake;
 pub mod metrics;
 pub mod model;
+pub mod report;
 pub mod sentiment;
 pub mod timeparse;

@@ -13,7 +13,7 @@ use deskpulse::lake::Lake;
 use deskpulse::metrics::followups;
 use deskpulse::metrics::ttr_shift::{ShiftOptions, render_text, ttr_shift};
 use deskpulse::model::{Adoption, Table};
-use deskpulse::{demo, generate, timeparse};
+use deskpulse::{demo, generate, report, timeparse};
 
 #[derive(Parser)]
 #[command(
@@ -62,7 +62,7 @@ enum Command {
         #[command(flatten)]
         scope: Scope,
     },
-    /// Print one metric family: channel_satisfaction, pairs, pair_summary, kpis, backlog, ticket_facts.
+    /// Print one metric family (a view of queries/): channel_satisfaction, kpis, backlog, pair_summary, ...
     Metrics {
         name: String,
         #[command(flatten)]
@@ -140,12 +140,47 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
-    /// Run the main job on the embedded sample: generate sample-data/ if missing, ingest it, report.
+    /// Chart reports: the weekly manager report or the CIO dashboard.
+    Report {
+        #[command(subcommand)]
+        kind: ReportKind,
+    },
+    /// Run the main job on the embedded sample: generate sample-data/ if missing, ingest it,
+    /// write the weekly report and the dashboard of its last week.
     Demo {
         /// The sample-data directory.
         #[arg(long, default_value = "sample-data")]
         sample: PathBuf,
+        /// Where the reports go.
+        #[arg(long, default_value = "reports")]
+        out: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum ReportKind {
+    /// Writes OUT/<week>/index.html, charts/*.svg|png and tables/*.csv|json.
+    Weekly {
+        #[command(flatten)]
+        week: ReportWeek,
+        #[arg(long, default_value = "reports")]
+        out: PathBuf,
+    },
+    /// Writes one self-contained page: KPI tiles, channel mix and satisfaction, deflection.
+    Dashboard {
+        #[command(flatten)]
+        week: ReportWeek,
+        #[arg(long, default_value = "reports/dashboard.html")]
+        out: PathBuf,
+    },
+}
+
+/// The week a report is about.
+#[derive(clap::Args)]
+struct ReportWeek {
+    /// ISO week in the calendar's zone, e.g. 2026-W47 (default: the last complete week).
+    #[arg(long)]
+    week: Option<String>,
 }
 
 /// The period of `followups` and `escalations`.
@@ -504,9 +539,48 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { sample } => {
+        Command::Report { kind } => {
+            let (week, out) = match &kind {
+                ReportKind::Weekly { week, out } | ReportKind::Dashboard { week, out } => {
+                    (week, out)
+                }
+            };
+            let week = match &week.week {
+                Some(w) => match config.calendar.parse_week(w) {
+                    Ok(w) => w,
+                    Err(e) => return usage(&format!("--week: {e}")),
+                },
+                None => {
+                    let now = chrono::Utc::now().timestamp_micros();
+                    let current = config.calendar.week_of(now);
+                    config.calendar.previous_week(&current)
+                }
+            };
             let lake = Lake::open(&lake_dir)?;
-            let r = demo::run(&sample, &lake, progress)?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let data = rt.block_on(report::gather(&lake, &config, &week))?;
+            match kind {
+                ReportKind::Weekly { .. } => {
+                    let w = report::weekly(&data, out)?;
+                    println!(
+                        "wrote {} ({} charts, {} tables)",
+                        w.index.display(),
+                        w.charts.len(),
+                        w.tables.len()
+                    );
+                }
+                ReportKind::Dashboard { .. } => {
+                    report::dashboard(&data, out)?;
+                    println!("wrote {}", out.display());
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { sample, out } => {
+            let lake = Lake::open(&lake_dir)?;
+            let r = demo::run(&sample, &lake, &config, &out, progress)?;
             if r.generated {
                 println!(
                     "generated {} (seed {})",
@@ -522,6 +596,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 println!("  {t:<13}{n:>9} rows");
             }
             println!("  {:<13}{:>9} rows", "_rejects", r.rejects);
+            println!("weekly report: {}", r.weekly.display());
+            println!("dashboard:     {}", r.dashboard.display());
             Ok(ExitCode::SUCCESS)
         }
     }

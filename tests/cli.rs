@@ -208,15 +208,75 @@ fn generated_exports_ingest_without_a_reject_and_reingest_changes_nothing() {
 fn demo_generates_the_sample_when_missing_and_reports_the_lake() {
     let dir = tempfile::tempdir().unwrap();
     let sample: PathBuf = dir.path().join("sample-data");
+    let reports = dir.path().join("reports");
+    let lake = dir.path().join("lake");
     let o = deskpulse(
-        &dir.path().join("lake"),
-        &["demo", "--sample", &sample.display().to_string()],
+        &lake,
+        &[
+            "demo",
+            "--sample",
+            &sample.display().to_string(),
+            "--out",
+            &reports.display().to_string(),
+        ],
     );
     assert!(o.status.success(), "{o:?}");
     let out = stdout(&o);
     assert!(out.contains("generated"), "{out}");
     assert!(out.contains("tickets           3000 rows"), "{out}");
     assert!(sample.join("tickets.csv").exists());
+    // The demo ends with both reports of the sample's last week, and says where they are.
+    let weekly = reports.join("2026-W47/index.html");
+    assert!(
+        out.contains(&format!("weekly report: {}", weekly.display())),
+        "{out}"
+    );
+    assert!(out.contains(&format!(
+        "dashboard:     {}",
+        reports.join("dashboard.html").display()
+    )));
+    assert!(weekly.exists() && reports.join("dashboard.html").exists());
+    assert!(reports.join("2026-W47/charts/channel_csat.png").exists());
+
+    // `report` on its own, for a chosen week; a bad week is a usage error.
+    let other = dir.path().join("other");
+    let o = deskpulse(
+        &lake,
+        &[
+            "report",
+            "weekly",
+            "--week",
+            "2026-W46",
+            "--out",
+            &other.display().to_string(),
+        ],
+    );
+    assert!(o.status.success(), "{o:?}");
+    assert!(stdout(&o).starts_with(&format!(
+        "wrote {}",
+        other.join("2026-W46/index.html").display()
+    )));
+    let dash = other.join("d.html");
+    let o = deskpulse(
+        &lake,
+        &[
+            "report",
+            "dashboard",
+            "--week",
+            "2026-W46",
+            "--out",
+            &dash.display().to_string(),
+        ],
+    );
+    assert!(o.status.success(), "{o:?}");
+    assert!(
+        std::fs::read_to_string(&dash)
+            .unwrap()
+            .contains("Week 2026-W46")
+    );
+    let o = deskpulse(&lake, &["report", "weekly", "--week", "2026-47"]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not an ISO week"));
 }
 
 #[test]

@@ -3,8 +3,8 @@
 //! - The lake's tables are registered as listing tables (`tickets`, `interactions`, `ratings`
 //!   carry their hive partition column `month`, so a filter on it prunes whole months).
 //! - `params` (one row: the period, the satisfied threshold, the backlog's point in time, the FCR
-//!   definition) and `targets` (reply-latency target per channel) come from the configuration
-//!   and the command line.
+//!   definition), `targets` (reply-latency target per channel) and `weeks` (the ISO weeks of the
+//!   period in the desk's zone) come from the configuration and the command line.
 //! - Every `queries/*.sql` file is compiled into the binary and registered as a view of the same
 //!   name, so a metric is `SELECT * FROM channel_satisfaction`, for deskpulse and for users alike.
 //! - deskpulse's functions are added by [`functions::register_functions`].
@@ -52,8 +52,17 @@ pub const QUERIES: &[(&str, &str)] = &[
         "pair_summary",
         include_str!("../../queries/pair_summary.sql"),
     ),
+    ("pair_matrix", include_str!("../../queries/pair_matrix.sql")),
     ("kpis", include_str!("../../queries/kpis.sql")),
     ("backlog", include_str!("../../queries/backlog.sql")),
+    (
+        "backlog_trend",
+        include_str!("../../queries/backlog_trend.sql"),
+    ),
+    (
+        "comment_sentiment",
+        include_str!("../../queries/comment_sentiment.sql"),
+    ),
     (
         "ttr_shift_tickets",
         include_str!("../../queries/ttr_shift_tickets.sql"),
@@ -117,6 +126,7 @@ impl Engine {
         }
         ctx.register_table("params", Arc::new(params_table(config, params)?))?;
         ctx.register_table("targets", Arc::new(targets_table(config)?))?;
+        ctx.register_table("weeks", Arc::new(weeks_table(config, params)?))?;
         let extra = Adoption::to_batch(&params.extra_adoptions);
         ctx.register_table(
             "extra_adoptions",
@@ -148,6 +158,9 @@ impl Engine {
             "pair_summary" => "dimension, value",
             "kpis" => "period",
             "backlog" => "bucket_order",
+            "backlog_trend" => "week",
+            "pair_matrix" => "responder_role, channel",
+            "comment_sentiment" => "bin",
             "ticket_facts" | "ticket_ratings" => "ticket_id",
             "ttr_shift_tickets" => "adoption_id, window, ticket_id",
             "followup_candidates" => "cohort, requester_id, ticket_id",
@@ -227,6 +240,40 @@ fn params_table(config: &Config, p: &Params) -> Result<MemTable> {
 
 fn weeks(n: u32) -> i64 {
     n as i64 * 7 * 86_400_000_000
+}
+
+/// The ISO weeks (in the calendar's zone) that overlap the period, or the 12 weeks up to
+/// `as_of` when the period is open: `week`, `week_start`, `week_end`.
+fn weeks_table(config: &Config, p: &Params) -> Result<MemTable> {
+    let to = p.to.unwrap_or(p.as_of);
+    let from = p.from.unwrap_or(to - weeks(12));
+    let span = if from < to {
+        config.calendar.weeks_between(from, to)
+    } else {
+        Vec::new()
+    };
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("week", DataType::Utf8, false),
+        Field::new("week_start", timestamp_type(), false),
+        Field::new("week_end", timestamp_type(), false),
+    ]));
+    let t = |f: fn(&crate::calendar::Week) -> Micros| {
+        Arc::new(
+            TimestampMicrosecondArray::from(span.iter().map(f).collect::<Vec<_>>())
+                .with_timezone("UTC"),
+        )
+    };
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from_iter_values(
+                span.iter().map(|w| w.label.as_str()),
+            )),
+            t(|w| w.start),
+            t(|w| w.end),
+        ],
+    )?;
+    Ok(MemTable::try_new(schema, vec![vec![batch]])?)
 }
 
 fn targets_table(config: &Config) -> Result<MemTable> {

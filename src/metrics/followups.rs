@@ -230,10 +230,7 @@ pub fn write_files(dir: &std::path::Path, targets: &[Target]) -> Result<()> {
         ("followups.csv", to_csv(targets)?),
         ("followups.json", serde_json::to_string_pretty(targets)?),
     ] {
-        let tmp = dir.join(format!(".{name}.tmp"));
-        std::fs::write(&tmp, body)?;
-        std::fs::File::open(&tmp)?.sync_all()?;
-        std::fs::rename(&tmp, dir.join(name))?;
+        crate::lake::write_atomic(&dir.join(name), body.as_bytes())?;
     }
     Ok(())
 }

@@ -121,6 +121,11 @@ pub struct Shift {
     pub categories: Vec<CategoryShift>,
     /// Plain-language cautions (small samples) to show with the figures.
     pub warnings: Vec<String>,
+    /// Each window's resolved tickets' TTR in hours (for distribution charts; not serialised).
+    #[serde(skip)]
+    pub before_ttr_hours: Vec<f64>,
+    #[serde(skip)]
+    pub after_ttr_hours: Vec<f64>,
 }
 
 #[derive(Default)]
@@ -332,6 +337,27 @@ fn collect(batches: &[RecordBatch]) -> Result<BTreeMap<(String, String), Tickets
 /// tickets than `min_tickets` is refused with the counts, rather than reported as if it meant
 /// something.
 pub async fn ttr_shift(engine: &Engine, opts: &ShiftOptions) -> Result<Vec<Shift>> {
+    let each = ttr_shift_each(engine, opts).await?;
+    if each.is_empty() {
+        bail!(
+            "no adoption has tickets in its windows: ingest adoptions, or give --launch and --scope"
+        );
+    }
+    each.into_iter().map(|a| a.shift).collect()
+}
+
+/// One adoption and its shift, or the reason there is none.
+#[derive(Debug)]
+pub struct Adopted {
+    pub adoption_id: String,
+    pub name: String,
+    pub launched_at: Micros,
+    pub shift: Result<Shift>,
+}
+
+/// As [`ttr_shift`], but one adoption's refusal (say, an after window not over yet) does not
+/// hide the others; no adoption at all gives an empty list.
+pub async fn ttr_shift_each(engine: &Engine, opts: &ShiftOptions) -> Result<Vec<Adopted>> {
     let batches = engine.sql("SELECT * FROM ttr_shift_tickets").await?;
     let mut windows = collect(&batches)?;
     let mut ids: Vec<String> = windows.keys().map(|k| k.0.clone()).collect();
@@ -345,85 +371,93 @@ pub async fn ttr_shift(engine: &Engine, opts: &ShiftOptions) -> Result<Vec<Shift
         }
         ids.retain(|i| i == want);
     }
-    if ids.is_empty() {
-        bail!(
-            "no adoption has tickets in its windows: ingest adoptions, or give --launch and --scope"
-        );
-    }
-    let mut out = Vec::new();
-    for id in ids {
-        let before = windows
-            .remove(&(id.clone(), "before".into()))
-            .unwrap_or_default();
-        let after = windows
-            .remove(&(id.clone(), "after".into()))
-            .unwrap_or_default();
-        for (label, w) in [("before", &before), ("after", &after)] {
-            if w.ttr.len() < opts.min_tickets {
-                bail!(
-                    "adoption {id}: the {label} window has {} resolved tickets (of {} opened), fewer than the {} needed; \
-                     widen --window or choose another launch",
-                    w.ttr.len(),
-                    w.tickets,
-                    opts.min_tickets
-                );
+    Ok(ids
+        .into_iter()
+        .map(|id| {
+            let before = windows
+                .remove(&(id.clone(), "before".into()))
+                .unwrap_or_default();
+            let after = windows
+                .remove(&(id.clone(), "after".into()))
+                .unwrap_or_default();
+            let (name, launched_at) = (before.name.clone(), before.launched_at);
+            Adopted {
+                shift: shift(&id, before, after, opts),
+                adoption_id: id,
+                name,
+                launched_at,
             }
+        })
+        .collect())
+}
+
+fn shift(id: &str, before: Tickets, after: Tickets, opts: &ShiftOptions) -> Result<Shift> {
+    for (label, w) in [("before", &before), ("after", &after)] {
+        if w.ttr.len() < opts.min_tickets {
+            bail!(
+                "adoption {id}: the {label} window has {} resolved tickets (of {} opened), fewer than the {} needed; \
+                 widen --window or choose another launch",
+                w.ttr.len(),
+                w.tickets,
+                opts.min_tickets
+            );
         }
-        let mut warnings = Vec::new();
-        for (label, w) in [("before", &before), ("after", &after)] {
-            if (w.ttr.len() as u64) < SMALL_SAMPLE {
-                warnings.push(format!(
-                    "small sample: the {label} window has only {} resolved tickets; its TTR figures, intervals and \
-                     decomposition rest on too few tickets to generalise",
-                    w.ttr.len()
-                ));
-            }
-            if w.rated < SMALL_SAMPLE {
-                warnings.push(format!(
-                    "small sample: the {label} window has {} ratings; see the CSAT interval",
-                    w.rated
-                ));
-            }
-        }
-        let pairs = |t: &Tickets| {
-            t.categories
-                .iter()
-                .cloned()
-                .zip(t.ttr.iter().copied())
-                .collect::<Vec<_>>()
-        };
-        let (total, mix, within, categories) = decompose(&pairs(&before), &pairs(&after));
-        let (wb, wa) = (window(&before), window(&after));
-        let b = |s: fn(&[f64]) -> f64, business: bool, k: u64| {
-            let (x, y) = if business {
-                (&before.ttr_business, &after.ttr_business)
-            } else {
-                (&before.ttr, &after.ttr)
-            };
-            bootstrap(x, y, s, opts.resamples, opts.seed.wrapping_add(k))
-        };
-        out.push(Shift {
-            adoption_id: id.clone(),
-            name: after.name.clone(),
-            launched_at: after.launched_at,
-            deflection: (wb.in_scope_per_week > 0.0)
-                .then(|| 1.0 - wa.in_scope_per_week / wb.in_scope_per_week),
-            mean_change: b(mean_stat, false, 1),
-            median_change: b(median_stat, false, 2),
-            p90_change: b(p90_stat, false, 3),
-            mean_business_change: b(mean_stat, true, 4),
-            median_business_change: b(median_stat, true, 5),
-            p90_business_change: b(p90_stat, true, 6),
-            total_change_hours: total,
-            mix_hours: mix,
-            within_hours: within,
-            categories,
-            warnings,
-            before: wb,
-            after: wa,
-        });
     }
-    Ok(out)
+    let mut warnings = Vec::new();
+    for (label, w) in [("before", &before), ("after", &after)] {
+        if (w.ttr.len() as u64) < SMALL_SAMPLE {
+            warnings.push(format!(
+                "small sample: the {label} window has only {} resolved tickets; its TTR figures, intervals and \
+                 decomposition rest on too few tickets to generalise",
+                w.ttr.len()
+            ));
+        }
+        if w.rated < SMALL_SAMPLE {
+            warnings.push(format!(
+                "small sample: the {label} window has {} ratings; see the CSAT interval",
+                w.rated
+            ));
+        }
+    }
+    let pairs = |t: &Tickets| {
+        t.categories
+            .iter()
+            .cloned()
+            .zip(t.ttr.iter().copied())
+            .collect::<Vec<_>>()
+    };
+    let (total, mix, within, categories) = decompose(&pairs(&before), &pairs(&after));
+    let (wb, wa) = (window(&before), window(&after));
+    let b = |s: fn(&[f64]) -> f64, business: bool, k: u64| {
+        let (x, y) = if business {
+            (&before.ttr_business, &after.ttr_business)
+        } else {
+            (&before.ttr, &after.ttr)
+        };
+        bootstrap(x, y, s, opts.resamples, opts.seed.wrapping_add(k))
+    };
+    Ok(Shift {
+        adoption_id: id.to_string(),
+        name: after.name.clone(),
+        launched_at: after.launched_at,
+        deflection: (wb.in_scope_per_week > 0.0)
+            .then(|| 1.0 - wa.in_scope_per_week / wb.in_scope_per_week),
+        mean_change: b(mean_stat, false, 1),
+        median_change: b(median_stat, false, 2),
+        p90_change: b(p90_stat, false, 3),
+        mean_business_change: b(mean_stat, true, 4),
+        median_business_change: b(median_stat, true, 5),
+        p90_business_change: b(p90_stat, true, 6),
+        total_change_hours: total,
+        mix_hours: mix,
+        within_hours: within,
+        categories,
+        warnings,
+        before: wb,
+        after: wa,
+        before_ttr_hours: before.ttr,
+        after_ttr_hours: after.ttr,
+    })
 }
 
 /// A shift as text for people: the windows side by side, the changes with their intervals, the

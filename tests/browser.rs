@@ -1,0 +1,178 @@
+//! Both pages opened in a real browser: Debian's Chromium, headless. The test renders the
+//! committed sample's reports, dumps each page's DOM after load and takes a screenshot; the
+//! screenshots stay under `target/tmp/screenshots/` for a person to look at.
+//!
+//! `.ci/run` installs Chromium and sets `DESKPULSE_REQUIRE_BROWSER=1`, so there a missing browser
+//! fails the test; elsewhere it is skipped with a message.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use deskpulse::config::Config;
+use deskpulse::ingest::ingest_canonical;
+use deskpulse::lake::Lake;
+use deskpulse::{demo, report};
+
+const WIDTH: u32 = 1200;
+
+fn chromium() -> Option<PathBuf> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .map(|name| Path::new("/usr/bin").join(name))
+        .find(|p| p.exists())
+}
+
+/// Runs headless Chromium on `page` with `args`; returns stdout.
+fn headless(browser: &Path, profile: &Path, page: &Path, args: &[String]) -> String {
+    // The flags that keep Chromium off the network and quiet in a sandboxed CI.
+    let out = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium runs");
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Loads `page`, checks its DOM and screenshots it to `shot`.
+fn check_page(
+    browser: &Path,
+    work: &Path,
+    page: &Path,
+    shot: &Path,
+    height: u32,
+    sections: &[&str],
+) {
+    let dom = headless(
+        browser,
+        &work.join("profile-dom"),
+        page,
+        &["--dump-dom".into()],
+    );
+    assert!(dom.contains("</html>"), "the page did not load: {dom:.200}");
+    for id in sections {
+        assert!(
+            dom.contains(&format!("id=\"{id}\"")),
+            "section {id} missing after load"
+        );
+    }
+    let svgs = dom.matches("<svg").count();
+    assert!(svgs >= 3, "{svgs} charts in the loaded page");
+    assert!(
+        !dom.contains("<script"),
+        "the loaded page has a script element"
+    );
+
+    let _ = std::fs::remove_file(shot);
+    headless(
+        browser,
+        &work.join("profile-shot"),
+        page,
+        &[
+            format!("--window-size={WIDTH},{height}"),
+            format!("--screenshot={}", shot.display()),
+        ],
+    );
+    let img = image::open(shot)
+        .unwrap_or_else(|e| panic!("{}: {e}", shot.display()))
+        .to_rgb8();
+    assert_eq!(img.dimensions(), (WIDTH, height));
+    // A loaded page with charts has many colours and a good deal of ink; a blank or error page
+    // has neither.
+    let mut colours: Vec<[u8; 3]> = img.pixels().map(|p| p.0).collect();
+    colours.sort();
+    colours.dedup();
+    assert!(
+        colours.len() > 200,
+        "{} colours in {}",
+        colours.len(),
+        shot.display()
+    );
+    let ink = img.pixels().filter(|p| p.0 != [255, 255, 255]).count();
+    assert!(
+        ink > (WIDTH * height / 40) as usize,
+        "{ink} inked pixels in {}",
+        shot.display()
+    );
+    // Chart bars in the series colour (Tableau blue) are on screen, not only text.
+    let blue = img
+        .pixels()
+        .filter(|p| {
+            let [r, g, b] = p.0;
+            b > 150 && r < 90 && (100..160).contains(&g)
+        })
+        .count();
+    assert!(
+        blue > 2000,
+        "{blue} chart-blue pixels in {}",
+        shot.display()
+    );
+}
+
+#[test]
+fn both_pages_load_in_a_real_browser() {
+    let Some(browser) = chromium() else {
+        assert!(
+            std::env::var_os("DESKPULSE_REQUIRE_BROWSER").is_none(),
+            "DESKPULSE_REQUIRE_BROWSER is set but no Chromium is installed"
+        );
+        eprintln!("skipped: no Chromium in /usr/bin (apt-get install chromium)");
+        return;
+    };
+    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser");
+    let _ = std::fs::remove_dir_all(&work);
+    let lake = Lake::open(work.join("lake")).unwrap();
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data");
+    ingest_canonical(&lake, &deskpulse::generate::files(&sample), false).unwrap();
+    let config = Config::default();
+    let week = demo::sample_week(&config);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let data = rt.block_on(report::gather(&lake, &config, &week)).unwrap();
+    let reports = work.join("reports");
+    let weekly = report::weekly(&data, &reports).unwrap().index;
+    let dashboard = reports.join("dashboard.html");
+    report::dashboard(&data, &dashboard).unwrap();
+
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    check_page(
+        &browser,
+        &work,
+        &weekly,
+        &shots.join("weekly.png"),
+        4200,
+        &[
+            "headline",
+            "channels",
+            "pairing",
+            "followups",
+            "ttr-shift",
+            "backlog",
+        ],
+    );
+    check_page(
+        &browser,
+        &work,
+        &dashboard,
+        &shots.join("dashboard.png"),
+        1700,
+        &["kpis", "channels", "self-service"],
+    );
+    eprintln!("screenshots: {}", shots.display());
+}

@@ -1,0 +1,412 @@
+//! The weekly report and the dashboard, rendered from a generated lake with planted effects and a
+//! few hostile rows: every section is there, the planted effects show in the tables, ticket text
+//! is escaped, and the charts are real, non-trivial PNG and SVG files.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use deskpulse::config::Config;
+use deskpulse::generate::{self, GenerateOptions};
+use deskpulse::ingest::ingest_canonical;
+use deskpulse::lake::Lake;
+use deskpulse::report;
+use serde_json::Value;
+
+const TICKETS: u64 = 20_000;
+
+/// Ticket text written to attack the page.
+const SCRIPT_COMMENT: &str = "<script>alert('comment')</script> \"><img src=x onerror=alert(2)>";
+const HOSTILE_REQUESTER: &str = "\"><img src=x onerror=alert(1)>";
+const HOSTILE_CATEGORY: &str = "<script>alert(\"category\")</script>";
+const HOSTILE_ADOPTION: &str = "<b>Chat bot</b> \"><img src=x onerror=alert(3)>";
+
+struct Rendered {
+    _dir: tempfile::TempDir,
+    week_dir: PathBuf,
+    index: String,
+    dashboard: String,
+    charts: Vec<PathBuf>,
+}
+
+fn hostile_rows(dir: &Path) -> Vec<PathBuf> {
+    std::fs::create_dir_all(dir).unwrap();
+    let tickets = dir.join("tickets.csv");
+    let mut w = csv::Writer::from_path(&tickets).unwrap();
+    w.write_record([
+        "ticket_id",
+        "opened_at",
+        "resolved_at",
+        "updated_at",
+        "status",
+        "category",
+        "channel",
+        "requester_id",
+        "assignee_id",
+        "assignment_group",
+    ])
+    .unwrap();
+    w.write_record([
+        "EVIL-1",
+        "2026-11-17T09:00:00Z",
+        "2026-11-17T11:00:00Z",
+        "2026-11-17T11:00:00Z",
+        "resolved",
+        HOSTILE_CATEGORY,
+        "email",
+        HOSTILE_REQUESTER,
+        "agent-01",
+        "Service Desk L1",
+    ])
+    .unwrap();
+    w.flush().unwrap();
+    let ratings = dir.join("ratings.csv");
+    let mut w = csv::Writer::from_path(&ratings).unwrap();
+    w.write_record([
+        "rating_id",
+        "ticket_id",
+        "rated_at",
+        "score_raw",
+        "scale",
+        "comment",
+    ])
+    .unwrap();
+    w.write_record([
+        "R-EVIL-1",
+        "EVIL-1",
+        "2026-11-17T12:00:00Z",
+        "1",
+        "five",
+        SCRIPT_COMMENT,
+    ])
+    .unwrap();
+    w.flush().unwrap();
+    let adoptions = dir.join("adoptions.csv");
+    let mut w = csv::Writer::from_path(&adoptions).unwrap();
+    w.write_record(["adoption_id", "name", "kind", "launched_at", "scope"])
+        .unwrap();
+    w.write_record([
+        "ADP-EVIL",
+        HOSTILE_ADOPTION,
+        "bot",
+        "2026-11-09T00:00:00Z",
+        "",
+    ])
+    .unwrap();
+    w.flush().unwrap();
+    vec![tickets, ratings, adoptions]
+}
+
+/// The 20,000-ticket lake (seed 11) plus the hostile rows, and both pages for 2026-W47 (the
+/// planted outage week), rendered once for all tests of this file.
+fn rendered() -> &'static Rendered {
+    static R: OnceLock<Rendered> = OnceLock::new();
+    R.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        generate::generate(&GenerateOptions {
+            tickets: TICKETS,
+            seed: 11,
+            out: data.clone(),
+        })
+        .unwrap();
+        let lake = Lake::open(dir.path().join("lake")).unwrap();
+        ingest_canonical(&lake, &generate::files(&data), false).unwrap();
+        ingest_canonical(&lake, &hostile_rows(&dir.path().join("hostile")), false).unwrap();
+
+        let config = Config::default();
+        let week = config.calendar.parse_week("2026-W47").unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let d = rt.block_on(report::gather(&lake, &config, &week)).unwrap();
+        let out = dir.path().join("reports");
+        let written = report::weekly(&d, &out).unwrap();
+        let dash = out.join("dashboard.html");
+        report::dashboard(&d, &dash).unwrap();
+        Rendered {
+            week_dir: out.join("2026-W47"),
+            index: std::fs::read_to_string(&written.index).unwrap(),
+            dashboard: std::fs::read_to_string(&dash).unwrap(),
+            charts: written.charts,
+            _dir: dir,
+        }
+    })
+}
+
+fn table(name: &str) -> Vec<serde_json::Map<String, Value>> {
+    let r = rendered();
+    let path = r.week_dir.join("tables").join(format!("{name}.json"));
+    assert!(
+        r.week_dir
+            .join("tables")
+            .join(format!("{name}.csv"))
+            .exists(),
+        "{name}.csv"
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The text of the page between two markers.
+fn between<'a>(page: &'a str, from: &str, to: &str) -> &'a str {
+    let a = page
+        .find(from)
+        .unwrap_or_else(|| panic!("{from} not in page"));
+    let b = a + page[a..]
+        .find(to)
+        .unwrap_or_else(|| panic!("{to} not after {from}"));
+    &page[a..b]
+}
+
+#[test]
+fn the_weekly_report_has_every_section() {
+    let page = &rendered().index;
+    for id in [
+        "headline",
+        "channels",
+        "pairing",
+        "followups",
+        "ttr-shift",
+        "backlog",
+    ] {
+        assert!(page.contains(&format!("<section id=\"{id}\">")), "{id}");
+    }
+    for heading in [
+        "Headline KPIs",
+        "Satisfaction by channel",
+        "Request-response pairing",
+        "Bot and human replies",
+        "Best responders",
+        "Worst responders",
+        "Follow-up survey cohorts",
+        "Escalations",
+        "Time to resolve after self-service adoptions",
+        "Backlog aging",
+    ] {
+        assert!(page.contains(heading), "{heading}");
+    }
+    // Charts are inline: the page needs no other file, and no network.
+    assert!(page.matches("<svg").count() >= 7);
+    for remote in [
+        "src=\"http",
+        "href=\"http",
+        "url(http",
+        "@import",
+        "<link",
+        "<img",
+    ] {
+        assert!(!page.contains(remote), "{remote}");
+    }
+}
+
+#[test]
+fn the_planted_effects_show_in_the_report() {
+    // The email outage of 2026-W47 is a same-issue follow-up cohort, named on the page.
+    let followups = table("followups");
+    assert!(
+        followups
+            .iter()
+            .filter(|t| t["cohort"] == "same_issue")
+            .all(|t| t["cohort_key"] == generate::OUTAGE_ISSUE_KEY)
+    );
+    assert!(
+        followups
+            .iter()
+            .filter(|t| t["cohort"] == "same_issue")
+            .count()
+            > 20
+    );
+    assert!(rendered().index.contains(generate::OUTAGE_ISSUE_KEY));
+
+    // The launch deflected the planted 80% of in-scope tickets.
+    let shift = table("ttr_shift");
+    let adp = shift
+        .iter()
+        .find(|r| r["adoption_id"] == generate::ADOPTION_ID)
+        .expect("the planted adoption");
+    let deflection = adp["deflection"].as_f64().unwrap();
+    assert!(
+        (deflection - generate::DEFLECTION).abs() < 0.08,
+        "{deflection}"
+    );
+    // The adoption launched a week ago has no after window yet: said, not computed.
+    assert!(shift.iter().all(|r| r["adoption_id"] != "ADP-EVIL"));
+    assert!(
+        rendered()
+            .index
+            .contains("No shift computed: adoption ADP-EVIL")
+    );
+
+    // Email satisfaction fell in the outage week, against the week before.
+    let cs = table("channel_satisfaction");
+    let email = |week: &str| {
+        cs.iter()
+            .find(|r| r["period"] == week && r["channel"] == "email")
+            .and_then(|r| r["csat"].as_f64())
+            .unwrap()
+    };
+    assert!(email("2026-W47") < email("2026-W46") - 0.2);
+
+    // The calming agents lead the ranking and the inflaming ones trail it.
+    let page = &rendered().index;
+    let best = between(page, "<h3>Best responders", "</table>");
+    let worst = between(page, "<h3>Worst responders", "</table>");
+    assert!(
+        generate::CALMING_AGENTS.iter().any(|a| best.contains(a)),
+        "{best}"
+    );
+    assert!(
+        generate::INFLAMING_AGENTS.iter().any(|a| worst.contains(a)),
+        "{worst}"
+    );
+    assert!(!generate::INFLAMING_AGENTS.iter().any(|a| best.contains(a)));
+
+    // Bot replies score below human ones.
+    let roles = table("pair_summary");
+    let score = |role: &str| {
+        roles
+            .iter()
+            .find(|r| r["dimension"] == "responder_role" && r["value"] == role)
+            .and_then(|r| r["mean_pair_score"].as_f64())
+            .unwrap()
+    };
+    assert!(score("bot") < score("agent"));
+
+    // The headline compares with the week before, and every week of the trend is in kpis.
+    let kpis = table("kpis");
+    assert_eq!(kpis.len(), report::HISTORY_WEEKS);
+    assert!(between(page, "<section id=\"headline\">", "</section>").contains("vs 2026-W46"));
+}
+
+#[test]
+fn ticket_text_is_escaped_everywhere() {
+    let r = rendered();
+    for page in [&r.index, &r.dashboard] {
+        for raw in [
+            SCRIPT_COMMENT,
+            HOSTILE_REQUESTER,
+            HOSTILE_CATEGORY,
+            HOSTILE_ADOPTION,
+            "<script>alert",
+            "<img src=x",
+            "<b>Chat bot",
+        ] {
+            assert!(!page.contains(raw), "unescaped {raw}");
+        }
+        // Only our own tags: no script element at all.
+        assert!(!page.to_lowercase().contains("<script"));
+    }
+    // The hostile rows are on the page, as text.
+    assert!(r.index.contains("&lt;script&gt;alert("));
+    assert!(r.index.contains("&lt;img src=x onerror=alert(2)&gt;"));
+    assert!(
+        r.index.contains("&lt;b&gt;Chat bot&lt;&#x2f;b&gt;")
+            || r.index.contains("&lt;b&gt;Chat bot&lt;/b&gt;")
+    );
+    assert!(r.dashboard.contains("&lt;b&gt;Chat bot"));
+    // The launch is marked in the volume chart: plotters escaped the name in the SVG.
+    let svg = std::fs::read_to_string(r.week_dir.join("charts/volume_ttr.svg")).unwrap();
+    assert!(svg.contains("&lt;b&gt;Chat bot"), "the launch mark");
+    assert!(!svg.contains("<b>"));
+}
+
+#[test]
+fn charts_are_valid_non_trivial_images() {
+    let r = rendered();
+    let pngs: Vec<_> = r
+        .charts
+        .iter()
+        .filter(|p| p.extension().unwrap() == "png")
+        .collect();
+    let svgs: Vec<_> = r
+        .charts
+        .iter()
+        .filter(|p| p.extension().unwrap() == "svg")
+        .collect();
+    // Seven kinds of chart, one TTR chart per adoption with a shift.
+    assert!(pngs.len() >= 7 && pngs.len() == svgs.len(), "{pngs:?}");
+    for p in pngs {
+        let img = image::open(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .to_rgb8();
+        assert_eq!(img.dimensions(), (760, 380), "{}", p.display());
+        let mut colours: Vec<[u8; 3]> = img.pixels().map(|p| p.0).collect();
+        colours.sort();
+        colours.dedup();
+        assert!(
+            colours.len() > 20,
+            "{}: {} colours",
+            p.display(),
+            colours.len()
+        );
+        let ink = img.pixels().filter(|p| p.0 != [255, 255, 255]).count();
+        assert!(ink > 760 * 380 / 50, "{}: {ink} inked pixels", p.display());
+    }
+    for p in svgs {
+        let s = std::fs::read_to_string(p).unwrap();
+        assert!(
+            s.starts_with("<svg") && s.trim_end().ends_with("</svg>"),
+            "{}",
+            p.display()
+        );
+        assert!(s.len() > 3000 && s.contains("<text"), "{}", p.display());
+        assert!(!s.contains("no data for this period"), "{}", p.display());
+    }
+}
+
+#[test]
+fn the_dashboard_has_tiles_sparklines_mix_and_deflection() {
+    let page = &rendered().dashboard;
+    for label in [
+        "CSAT",
+        "Response rate",
+        "First response (median)",
+        "Time to resolve (median)",
+        "First-contact resolution",
+        "Backlog (open at week end)",
+    ] {
+        assert!(
+            page.contains(&format!("<div class=\"label\">{label}</div>")),
+            "{label}"
+        );
+    }
+    assert_eq!(page.matches("<div class=\"spark\"><svg").count(), 6);
+    assert!(page.contains("Channel mix, 2026-W47"));
+    assert!(page.contains("Password reset self-service"));
+    // The planted deflection, as the dashboard prints it.
+    let row = between(page, "Password reset self-service", "</tr>");
+    let pct: f64 = row
+        .split("<td class=\"n\">")
+        .nth(3)
+        .and_then(|c| c.split('%').next())
+        .and_then(|c| c.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{row}"));
+    assert!((pct / 100.0 - generate::DEFLECTION).abs() < 0.08, "{pct}");
+}
+
+#[test]
+fn a_week_without_data_gives_no_data_charts() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path().join("lake")).unwrap();
+    let config = Config::default();
+    let week = config.calendar.parse_week("2020-W01").unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let d = rt.block_on(report::gather(&lake, &config, &week)).unwrap();
+    let w = report::weekly(&d, &dir.path().join("reports")).unwrap();
+    let page = std::fs::read_to_string(&w.index).unwrap();
+    assert!(page.contains("no data for this period"));
+    assert!(page.contains("No self-service adoption in the lake."));
+    assert!(page.contains("Nobody to survey this week."));
+    for p in w.charts.iter().filter(|p| p.extension().unwrap() == "png") {
+        let img = image::open(p).unwrap().to_rgb8();
+        assert!(
+            img.pixels().any(|p| p.0 != [255, 255, 255]),
+            "{} is blank",
+            p.display()
+        );
+    }
+    let dash = dir.path().join("dash.html");
+    report::dashboard(&d, &dash).unwrap();
+    assert!(
+        std::fs::read_to_string(dash)
+            .unwrap()
+            .contains("no data for this period")
+    );
+}
