@@ -2,7 +2,7 @@
 //! the lake, say what the lake holds, and write the weekly report and the dashboard of the
 //! sample's last week.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
@@ -12,6 +12,7 @@ use crate::generate::{GenerateOptions, end_micros, generate};
 use crate::ingest::{FileReport, ingest_canonical};
 use crate::lake::Lake;
 use crate::model::Table;
+use crate::report::{DASHBOARD_SHOT, WEEKLY_SHOT, browser};
 
 /// Tickets in the committed sample and its seed.
 pub const SAMPLE_TICKETS: u64 = 3_000;
@@ -31,8 +32,10 @@ pub struct DemoReport {
     pub tables: Vec<(Table, u64)>,
     pub rejects: u64,
     /// The weekly report's index.html and the dashboard.
-    pub weekly: std::path::PathBuf,
-    pub dashboard: std::path::PathBuf,
+    pub weekly: PathBuf,
+    pub dashboard: PathBuf,
+    /// Screenshots of both (only when Chromium is installed).
+    pub screenshots: Vec<PathBuf>,
 }
 
 /// The sample's last week: the generated period ends with it.
@@ -71,6 +74,17 @@ pub fn run(
     let weekly = crate::report::weekly(&data, reports)?.index;
     let dashboard = reports.join("dashboard.html");
     crate::report::dashboard(&data, &dashboard)?;
+    let mut screenshots = Vec::new();
+    if let Some(browser) = browser::chromium() {
+        for (page, name, (w, h)) in [
+            (&weekly, "weekly.png", WEEKLY_SHOT),
+            (&dashboard, "dashboard.png", DASHBOARD_SHOT),
+        ] {
+            let png = reports.join(name);
+            browser::screenshot(&browser, page, &png, w, h)?;
+            screenshots.push(png);
+        }
+    }
     Ok(DemoReport {
         generated,
         files: ingested,
@@ -78,5 +92,6 @@ pub fn run(
         rejects: lake.reject_count()?,
         weekly,
         dashboard,
+        screenshots,
     })
 }

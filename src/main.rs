@@ -565,10 +565,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ReportKind::Weekly { .. } => {
                     let w = report::weekly(&data, out)?;
                     println!(
-                        "wrote {} ({} charts, {} tables)",
+                        "wrote {} ({} charts as SVG and PNG, {} tables as CSV and JSON)",
                         w.index.display(),
-                        w.charts.len(),
-                        w.tables.len()
+                        w.charts.len() / 2,
+                        w.tables.len() / 2
                     );
                 }
                 ReportKind::Dashboard { .. } => {
@@ -598,6 +598,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("  {:<13}{:>9} rows", "_rejects", r.rejects);
             println!("weekly report: {}", r.weekly.display());
             println!("dashboard:     {}", r.dashboard.display());
+            match r.screenshots.as_slice() {
+                [] => println!("screenshots:   none (no Chromium in /usr/bin)"),
+                shots => {
+                    for s in shots {
+                        println!("screenshot:    {}", s.display());
+                    }
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -5,66 +5,23 @@
 //! `.ci/run` installs Chromium and sets `DESKPULSE_REQUIRE_BROWSER=1`, so there a missing browser
 //! fails the test; elsewhere it is skipped with a message.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use deskpulse::config::Config;
 use deskpulse::ingest::ingest_canonical;
 use deskpulse::lake::Lake;
+use deskpulse::report::browser;
 use deskpulse::{demo, report};
-
-const WIDTH: u32 = 1200;
-
-fn chromium() -> Option<PathBuf> {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .map(|name| Path::new("/usr/bin").join(name))
-        .find(|p| p.exists())
-}
-
-/// Runs headless Chromium on `page` with `args`; returns stdout.
-fn headless(browser: &Path, profile: &Path, page: &Path, args: &[String]) -> String {
-    // The flags that keep Chromium off the network and quiet in a sandboxed CI.
-    let out = Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(args)
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .expect("chromium runs");
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// Loads `page`, checks its DOM and screenshots it to `shot`.
 fn check_page(
     browser: &Path,
-    work: &Path,
     page: &Path,
     shot: &Path,
-    height: u32,
+    (width, height): (u32, u32),
     sections: &[&str],
 ) {
-    let dom = headless(
-        browser,
-        &work.join("profile-dom"),
-        page,
-        &["--dump-dom".into()],
-    );
+    let dom = browser::dump_dom(browser, page).unwrap();
     assert!(dom.contains("</html>"), "the page did not load: {dom:.200}");
     for id in sections {
         assert!(
@@ -80,19 +37,11 @@ fn check_page(
     );
 
     let _ = std::fs::remove_file(shot);
-    headless(
-        browser,
-        &work.join("profile-shot"),
-        page,
-        &[
-            format!("--window-size={WIDTH},{height}"),
-            format!("--screenshot={}", shot.display()),
-        ],
-    );
+    browser::screenshot(browser, page, shot, width, height).unwrap();
     let img = image::open(shot)
         .unwrap_or_else(|e| panic!("{}: {e}", shot.display()))
         .to_rgb8();
-    assert_eq!(img.dimensions(), (WIDTH, height));
+    assert_eq!(img.dimensions(), (width, height));
     // A loaded page with charts has many colours and a good deal of ink; a blank or error page
     // has neither.
     let mut colours: Vec<[u8; 3]> = img.pixels().map(|p| p.0).collect();
@@ -106,7 +55,7 @@ fn check_page(
     );
     let ink = img.pixels().filter(|p| p.0 != [255, 255, 255]).count();
     assert!(
-        ink > (WIDTH * height / 40) as usize,
+        ink > (width * height / 40) as usize,
         "{ink} inked pixels in {}",
         shot.display()
     );
@@ -127,7 +76,7 @@ fn check_page(
 
 #[test]
 fn both_pages_load_in_a_real_browser() {
-    let Some(browser) = chromium() else {
+    let Some(browser) = browser::chromium() else {
         assert!(
             std::env::var_os("DESKPULSE_REQUIRE_BROWSER").is_none(),
             "DESKPULSE_REQUIRE_BROWSER is set but no Chromium is installed"
@@ -153,10 +102,9 @@ fn both_pages_load_in_a_real_browser() {
     std::fs::create_dir_all(&shots).unwrap();
     check_page(
         &browser,
-        &work,
         &weekly,
         &shots.join("weekly.png"),
-        4200,
+        report::WEEKLY_SHOT,
         &[
             "headline",
             "channels",
@@ -168,10 +116,9 @@ fn both_pages_load_in_a_real_browser() {
     );
     check_page(
         &browser,
-        &work,
         &dashboard,
         &shots.join("dashboard.png"),
-        1700,
+        report::DASHBOARD_SHOT,
         &["kpis", "channels", "self-service"],
     );
     eprintln!("screenshots: {}", shots.display());

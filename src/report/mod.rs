@@ -5,6 +5,7 @@
 //! charts ([`charts`]) and self-contained HTML pages ([`page`]: inline CSS and SVG, every piece of
 //! ticket text escaped by the template engine).
 
+pub mod browser;
 pub mod charts;
 mod dashboard;
 mod page;
@@ -29,6 +30,10 @@ use crate::lake::{Lake, write_atomic};
 use crate::metrics::followups::{self, Plan, Throttles};
 use crate::metrics::ttr_shift::{Adopted, SMALL_SAMPLE, Shift, ShiftOptions, ttr_shift_each};
 use crate::model::Micros;
+
+/// Screenshot sizes (pixels) of the weekly report's top and of the whole dashboard.
+pub const WEEKLY_SHOT: (u32, u32) = (1200, 4200);
+pub const DASHBOARD_SHOT: (u32, u32) = (1200, 1700);
 
 /// Weeks of history behind the volume and TTR chart (seven months: long enough to show a launch
 /// with weeks on both sides).
