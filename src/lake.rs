@@ -12,7 +12,7 @@
 //! sees either the old file or the new one. A partition holds exactly one file, and each key
 //! appears in it once: a commit merges the staged rows with the partition's current file.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -462,8 +462,13 @@ impl Staging {
         rejects_name: &str,
     ) -> Result<BTreeMap<Table, CommitCounts>> {
         self.spill()?;
+        let drops = self.cross_partition_drops(lake)?;
+        let mut partitions: BTreeSet<&(Table, String)> = self.parts.keys().collect();
+        partitions.extend(drops.keys());
+        let none = HashSet::new();
         let mut counts: BTreeMap<Table, CommitCounts> = BTreeMap::new();
-        for ((table, partition), staged) in &self.parts {
+        for key in partitions {
+            let (table, partition) = key;
             let dir = if partition.is_empty() {
                 lake.table_dir(*table)
             } else {
@@ -471,7 +476,8 @@ impl Staging {
             };
             fs::create_dir_all(&dir)?;
             let target = dir.join("data.parquet");
-            let c = merge_partition(*table, &target, staged)?;
+            let staged = self.parts.get(key).map_or(&[][..], Vec::as_slice);
+            let c = merge_partition(*table, &target, staged, drops.get(key).unwrap_or(&none))?;
             let e = counts.entry(*table).or_default();
             e.stored += c.stored;
             e.superseded += c.superseded;
@@ -501,6 +507,67 @@ impl Staging {
         }
         fs::remove_dir_all(&self.dir)?;
         Ok(counts)
+    }
+
+    /// The keys each partition must lose because the winning version of the same key lies in
+    /// another partition: a ticket whose `opened_at` moved to another month keeps one row, the
+    /// newest version's (ties go to the staged row, as within a partition). Only staged keys are
+    /// looked up, so memory is one entry per staged ticket; the lake's partitions are read for
+    /// their key and version columns only.
+    fn cross_partition_drops(
+        &self,
+        lake: &Lake,
+    ) -> Result<HashMap<(Table, String), HashSet<String>>> {
+        let mut drops: HashMap<(Table, String), HashSet<String>> = HashMap::new();
+        let tables: BTreeSet<Table> = self
+            .parts
+            .keys()
+            // Versioned tables only (tickets): an interaction or a rating is an immutable event
+            // whose time does not change between exports.
+            .filter(|(t, _)| t.partition_column().is_some() && t.version_column().is_some())
+            .map(|(t, _)| *t)
+            .collect();
+        for table in tables {
+            // Per staged key: the partitions it is in, and the winning (partition, version).
+            let mut found: HashMap<String, (BTreeSet<String>, String, i64)> = HashMap::new();
+            for ((t, part), files) in &self.parts {
+                if *t != table {
+                    continue;
+                }
+                for f in files {
+                    for (key, version) in keys_and_versions(f, table)? {
+                        let e = found
+                            .entry(key)
+                            .or_insert_with(|| (BTreeSet::new(), part.clone(), version));
+                        e.0.insert(part.clone());
+                        if version >= e.2 {
+                            (e.1, e.2) = (part.clone(), version);
+                        }
+                    }
+                }
+            }
+            for f in lake.files(table)? {
+                let part = f
+                    .parent()
+                    .and_then(Path::file_name)
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                for (key, version) in keys_and_versions(&f, table)? {
+                    if let Some(e) = found.get_mut(&key) {
+                        e.0.insert(part.clone());
+                        if version > e.2 {
+                            (e.1, e.2) = (part.clone(), version);
+                        }
+                    }
+                }
+            }
+            for (key, (parts, winner, _)) in found {
+                for p in parts.into_iter().filter(|p| *p != winner) {
+                    drops.entry((table, p)).or_default().insert(key.clone());
+                }
+            }
+        }
+        Ok(drops)
     }
 
     /// Drops everything staged (nothing reaches the lake).
@@ -541,10 +608,39 @@ fn row_keys(batch: &RecordBatch, table: Table) -> Result<Vec<String>> {
     Ok(keys)
 }
 
+/// Each row's key and version (0 for tables without a version column), reading only those
+/// columns.
+fn keys_and_versions(path: &Path, table: Table) -> Result<Vec<(String, i64)>> {
+    let mut projection: Vec<&str> = table.key_columns().to_vec();
+    if let Some(v) = table.version_column() {
+        projection.push(v);
+    }
+    let mut out = Vec::new();
+    for batch in read_parquet(path, Some(&projection))? {
+        let versions = table.version_column().map(|v| {
+            batch
+                .column_by_name(v)
+                .expect("version column projected")
+                .as_primitive::<TimestampMicrosecondType>()
+                .clone()
+        });
+        for (i, key) in row_keys(&batch, table)?.into_iter().enumerate() {
+            out.push((key, versions.as_ref().map_or(0, |v| v.value(i))));
+        }
+    }
+    Ok(out)
+}
+
 /// Merges the partition file `target` (if any) with staged files: for each key the row with the
 /// greatest version wins, ties going to the later source (staged after existing, later staged
-/// after earlier, later rows after earlier ones). Memory: one key per row, never whole rows.
-fn merge_partition(table: Table, target: &Path, staged: &[PathBuf]) -> Result<CommitCounts> {
+/// after earlier, later rows after earlier ones); keys in `moved` (won in another partition)
+/// leave. Memory: one key per row, never whole rows.
+fn merge_partition(
+    table: Table,
+    target: &Path,
+    staged: &[PathBuf],
+    moved: &HashSet<String>,
+) -> Result<CommitCounts> {
     let mut sources: Vec<PathBuf> = Vec::new();
     let has_existing = target.exists();
     if has_existing {
@@ -553,38 +649,25 @@ fn merge_partition(table: Table, target: &Path, staged: &[PathBuf]) -> Result<Co
     sources.extend(staged.iter().cloned());
 
     // Pass 1: the winning (source, row) of every key.
-    let mut projection: Vec<&str> = table.key_columns().to_vec();
-    if let Some(v) = table.version_column() {
-        projection.push(v);
-    }
     let mut winners: HashMap<String, (u32, u32, i64)> = HashMap::new();
     let mut sizes = Vec::with_capacity(sources.len());
     for (s, path) in sources.iter().enumerate() {
-        let mut row = 0u32;
-        for batch in read_parquet(path, Some(&projection))? {
-            let keys = row_keys(&batch, table)?;
-            let versions = table.version_column().map(|v| {
-                batch
-                    .column_by_name(v)
-                    .expect("version column projected")
-                    .as_primitive::<TimestampMicrosecondType>()
-                    .clone()
-            });
-            for (i, key) in keys.into_iter().enumerate() {
-                let version = versions.as_ref().map_or(0, |v| v.value(i));
-                let candidate = (s as u32, row, version);
-                winners
-                    .entry(key)
-                    .and_modify(|w| {
-                        if version >= w.2 {
-                            *w = candidate;
-                        }
-                    })
-                    .or_insert(candidate);
-                row += 1;
+        let rows = keys_and_versions(path, table)?;
+        sizes.push(rows.len());
+        for (row, (key, version)) in rows.into_iter().enumerate() {
+            if moved.contains(&key) {
+                continue;
             }
+            let candidate = (s as u32, row as u32, version);
+            winners
+                .entry(key)
+                .and_modify(|w| {
+                    if version >= w.2 {
+                        *w = candidate;
+                    }
+                })
+                .or_insert(candidate);
         }
-        sizes.push(row as usize);
     }
 
     // Pass 2: copy the winners, source by source, batch by batch.
@@ -602,6 +685,13 @@ fn merge_partition(table: Table, target: &Path, staged: &[PathBuf]) -> Result<Co
             counts.stored += kept;
             counts.superseded += k.len() as u64 - kept;
         }
+    }
+    if keep.iter().all(|k| !k.contains(&true)) {
+        // Every row moved to another partition (or none was there): no empty file is left.
+        if has_existing {
+            fs::remove_file(target)?;
+        }
+        return Ok(counts);
     }
     let batches = sources.iter().zip(keep).flat_map(|(path, keep)| {
         let mut offset = 0usize;
@@ -660,6 +750,28 @@ pub fn write_parquet_atomic(
     batches: impl IntoIterator<Item = Result<RecordBatch>>,
     props: WriterProperties,
 ) -> Result<()> {
+    replace(path, true, |file| {
+        let mut w = ArrowWriter::try_new(file, schema, Some(props))?;
+        for b in batches {
+            w.write(&b?)?;
+        }
+        Ok(w.into_inner()?)
+    })
+}
+
+/// Writes a (small) file atomically, as [`write_parquet_atomic`] does: for reports and target
+/// lists that scripts pick up.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    replace(path, false, |mut file| {
+        std::io::Write::write_all(&mut file, bytes)?;
+        Ok(file)
+    })
+}
+
+/// Writes `path` through `write` into a hidden temporary file beside it, fsyncs it, renames it
+/// over `path` and fsyncs the directory. `crash_test`: the crash-test hook may stop the process
+/// between the write and the rename (lake files only).
+fn replace(path: &Path, crash_test: bool, write: impl FnOnce(File) -> Result<File>) -> Result<()> {
     let dir = path.parent().context("path has no directory")?;
     let name = path
         .file_name()
@@ -667,40 +779,14 @@ pub fn write_parquet_atomic(
         .to_string_lossy();
     // A fixed name: a run after a crash overwrites the leftover instead of piling up files.
     let tmp = dir.join(format!(".{name}.tmp"));
-    {
-        let file =
-            File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-        let mut w = ArrowWriter::try_new(file, schema, Some(props))?;
-        for b in batches {
-            w.write(&b?)?;
-        }
-        let file = w.into_inner()?;
-        file.sync_all()?;
+    let file = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    write(file)?.sync_all()?;
+    if crash_test {
+        crash_point();
     }
-    crash_point();
     fs::rename(&tmp, path)
         .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
     File::open(dir)?.sync_all()?;
-    Ok(())
-}
-
-/// Writes a (small) file atomically: a hidden temporary name in the same directory, fsync'd, then
-/// renamed over `path`. For reports and target lists that scripts pick up.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().context("path has no directory")?;
-    let name = path
-        .file_name()
-        .context("path has no file name")?
-        .to_string_lossy();
-    let tmp = dir.join(format!(".{name}.tmp"));
-    {
-        let mut f =
-            File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-        std::io::Write::write_all(&mut f, bytes)?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, path)
-        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
     Ok(())
 }
 

@@ -13,6 +13,8 @@ use deskpulse::lake::Lake;
 use deskpulse::report::browser;
 use deskpulse::{demo, report};
 
+mod common;
+
 /// Loads `page`, checks its DOM and screenshots it to `shot`.
 fn check_page(
     browser: &Path,
@@ -38,27 +40,8 @@ fn check_page(
 
     let _ = std::fs::remove_file(shot);
     browser::screenshot(browser, page, shot, width, height).unwrap();
-    let img = image::open(shot)
-        .unwrap_or_else(|e| panic!("{}: {e}", shot.display()))
-        .to_rgb8();
-    assert_eq!(img.dimensions(), (width, height));
-    // A loaded page with charts has many colours and a good deal of ink; a blank or error page
-    // has neither.
-    let mut colours: Vec<[u8; 3]> = img.pixels().map(|p| p.0).collect();
-    colours.sort();
-    colours.dedup();
-    assert!(
-        colours.len() > 200,
-        "{} colours in {}",
-        colours.len(),
-        shot.display()
-    );
-    let ink = img.pixels().filter(|p| p.0 != [255, 255, 255]).count();
-    assert!(
-        ink > (width * height / 40) as usize,
-        "{ink} inked pixels in {}",
-        shot.display()
-    );
+    // A loaded page with charts has many colours and a good deal of ink.
+    let img = common::assert_drawn(shot, (width, height), 200, 0.025);
     // Chart bars in the series colour (Tableau blue) are on screen, not only text.
     let blue = img
         .pixels()

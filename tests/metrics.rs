@@ -9,8 +9,8 @@ use std::sync::OnceLock;
 use deskpulse::config::{Config, Fcr};
 use deskpulse::engine::output::{Format, render};
 use deskpulse::engine::{Engine, Params};
-use deskpulse::generate::{self, GenerateOptions};
-use deskpulse::ingest::{IngestOptions, ingest, ingest_canonical};
+use deskpulse::generate;
+use deskpulse::ingest::{IngestOptions, ingest};
 use deskpulse::lake::Lake;
 use deskpulse::model::Scale;
 use deskpulse::timeparse::TimeParser;
@@ -20,33 +20,13 @@ type Row = Map<String, Value>;
 
 const TICKETS: u64 = 20_000;
 
-/// A generated lake, built once for all tests of this file.
-struct Generated {
-    _dir: tempfile::TempDir,
-    data: PathBuf,
-    lake: Lake,
-}
+mod common;
+use common::Generated;
 
+/// The generated lake, built once for all tests of this file.
 fn generated() -> &'static Generated {
     static G: OnceLock<Generated> = OnceLock::new();
-    G.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        generate::generate(&GenerateOptions {
-            tickets: TICKETS,
-            seed: 11,
-            out: data.clone(),
-        })
-        .unwrap();
-        let lake = Lake::open(dir.path().join("lake")).unwrap();
-        let files = deskpulse::generate::files(&data);
-        ingest_canonical(&lake, &files, false).unwrap();
-        Generated {
-            _dir: dir,
-            data,
-            lake,
-        }
-    })
+    G.get_or_init(|| common::generated(TICKETS, 11))
 }
 
 fn t(s: &str) -> i64 {

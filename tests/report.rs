@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use deskpulse::config::Config;
-use deskpulse::generate::{self, GenerateOptions};
+use deskpulse::generate;
 use deskpulse::ingest::ingest_canonical;
 use deskpulse::lake::Lake;
 use deskpulse::report;
+
+mod common;
 use serde_json::Value;
 
 const TICKETS: u64 = 20_000;
@@ -101,16 +103,7 @@ fn hostile_rows(dir: &Path) -> Vec<PathBuf> {
 fn rendered() -> &'static Rendered {
     static R: OnceLock<Rendered> = OnceLock::new();
     R.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        generate::generate(&GenerateOptions {
-            tickets: TICKETS,
-            seed: 11,
-            out: data.clone(),
-        })
-        .unwrap();
-        let lake = Lake::open(dir.path().join("lake")).unwrap();
-        ingest_canonical(&lake, &generate::files(&data), false).unwrap();
+        let common::Generated { dir, lake, .. } = common::generated(TICKETS, 11);
         ingest_canonical(&lake, &hostile_rows(&dir.path().join("hostile")), false).unwrap();
 
         let config = Config::default();
@@ -323,21 +316,7 @@ fn charts_are_valid_non_trivial_images() {
     // Seven kinds of chart, one TTR chart per adoption with a shift.
     assert!(pngs.len() >= 7 && pngs.len() == svgs.len(), "{pngs:?}");
     for p in pngs {
-        let img = image::open(p)
-            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-            .to_rgb8();
-        assert_eq!(img.dimensions(), (760, 380), "{}", p.display());
-        let mut colours: Vec<[u8; 3]> = img.pixels().map(|p| p.0).collect();
-        colours.sort();
-        colours.dedup();
-        assert!(
-            colours.len() > 20,
-            "{}: {} colours",
-            p.display(),
-            colours.len()
-        );
-        let ink = img.pixels().filter(|p| p.0 != [255, 255, 255]).count();
-        assert!(ink > 760 * 380 / 50, "{}: {ink} inked pixels", p.display());
+        common::assert_drawn(p, (760, 380), 20, 0.02);
     }
     for p in svgs {
         let s = std::fs::read_to_string(p).unwrap();

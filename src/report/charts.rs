@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::Once;
 
 use anyhow::{Context, Result, anyhow};
-use plotters::coord::Shift;
+use plotters::coord::{CoordTranslate, Shift};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -213,6 +213,20 @@ pub fn render<P: Plot>(plot: &P, dir: &Path, name: &str) -> Result<Rendered> {
     })
 }
 
+/// The series legend, on a light box.
+fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+) -> Drawn<DB> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font((SANS, 12))
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(180, 180, 180))
+        .draw()
+}
+
 /// The label of the category at integer position `x`, none between categories.
 fn label_at(labels: &[String], x: f64) -> String {
     let i = x.round();
@@ -318,13 +332,7 @@ impl Plot for Bars {
             )?;
         }
         if self.series.len() > 1 {
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .label_font((SANS, 12))
-                .background_style(WHITE.mix(0.85))
-                .border_style(RGBColor(180, 180, 180))
-                .draw()?;
+            legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         }
         Ok(())
     }
@@ -442,6 +450,7 @@ impl Plot for WeekLines {
                 mark_style.clone(),
             )])?;
         }
+        // The dual-axis context's own legend, which also lists the bars of the second axis.
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::LowerLeft)

@@ -195,6 +195,79 @@ fn a_newer_version_replaces_the_older_and_an_older_one_does_not() {
 }
 
 #[test]
+fn a_version_whose_opened_at_moved_to_another_month_keeps_one_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path().join("lake")).unwrap();
+    let opts = IngestOptions {
+        profile: "generic".into(),
+        ..Default::default()
+    };
+    let header = "ticket_id,opened_at,updated_at,status,channel\n";
+    let file = |name: &str, rows: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, format!("{header}{rows}")).unwrap();
+        p
+    };
+    let rows = |lake: &Lake| {
+        let mut r: Vec<(String, String)> = column(lake, Table::Tickets, "ticket_id")
+            .into_iter()
+            .zip(column(lake, Table::Tickets, "status"))
+            .map(|(i, s)| (i.unwrap(), s.unwrap()))
+            .collect();
+        r.sort();
+        r
+    };
+    // M is opened in January; its next version says February (the source corrected it), and
+    // within that same file an older copy of N moves the other way.
+    let v1 = file(
+        "tickets_1.csv",
+        "M,2026-01-31T23:00:00Z,2026-02-01T08:00:00Z,new,email\nN,2026-02-03T09:00:00Z,2026-02-05T09:00:00Z,resolved,chat\n",
+    );
+    ingest(&lake, &[v1], &opts).unwrap();
+    let v2 = file(
+        "tickets_2.csv",
+        "M,2026-02-01T00:30:00Z,2026-02-02T08:00:00Z,resolved,email\nN,2026-01-30T09:00:00Z,2026-02-04T09:00:00Z,new,chat\n",
+    );
+    let (reports, _) = ingest(&lake, &[v2], &opts).unwrap();
+    let c = reports[0].tables[&Table::Tickets];
+    // M's newer version replaces the January row; N's older copy loses to the lake's row.
+    assert_eq!((c.read, c.stored, c.superseded, c.replaced), (2, 1, 1, 1));
+    assert_eq!(
+        rows(&lake),
+        vec![
+            ("M".into(), "resolved".into()),
+            ("N".into(), "resolved".into())
+        ]
+    );
+    assert_eq!(lake.row_count(Table::Tickets).unwrap(), 2);
+    let months: Vec<String> = lake
+        .files(Table::Tickets)
+        .unwrap()
+        .iter()
+        .map(|f| {
+            f.parent()
+                .unwrap()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    // January lost its only row: its file is gone, not left empty.
+    assert_eq!(months, ["month=2026-02"]);
+    // Both versions in one file: the newer one's month wins there too.
+    let v3 = file(
+        "tickets_3.csv",
+        "P,2026-03-31T22:00:00Z,2026-04-01T08:00:00Z,new,email\nP,2026-04-01T01:00:00Z,2026-04-02T08:00:00Z,resolved,email\n",
+    );
+    let (reports, _) = ingest(&lake, &[v3], &opts).unwrap();
+    let c = reports[0].tables[&Table::Tickets];
+    assert_eq!((c.read, c.stored, c.superseded), (2, 1, 1));
+    assert_eq!(rows(&lake).len(), 3);
+    assert!(rows(&lake).contains(&("P".into(), "resolved".into())));
+}
+
+#[test]
 fn a_mapping_file_loads_another_tools_export() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("export.csv");
