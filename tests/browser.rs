@@ -88,14 +88,7 @@ fn both_pages_load_in_a_real_browser() {
         &weekly,
         &shots.join("weekly.png"),
         report::WEEKLY_SHOT,
-        &[
-            "headline",
-            "channels",
-            "pairing",
-            "followups",
-            "ttr-shift",
-            "backlog",
-        ],
+        &common::WEEKLY_SECTIONS,
     );
     check_page(
         &browser,

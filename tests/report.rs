@@ -151,14 +151,7 @@ fn between<'a>(page: &'a str, from: &str, to: &str) -> &'a str {
 #[test]
 fn the_weekly_report_has_every_section() {
     let page = &rendered().index;
-    for id in [
-        "headline",
-        "channels",
-        "pairing",
-        "followups",
-        "ttr-shift",
-        "backlog",
-    ] {
+    for id in common::WEEKLY_SECTIONS {
         assert!(page.contains(&format!("<section id=\"{id}\">")), "{id}");
     }
     for heading in [

@@ -7,6 +7,16 @@ use deskpulse::generate::{self, GenerateOptions};
 use deskpulse::ingest::ingest_canonical;
 use deskpulse::lake::Lake;
 
+/// The section ids of the weekly report, in page order.
+pub const WEEKLY_SECTIONS: [&str; 6] = [
+    "headline",
+    "channels",
+    "pairing",
+    "followups",
+    "ttr-shift",
+    "backlog",
+];
+
 /// A generated lake: the directory it lives in, the generated CSV files and the lake.
 pub struct Generated {
     pub dir: tempfile::TempDir,
