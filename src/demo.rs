@@ -34,8 +34,9 @@ pub struct DemoReport {
     /// The weekly report's index.html and the dashboard.
     pub weekly: PathBuf,
     pub dashboard: PathBuf,
-    /// Screenshots of both (only when Chromium is installed).
+    /// Screenshots of both (only when Chromium is installed), or why one failed.
     pub screenshots: Vec<PathBuf>,
+    pub screenshot_error: Option<String>,
 }
 
 /// The sample's last week: the generated period ends with it.
@@ -74,15 +75,19 @@ pub fn run(
     let weekly = crate::report::weekly(&data, reports)?.index;
     let dashboard = reports.join("dashboard.html");
     crate::report::dashboard(&data, &dashboard)?;
+    // Screenshots are a convenience: a browser that fails does not fail the demo.
     let mut screenshots = Vec::new();
+    let mut screenshot_error = None;
     if let Some(browser) = browser::chromium() {
         for (page, name, (w, h)) in [
             (&weekly, "weekly.png", WEEKLY_SHOT),
             (&dashboard, "dashboard.png", DASHBOARD_SHOT),
         ] {
             let png = reports.join(name);
-            browser::screenshot(&browser, page, &png, w, h)?;
-            screenshots.push(png);
+            match browser::screenshot(&browser, page, &png, w, h) {
+                Ok(()) => screenshots.push(png),
+                Err(e) => screenshot_error = Some(format!("{e:#}")),
+            }
         }
     }
     Ok(DemoReport {
@@ -93,5 +98,6 @@ pub fn run(
         weekly,
         dashboard,
         screenshots,
+        screenshot_error,
     })
 }

@@ -598,13 +598,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("  {:<13}{:>9} rows", "_rejects", r.rejects);
             println!("weekly report: {}", r.weekly.display());
             println!("dashboard:     {}", r.dashboard.display());
-            match r.screenshots.as_slice() {
-                [] => println!("screenshots:   none (no Chromium in /usr/bin)"),
-                shots => {
-                    for s in shots {
-                        println!("screenshot:    {}", s.display());
-                    }
+            for s in &r.screenshots {
+                println!("screenshot:    {}", s.display());
+            }
+            match &r.screenshot_error {
+                Some(e) => eprintln!("warning: no screenshot: {e}"),
+                None if r.screenshots.is_empty() => {
+                    println!("screenshots:   none (no Chromium in /usr/bin)")
                 }
+                None => {}
             }
             Ok(ExitCode::SUCCESS)
         }
