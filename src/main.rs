@@ -425,13 +425,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Ok(p) => p,
                 Err(e) => return usage(&format!("{e:#}")),
             };
-            let opt_out_file = opt_out.or(config.opt_out.clone());
-            let opt_out = match &opt_out_file {
-                Some(f) => followups::read_opt_out(&std::fs::read_to_string(f).map_err(|e| {
-                    anyhow::anyhow!("cannot read opt-out file {}: {e}", f.display())
-                })?),
-                None => Default::default(),
-            };
+            let opt_out = followups::load_opt_out(opt_out.or(config.opt_out.clone()).as_deref())?;
             let throttles = followups::Throttles {
                 now: params.as_of,
                 cooldown_days: cooldown_days.unwrap_or(config.cooldown_days),

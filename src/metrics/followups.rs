@@ -67,6 +67,16 @@ pub fn read_opt_out(text: &str) -> HashSet<String> {
         .collect()
 }
 
+/// The opt-out list of `file` (none: nobody opted out); an unreadable file is an error naming it.
+pub fn load_opt_out(file: Option<&std::path::Path>) -> Result<HashSet<String>> {
+    match file {
+        Some(f) => Ok(read_opt_out(&std::fs::read_to_string(f).map_err(|e| {
+            anyhow::anyhow!("cannot read opt-out file {}: {e}", f.display())
+        })?)),
+        None => Ok(HashSet::new()),
+    }
+}
+
 fn rank(seed: u64, requester: &str) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(seed.to_le_bytes());

@@ -186,13 +186,7 @@ pub async fn gather(lake: &Lake, config: &Config, week: &Week) -> Result<Data> {
         keep(name, pairs.metric(name).await?)?;
     }
 
-    let opt_out = match &config.opt_out {
-        Some(f) => followups::read_opt_out(
-            &std::fs::read_to_string(f)
-                .map_err(|e| anyhow::anyhow!("cannot read opt-out file {}: {e}", f.display()))?,
-        ),
-        None => Default::default(),
-    };
+    let opt_out = followups::load_opt_out(config.opt_out.as_deref())?;
     let throttles = Throttles {
         now: week.end,
         cooldown_days: config.cooldown_days,
