@@ -19,4 +19,5 @@ pub mod metrics;
 pub mod model;
 pub mod report;
 pub mod sentiment;
+pub mod stream;
 pub mod timeparse;

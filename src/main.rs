@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use deskpulse::config::{Config, Fcr};
 use deskpulse::engine::{Engine, Params, output};
@@ -13,7 +13,7 @@ use deskpulse::lake::Lake;
 use deskpulse::metrics::followups;
 use deskpulse::metrics::ttr_shift::{ShiftOptions, render_text, ttr_shift};
 use deskpulse::model::{Adoption, Table};
-use deskpulse::{demo, generate, report, timeparse};
+use deskpulse::{demo, generate, report, stream, timeparse};
 
 #[derive(Parser)]
 #[command(
@@ -147,6 +147,55 @@ enum Command {
     },
     /// Run the main job on the embedded sample: generate sample-data/ if missing, ingest it,
     /// write the weekly report and the dashboard of its last week.
+    /// Take live events (NDJSON over HTTP and/or stdin) into the lake, with live CSAT and alerts.
+    Stream {
+        /// Address to listen on (use port 0 for any free port). Default 127.0.0.1:8080, or no
+        /// listener when only --stdin is given.
+        #[arg(long)]
+        listen: Option<String>,
+        /// Read events from stdin; without --listen the stream stops when stdin ends.
+        #[arg(long)]
+        stdin: bool,
+        /// File holding the bearer token that /v1/events and /v1/live require.
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+        /// POST each alert as JSON to this URL (retried; a failing webhook never blocks ingest).
+        #[arg(long)]
+        webhook: Option<String>,
+        /// Alerts file, NDJSON (default: LAKE/_stream/alerts.ndjson).
+        #[arg(long)]
+        alerts: Option<PathBuf>,
+        /// Write a micro-batch to the lake at least this often.
+        #[arg(long, default_value = "5s", value_parser = stream::parse_duration)]
+        flush_interval: std::time::Duration,
+        /// ...or as soon as this many events wait.
+        #[arg(long, default_value_t = 10_000)]
+        flush_events: usize,
+        /// Events accepted and not yet in the lake, at most (503 beyond).
+        #[arg(long, default_value_t = 200_000)]
+        max_pending: usize,
+        /// Requests queued for the spool writer, at most (503 beyond).
+        #[arg(long, default_value_t = 256)]
+        queue: usize,
+        /// Request body limit in bytes (413 beyond).
+        #[arg(long, default_value_t = 8 * 1024 * 1024)]
+        max_body: usize,
+        /// Escalate ratings with score_5 at or below this.
+        #[arg(long, default_value_t = 2.0)]
+        escalate_at: f64,
+        /// Rolling window of the follow-up cohort alert.
+        #[arg(long, default_value = "24h", value_parser = stream::parse_duration)]
+        cohort_window: std::time::Duration,
+        /// At most one cohort alert per category in this time.
+        #[arg(long, default_value = "6h", value_parser = stream::parse_duration)]
+        cohort_cooldown: std::time::Duration,
+        /// Event ids remembered after they reach the lake (repeats within them are dropped).
+        #[arg(long, default_value_t = 1_000_000)]
+        dedup_window: usize,
+        /// Do not compute VADER sentiment of bodies and comments.
+        #[arg(long)]
+        no_sentiment: bool,
+    },
     Demo {
         /// The sample-data directory.
         #[arg(long, default_value = "sample-data")]
@@ -572,6 +621,79 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Stream {
+            listen,
+            stdin,
+            token_file,
+            webhook,
+            alerts,
+            flush_interval,
+            flush_events,
+            max_pending,
+            queue,
+            max_body,
+            escalate_at,
+            cohort_window,
+            cohort_cooldown,
+            dedup_window,
+            no_sentiment,
+        } => {
+            let micros = |d: std::time::Duration| d.as_micros() as i64;
+            let opts = stream::Options {
+                lake: lake_dir,
+                stdin,
+                token_file,
+                webhook,
+                alerts,
+                max_body,
+                queue,
+                settings: stream::Settings {
+                    flush_interval,
+                    flush_events,
+                    max_pending,
+                    dedup_window,
+                    escalate_at,
+                    satisfied: config.satisfied,
+                    cohort_window: micros(cohort_window),
+                    min_rated: config.min_rated,
+                    csat_threshold: config.csat_threshold,
+                    cohort_cooldown: micros(cohort_cooldown),
+                    sentiment: !no_sentiment,
+                },
+            };
+            let listen = match (listen, stdin) {
+                (Some(l), _) => Some(l),
+                (None, false) => Some("127.0.0.1:8080".to_string()),
+                (None, true) => None,
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let summary = rt.block_on(async {
+                let listener = match &listen {
+                    Some(addr) => Some(
+                        tokio::net::TcpListener::bind(addr)
+                            .await
+                            .with_context(|| format!("cannot listen on {addr}"))?,
+                    ),
+                    None => None,
+                };
+                let addr = listener.as_ref().map(|l| l.local_addr()).transpose()?;
+                let alerts_file = opts.alerts_path();
+                stream::run(opts, listener, stop_signal(), |replayed| {
+                    if let Some(a) = addr {
+                        println!("listening on http://{a}");
+                    }
+                    println!(
+                        "replayed {replayed} events from the spool; alerts to {}",
+                        alerts_file.display()
+                    );
+                })
+                .await
+            })?;
+            println!("{summary}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Demo { sample, out } => {
             let lake = Lake::open(&lake_dir)?;
             let r = demo::run(&sample, &lake, &config, &out, progress)?;
@@ -604,6 +726,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn stop_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("a SIGTERM handler installs");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
     }
 }
 

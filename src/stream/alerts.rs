@@ -1,0 +1,154 @@
+//! Alerts: an escalation for each low rating, a follow-up cohort alert for a category whose
+//! rolling satisfaction falls below the threshold. Each is appended to an NDJSON file at once and,
+//! with `--webhook`, POSTed as JSON by a background task with retries. The webhook queue is
+//! bounded and fed without waiting: when it is full the alert is counted as dropped for the
+//! webhook (it is still in the file), so a slow or failing webhook never holds up ingest.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use super::live::Window;
+
+/// One alert, as written to the file and POSTed to the webhook.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Alert {
+    /// A rating at or below the escalation score.
+    Escalation {
+        alerted_at: String,
+        event_id: String,
+        rating_id: String,
+        ticket_id: String,
+        agent: Option<String>,
+        group: Option<String>,
+        category: Option<String>,
+        channel: Option<String>,
+        score_5: f64,
+        comment: Option<String>,
+        rated_at: String,
+    },
+    /// A category whose rolling CSAT is below the threshold with enough ratings.
+    FollowupCohort {
+        alerted_at: String,
+        category: String,
+        window_hours: f64,
+        rated: u64,
+        csat: f64,
+        ci95: Option<(f64, f64)>,
+        threshold: f64,
+        min_rated: u32,
+    },
+}
+
+impl Alert {
+    pub fn cohort(category: &str, w: &Window, window_hours: f64, threshold: f64, min_rated: u32) -> Alert {
+        Alert::FollowupCohort {
+            alerted_at: now_text(),
+            category: category.to_string(),
+            window_hours,
+            rated: w.rated,
+            csat: w.csat.unwrap_or(0.0),
+            ci95: w.ci95,
+            threshold,
+            min_rated,
+        }
+    }
+}
+
+pub fn now_text() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Counters of the alert outputs.
+#[derive(Debug, Default)]
+pub struct AlertStats {
+    pub emitted: AtomicU64,
+    pub webhook_delivered: AtomicU64,
+    pub webhook_failed: AtomicU64,
+    pub webhook_dropped: AtomicU64,
+}
+
+/// Where alerts go: the file, and the webhook queue when there is one.
+pub struct AlertSink {
+    file: File,
+    webhook: Option<mpsc::Sender<Alert>>,
+    pub stats: Arc<AlertStats>,
+}
+
+impl AlertSink {
+    pub fn open(path: &Path, webhook: Option<mpsc::Sender<Alert>>) -> Result<AlertSink> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot open the alerts file {}", path.display()))?;
+        Ok(AlertSink {
+            file,
+            webhook,
+            stats: Arc::default(),
+        })
+    }
+
+    /// Writes the alert to the file (one `write`, so readers never see half a line) and queues
+    /// it for the webhook.
+    pub fn emit(&mut self, alert: Alert) -> Result<()> {
+        let mut line = serde_json::to_vec(&alert)?;
+        line.push(b'\n');
+        self.file.write_all(&line).context("cannot write an alert")?;
+        self.stats.emitted.fetch_add(1, Ordering::Relaxed);
+        if let Some(tx) = &self.webhook
+            && tx.try_send(alert).is_err()
+        {
+            self.stats.webhook_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+/// Attempts per alert, and the pause before each retry.
+const WEBHOOK_BACKOFF: [Duration; 3] = [
+    Duration::from_millis(200),
+    Duration::from_secs(1),
+    Duration::from_secs(5),
+];
+
+/// Delivers queued alerts to `url` in order, each with up to four attempts.
+pub async fn deliver(url: String, mut rx: mpsc::Receiver<Alert>, stats: Arc<AlertStats>) {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("an HTTP client without TLS options builds");
+    while let Some(alert) = rx.recv().await {
+        let mut delivered = false;
+        for pause in std::iter::once(None).chain(WEBHOOK_BACKOFF.iter().map(Some)) {
+            if let Some(p) = pause {
+                tokio::time::sleep(*p).await;
+            }
+            match client.post(&url).json(&alert).send().await {
+                Ok(r) if r.status().is_success() => {
+                    delivered = true;
+                    break;
+                }
+                Ok(r) => eprintln!("deskpulse stream: webhook answered {}", r.status()),
+                Err(e) => eprintln!("deskpulse stream: webhook failed: {e}"),
+            }
+        }
+        let counter = if delivered {
+            &stats.webhook_delivered
+        } else {
+            &stats.webhook_failed
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}

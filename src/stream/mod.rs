@@ -1,0 +1,267 @@
+//! `deskpulse stream`: live events over HTTP and stdin into the lake, with live satisfaction and
+//! alerts within a second (DESIGN section 5).
+//!
+//! - [`event`]: an NDJSON line → a canonical row (as the `generic` profile reads it), or a
+//!   refusal naming the line and field;
+//! - [`spool`]: the fsync'd spool and the ids already in the lake;
+//! - [`pipeline`]: de-duplication, spooling, live figures, alerts and micro-batches to the lake;
+//! - [`live`]: per-channel and per-category rolling satisfaction;
+//! - [`alerts`]: escalation and follow-up cohort alerts to a file and a webhook;
+//! - [`server`]: the axum routes and the stdin reader.
+
+pub mod alerts;
+pub mod pipeline;
+pub mod event;
+pub mod live;
+pub mod server;
+pub mod spool;
+
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::sync_channel;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::lake::Lake;
+pub use pipeline::Settings;
+
+/// Tickets remembered for alerts (category, agent, group), newest first.
+const TICKET_INDEX: usize = 1_000_000;
+/// Alerts waiting for the webhook, at most.
+const WEBHOOK_QUEUE: usize = 1024;
+
+/// Everything `deskpulse stream` is told.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub lake: PathBuf,
+    /// Read events from stdin (and stop when it ends, unless there is also a listener).
+    pub stdin: bool,
+    /// A file holding the bearer token that `/v1/*` requires.
+    pub token_file: Option<PathBuf>,
+    /// POST each alert here as JSON.
+    pub webhook: Option<String>,
+    /// The alerts file (default `<lake>/_stream/alerts.ndjson`).
+    pub alerts: Option<PathBuf>,
+    /// Request body limit in bytes (413 beyond it).
+    pub max_body: usize,
+    /// Requests waiting for the core, at most (503 beyond it).
+    pub queue: usize,
+    pub settings: Settings,
+}
+
+impl Options {
+    pub fn alerts_path(&self) -> PathBuf {
+        self.alerts
+            .clone()
+            .unwrap_or_else(|| spool::state_dir(&self.lake).join("alerts.ndjson"))
+    }
+}
+
+/// What a run did, printed when it stops.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub replayed: u64,
+    pub accepted: u64,
+    pub duplicates: u64,
+    pub refused: u64,
+    pub in_lake: u64,
+    pub left_in_spool: u64,
+    pub alerts: u64,
+    pub webhook_delivered: u64,
+    pub webhook_failed: u64,
+    pub webhook_dropped: u64,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "events: {} accepted ({} replayed from the spool), {} repeated ids dropped, {} lines refused (in _rejects)",
+            self.accepted + self.replayed,
+            self.replayed,
+            self.duplicates,
+            self.refused
+        )?;
+        writeln!(
+            f,
+            "lake: {} events written, {} left in the spool for the next start",
+            self.in_lake, self.left_in_spool
+        )?;
+        write!(
+            f,
+            "alerts: {} emitted; webhook: {} delivered, {} failed, {} dropped (queue full)",
+            self.alerts, self.webhook_delivered, self.webhook_failed, self.webhook_dropped
+        )
+    }
+}
+
+/// Runs the stream until `shutdown` completes (or, with stdin and no listener, until stdin
+/// ends), then flushes everything to the lake. `on_start` gets the number of events replayed
+/// from the spool once the stream accepts events.
+pub async fn run(
+    opts: Options,
+    listener: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_start: impl FnOnce(u64),
+) -> Result<Summary> {
+    if listener.is_none() && !opts.stdin {
+        bail!("nothing to read: give a listener or stdin");
+    }
+    let lake = Lake::open(&opts.lake)?;
+    let token = match &opts.token_file {
+        Some(f) => {
+            let t = std::fs::read_to_string(f)
+                .with_context(|| format!("cannot read the token file {}", f.display()))?;
+            let t = t.trim();
+            if t.is_empty() {
+                bail!("the token file {} is empty", f.display());
+            }
+            Some(Arc::<str>::from(t))
+        }
+        None => None,
+    };
+    let st = &opts.settings;
+    let mut live = live::Live::new(st.satisfied, st.cohort_window);
+    let mut index = live::TicketIndex::new(TICKET_INDEX);
+    live::seed(&lake, &mut index, &mut live, chrono::Utc::now().timestamp_micros())?;
+    let live = Arc::new(Mutex::new(live));
+
+    let (webhook_tx, webhook_task) = match &opts.webhook {
+        Some(url) => {
+            let (tx, rx) = mpsc::channel(WEBHOOK_QUEUE);
+            (Some(tx), Some((url.clone(), rx)))
+        }
+        None => (None, None),
+    };
+    let sink = alerts::AlertSink::open(&opts.alerts_path(), webhook_tx)?;
+    let alert_stats = sink.stats.clone();
+    let webhook_task = webhook_task
+        .map(|(url, rx)| tokio::spawn(alerts::deliver(url, rx, alert_stats.clone())));
+
+    let stats = Arc::new(pipeline::Stats::default());
+    let (to_core, core_rx) = sync_channel(opts.queue.max(1));
+    let (core, replayed) = pipeline::Core::open(
+        lake,
+        opts.settings.clone(),
+        live.clone(),
+        index,
+        sink,
+        stats.clone(),
+        to_core.clone(),
+    )?;
+    let core_thread = std::thread::Builder::new()
+        .name("deskpulse-core".into())
+        .spawn(move || core.run(core_rx))?;
+    on_start(replayed as u64);
+
+    // One stop signal for the server and the stdin wait.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let server = listener.map(|l| {
+        let state = server::AppState {
+            core: to_core.clone(),
+            parser: Arc::new(event::Parser::default()),
+            token,
+            live,
+            stats: stats.clone(),
+            alert_stats: alert_stats.clone(),
+        };
+        let app = server::router(state, opts.max_body)
+            .into_make_service_with_connect_info::<SocketAddr>();
+        tokio::spawn(
+            axum::serve(l, app)
+                .with_graceful_shutdown(stopped(stop_rx.clone()))
+                .into_future(),
+        )
+    });
+    let stdin = opts.stdin.then(|| {
+        let (done_tx, done_rx) = oneshot::channel();
+        let tx = to_core.clone();
+        std::thread::spawn(move || {
+            let _ = done_tx.send(server::read_stdin(tx, &event::Parser::default()));
+        });
+        done_rx
+    });
+    match (server, stdin) {
+        (Some(server), _) => server.await??,
+        (None, Some(done)) => {
+            tokio::select! {
+                r = done => r.unwrap_or(Ok(()))?,
+                _ = stopped(stop_rx.clone()) => {}
+            }
+        }
+        (None, None) => unreachable!("checked above"),
+    }
+
+    let (tx, rx) = oneshot::channel();
+    let send = to_core.clone();
+    tokio::task::spawn_blocking(move || send.send(pipeline::Msg::Shutdown(tx))).await??;
+    let left = rx.await.unwrap_or(0);
+    drop(to_core);
+    tokio::task::spawn_blocking(move || core_thread.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("the stream core panicked"))?;
+    // The core owned the webhook sender: the task ends once the queue is delivered.
+    if let Some(task) = webhook_task {
+        let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+    }
+    let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    Ok(Summary {
+        replayed: replayed as u64,
+        accepted: n(&stats.accepted),
+        duplicates: n(&stats.duplicates),
+        refused: n(&stats.refused),
+        in_lake: n(&stats.in_lake),
+        left_in_spool: left,
+        alerts: n(&alert_stats.emitted),
+        webhook_delivered: n(&alert_stats.webhook_delivered),
+        webhook_failed: n(&alert_stats.webhook_failed),
+        webhook_dropped: n(&alert_stats.webhook_dropped),
+    })
+}
+
+/// Reads a duration such as `250ms`, `5s`, `10m`, `1h` or `2d`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration (like 500ms, 5s, 10m, 1h, 2d)"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" | "" => n,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        "d" => n * 86400.0,
+        _ => return Err(format!("'{s}': unknown unit '{unit}' (ms, s, m, h, d)")),
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("x").is_err());
+    }
+}

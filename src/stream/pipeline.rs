@@ -1,0 +1,453 @@
+//! The stream's core: one thread that owns the spool, the de-duplication state, the events not
+//! yet in the lake, the live figures and the alerts, fed through a bounded queue; and one thread
+//! that writes micro-batches to the lake.
+//!
+//! Order of work for a request: drop repeated event ids → append accepted events (and refused
+//! lines) to the spool and fsync → update live figures and emit alerts → acknowledge. For a
+//! micro-batch: seal the spool segment → the flusher commits the rows to the lake (sentiment
+//! scored) → record their ids as seen (fsync) → delete the sealed segments. A crash between any
+//! two steps leaves each acknowledged event in the lake, in the spool, or both (the lake keeps
+//! one row per key, so a replay of an event already in the lake changes nothing).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use tokio::sync::oneshot;
+
+use super::alerts::{Alert, AlertSink, now_text};
+use super::event::{Event, Parser, Refusal, Row};
+use super::live::{Live, TicketIndex};
+use super::spool::{self, Entry, Seen, Spool};
+use crate::lake::{CommitCounts, Lake};
+use crate::model::{Micros, Reject, Table};
+
+/// What the core needs to know.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Cut a micro-batch at least this often (when there is anything to write)...
+    pub flush_interval: Duration,
+    /// ...or as soon as this many events are waiting.
+    pub flush_events: usize,
+    /// Events accepted but not yet in the lake, at most; beyond it requests get 503.
+    pub max_pending: usize,
+    /// Event ids remembered after they reached the lake.
+    pub dedup_window: usize,
+    /// A rating with `score_5` at or below this is escalated.
+    pub escalate_at: f64,
+    /// `score_5` at or above this is satisfied.
+    pub satisfied: f64,
+    /// Cohort alert: rolling window, minimum ratings, CSAT threshold, cooldown per category.
+    pub cohort_window: Micros,
+    pub min_rated: u32,
+    pub csat_threshold: f64,
+    pub cohort_cooldown: Micros,
+    pub sentiment: bool,
+}
+
+/// Counters shown by `/healthz` and in the closing summary.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub accepted: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub refused: AtomicU64,
+    pub in_lake: AtomicU64,
+    pub pending: AtomicU64,
+    pub batches: AtomicU64,
+    pub failed_batches: AtomicU64,
+}
+
+/// A request to the core.
+pub enum Msg {
+    /// Events read from one request (or a run of stdin lines), with the lines refused.
+    Append {
+        source: String,
+        events: Vec<Event>,
+        refused: Vec<Refusal>,
+        reply: oneshot::Sender<Reply>,
+    },
+    /// Flush everything and stop; the reply says what is left in the spool.
+    Shutdown(oneshot::Sender<u64>),
+    Flushed(Flushed),
+}
+
+/// The core's answer to an append.
+#[derive(Debug)]
+pub enum Reply {
+    /// In the spool (fsync'd): accepted, and the ids dropped as repeats.
+    Spooled {
+        accepted: usize,
+        duplicates: Vec<String>,
+    },
+    /// Too many events waiting for the lake: try again later (nothing was kept).
+    Busy,
+    /// The spool could not be written (nothing was kept).
+    Failed(String),
+}
+
+struct Batch {
+    upto: u64,
+    events: Vec<Event>,
+    rejects: Vec<Reject>,
+}
+
+/// A micro-batch back from the flusher.
+pub struct Flushed {
+    batch: Batch,
+    result: Result<BTreeMap<Table, CommitCounts>>,
+}
+
+pub struct Core {
+    settings: Settings,
+    spool: Spool,
+    seen: Seen,
+    /// Ids spooled and not yet in the lake (pending or being flushed).
+    spooled: HashSet<String>,
+    pending: Vec<Event>,
+    rejects: Vec<Reject>,
+    in_flight: usize,
+    flushing: bool,
+    last_flush: Instant,
+    live: Arc<Mutex<Live>>,
+    index: TicketIndex,
+    alerts: AlertSink,
+    last_cohort_alert: HashMap<String, Micros>,
+    flusher: SyncSender<Batch>,
+    stats: Arc<Stats>,
+}
+
+fn now() -> Micros {
+    chrono::Utc::now().timestamp_micros()
+}
+
+impl Core {
+    /// Opens the spool and replays what an earlier run left in it (no alerts are sent for
+    /// replayed events: they were sent when the events were acknowledged). Returns the core and
+    /// the number of events replayed.
+    pub fn open(
+        lake: Lake,
+        settings: Settings,
+        live: Arc<Mutex<Live>>,
+        index: TicketIndex,
+        alerts: AlertSink,
+        stats: Arc<Stats>,
+        to_core: SyncSender<Msg>,
+    ) -> Result<(Core, usize)> {
+        let state = spool::state_dir(lake.root());
+        let (spool, replay, _) = Spool::open(&state)?;
+        let seen = Seen::open(&state, settings.dedup_window)?;
+        let (flusher, batches) = sync_channel::<Batch>(1);
+        let sentiment = settings.sentiment;
+        std::thread::Builder::new()
+            .name("deskpulse-flush".into())
+            .spawn(move || flush_loop(lake, sentiment, batches, to_core))?;
+        let mut core = Core {
+            settings,
+            spool,
+            seen,
+            spooled: HashSet::new(),
+            pending: Vec::new(),
+            rejects: Vec::new(),
+            in_flight: 0,
+            flushing: false,
+            last_flush: Instant::now(),
+            live,
+            index,
+            alerts,
+            last_cohort_alert: HashMap::new(),
+            flusher,
+            stats,
+        };
+        let parser = Parser::default();
+        let mut replayed = 0;
+        for (n, entry) in replay.into_iter().enumerate() {
+            match entry {
+                Entry::Event(raw) => match parser.line(n as u64 + 1, &raw) {
+                    Ok(e) if core.seen.contains(&e.id) || core.spooled.contains(&e.id) => {}
+                    Ok(e) => {
+                        core.spooled.insert(e.id.clone());
+                        core.observe(&e, false)?;
+                        core.pending.push(e);
+                        replayed += 1;
+                    }
+                    Err(r) => core.rejects.push(reject("spool replay", r)),
+                },
+                Entry::Reject(r) => core.rejects.push(r),
+            }
+        }
+        core.stats
+            .pending
+            .store(core.pending.len() as u64, Ordering::Relaxed);
+        Ok((core, replayed))
+    }
+
+    /// Serves messages until a shutdown has flushed everything.
+    pub fn run(mut self, rx: Receiver<Msg>) {
+        let mut closing: Option<oneshot::Sender<u64>> = None;
+        let mut last_prune = Instant::now();
+        loop {
+            let wait = self
+                .settings
+                .flush_interval
+                .saturating_sub(self.last_flush.elapsed())
+                .max(Duration::from_millis(5));
+            match rx.recv_timeout(wait) {
+                Ok(Msg::Append {
+                    source,
+                    events,
+                    refused,
+                    reply,
+                }) => {
+                    let answer = self.append(&source, events, refused);
+                    let _ = reply.send(answer);
+                }
+                Ok(Msg::Flushed(f)) => {
+                    let failed = f.result.is_err();
+                    self.finish(f);
+                    if failed && closing.is_some() {
+                        // The lake refuses the batch: stop trying, the spool keeps it.
+                        break;
+                    }
+                }
+                Ok(Msg::Shutdown(reply)) => closing = Some(reply),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            let due = self.last_flush.elapsed() >= self.settings.flush_interval
+                || self.pending.len() >= self.settings.flush_events
+                || closing.is_some();
+            if due && !self.flushing && (!self.pending.is_empty() || !self.rejects.is_empty()) {
+                self.cut();
+            }
+            if closing.is_some() && !self.flushing && self.pending.is_empty() {
+                break;
+            }
+            if last_prune.elapsed() >= Duration::from_secs(60) {
+                self.live.lock().expect("live state").prune(now());
+                last_prune = Instant::now();
+            }
+        }
+        let left = (self.pending.len() + self.in_flight) as u64;
+        if let Some(reply) = closing {
+            let _ = reply.send(left);
+        }
+    }
+
+    fn append(&mut self, source: &str, events: Vec<Event>, refused: Vec<Refusal>) -> Reply {
+        if self.pending.len() + self.in_flight + events.len() > self.settings.max_pending {
+            return Reply::Busy;
+        }
+        let mut entries = Vec::with_capacity(events.len() + refused.len());
+        let mut accepted = Vec::with_capacity(events.len());
+        let mut duplicates = Vec::new();
+        for e in events {
+            if self.seen.contains(&e.id) || !self.spooled.insert(e.id.clone()) {
+                duplicates.push(e.id);
+            } else {
+                entries.push(Entry::Event(e.raw.clone()));
+                accepted.push(e);
+            }
+        }
+        let n_refused = refused.len() as u64;
+        entries.extend(
+            refused
+                .into_iter()
+                .map(|r| Entry::Reject(reject(source, r))),
+        );
+        if let Err(e) = self.spool.append(&entries) {
+            for a in &accepted {
+                self.spooled.remove(&a.id);
+            }
+            return Reply::Failed(format!("{e:#}"));
+        }
+        for entry in entries.into_iter().skip(accepted.len()) {
+            if let Entry::Reject(r) = entry {
+                self.rejects.push(r);
+            }
+        }
+        for e in &accepted {
+            if let Err(err) = self.observe(e, true) {
+                eprintln!("deskpulse stream: {err:#}");
+            }
+        }
+        let s = &self.stats;
+        s.accepted.fetch_add(accepted.len() as u64, Ordering::Relaxed);
+        s.duplicates
+            .fetch_add(duplicates.len() as u64, Ordering::Relaxed);
+        s.refused.fetch_add(n_refused, Ordering::Relaxed);
+        let n = accepted.len();
+        self.pending.extend(accepted);
+        s.pending
+            .store((self.pending.len() + self.in_flight) as u64, Ordering::Relaxed);
+        Reply::Spooled {
+            accepted: n,
+            duplicates,
+        }
+    }
+
+    /// Updates the ticket index and the live figures; with `alert`, emits the alerts due.
+    fn observe(&mut self, e: &Event, alert: bool) -> Result<()> {
+        let r = match &e.row {
+            Row::Ticket(t) => {
+                self.index.add_ticket(t);
+                return Ok(());
+            }
+            Row::Interaction(_) => return Ok(()),
+            Row::Rating(r) => r,
+        };
+        let at = now();
+        let info = self.index.get(&r.ticket_id).cloned();
+        let window = self
+            .live
+            .lock()
+            .expect("live state")
+            .add(r, info.as_ref(), at);
+        if !alert {
+            return Ok(());
+        }
+        let info = info.unwrap_or_default();
+        let st = &self.settings;
+        if r.score_5 <= st.escalate_at {
+            self.alerts.emit(Alert::Escalation {
+                alerted_at: now_text(),
+                event_id: e.id.clone(),
+                rating_id: r.rating_id.clone(),
+                ticket_id: r.ticket_id.clone(),
+                agent: info.assignee_id.clone(),
+                group: info.assignment_group.clone(),
+                category: info.category.clone(),
+                channel: r.channel.map(|c| c.as_str().to_string()).or(info.channel),
+                score_5: r.score_5,
+                comment: r.comment.clone(),
+                rated_at: crate::timeparse::format_micros(r.rated_at),
+            })?;
+        }
+        if let (Some(w), Some(category)) = (window, info.category) {
+            let low = w.csat.is_some_and(|c| c < st.csat_threshold);
+            let cooled = self
+                .last_cohort_alert
+                .get(&category)
+                .is_none_or(|t| at - t >= st.cohort_cooldown);
+            if low && w.rated >= u64::from(st.min_rated) && cooled {
+                let hours = st.cohort_window as f64 / 3.6e9;
+                let a = Alert::cohort(&category, &w, hours, st.csat_threshold, st.min_rated);
+                self.alerts.emit(a)?;
+                self.last_cohort_alert.insert(category, at);
+            }
+        }
+        Ok(())
+    }
+
+    /// Seals the spool and hands everything waiting to the flusher.
+    fn cut(&mut self) {
+        let upto = match self.spool.seal() {
+            Ok(u) => u,
+            Err(e) => {
+                eprintln!("deskpulse stream: cannot seal the spool: {e:#}");
+                return;
+            }
+        };
+        let batch = Batch {
+            upto,
+            events: std::mem::take(&mut self.pending),
+            rejects: std::mem::take(&mut self.rejects),
+        };
+        self.in_flight = batch.events.len();
+        self.flushing = true;
+        self.last_flush = Instant::now();
+        if self.flusher.send(batch).is_err() {
+            eprintln!("deskpulse stream: the flusher stopped");
+        }
+    }
+
+    /// Records a batch that reached the lake, or takes a failed one back for the next try.
+    fn finish(&mut self, f: Flushed) {
+        self.flushing = false;
+        self.in_flight = 0;
+        let Flushed { batch, result } = f;
+        let outcome = result.and_then(|counts| {
+            let ids: Vec<String> = batch.events.iter().map(|e| e.id.clone()).collect();
+            self.seen.record(ids)?;
+            spool::remove_upto(self.spool.dir(), batch.upto)?;
+            Ok(counts)
+        });
+        match outcome {
+            Ok(_) => {
+                for e in &batch.events {
+                    self.spooled.remove(&e.id);
+                }
+                let s = &self.stats;
+                s.in_lake
+                    .fetch_add(batch.events.len() as u64, Ordering::Relaxed);
+                s.batches.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                eprintln!("deskpulse stream: a micro-batch did not reach the lake (kept, retried): {e:#}");
+                self.stats.failed_batches.fetch_add(1, Ordering::Relaxed);
+                let mut events = batch.events;
+                events.append(&mut self.pending);
+                self.pending = events;
+                let mut rejects = batch.rejects;
+                rejects.append(&mut self.rejects);
+                self.rejects = rejects;
+            }
+        }
+        self.stats
+            .pending
+            .store(self.pending.len() as u64, Ordering::Relaxed);
+    }
+
+}
+
+fn reject(source: &str, r: Refusal) -> Reject {
+    Reject {
+        source_file: source.to_string(),
+        line: r.line,
+        column: r.field,
+        reason: r.reason,
+        raw: r.raw,
+    }
+}
+
+/// Writes each batch to the lake and sends it back to the core.
+fn flush_loop(lake: Lake, sentiment: bool, batches: Receiver<Batch>, core: SyncSender<Msg>) {
+    for batch in batches {
+        let result = commit(&lake, sentiment, &batch);
+        if core.send(Msg::Flushed(Flushed { batch, result })).is_err() {
+            break;
+        }
+    }
+}
+
+fn commit(lake: &Lake, sentiment: bool, batch: &Batch) -> Result<BTreeMap<Table, CommitCounts>> {
+    // Held per batch, so a batch `deskpulse ingest` can run between micro-batches.
+    let _lock = lake.lock()?;
+    let name = format!("stream-{:020}", batch.upto);
+    let mut staging = lake.stage(&name)?;
+    if sentiment {
+        staging = staging.with_scorer(crate::sentiment::compound);
+    }
+    let staged = (|| {
+        for e in &batch.events {
+            match &e.row {
+                Row::Ticket(t) => staging.push(t.clone())?,
+                Row::Interaction(i) => staging.push(i.clone())?,
+                Row::Rating(r) => staging.push(r.clone())?,
+            }
+        }
+        for r in &batch.rejects {
+            staging.push_reject(r.clone())?;
+        }
+        anyhow::Ok(())
+    })();
+    match staged {
+        Ok(()) => staging.commit(lake, &name),
+        Err(e) => {
+            staging.abort()?;
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! The HTTP face of the stream (axum) and the stdin reader: both read NDJSON events and hand
+//! them to the core through one bounded queue.
+//!
+//! - `POST /v1/events`: 200 when every line was accepted (repeated ids count as accepted and
+//!   are listed), 400 naming each refused line and field while the valid lines are kept, 401
+//!   without the bearer token, 413 over the body limit, 503 with `Retry-After` when the queue or
+//!   the events waiting for the lake are full (nothing of that body was kept).
+//! - `GET /v1/live`: per-channel CSAT over the last hour and the last 24 hours.
+//! - `GET /healthz`: liveness and counters (no token needed).
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::oneshot;
+
+use super::alerts::{AlertStats, now_text};
+use super::pipeline::{Msg, Reply, Stats};
+use super::event::{Event, Parser, Refusal};
+use super::live::Live;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub core: SyncSender<Msg>,
+    pub parser: Arc<Parser>,
+    pub token: Option<Arc<str>>,
+    pub live: Arc<Mutex<Live>>,
+    pub stats: Arc<Stats>,
+    pub alert_stats: Arc<AlertStats>,
+}
+
+/// The routes, with the token check on `/v1/*` and the body limit.
+pub fn router(state: AppState, max_body: usize) -> Router {
+    let protected = Router::new()
+        .route("/v1/events", post(events))
+        .route("/v1/live", get(live))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authorize));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(protected)
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+fn busy() -> Response {
+    let mut r = error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "too many events waiting for the lake: retry later (nothing of this request was kept)",
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    r
+}
+
+/// Compares without an early exit, so timing does not reveal how much of a guess was right.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn authorize(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    if let Some(token) = &s.token {
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if !given.is_some_and(|g| same(g.trim().as_bytes(), token.as_bytes())) {
+            let mut r = error(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+            return r;
+        }
+    }
+    next.run(req).await
+}
+
+/// The body of a `POST /v1/events` answer.
+#[derive(Debug, Serialize)]
+struct EventsReply {
+    accepted: usize,
+    duplicates: Vec<String>,
+    refused: Vec<Refusal>,
+}
+
+async fn events(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> Response {
+    let Ok(text) = std::str::from_utf8(&body) else {
+        return error(StatusCode::BAD_REQUEST, "the body is not UTF-8");
+    };
+    let (events, refused) = s.parser.body(text);
+    if events.is_empty() && refused.is_empty() {
+        return error(StatusCode::BAD_REQUEST, "no events in the body");
+    }
+    let source = format!("POST /v1/events from {peer} at {}", now_text());
+    let (tx, rx) = oneshot::channel();
+    let msg = Msg::Append {
+        source,
+        events,
+        refused: refused.clone(),
+        reply: tx,
+    };
+    match s.core.try_send(msg) {
+        Ok(()) => {}
+        Err(TrySendError::Full(_)) => return busy(),
+        Err(TrySendError::Disconnected(_)) => {
+            return error(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+        }
+    }
+    match rx.await {
+        Ok(Reply::Spooled {
+            accepted,
+            duplicates,
+        }) => {
+            let status = if refused.is_empty() {
+                StatusCode::OK
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            let reply = EventsReply {
+                accepted,
+                duplicates,
+                refused,
+            };
+            (status, Json(reply)).into_response()
+        }
+        Ok(Reply::Busy) => busy(),
+        Ok(Reply::Failed(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "shutting down"),
+    }
+}
+
+async fn live(State(s): State<AppState>) -> Response {
+    let now = chrono::Utc::now().timestamp_micros();
+    let snapshot = s.live.lock().expect("live state").snapshot(now);
+    Json(snapshot).into_response()
+}
+
+async fn healthz(State(s): State<AppState>) -> Response {
+    let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let (st, al) = (&s.stats, &s.alert_stats);
+    Json(json!({
+        "status": "ok",
+        "accepted": n(&st.accepted),
+        "duplicates": n(&st.duplicates),
+        "refused": n(&st.refused),
+        "in_lake": n(&st.in_lake),
+        "waiting_for_lake": n(&st.pending),
+        "batches": n(&st.batches),
+        "failed_batches": n(&st.failed_batches),
+        "alerts": n(&al.emitted),
+        "webhook_delivered": n(&al.webhook_delivered),
+        "webhook_failed": n(&al.webhook_failed),
+        "webhook_dropped": n(&al.webhook_dropped),
+    }))
+    .into_response()
+}
+
+/// Lines per append from stdin at most (fewer when the input pauses).
+const STDIN_BATCH: usize = 1000;
+
+/// Reads NDJSON events from stdin until it ends. Refused lines are reported on stderr (and kept
+/// in `_rejects`); when the core is busy the reader waits, which is stdin's back-pressure.
+pub fn read_stdin(core: SyncSender<Msg>, parser: &Parser) -> anyhow::Result<()> {
+    let mut input = BufReader::with_capacity(1 << 16, std::io::stdin());
+    let mut line_no = 0u64;
+    let (mut events, mut refused): (Vec<Event>, Vec<Refusal>) = (Vec::new(), Vec::new());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = input.read_line(&mut line)?;
+        if n > 0 {
+            line_no += 1;
+            if !line.trim().is_empty() {
+                match parser.line(line_no, &line) {
+                    Ok(e) => events.push(e),
+                    Err(r) => refused.push(r),
+                }
+            }
+        }
+        let full = events.len() + refused.len() >= STDIN_BATCH;
+        if (n == 0 || full || input.buffer().is_empty()) && !(events.is_empty() && refused.is_empty()) {
+            for r in &refused {
+                let field = r.field.as_deref().unwrap_or("-");
+                eprintln!("stdin line {}: refused ({field}): {}", r.line, r.reason);
+            }
+            let source = format!("stdin at {}", now_text());
+            loop {
+                let (tx, rx) = oneshot::channel();
+                let msg = Msg::Append {
+                    source: source.clone(),
+                    events: events.clone(),
+                    refused: refused.clone(),
+                    reply: tx,
+                };
+                core.send(msg)
+                    .map_err(|_| anyhow::anyhow!("the stream is shutting down"))?;
+                match rx.blocking_recv() {
+                    Ok(Reply::Spooled { .. }) => break,
+                    Ok(Reply::Busy) => std::thread::sleep(Duration::from_millis(100)),
+                    Ok(Reply::Failed(e)) => anyhow::bail!("{e}"),
+                    Err(_) => anyhow::bail!("the stream is shutting down"),
+                }
+            }
+            events.clear();
+            refused.clear();
+        }
+        if n == 0 {
+            return Ok(());
+        }
+    }
+}

@@ -1,0 +1,402 @@
+//! `deskpulse stream` as a user runs it: the real binary on a loopback port, real HTTP requests,
+//! the real lake read back afterwards.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::array::{Array, AsArray};
+use deskpulse::lake::Lake;
+use deskpulse::model::Table;
+use serde_json::{Value, json};
+
+/// A running `deskpulse stream`.
+struct Stream {
+    child: Child,
+    url: String,
+    out: Arc<Mutex<String>>,
+}
+
+impl Stream {
+    fn start(lake: &Path, args: &[&str]) -> Stream {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_deskpulse"))
+            .args(["stream", "--lake"])
+            .arg(lake)
+            .args(["--listen", "127.0.0.1:0", "--flush-interval", "200ms"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().expect("the stream printed nothing").unwrap();
+        let url = first
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+            .to_string();
+        let out = Arc::new(Mutex::new(String::new()));
+        let sink = out.clone();
+        std::thread::spawn(move || {
+            for l in lines.map_while(Result::ok) {
+                let mut s = sink.lock().unwrap();
+                s.push_str(&l);
+                s.push('\n');
+            }
+        });
+        // The second line comes once the spool is replayed and events are taken.
+        let t = Instant::now();
+        while !out.lock().unwrap().contains("replayed") {
+            assert!(t.elapsed() < Duration::from_secs(30), "no start line");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Stream { child, url, out }
+    }
+
+    /// SIGTERM, then the exit status and everything printed.
+    fn stop(mut self) -> String {
+        let pid = self.child.id().to_string();
+        let ok = Command::new("sh")
+            .args(["-c", &format!("kill -TERM {pid}")])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "exit status {status}");
+        std::thread::sleep(Duration::from_millis(50));
+        self.out.lock().unwrap().clone()
+    }
+
+    fn replayed(&self) -> u64 {
+        let out = self.out.lock().unwrap();
+        let line = out.lines().find(|l| l.starts_with("replayed")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn ticket(id: &str, category: &str) -> Value {
+    json!({"type": "ticket", "event_id": format!("t-{id}"), "ticket_id": id,
+           "opened_at": now(), "updated_at": now(), "category": category, "channel": "chat",
+           "assignee_id": "agent-7", "assignment_group": "Service Desk L1"})
+}
+
+fn rating(id: &str, ticket: &str, score: u8, channel: &str, comment: &str) -> Value {
+    json!({"type": "rating", "event_id": format!("e-{id}"), "rating_id": id, "ticket_id": ticket,
+           "rated_at": now(), "channel": channel, "score_raw": score.to_string(),
+           "comment": comment})
+}
+
+fn ndjson(events: &[Value]) -> String {
+    events.iter().map(|e| format!("{e}\n")).collect()
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+async fn post(url: &str, body: String, token: Option<&str>) -> (u16, Value) {
+    let mut req = client().post(format!("{url}/v1/events")).body(body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// rating_id → how many rows the lake holds for it.
+fn rating_rows(lake: &Path) -> HashMap<String, usize> {
+    let lake = Lake::open(lake).unwrap();
+    let mut n = HashMap::new();
+    for b in lake.scan(Table::Ratings, Some(&["rating_id"])).unwrap() {
+        let ids = b.column(0).as_string::<i32>();
+        for i in 0..b.num_rows() {
+            *n.entry(ids.value(i).to_string()).or_default() += 1;
+        }
+    }
+    n
+}
+
+fn alerts(lake: &Path) -> Vec<Value> {
+    let path = lake.join("_stream/alerts.ndjson");
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn lake_dir() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    (dir, lake)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_reach_the_lake_and_live_figures_and_a_retry_changes_nothing() {
+    let (_d, lake) = lake_dir();
+    let s = Stream::start(&lake, &[]);
+    let mut events = vec![ticket("T1", "Email"), ticket("T2", "VPN")];
+    for i in 0..12 {
+        let (chan, score) = if i < 8 { ("chat", 5) } else { ("email", 2) };
+        let comment = if score == 5 { "great, thanks!" } else { "terrible, still broken" };
+        events.push(rating(&format!("R{i}"), "T1", score, chan, comment));
+    }
+    let body = ndjson(&events);
+    let (status, reply) = post(&s.url, body.clone(), None).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["accepted"], 14);
+    // The same body again (a client retry): every id is a repeat, nothing is added.
+    let (status, reply) = post(&s.url, body, None).await;
+    assert_eq!(status, 200);
+    assert_eq!((reply["accepted"].as_u64(), reply["duplicates"].as_array().unwrap().len()), (Some(0), 14));
+
+    let live: Value = client()
+        .get(format!("{}/v1/live", s.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let chan = |c: &str| {
+        live["channels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["channel"] == c)
+            .unwrap_or_else(|| panic!("no {c} in {live}"))
+            .clone()
+    };
+    assert_eq!(chan("chat")["last_hour"]["rated"], 8);
+    assert_eq!(chan("chat")["last_hour"]["csat"], 1.0);
+    assert_eq!(chan("email")["last_24h"]["rated"], 4);
+    assert_eq!(chan("email")["last_24h"]["csat"], 0.0);
+    assert_eq!(live["all_channels"]["last_hour"]["rated"], 12);
+    let ci = live["all_channels"]["last_hour"]["ci95"].as_array().unwrap();
+    assert!(ci[0].as_f64().unwrap() < 8.0 / 12.0 && ci[1].as_f64().unwrap() > 8.0 / 12.0);
+
+    // Micro-batches reach the lake while the stream runs (flush interval 200 ms).
+    let t = Instant::now();
+    while rating_rows(&lake).len() < 12 {
+        assert!(t.elapsed() < Duration::from_secs(20), "not flushed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let out = s.stop();
+    assert!(out.contains("14 accepted"), "{out}");
+    assert!(out.contains("14 repeated ids dropped"), "{out}");
+    assert!(out.contains("0 left in the spool"), "{out}");
+    let rows = rating_rows(&lake);
+    assert_eq!(rows.len(), 12);
+    assert!(rows.values().all(|n| *n == 1));
+    let l = Lake::open(&lake).unwrap();
+    assert_eq!(l.row_count(Table::Tickets).unwrap(), 2);
+    // Sentiment is scored on the way in, as in a batch ingest.
+    let b = l.scan(Table::Ratings, Some(&["score_5", "sentiment"])).unwrap();
+    for b in b {
+        let score = b.column(0).as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+        let sent = b.column(1).as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+        for i in 0..b.num_rows() {
+            assert!(sent.is_valid(i));
+            assert_eq!(score.value(i) > 3.0, sent.value(i) > 0.0);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_low_rating_alerts_within_a_second_and_a_failing_category_once_per_cooldown() {
+    let (_d, lake) = lake_dir();
+    let s = Stream::start(&lake, &[]);
+    let (status, _) = post(&s.url, ndjson(&[ticket("T9", "Email"), ticket("T8", "VPN")]), None).await;
+    assert_eq!(status, 200);
+    let sent = Instant::now();
+    let (status, _) = post(
+        &s.url,
+        ndjson(&[rating("R1", "T9", 1, "chat", "<b>nobody</b> answered")]),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let escalation = loop {
+        if let Some(a) = alerts(&lake).into_iter().find(|a| a["kind"] == "escalation") {
+            break a;
+        }
+        assert!(sent.elapsed() < Duration::from_secs(1), "no escalation within a second");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert!(sent.elapsed() < Duration::from_secs(1));
+    assert_eq!(escalation["ticket_id"], "T9");
+    assert_eq!(escalation["agent"], "agent-7");
+    assert_eq!(escalation["group"], "Service Desk L1");
+    assert_eq!(escalation["category"], "Email");
+    assert_eq!(escalation["score_5"], 1.0);
+    assert_eq!(escalation["comment"], "<b>nobody</b> answered");
+
+    // Email: with R1, five ratings (the default min_rated), CSAT 2/5 < 0.7 → one cohort alert;
+    // five more low ones within the cooldown → no second alert. VPN stays satisfied → none.
+    let mut more: Vec<Value> = (2..=5)
+        .map(|i| rating(&format!("R{i}"), "T9", if i <= 3 { 5 } else { 3 }, "email", ""))
+        .collect();
+    more.extend((0..6).map(|i| rating(&format!("V{i}"), "T8", 5, "chat", "")));
+    assert_eq!(post(&s.url, ndjson(&more), None).await.0, 200);
+    let again: Vec<Value> = (6..=10)
+        .map(|i| rating(&format!("R{i}"), "T9", 3, "email", ""))
+        .collect();
+    assert_eq!(post(&s.url, ndjson(&again), None).await.0, 200);
+    s.stop();
+    let cohorts: Vec<Value> = alerts(&lake)
+        .into_iter()
+        .filter(|a| a["kind"] == "followup_cohort")
+        .collect();
+    assert_eq!(cohorts.len(), 1, "{cohorts:?}");
+    assert_eq!(cohorts[0]["category"], "Email");
+    assert_eq!(cohorts[0]["rated"], 5);
+    assert_eq!(cohorts[0]["csat"], 0.4);
+    // Escalations: R1 only (3 is not ≤ 2).
+    assert_eq!(alerts(&lake).iter().filter(|a| a["kind"] == "escalation").count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_requests_get_400_401_413_503_and_nothing_valid_is_lost() {
+    let (d, lake) = lake_dir();
+    let token_file = d.path().join("token");
+    std::fs::write(&token_file, "s3cret\n").unwrap();
+    let token_arg = token_file.to_str().unwrap();
+    let s = Stream::start(&lake, &["--token-file", token_arg, "--max-body", "2000"]);
+    let good = ndjson(&[rating("G1", "T1", 4, "chat", "")]);
+    assert_eq!(post(&s.url, good.clone(), None).await.0, 401);
+    assert_eq!(post(&s.url, good.clone(), Some("guess")).await.0, 401);
+    let live = client().get(format!("{}/v1/live", s.url)).send().await.unwrap();
+    assert_eq!(live.status().as_u16(), 401);
+    let health = client().get(format!("{}/healthz", s.url)).send().await.unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+
+    let big = ndjson(&(0..40).map(|i| rating(&format!("B{i}"), "T1", 4, "chat", "")).collect::<Vec<_>>());
+    assert!(big.len() > 2000);
+    assert_eq!(post(&s.url, big, Some("s3cret")).await.0, 413);
+
+    let mut mixed = ndjson(&[rating("G2", "T1", 4, "chat", "")]);
+    mixed.push_str("{\"type\":\"rating\",\"event_id\":\"x1\",\"rating_id\":\"X1\",\"ticket_id\":\"T1\",\"rated_at\":\"2026-11-23T10:00:00Z\",\"score_raw\":\"11\"}\n");
+    mixed.push_str("{oops\n");
+    mixed.push_str(&ndjson(&[rating("G3", "T1", 5, "sms", "")]));
+    let (status, reply) = post(&s.url, mixed, Some("s3cret")).await;
+    assert_eq!(status, 400, "{reply}");
+    assert_eq!(reply["accepted"], 2);
+    let refused = reply["refused"].as_array().unwrap();
+    assert_eq!(refused.len(), 2);
+    assert_eq!((refused[0]["line"].as_u64(), refused[0]["field"].as_str()), (Some(2), Some("score_raw")));
+    assert_eq!(refused[0]["event_id"], "x1");
+    assert_eq!((refused[1]["line"].as_u64(), refused[1]["field"].as_str()), (Some(3), None));
+    s.stop();
+
+    let rows = rating_rows(&lake);
+    let mut ids: Vec<&String> = rows.keys().collect();
+    ids.sort();
+    assert_eq!(ids, ["G2", "G3"]);
+    let rejects = Lake::open(&lake).unwrap().rejects().unwrap();
+    let at: Vec<(u64, Option<&str>)> = rejects.iter().map(|r| (r.line, r.column.as_deref())).collect();
+    assert_eq!(at, [(2, Some("score_raw")), (3, None)]);
+    assert!(rejects[0].source_file.starts_with("POST /v1/events from 127.0.0.1:"));
+
+    // Back-pressure: at most 3 events may wait for the lake (flushes held off for an hour).
+    let s = Stream::start(&lake, &["--max-pending", "3", "--flush-interval", "1h"]);
+    let three: Vec<Value> = (0..3).map(|i| rating(&format!("P{i}"), "T1", 4, "chat", "")).collect();
+    assert_eq!(post(&s.url, ndjson(&three), None).await.0, 200);
+    let r = client()
+        .post(format!("{}/v1/events", s.url))
+        .body(ndjson(&[rating("P3", "T1", 4, "chat", "")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    assert_eq!(r.headers()["retry-after"], "1");
+    let out = s.stop();
+    assert!(out.contains("3 events written"), "{out}");
+    assert!(rating_rows(&lake).contains_key("P2") && !rating_rows(&lake).contains_key("P3"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_in_the_middle_of_a_send_loop_loses_no_acknowledged_event_and_doubles_none() {
+    let (_d, lake) = lake_dir();
+    // Flushes every 300 ms, so the kill lands with events both in the lake and only in the spool.
+    let mut s = Stream::start(&lake, &["--flush-interval", "300ms"]);
+    let url = s.url.clone();
+    let batches: Vec<String> = (0..400)
+        .map(|b| {
+            let events: Vec<Value> = (0..25)
+                .map(|i| rating(&format!("K{b}-{i}"), "T1", 1 + (i % 5) as u8, "chat", "ok"))
+                .collect();
+            ndjson(&events)
+        })
+        .collect();
+    let acked = Arc::new(Mutex::new(Vec::<usize>::new()));
+    let sender = {
+        let (acked, batches) = (acked.clone(), batches.clone());
+        tokio::spawn(async move {
+            let c = client();
+            for (b, body) in batches.into_iter().enumerate() {
+                match c.post(format!("{url}/v1/events")).body(body).send().await {
+                    Ok(r) if r.status().is_success() => acked.lock().unwrap().push(b),
+                    _ => break,
+                }
+            }
+        })
+    };
+    while acked.lock().unwrap().len() < 40 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    s.child.kill().unwrap(); // SIGKILL
+    s.child.wait().unwrap();
+    sender.await.unwrap();
+    let acked: Vec<usize> = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 40 && acked.len() < 400, "{}", acked.len());
+
+    // Restart: the spool is replayed; then the client retries everything it sent.
+    let s = Stream::start(&lake, &[]);
+    assert!(s.replayed() > 0, "nothing was left in the spool to replay");
+    for body in &batches[..acked.len() + 1] {
+        let (status, _) = post(&s.url, body.clone(), None).await;
+        assert_eq!(status, 200);
+    }
+    s.stop();
+    let rows = rating_rows(&lake);
+    for b in &acked {
+        for i in 0..25 {
+            assert_eq!(rows.get(&format!("K{b}-{i}")), Some(&1), "K{b}-{i}");
+        }
+    }
+    assert!(rows.values().all(|n| *n == 1));
+    assert_eq!(rows.len(), (acked.len() + 1) * 25);
+}
+
+#[test]
+fn stdin_events_reach_the_lake_and_refused_lines_are_named() {
+    let (_d, lake) = lake_dir();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_deskpulse"))
+        .args(["stream", "--stdin", "--lake"])
+        .arg(&lake)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = ndjson(&[ticket("T1", "Email"), rating("S1", "T1", 2, "phone", "slow")]);
+    input.push_str("{\"type\":\"rating\",\"event_id\":\"s2\"}\n");
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("stdin line 3: refused (rating_id)"), "{stderr}");
+    assert!(stdout.contains("2 accepted") && stdout.contains("2 events written"), "{stdout}");
+    assert_eq!(rating_rows(&lake).len(), 1);
+    assert_eq!(alerts(&lake).len(), 1);
+}
