@@ -30,7 +30,10 @@ type Arrivals = Arc<Mutex<HashMap<String, Instant>>>;
 
 async fn hook(State(arrivals): State<Arrivals>, Json(alert): Json<Value>) -> &'static str {
     if let Some(id) = alert["event_id"].as_str() {
-        arrivals.lock().unwrap().insert(id.to_string(), Instant::now());
+        arrivals
+            .lock()
+            .unwrap()
+            .insert(id.to_string(), Instant::now());
     }
     "ok"
 }
@@ -64,7 +67,11 @@ fn latencies(sent: &HashMap<String, Instant>, arrivals: &Arrivals) -> Vec<f64> {
     let arrivals = arrivals.lock().unwrap();
     let mut ms: Vec<f64> = sent
         .iter()
-        .filter_map(|(id, t)| arrivals.get(id).map(|a| a.duration_since(*t).as_secs_f64() * 1e3))
+        .filter_map(|(id, t)| {
+            arrivals
+                .get(id)
+                .map(|a| a.duration_since(*t).as_secs_f64() * 1e3)
+        })
         .collect();
     ms.sort_by(f64::total_cmp);
     ms
@@ -115,15 +122,25 @@ async fn main() {
     let start = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..CLIENTS {
-        let (client, url, acked, busy, sent) =
-            (client.clone(), url.clone(), acked.clone(), busy.clone(), sent.clone());
+        let (client, url, acked, busy, sent) = (
+            client.clone(),
+            url.clone(),
+            acked.clone(),
+            busy.clone(),
+            sent.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
             let mut b = 0;
             while Instant::now() < deadline && acked.load(Ordering::Relaxed) < MAX_EVENTS {
                 let (text, low) = body(c, b, &now);
                 let t = Instant::now();
-                let r = client.post(format!("{url}/v1/events")).body(text).send().await.unwrap();
+                let r = client
+                    .post(format!("{url}/v1/events"))
+                    .body(text)
+                    .send()
+                    .await
+                    .unwrap();
                 match r.status().as_u16() {
                     200 => {
                         acked.fetch_add(BATCH as u64, Ordering::Relaxed);
@@ -157,7 +174,12 @@ async fn main() {
         let e = json!({"type": "rating", "event_id": id, "rating_id": id, "ticket_id": "T1",
             "rated_at": now, "channel": "email", "score_raw": "1"});
         let t = Instant::now();
-        let r = client.post(format!("{url}/v1/events")).body(format!("{e}\n")).send().await.unwrap();
+        let r = client
+            .post(format!("{url}/v1/events"))
+            .body(format!("{e}\n"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status().as_u16(), 200);
         rest_sent.insert(id, t);
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -180,7 +202,9 @@ async fn main() {
     assert_eq!(lake_rows, events + REST_SAMPLES as u64, "{summary:?}");
 
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("stream load benchmark ({cores} cores, loopback, {CLIENTS} clients, {BATCH} events per request, fsync per request)");
+    println!(
+        "stream load benchmark ({cores} cores, loopback, {CLIENTS} clients, {BATCH} events per request, fsync per request)"
+    );
     println!(
         "  sustained: {events} events acknowledged in {elapsed:.1} s = {:.0} events/s ({} responses 503)",
         events as f64 / elapsed,
@@ -199,5 +223,7 @@ async fn main() {
         percentile(&at_rest, 0.99),
         at_rest.len()
     );
-    println!("  shutdown with final flush: {drain:.1} s; lake holds {lake_rows} ratings, each acknowledged event once");
+    println!(
+        "  shutdown with final flush: {drain:.1} s; lake holds {lake_rows} ratings, each acknowledged event once"
+    );
 }

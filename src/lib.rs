@@ -6,6 +6,7 @@
 //! - [`engine`]: DataFusion over the lake, the metric SQL of `queries/`, deskpulse's functions;
 //! - [`sentiment`]: VADER, as the reference implementation scores it;
 //! - [`config`] and [`calendar`]: `deskpulse.toml` and business hours;
+//! - [`stream`]: live events over HTTP and stdin, spool, live satisfaction and alerts;
 //! - [`generate`]: synthetic exports with planted effects; [`demo`]: the main job.
 
 pub mod calendar;

@@ -49,7 +49,13 @@ pub enum Alert {
 }
 
 impl Alert {
-    pub fn cohort(category: &str, w: &Window, window_hours: f64, threshold: f64, min_rated: u32) -> Alert {
+    pub fn cohort(
+        category: &str,
+        w: &Window,
+        window_hours: f64,
+        threshold: f64,
+        min_rated: u32,
+    ) -> Alert {
         Alert::FollowupCohort {
             alerted_at: now_text(),
             category: category.to_string(),
@@ -105,7 +111,9 @@ impl AlertSink {
     pub fn emit(&mut self, alert: Alert) -> Result<()> {
         let mut line = serde_json::to_vec(&alert)?;
         line.push(b'\n');
-        self.file.write_all(&line).context("cannot write an alert")?;
+        self.file
+            .write_all(&line)
+            .context("cannot write an alert")?;
         self.stats.emitted.fetch_add(1, Ordering::Relaxed);
         if let Some(tx) = &self.webhook
             && tx.try_send(alert).is_err()

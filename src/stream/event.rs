@@ -18,7 +18,7 @@ use crate::model::{Interaction, Rating, Scale, Table, Ticket};
 /// The canonical row an event carries.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Row {
-    Ticket(Ticket),
+    Ticket(Box<Ticket>),
     Interaction(Interaction),
     Rating(Rating),
 }
@@ -102,7 +102,9 @@ impl Parser {
             Some("rating") => Table::Ratings,
             other => {
                 let reason = match other {
-                    Some(t) => format!("unknown type '{t}' (expected ticket, interaction or rating)"),
+                    Some(t) => {
+                        format!("unknown type '{t}' (expected ticket, interaction or rating)")
+                    }
                     None => "missing type (ticket, interaction or rating)".into(),
                 };
                 return Err(refuse(id, Some("type"), reason));
@@ -116,7 +118,7 @@ impl Parser {
         let rec = self.mapping.rec(&row, table);
         let fault = |f: Fault| refuse(id.clone(), f.column.as_deref(), f.reason);
         let row = match table {
-            Table::Tickets => Row::Ticket(mapping::ticket(&rec).map_err(fault)?),
+            Table::Tickets => Row::Ticket(Box::new(mapping::ticket(&rec).map_err(fault)?)),
             Table::Interactions => Row::Interaction(mapping::interaction(&rec).map_err(fault)?),
             _ => Row::Rating(mapping::rating(&rec, Scale::Five).map_err(fault)?),
         };
@@ -165,7 +167,10 @@ not json
         let Row::Rating(r) = &events[0].row else {
             panic!("not a rating")
         };
-        assert_eq!((r.score_5, r.channel.map(|c| c.as_str())), (1.0, Some("chat")));
+        assert_eq!(
+            (r.score_5, r.channel.map(|c| c.as_str())),
+            (1.0, Some("chat"))
+        );
         assert_eq!(events[1].id, "7");
         assert!(matches!(events[1].row, Row::Ticket(_)));
         let at: Vec<(u64, Option<&str>)> = refused

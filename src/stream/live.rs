@@ -250,7 +250,11 @@ impl Live {
 /// Seeds the index with the tickets of the last two months in the lake, and the live figures
 /// with the lake's ratings inside the windows, so a restart does not reset `/v1/live`.
 pub fn seed(lake: &Lake, index: &mut TicketIndex, live: &mut Live, now: Micros) -> Result<u64> {
-    let months = [month_of(now - 31 * DAY), month_of(now - live.horizon()), month_of(now)];
+    let months = [
+        month_of(now - 31 * DAY),
+        month_of(now - live.horizon()),
+        month_of(now),
+    ];
     let recent = |table: Table| -> Result<Vec<std::path::PathBuf>> {
         Ok(lake
             .files(table)?
@@ -263,7 +267,13 @@ pub fn seed(lake: &Lake, index: &mut TicketIndex, live: &mut Live, now: Micros) 
             .collect())
     };
     for f in recent(Table::Tickets)? {
-        let cols = ["ticket_id", "category", "assignee_id", "assignment_group", "channel"];
+        let cols = [
+            "ticket_id",
+            "category",
+            "assignee_id",
+            "assignment_group",
+            "channel",
+        ];
         for b in read_parquet(&f, Some(&cols))? {
             let s = |i: usize| b.column(i).as_string::<i32>().clone();
             let (id, cat, agent, group, chan) = (s(0), s(1), s(2), s(3), s(4));
@@ -301,7 +311,10 @@ pub fn seed(lake: &Lake, index: &mut TicketIndex, live: &mut Live, now: Micros) 
                     interaction_id: None,
                     requester_id: None,
                     rated_at: at.value(i),
-                    channel: chan.is_valid(i).then(|| chan.value(i).parse().ok()).flatten(),
+                    channel: chan
+                        .is_valid(i)
+                        .then(|| chan.value(i).parse().ok())
+                        .flatten(),
                     score_raw: String::new(),
                     scale: crate::model::Scale::Five,
                     score_5: score.value(i),

@@ -10,9 +10,9 @@
 //! - [`server`]: the axum routes and the stdin reader.
 
 pub mod alerts;
-pub mod pipeline;
 pub mod event;
 pub mod live;
+pub mod pipeline;
 pub mod server;
 pub mod spool;
 
@@ -36,6 +36,8 @@ pub use pipeline::Settings;
 const TICKET_INDEX: usize = 1_000_000;
 /// Alerts waiting for the webhook, at most.
 const WEBHOOK_QUEUE: usize = 1024;
+/// How long a stopping stream waits for the webhook queue to drain.
+const WEBHOOK_DRAIN: Duration = Duration::from_secs(3);
 
 /// Everything `deskpulse stream` is told.
 #[derive(Debug, Clone)]
@@ -130,7 +132,12 @@ pub async fn run(
     let st = &opts.settings;
     let mut live = live::Live::new(st.satisfied, st.cohort_window);
     let mut index = live::TicketIndex::new(TICKET_INDEX);
-    live::seed(&lake, &mut index, &mut live, chrono::Utc::now().timestamp_micros())?;
+    live::seed(
+        &lake,
+        &mut index,
+        &mut live,
+        chrono::Utc::now().timestamp_micros(),
+    )?;
     let live = Arc::new(Mutex::new(live));
 
     let (webhook_tx, webhook_task) = match &opts.webhook {
@@ -142,8 +149,8 @@ pub async fn run(
     };
     let sink = alerts::AlertSink::open(&opts.alerts_path(), webhook_tx)?;
     let alert_stats = sink.stats.clone();
-    let webhook_task = webhook_task
-        .map(|(url, rx)| tokio::spawn(alerts::deliver(url, rx, alert_stats.clone())));
+    let webhook_task =
+        webhook_task.map(|(url, rx)| tokio::spawn(alerts::deliver(url, rx, alert_stats.clone())));
 
     let stats = Arc::new(pipeline::Stats::default());
     let (to_core, core_rx) = sync_channel(opts.queue.max(1));
@@ -216,7 +223,7 @@ pub async fn run(
         .map_err(|_| anyhow::anyhow!("the stream core panicked"))?;
     // The core owned the webhook sender: the task ends once the queue is delivered.
     if let Some(task) = webhook_task {
-        let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        let _ = tokio::time::timeout(WEBHOOK_DRAIN, task).await;
     }
     let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     Ok(Summary {
@@ -236,7 +243,9 @@ pub async fn run(
 /// Reads a duration such as `250ms`, `5s`, `10m`, `1h` or `2d`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let n: f64 = num
         .parse()

@@ -274,14 +274,17 @@ impl Core {
             }
         }
         let s = &self.stats;
-        s.accepted.fetch_add(accepted.len() as u64, Ordering::Relaxed);
+        s.accepted
+            .fetch_add(accepted.len() as u64, Ordering::Relaxed);
         s.duplicates
             .fetch_add(duplicates.len() as u64, Ordering::Relaxed);
         s.refused.fetch_add(n_refused, Ordering::Relaxed);
         let n = accepted.len();
         self.pending.extend(accepted);
-        s.pending
-            .store((self.pending.len() + self.in_flight) as u64, Ordering::Relaxed);
+        s.pending.store(
+            (self.pending.len() + self.in_flight) as u64,
+            Ordering::Relaxed,
+        );
         Reply::Spooled {
             accepted: n,
             duplicates,
@@ -385,7 +388,9 @@ impl Core {
                 s.batches.fetch_add(1, Ordering::Relaxed);
             }
             Err(e) => {
-                eprintln!("deskpulse stream: a micro-batch did not reach the lake (kept, retried): {e:#}");
+                eprintln!(
+                    "deskpulse stream: a micro-batch did not reach the lake (kept, retried): {e:#}"
+                );
                 self.stats.failed_batches.fetch_add(1, Ordering::Relaxed);
                 let mut events = batch.events;
                 events.append(&mut self.pending);
@@ -399,7 +404,6 @@ impl Core {
             .pending
             .store(self.pending.len() as u64, Ordering::Relaxed);
     }
-
 }
 
 fn reject(source: &str, r: Refusal) -> Reject {
@@ -433,7 +437,7 @@ fn commit(lake: &Lake, sentiment: bool, batch: &Batch) -> Result<BTreeMap<Table,
     let staged = (|| {
         for e in &batch.events {
             match &e.row {
-                Row::Ticket(t) => staging.push(t.clone())?,
+                Row::Ticket(t) => staging.push((**t).clone())?,
                 Row::Interaction(i) => staging.push(i.clone())?,
                 Row::Rating(r) => staging.push(r.clone())?,
             }

@@ -27,9 +27,9 @@ use serde_json::json;
 use tokio::sync::oneshot;
 
 use super::alerts::{AlertStats, now_text};
-use super::pipeline::{Msg, Reply, Stats};
 use super::event::{Event, Parser, Refusal};
 use super::live::Live;
+use super::pipeline::{Msg, Reply, Stats};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -200,7 +200,9 @@ pub fn read_stdin(core: SyncSender<Msg>, parser: &Parser) -> anyhow::Result<()> 
             }
         }
         let full = events.len() + refused.len() >= STDIN_BATCH;
-        if (n == 0 || full || input.buffer().is_empty()) && !(events.is_empty() && refused.is_empty()) {
+        if (n == 0 || full || input.buffer().is_empty())
+            && !(events.is_empty() && refused.is_empty())
+        {
             for r in &refused {
                 let field = r.field.as_deref().unwrap_or("-");
                 eprintln!("stdin line {}: refused ({field}): {}", r.line, r.reason);

@@ -131,9 +131,8 @@ fn read_segment(path: &Path) -> Result<Vec<Entry>> {
             );
             break;
         };
-        let entry = Entry::decode(text).with_context(|| {
-            format!("{}: line {n} is not a spool entry", path.display())
-        })?;
+        let entry = Entry::decode(text)
+            .with_context(|| format!("{}: line {n} is not a spool entry", path.display()))?;
         out.push(entry);
     }
     Ok(out)
@@ -322,7 +321,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut s, replay, _) = Spool::open(dir.path()).unwrap();
         assert!(replay.is_empty());
-        s.append(&[Entry::Event("{\"a\":1}".into()), reject(2)]).unwrap();
+        s.append(&[Entry::Event("{\"a\":1}".into()), reject(2)])
+            .unwrap();
         let sealed = s.seal().unwrap();
         s.append(&[Entry::Event("{\"a\":2}".into())]).unwrap();
         remove_upto(s.dir(), sealed).unwrap();
