@@ -62,17 +62,23 @@ pub struct Stats {
 
 /// A request to the core.
 pub enum Msg {
-    /// Events read from one request (or a run of stdin lines), with the lines refused.
-    Append {
-        source: String,
-        events: Vec<Event>,
-        refused: Vec<Refusal>,
-        reply: oneshot::Sender<Reply>,
-    },
+    Append(Submission),
     /// Flush everything and stop; the reply says what is left in the spool.
     Shutdown(oneshot::Sender<u64>),
     Flushed(Flushed),
 }
+
+/// Events read from one request (or a run of stdin lines), with the lines refused.
+pub struct Submission {
+    /// Where the lines came from, for `_rejects`.
+    pub source: String,
+    pub events: Vec<Event>,
+    pub refused: Vec<Refusal>,
+    pub reply: oneshot::Sender<Reply>,
+}
+
+/// Requests taken with one fsync, at most.
+const GROUP_COMMIT: usize = 64;
 
 /// The core's answer to an append.
 #[derive(Debug)]
@@ -194,27 +200,35 @@ impl Core {
                 .flush_interval
                 .saturating_sub(self.last_flush.elapsed())
                 .max(Duration::from_millis(5));
-            match rx.recv_timeout(wait) {
-                Ok(Msg::Append {
-                    source,
-                    events,
-                    refused,
-                    reply,
-                }) => {
-                    let answer = self.append(&source, events, refused);
-                    let _ = reply.send(answer);
-                }
-                Ok(Msg::Flushed(f)) => {
-                    let failed = f.result.is_err();
-                    self.finish(f);
-                    if failed && closing.is_some() {
-                        // The lake refuses the batch: stop trying, the spool keeps it.
-                        break;
-                    }
-                }
-                Ok(Msg::Shutdown(reply)) => closing = Some(reply),
-                Err(RecvTimeoutError::Timeout) => {}
+            let mut messages = match rx.recv_timeout(wait) {
+                Ok(m) => vec![m],
+                Err(RecvTimeoutError::Timeout) => Vec::new(),
                 Err(RecvTimeoutError::Disconnected) => break,
+            };
+            while !messages.is_empty() && messages.len() < GROUP_COMMIT {
+                match rx.try_recv() {
+                    Ok(m) => messages.push(m),
+                    Err(_) => break,
+                }
+            }
+            let mut submissions = Vec::new();
+            let mut give_up = false;
+            for m in messages {
+                match m {
+                    Msg::Append(r) => submissions.push(r),
+                    Msg::Flushed(f) => {
+                        // While closing, a batch the lake refuses stays in the spool.
+                        give_up |= f.result.is_err() && closing.is_some();
+                        self.finish(f);
+                    }
+                    Msg::Shutdown(reply) => closing = Some(reply),
+                }
+            }
+            if !submissions.is_empty() {
+                self.append(submissions);
+            }
+            if give_up {
+                break;
             }
             let due = self.last_flush.elapsed() >= self.settings.flush_interval
                 || self.pending.len() >= self.settings.flush_events
@@ -236,59 +250,72 @@ impl Core {
         }
     }
 
-    fn append(&mut self, source: &str, events: Vec<Event>, refused: Vec<Refusal>) -> Reply {
-        if self.pending.len() + self.in_flight + events.len() > self.settings.max_pending {
-            return Reply::Busy;
-        }
-        let mut entries = Vec::with_capacity(events.len() + refused.len());
-        let mut accepted = Vec::with_capacity(events.len());
-        let mut duplicates = Vec::new();
-        for e in events {
-            if self.seen.contains(&e.id) || !self.spooled.insert(e.id.clone()) {
-                duplicates.push(e.id);
-            } else {
-                entries.push(Entry::Event(e.raw.clone()));
-                accepted.push(e);
+    /// Takes a group of submissions with one spool write and one fsync (group commit: under load
+    /// one fsync covers every request that queued meanwhile).
+    fn append(&mut self, submissions: Vec<Submission>) {
+        let mut entries = Vec::new();
+        let mut taken = Vec::with_capacity(submissions.len());
+        let mut waiting = self.pending.len() + self.in_flight;
+        for Submission {
+            source,
+            events,
+            refused,
+            reply,
+        } in submissions
+        {
+            if waiting + events.len() > self.settings.max_pending {
+                let _ = reply.send(Reply::Busy);
+                continue;
             }
+            let mut accepted = Vec::with_capacity(events.len());
+            let mut duplicates = Vec::new();
+            for e in events {
+                if self.seen.contains(&e.id) || !self.spooled.insert(e.id.clone()) {
+                    duplicates.push(e.id);
+                } else {
+                    entries.push(Entry::Event(e.raw.clone()));
+                    accepted.push(e);
+                }
+            }
+            waiting += accepted.len();
+            let rejects: Vec<Reject> = refused.into_iter().map(|r| reject(&source, r)).collect();
+            entries.extend(rejects.iter().cloned().map(Entry::Reject));
+            taken.push((reply, accepted, duplicates, rejects));
         }
-        let n_refused = refused.len() as u64;
-        entries.extend(
-            refused
-                .into_iter()
-                .map(|r| Entry::Reject(reject(source, r))),
-        );
         if let Err(e) = self.spool.append(&entries) {
-            for a in &accepted {
-                self.spooled.remove(&a.id);
+            let message = format!("{e:#}");
+            for (reply, accepted, ..) in taken {
+                for a in &accepted {
+                    self.spooled.remove(&a.id);
+                }
+                let _ = reply.send(Reply::Failed(message.clone()));
             }
-            return Reply::Failed(format!("{e:#}"));
+            return;
         }
-        for entry in entries.into_iter().skip(accepted.len()) {
-            if let Entry::Reject(r) = entry {
-                self.rejects.push(r);
+        for (reply, accepted, duplicates, rejects) in taken {
+            for e in &accepted {
+                if let Err(err) = self.observe(e, true) {
+                    eprintln!("deskpulse stream: {err:#}");
+                }
             }
+            let s = &self.stats;
+            s.accepted
+                .fetch_add(accepted.len() as u64, Ordering::Relaxed);
+            s.duplicates
+                .fetch_add(duplicates.len() as u64, Ordering::Relaxed);
+            s.refused.fetch_add(rejects.len() as u64, Ordering::Relaxed);
+            self.rejects.extend(rejects);
+            let n = accepted.len();
+            self.pending.extend(accepted);
+            let _ = reply.send(Reply::Spooled {
+                accepted: n,
+                duplicates,
+            });
         }
-        for e in &accepted {
-            if let Err(err) = self.observe(e, true) {
-                eprintln!("deskpulse stream: {err:#}");
-            }
-        }
-        let s = &self.stats;
-        s.accepted
-            .fetch_add(accepted.len() as u64, Ordering::Relaxed);
-        s.duplicates
-            .fetch_add(duplicates.len() as u64, Ordering::Relaxed);
-        s.refused.fetch_add(n_refused, Ordering::Relaxed);
-        let n = accepted.len();
-        self.pending.extend(accepted);
-        s.pending.store(
+        self.stats.pending.store(
             (self.pending.len() + self.in_flight) as u64,
             Ordering::Relaxed,
         );
-        Reply::Spooled {
-            accepted: n,
-            duplicates,
-        }
     }
 
     /// Updates the ticket index and the live figures; with `alert`, emits the alerts due.

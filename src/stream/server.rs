@@ -29,7 +29,7 @@ use tokio::sync::oneshot;
 use super::alerts::{AlertStats, now_text};
 use super::event::{Event, Parser, Refusal};
 use super::live::Live;
-use super::pipeline::{Msg, Reply, Stats};
+use super::pipeline::{Msg, Reply, Stats, Submission};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -115,12 +115,12 @@ async fn events(
     }
     let source = format!("POST /v1/events from {peer} at {}", now_text());
     let (tx, rx) = oneshot::channel();
-    let msg = Msg::Append {
+    let msg = Msg::Append(Submission {
         source,
         events,
         refused: refused.clone(),
         reply: tx,
-    };
+    });
     match s.core.try_send(msg) {
         Ok(()) => {}
         Err(TrySendError::Full(_)) => return busy(),
@@ -210,12 +210,12 @@ pub fn read_stdin(core: SyncSender<Msg>, parser: &Parser) -> anyhow::Result<()> 
             let source = format!("stdin at {}", now_text());
             loop {
                 let (tx, rx) = oneshot::channel();
-                let msg = Msg::Append {
+                let msg = Msg::Append(Submission {
                     source: source.clone(),
                     events: events.clone(),
                     refused: refused.clone(),
                     reply: tx,
-                };
+                });
                 core.send(msg)
                     .map_err(|_| anyhow::anyhow!("the stream is shutting down"))?;
                 match rx.blocking_recv() {
