@@ -216,6 +216,10 @@ async fn events_reach_the_lake_and_live_figures_and_a_retry_changes_nothing() {
     assert!(out.contains("14 accepted"), "{out}");
     assert!(out.contains("14 repeated ids dropped"), "{out}");
     assert!(out.contains("0 left in the spool"), "{out}");
+    let spool = std::fs::read_dir(lake.join("_stream/spool"))
+        .unwrap()
+        .count();
+    assert_eq!(spool, 0, "a clean stop leaves no spool segment");
     let rows = rating_rows(&lake);
     assert_eq!(rows.len(), 12);
     assert!(rows.values().all(|n| *n == 1));

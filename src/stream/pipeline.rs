@@ -245,6 +245,9 @@ impl Core {
             }
         }
         let left = (self.pending.len() + self.in_flight) as u64;
+        if let Err(e) = self.spool.close() {
+            eprintln!("deskpulse stream: {e:#}");
+        }
         if let Some(reply) = closing {
             let _ = reply.send(left);
         }

@@ -204,6 +204,14 @@ impl Spool {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+
+    /// Closes the spool, removing the current segment when nothing was written to it.
+    pub fn close(self) -> Result<()> {
+        if self.current_len == 0 {
+            fs::remove_file(segment_path(&self.dir, self.current_id))?;
+        }
+        Ok(())
+    }
 }
 
 fn create_segment(dir: &Path, id: u64) -> Result<File> {
