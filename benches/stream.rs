@@ -163,6 +163,14 @@ async fn main() {
     }
     let elapsed = start.elapsed().as_secs_f64();
     let events = acked.load(Ordering::Relaxed);
+    let health: Value = client
+        .get(format!("{url}/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await; // let the last alerts arrive
     let loaded = latencies(&sent.lock().unwrap(), &arrivals);
 
@@ -203,7 +211,7 @@ async fn main() {
 
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
-        "stream load benchmark ({cores} cores, loopback, {CLIENTS} clients, {BATCH} events per request, fsync per request)"
+        "stream load benchmark ({cores} cores, loopback, {CLIENTS} clients, {BATCH} events per request; spool fsync'd before each acknowledgement)"
     );
     println!(
         "  sustained: {events} events acknowledged in {elapsed:.1} s = {:.0} events/s ({} responses 503)",
@@ -222,6 +230,10 @@ async fn main() {
         percentile(&at_rest, 0.5),
         percentile(&at_rest, 0.99),
         at_rest.len()
+    );
+    println!(
+        "  micro-batches written to the lake during the load: {} ({} events in the lake, {} waiting, at its end)",
+        health["batches"], health["in_lake"], health["waiting_for_lake"]
     );
     println!(
         "  shutdown with final flush: {drain:.1} s; lake holds {lake_rows} ratings, each acknowledged event once"
