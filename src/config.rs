@@ -180,13 +180,8 @@ impl Default for Config {
 /// calendar's working hours).
 pub fn parse_target(s: &str, calendar: &Calendar) -> Result<Target, String> {
     let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration such as 5m or 4bh"))?;
+    let (n, unit) =
+        number_and_unit(s).ok_or_else(|| format!("'{s}' is not a duration such as 5m or 4bh"))?;
     let day = (calendar.close - calendar.open).num_seconds() as f64;
     Ok(match unit {
         "s" => Target::Seconds(n),
@@ -197,6 +192,31 @@ pub fn parse_target(s: &str, calendar: &Calendar) -> Result<Target, String> {
         "bd" => Target::BusinessSeconds(n * day),
         _ => return Err(format!("'{s}': unit must be s, m, h, d, bh or bd")),
     })
+}
+
+/// Splits "4.5bh" into 4.5 and "bh".
+fn number_and_unit(s: &str) -> Option<(f64, &str)> {
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    Some((num.parse().ok()?, unit))
+}
+
+/// Parses a wall-clock duration such as `250ms`, `5s`, `10m`, `1h` or `2d`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (n, unit) = number_and_unit(s)
+        .ok_or_else(|| format!("'{s}' is not a duration (like 500ms, 5s, 10m, 1h, 2d)"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" | "" => n,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        "d" => n * 86400.0,
+        _ => return Err(format!("'{s}': unknown unit '{unit}' (ms, s, m, h, d)")),
+    };
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 impl Config {
@@ -321,6 +341,16 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("1.5h"), Ok(Duration::from_secs(5400)));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("x").is_err());
+    }
 
     #[test]
     fn defaults_need_no_file() {

@@ -166,7 +166,7 @@ enum Command {
         #[arg(long)]
         alerts: Option<PathBuf>,
         /// Write a micro-batch to the lake at least this often.
-        #[arg(long, default_value = "5s", value_parser = stream::parse_duration)]
+        #[arg(long, default_value = "5s", value_parser = deskpulse::config::parse_duration)]
         flush_interval: std::time::Duration,
         /// ...or as soon as this many events wait.
         #[arg(long, default_value_t = 10_000)]
@@ -184,10 +184,10 @@ enum Command {
         #[arg(long, default_value_t = 2.0)]
         escalate_at: f64,
         /// Rolling window of the follow-up cohort alert.
-        #[arg(long, default_value = "24h", value_parser = stream::parse_duration)]
+        #[arg(long, default_value = "24h", value_parser = deskpulse::config::parse_duration)]
         cohort_window: std::time::Duration,
         /// At most one cohort alert per category in this time.
-        #[arg(long, default_value = "6h", value_parser = stream::parse_duration)]
+        #[arg(long, default_value = "6h", value_parser = deskpulse::config::parse_duration)]
         cohort_cooldown: std::time::Duration,
         /// Event ids remembered after they reach the lake (repeats within them are dropped).
         #[arg(long, default_value_t = 1_000_000)]

@@ -195,11 +195,17 @@ impl Core {
         let mut closing: Option<oneshot::Sender<u64>> = None;
         let mut last_prune = Instant::now();
         loop {
-            let wait = self
-                .settings
-                .flush_interval
-                .saturating_sub(self.last_flush.elapsed())
-                .max(Duration::from_millis(5));
+            // Wake for the next flush when something waits for one; otherwise only a message
+            // (or the minute's pruning) has anything to do.
+            let idle = self.flushing || (self.pending.is_empty() && self.rejects.is_empty());
+            let wait = if idle {
+                Duration::from_secs(60)
+            } else {
+                self.settings
+                    .flush_interval
+                    .saturating_sub(self.last_flush.elapsed())
+                    .max(Duration::from_millis(5))
+            };
             let mut messages = match rx.recv_timeout(wait) {
                 Ok(m) => vec![m],
                 Err(RecvTimeoutError::Timeout) => Vec::new(),
