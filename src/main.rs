@@ -196,6 +196,17 @@ enum Command {
         #[arg(long)]
         no_sentiment: bool,
     },
+    /// VADER compound score of each line of a file (one text per line), on N threads.
+    Sentiment {
+        /// The texts, one per line.
+        file: PathBuf,
+        /// Threads (default: all cores).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Print each score (one per line, in input order) instead of only the summary.
+        #[arg(long)]
+        scores: bool,
+    },
     Demo {
         /// The sample-data directory.
         #[arg(long, default_value = "sample-data")]
@@ -692,6 +703,36 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .await
             })?;
             println!("{summary}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sentiment {
+            file,
+            threads,
+            scores,
+        } => {
+            let start = std::time::Instant::now();
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let texts: Vec<String> = text.lines().map(str::to_string).collect();
+            let values = deskpulse::sentiment::compound_all(&texts, threads)?;
+            let secs = start.elapsed().as_secs_f64();
+            if scores {
+                use std::io::Write;
+                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                for v in &values {
+                    writeln!(out, "{v}")?;
+                }
+            }
+            let mean = if values.is_empty() {
+                0.0
+            } else {
+                values.iter().sum::<f64>() / values.len() as f64
+            };
+            eprintln!(
+                "scored {} texts in {secs:.2} s ({:.0} texts/s); mean compound {mean:.4}",
+                values.len(),
+                values.len() as f64 / secs
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { sample, out } => {

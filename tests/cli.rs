@@ -373,3 +373,27 @@ fn followups_write_target_lists_record_them_and_reject_bad_arguments() {
     assert!(esc.status.success());
     assert!(stdout(&esc).starts_with("rated_at,assignment_group,agent,ticket_id"));
 }
+
+#[test]
+fn sentiment_scores_each_line_in_order_and_summarises() {
+    let dir = tempfile::tempdir().unwrap();
+    let texts = dir.path().join("texts.txt");
+    std::fs::write(
+        &texts,
+        "Quick and friendly, thanks!\nterrible, still broken\n\n",
+    )
+    .unwrap();
+    let o = deskpulse(
+        dir.path(),
+        &["sentiment", texts.to_str().unwrap(), "--scores"],
+    );
+    assert!(o.status.success());
+    let scores: Vec<f64> = stdout(&o).lines().map(|l| l.parse().unwrap()).collect();
+    assert_eq!(scores.len(), 3);
+    assert!(
+        scores[0] > 0.5 && scores[1] < -0.5 && scores[2] == 0.0,
+        "{scores:?}"
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.starts_with("scored 3 texts in "), "{err}");
+}

@@ -207,6 +207,15 @@ pub fn compound(text: &str) -> f64 {
     VADER.polarity_scores(text).compound
 }
 
+/// Compound scores of many texts on `threads` threads (0: all cores), in input order.
+pub fn compound_all(texts: &[String], threads: usize) -> anyhow::Result<Vec<f64>> {
+    use rayon::prelude::*;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
+    Ok(pool.install(|| texts.par_iter().map(|t| compound(t)).collect()))
+}
+
 /// Python's `str.isspace` for one character.
 fn is_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
@@ -590,6 +599,21 @@ mod tests {
             failures.len(),
             failures[..failures.len().min(10)].join("\n")
         );
+    }
+
+    #[test]
+    fn scoring_in_parallel_keeps_input_order_and_values() {
+        let texts: Vec<String> = ["great, thanks!", "", "this is terrible", "ok"]
+            .iter()
+            .cycle()
+            .take(1000)
+            .map(|t| t.to_string())
+            .collect();
+        let one = compound_all(&texts, 1).unwrap();
+        let expected: Vec<f64> = texts.iter().map(|t| compound(t)).collect();
+        assert_eq!(one, expected);
+        assert_eq!(compound_all(&texts, 2).unwrap(), expected);
+        assert!(expected[0] > 0.0 && expected[2] < 0.0);
     }
 
     #[test]

@@ -1,0 +1,256 @@
+"""Peer benchmark driver (run by benches/peers/run.sh inside its virtual environment).
+
+Each step runs every tool as its own process under /usr/bin/time -v, `runs` times, and reports
+the median wall time and the median peak resident memory, with the ratio to deskpulse
+(ratio < 1: the peer is faster). The peers' results are checked against deskpulse's; a
+disagreement fails the run (exit 1).
+
+Steps:
+  ingest     CSV -> Parquet: `deskpulse ingest --no-sentiment` versus DuckDB
+             `COPY (SELECT ... FROM read_csv(...)) TO ... (FORMAT parquet)` with the canonical
+             columns and types (score_5 computed from score_raw and scale, as deskpulse does),
+             partitioned by month like the lake.
+  sentiment  VADER compound of the same texts (interaction bodies and rating comments, up to one
+             million): `deskpulse sentiment` on one thread and on all cores versus the reference
+             vaderSentiment, in one process and in a process pool of all cores.
+
+The second form, `peers.py TASK ARGS...`, is what the timed peer processes run.
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.abspath(__file__)
+MAX_TEXTS = 1_000_000
+
+# The canonical columns and types of each table (DESIGN section 3), as DuckDB expressions over
+# the generator's CSV columns (read as text, so that DuckDB's type sniffing plays no part).
+TS = "CAST({0} AS TIMESTAMPTZ)"
+TABLES = {
+    "tickets": {
+        "partition": "opened_at",
+        "columns": [
+            ("ticket_id", "ticket_id"), ("source", "source"),
+            ("opened_at", TS), ("first_response_at", TS), ("resolved_at", TS),
+            ("closed_at", TS), ("updated_at", TS), ("status", "status"),
+            ("priority", "CAST(priority AS INTEGER)"), ("priority_raw", "priority_raw"),
+            ("category", "category"), ("subcategory", "subcategory"), ("service", "service"),
+            ("issue_key", "issue_key"), ("channel", "channel"), ("channel_raw", "channel_raw"),
+            ("requester_id", "requester_id"), ("assignee_id", "assignee_id"),
+            ("assignment_group", "assignment_group"), ("tier", "tier"),
+            ("reassignment_count", "CAST(reassignment_count AS INTEGER)"),
+            ("reopen_count", "CAST(reopen_count AS INTEGER)"),
+            ("made_sla", "CAST(made_sla AS BOOLEAN)"),
+            ("resolution_path", "resolution_path"),
+            ("survey_offered", "CAST(survey_offered AS BOOLEAN)"),
+        ],
+    },
+    "interactions": {
+        "partition": "at",
+        "columns": [
+            ("interaction_id", "interaction_id"), ("ticket_id", "ticket_id"), ("at", TS),
+            ("seq", "CAST(seq AS INTEGER)"), ("actor_role", "actor_role"),
+            ("actor_id", "actor_id"), ("channel", "channel"),
+            ("is_public", "CAST(is_public AS BOOLEAN)"), ("body", "body"),
+            ("sentiment", "CAST(NULL AS DOUBLE)"),
+        ],
+    },
+    "ratings": {
+        "partition": "rated_at",
+        "columns": [
+            ("rating_id", "rating_id"), ("ticket_id", "ticket_id"),
+            ("interaction_id", "interaction_id"), ("requester_id", "requester_id"),
+            ("rated_at", TS), ("channel", "channel"), ("score_raw", "score_raw"),
+            ("scale", "scale"),
+            ("score_5", """CASE scale
+                WHEN 'five' THEN CAST(score_raw AS DOUBLE)
+                WHEN 'good_bad' THEN CASE lower(score_raw) WHEN 'good' THEN 5.0 ELSE 1.0 END
+                WHEN 'three' THEN 1 + (CAST(score_raw AS DOUBLE) - 1) * 2
+                WHEN 'ten' THEN 1 + (CAST(score_raw AS DOUBLE) - 1) * 4 / 9
+                WHEN 'eleven' THEN 1 + CAST(score_raw AS DOUBLE) * 4 / 10 END"""),
+            ("comment", "comment"), ("sentiment", "CAST(NULL AS DOUBLE)"),
+        ],
+    },
+}
+
+
+def timed(cmd, runs, label, env=None):
+    """Runs `cmd` `runs` times under /usr/bin/time -v; returns the median seconds and MiB."""
+    walls, peaks = [], []
+    for _ in range(runs):
+        with tempfile.NamedTemporaryFile("r", suffix=".time") as t:
+            p = subprocess.run(["/usr/bin/time", "-v", "-o", t.name] + cmd,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               env=env, text=True)
+            if p.returncode != 0:
+                sys.exit(f"{label} failed ({p.returncode}): {p.stderr[-2000:]}")
+            report = t.read()
+        for line in report.splitlines():
+            line = line.strip()
+            if line.startswith("Elapsed (wall clock) time"):
+                clock = line.rsplit(" ", 1)[1]
+                secs = 0.0
+                for part in clock.split(":"):
+                    secs = secs * 60 + float(part)
+                walls.append(secs)
+            elif line.startswith("Maximum resident set size"):
+                peaks.append(int(line.rsplit(" ", 1)[1]) / 1024)
+    return statistics.median(walls), statistics.median(peaks)
+
+
+def row(step, tool, result, base):
+    wall, peak = result
+    ratio = wall / base[0] if base else 1.0
+    print(f"| {step} | {tool} | {wall:.2f} s | {peak:.0f} MiB | {ratio:.2f} |", flush=True)
+
+
+def duckdb_ingest(data, out):
+    import duckdb
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    for table, spec in TABLES.items():
+        def column(name, expr):
+            # Quoted: some canonical names (`at`) are DuckDB keywords.
+            if "{0}" in expr:
+                expr = expr.format(f'"{name}"')
+            elif expr.isidentifier():
+                expr = f'"{expr}"'
+            return f'{expr} AS "{name}"'
+        cols = ", ".join(column(n, e) for n, e in spec["columns"])
+        part = spec["partition"]
+        con.execute(f"""
+            COPY (SELECT {cols}, strftime(CAST("{part}" AS TIMESTAMPTZ), '%Y-%m') AS month
+                  FROM read_csv('{data}/{table}.csv', header = true, all_varchar = true))
+            TO '{out}/{table}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (month))""")
+
+
+def vader_scores(texts_file, processes, out):
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+    with open(texts_file, encoding="utf-8") as f:
+        texts = f.read().split("\n")[:-1]
+    if processes == 1:
+        analyser = SentimentIntensityAnalyzer()
+        scores = [analyser.polarity_scores(t)["compound"] for t in texts]
+    else:
+        from multiprocessing import Pool
+        with Pool(processes, initializer=_init_worker) as pool:
+            scores = pool.map(_score, texts, chunksize=2000)
+    if out:
+        with open(out, "w") as f:
+            f.writelines(f"{s}\n" for s in scores)
+
+
+_WORKER = None
+
+
+def _init_worker():
+    global _WORKER
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+    _WORKER = SentimentIntensityAnalyzer()
+
+
+def _score(text):
+    return _WORKER.polarity_scores(text)["compound"]
+
+
+def ingest_step(args, py):
+    import duckdb
+    data, work = args.data, args.work
+    files = [f"{data}/{t}.csv" for t in ("tickets", "interactions", "ratings", "adoptions")]
+    lake = f"{work}/lake"
+    # A fresh lake per run: a re-run of the same files would (rightly) be skipped.
+    script = f'rm -rf "{lake}" && exec "{args.bin}" --lake "{lake}" ingest --no-sentiment ' + \
+        " ".join(f'"{f}"' for f in files)
+    ours = timed(["sh", "-c", script], args.runs, "deskpulse ingest")
+    out = f"{work}/duckdb-parquet"
+    peer_script = f'rm -rf "{out}" && mkdir -p "{out}" && exec "{py}" "{HERE}" duckdb-ingest "{data}" "{out}"'
+    theirs = timed(["sh", "-c", peer_script], args.runs, "duckdb ingest")
+    row("CSV → Parquet (no sentiment)", "deskpulse", ours, None)
+    row("CSV → Parquet (no sentiment)", "DuckDB", theirs, ours)
+    con = duckdb.connect()
+    for table in TABLES:
+        a = con.execute(f"SELECT count(*) FROM read_parquet('{lake}/{table}/*/*.parquet')").fetchone()[0]
+        b = con.execute(f"SELECT count(*) FROM read_parquet('{out}/{table}/*/*.parquet')").fetchone()[0]
+        if a != b:
+            sys.exit(f"DISAGREEMENT: {table}: deskpulse stored {a} rows, DuckDB wrote {b}")
+    diff = con.execute(f"""
+        SELECT count(*) FROM (
+          SELECT rating_id, round(score_5, 9) FROM read_parquet('{lake}/ratings/*/*.parquet')
+          EXCEPT
+          SELECT rating_id, round(score_5, 9) FROM read_parquet('{out}/ratings/*/*.parquet'))""").fetchone()[0]
+    if diff:
+        sys.exit(f"DISAGREEMENT: {diff} ratings have another score_5 in DuckDB")
+
+
+def sentiment_step(args, py):
+    import duckdb
+    work = args.work
+    texts = f"{work}/texts.txt"
+    con = duckdb.connect()
+    rows = con.execute(f"""
+        SELECT replace(replace(t, chr(10), ' '), chr(13), ' ') FROM (
+          SELECT body AS t FROM read_csv('{args.data}/interactions.csv', header = true, all_varchar = true)
+          WHERE body IS NOT NULL
+          UNION ALL
+          SELECT comment FROM read_csv('{args.data}/ratings.csv', header = true, all_varchar = true)
+          WHERE comment IS NOT NULL)
+        LIMIT {MAX_TEXTS}""").fetchall()
+    with open(texts, "w", encoding="utf-8") as f:
+        f.writelines(r[0] + "\n" for r in rows)
+    n = len(rows)
+    cores = os.cpu_count() or 1
+    step = f"VADER, {n:,} texts"
+    one = timed([args.bin, "sentiment", texts, "--threads", "1"], args.runs, "deskpulse sentiment")
+    allc = timed([args.bin, "sentiment", texts], args.runs, "deskpulse sentiment")
+    ref_one = timed([py, HERE, "vader", texts, "1", ""], args.runs, "vaderSentiment")
+    ref_all = timed([py, HERE, "vader", texts, str(cores), ""], args.runs, "vaderSentiment pool")
+    row(step + ", 1 core", "deskpulse", one, None)
+    row(step + ", 1 core", "vaderSentiment", ref_one, one)
+    row(step + f", {cores} cores", "deskpulse", allc, None)
+    row(step + f", {cores} cores", "vaderSentiment (process pool)", ref_all, allc)
+    print(f"texts per second per core: deskpulse {n / one[0]:,.0f}, vaderSentiment "
+          f"{n / ref_one[0]:,.0f} ({ref_one[0] / one[0]:.1f} times)", flush=True)
+    # Agreement: every score, as the reference rounds them (4 decimals).
+    ours = subprocess.run([args.bin, "sentiment", texts, "--scores"], check=True,
+                          capture_output=True, text=True).stdout.split()
+    ref = f"{work}/vader-scores.txt"
+    vader_scores(texts, cores, ref)
+    with open(ref) as f:
+        theirs = f.read().split()
+    # The reference rounds compound to 4 decimals; deskpulse keeps the unrounded value.
+    bad = [i for i, (a, b) in enumerate(zip(ours, theirs))
+           if abs(round(float(a), 4) - float(b)) > 1e-9]
+    if len(ours) != len(theirs) or bad:
+        i = bad[0] if bad else min(len(ours), len(theirs))
+        sys.exit(f"DISAGREEMENT: {len(bad)} of {n} sentiment scores differ (first at text {i + 1})")
+
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "duckdb-ingest":
+        return duckdb_ingest(sys.argv[2], sys.argv[3])
+    if len(sys.argv) > 1 and sys.argv[1] == "vader":
+        return vader_scores(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    shutil.rmtree(args.work, ignore_errors=True)
+    os.makedirs(args.work)
+    py = sys.executable
+    print(f"peer benchmark on {args.data} ({os.cpu_count()} cores), median of {args.runs} runs")
+    print("| step | tool | wall | peak memory | time ratio to deskpulse |")
+    print("|---|---|---|---|---|")
+    ingest_step(args, py)
+    sentiment_step(args, py)
+    print("all peers agree with deskpulse")
+
+
+if __name__ == "__main__":
+    main()
