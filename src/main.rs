@@ -442,9 +442,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 only.get_or_insert_with(|| "cli".into());
             }
             let lake = Lake::open(&lake_dir)?;
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            let rt = runtime()?;
             let opts = ShiftOptions {
                 adoption: only,
                 min_tickets,
@@ -494,9 +492,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 opt_out,
             };
             let lake = Lake::open(&lake_dir)?;
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            let rt = runtime()?;
             let plan = rt.block_on(async {
                 let engine = Engine::open(&lake, &config, &params).await?;
                 followups::plan(&engine, &throttles).await
@@ -553,9 +549,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Err(e) => return usage(&format!("{e:#}")),
             };
             let lake = Lake::open(&lake_dir)?;
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            let rt = runtime()?;
             let batches = rt.block_on(async {
                 Engine::open(&lake, &config, &params)
                     .await?
@@ -611,9 +605,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             };
             let lake = Lake::open(&lake_dir)?;
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            let rt = runtime()?;
             let data = rt.block_on(report::gather(&lake, &config, &week))?;
             match kind {
                 ReportKind::Weekly { .. } => {
@@ -677,9 +669,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 (None, false) => Some("127.0.0.1:8080".to_string()),
                 (None, true) => None,
             };
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            let rt = runtime()?;
             let summary = rt.block_on(async {
                 let listener = match &listen {
                     Some(addr) => Some(
@@ -770,6 +760,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// The async runtime the library's engine and stream run on.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
 /// Completes on Ctrl-C or SIGTERM.
 async fn stop_signal() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -855,9 +852,7 @@ fn query_command(
         }
     }
     let lake = Lake::open(lake_dir)?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = runtime()?;
     let batches = rt.block_on(async {
         let engine = Engine::open(&lake, config, &params).await?;
         match query {

@@ -117,9 +117,14 @@ async fn post(url: &str, body: String, token: Option<&str>) -> (u16, Value) {
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-async fn health(url: &str) -> Value {
-    let r = client().get(format!("{url}/healthz")).send().await.unwrap();
+/// GET `path`, as JSON.
+async fn get(url: &str, path: &str) -> Value {
+    let r = client().get(format!("{url}{path}")).send().await.unwrap();
     r.json().await.unwrap()
+}
+
+async fn health(url: &str) -> Value {
+    get(url, "/healthz").await
 }
 
 /// rating_id → how many rows the lake holds for it.
@@ -179,14 +184,7 @@ async fn events_reach_the_lake_and_live_figures_and_a_retry_changes_nothing() {
         (Some(0), 14)
     );
 
-    let live: Value = client()
-        .get(format!("{}/v1/live", s.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let live = get(&s.url, "/v1/live").await;
     let chan = |c: &str| {
         live["channels"]
             .as_array()
@@ -241,6 +239,12 @@ async fn events_reach_the_lake_and_live_figures_and_a_retry_changes_nothing() {
             assert_eq!(score.value(i) > 3.0, sent.value(i) > 0.0);
         }
     }
+
+    // A restart rebuilds the live figures from the lake (the spool is empty).
+    let s = Stream::start(&lake, &[]);
+    let again = get(&s.url, "/v1/live").await;
+    s.stop();
+    assert_eq!(again["channels"], live["channels"], "{again}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -23,16 +23,6 @@ pub enum Row {
     Rating(Rating),
 }
 
-impl Row {
-    pub fn table(&self) -> Table {
-        match self {
-            Row::Ticket(_) => Table::Tickets,
-            Row::Interaction(_) => Table::Interactions,
-            Row::Rating(_) => Table::Ratings,
-        }
-    }
-}
-
 /// One accepted event: its id, its row, and the line it came in as (what the spool keeps).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {

@@ -14,6 +14,7 @@ use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{Float64Type, TimestampMicrosecondType};
 use serde::Serialize;
 
+use super::recent::Recent;
 use crate::engine::functions::wilson;
 use crate::lake::{Lake, read_parquet};
 use crate::model::{Micros, Rating, Table, Ticket};
@@ -121,34 +122,19 @@ pub struct TicketInfo {
 }
 
 /// The newest `capacity` tickets seen (from ticket events, and from the lake at start).
-pub struct TicketIndex {
-    map: HashMap<String, TicketInfo>,
-    order: VecDeque<String>,
-    capacity: usize,
-}
+pub struct TicketIndex(Recent<TicketInfo>);
 
 impl TicketIndex {
     pub fn new(capacity: usize) -> TicketIndex {
-        TicketIndex {
-            map: HashMap::new(),
-            order: VecDeque::new(),
-            capacity: capacity.max(1),
-        }
+        TicketIndex(Recent::new(capacity))
     }
 
     pub fn insert(&mut self, id: String, info: TicketInfo) {
-        if self.map.insert(id.clone(), info).is_none() {
-            self.order.push_back(id);
-            while self.order.len() > self.capacity {
-                if let Some(old) = self.order.pop_front() {
-                    self.map.remove(&old);
-                }
-            }
-        }
+        self.0.insert(id, info);
     }
 
     pub fn get(&self, id: &str) -> Option<&TicketInfo> {
-        self.map.get(id)
+        self.0.get(id)
     }
 
     pub fn add_ticket(&mut self, t: &Ticket) {
@@ -191,23 +177,34 @@ impl Live {
     /// Counts a rating (channel: the rating's, else its ticket's, else `other`). Returns the
     /// category's rolling window when the rating was counted in one.
     pub fn add(&mut self, r: &Rating, ticket: Option<&TicketInfo>, now: Micros) -> Option<Window> {
-        if r.rated_at < now - self.horizon() {
+        let channel = r.channel.map(|c| c.as_str());
+        self.count(r.rated_at, channel, r.score_5, ticket, now)
+    }
+
+    /// [`Live::add`] from the columns that matter.
+    fn count(
+        &mut self,
+        at: Micros,
+        channel: Option<&str>,
+        score: f64,
+        ticket: Option<&TicketInfo>,
+        now: Micros,
+    ) -> Option<Window> {
+        if at < now - self.horizon() {
             return None;
         }
-        let ok = r.score_5 >= self.satisfied;
-        let channel = r
-            .channel
-            .map(|c| c.as_str().to_string())
-            .or_else(|| ticket.and_then(|t| t.channel.clone()))
-            .unwrap_or_else(|| "other".into());
+        let ok = score >= self.satisfied;
+        let channel = channel
+            .or_else(|| ticket.and_then(|t| t.channel.as_deref()))
+            .unwrap_or("other");
         self.channels
-            .entry(channel)
+            .entry(channel.to_string())
             .or_default()
-            .add(r.rated_at, ok, r.score_5);
-        self.all.add(r.rated_at, ok, r.score_5);
+            .add(at, ok, score);
+        self.all.add(at, ok, score);
         let category = ticket.and_then(|t| t.category.clone())?;
         let m = self.categories.entry(category).or_default();
-        m.add(r.rated_at, ok, r.score_5);
+        m.add(at, ok, score);
         Some(m.window(now - self.cohort_window, now))
     }
 
@@ -305,23 +302,10 @@ pub fn seed(lake: &Lake, index: &mut TicketIndex, live: &mut Live, now: Micros) 
                 if at.value(i) < now - live.horizon() || at.value(i) > now {
                     continue;
                 }
-                let r = Rating {
-                    rating_id: String::new(),
-                    ticket_id: ticket.value(i).to_string(),
-                    interaction_id: None,
-                    requester_id: None,
-                    rated_at: at.value(i),
-                    channel: chan
-                        .is_valid(i)
-                        .then(|| chan.value(i).parse().ok())
-                        .flatten(),
-                    score_raw: String::new(),
-                    scale: crate::model::Scale::Five,
-                    score_5: score.value(i),
-                    comment: None,
-                    sentiment: None,
-                };
-                live.add(&r, index.get(&r.ticket_id), now);
+                // The lake holds canonical channel names already.
+                let channel = chan.is_valid(i).then(|| chan.value(i));
+                let info = index.get(ticket.value(i));
+                live.count(at.value(i), channel, score.value(i), info, now);
                 counted += 1;
             }
         }

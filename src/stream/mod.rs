@@ -6,6 +6,7 @@
 //! - [`spool`]: the fsync'd spool and the ids already in the lake;
 //! - [`pipeline`]: de-duplication, spooling, live figures, alerts and micro-batches to the lake;
 //! - [`live`]: per-channel and per-category rolling satisfaction;
+//! - [`recent`]: bounded memory of the newest event ids and tickets;
 //! - [`alerts`]: escalation and follow-up cohort alerts to a file and a webhook;
 //! - [`server`]: the axum routes and the stdin reader.
 
@@ -13,6 +14,7 @@ pub mod alerts;
 pub mod event;
 pub mod live;
 pub mod pipeline;
+pub mod recent;
 pub mod server;
 pub mod spool;
 

@@ -143,7 +143,7 @@ impl Core {
         to_core: SyncSender<Msg>,
     ) -> Result<(Core, usize)> {
         let state = spool::state_dir(lake.root());
-        let (spool, replay, _) = Spool::open(&state)?;
+        let (spool, replay) = Spool::open(&state)?;
         let seen = Seen::open(&state, settings.dedup_window)?;
         let (flusher, batches) = sync_channel::<Batch>(1);
         let sentiment = settings.sentiment;

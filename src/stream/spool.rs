@@ -11,7 +11,6 @@
 //! segment. Segment ids are increasing microsecond timestamps, so names never repeat across
 //! restarts (they also name the batch's rejects file).
 
-use std::collections::{HashSet, VecDeque};
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -19,6 +18,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::recent::Recent;
 use crate::model::Reject;
 
 /// One spooled entry.
@@ -144,9 +144,8 @@ fn now_micros() -> u64 {
 
 impl Spool {
     /// Opens the spool in `state` (creating it) and returns the entries of the segments left by
-    /// earlier runs, oldest first, with the id of the last of them (`0` when there were none).
-    /// New entries go to a new segment.
-    pub fn open(state: &Path) -> Result<(Spool, Vec<Entry>, u64)> {
+    /// earlier runs, oldest first. New entries go to a new segment.
+    pub fn open(state: &Path) -> Result<(Spool, Vec<Entry>)> {
         let dir = state.join("spool");
         fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create the spool in {}", dir.display()))?;
@@ -166,7 +165,6 @@ impl Spool {
                 current_len: 0,
             },
             replay,
-            last,
         ))
     }
 
@@ -242,8 +240,7 @@ pub fn remove_upto(dir: &Path, upto: u64) -> Result<()> {
 /// cannot double a row: the lake keeps one row per key.)
 pub struct Seen {
     path: PathBuf,
-    ids: HashSet<String>,
-    order: VecDeque<String>,
+    ids: Recent<()>,
     capacity: usize,
     lines_in_file: usize,
 }
@@ -253,8 +250,7 @@ impl Seen {
         let path = state.join("seen.ids");
         let mut seen = Seen {
             path,
-            ids: HashSet::new(),
-            order: VecDeque::new(),
+            ids: Recent::new(capacity),
             capacity: capacity.max(1),
             lines_in_file: 0,
         };
@@ -262,7 +258,7 @@ impl Seen {
             for line in BufReader::new(File::open(&seen.path)?).lines() {
                 let id = line?;
                 // A torn last line is a partial id: harmless (it matches nothing).
-                seen.remember(id);
+                seen.ids.insert(id, ());
                 seen.lines_in_file += 1;
             }
         }
@@ -273,17 +269,6 @@ impl Seen {
         self.ids.contains(id)
     }
 
-    fn remember(&mut self, id: String) {
-        if self.ids.insert(id.clone()) {
-            self.order.push_back(id);
-            while self.order.len() > self.capacity {
-                if let Some(old) = self.order.pop_front() {
-                    self.ids.remove(&old);
-                }
-            }
-        }
-    }
-
     /// Records ids that reached the lake (fsync'd); rewrites the file when it has grown to
     /// twice the window.
     pub fn record(&mut self, ids: impl IntoIterator<Item = String>) -> Result<()> {
@@ -291,13 +276,13 @@ impl Seen {
         for id in ids {
             buf.push_str(&id);
             buf.push('\n');
-            self.remember(id);
+            self.ids.insert(id, ());
             self.lines_in_file += 1;
         }
         if self.lines_in_file > 2 * self.capacity {
-            let all: String = self.order.iter().map(|i| format!("{i}\n")).collect();
+            let all: String = self.ids.keys().map(|i| format!("{i}\n")).collect();
             crate::lake::write_atomic(&self.path, all.as_bytes())?;
-            self.lines_in_file = self.order.len();
+            self.lines_in_file = self.ids.len();
             return Ok(());
         }
         let mut f = OpenOptions::new()
@@ -327,7 +312,7 @@ mod tests {
     #[test]
     fn replays_unflushed_segments_and_drops_a_torn_tail() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut s, replay, _) = Spool::open(dir.path()).unwrap();
+        let (mut s, replay) = Spool::open(dir.path()).unwrap();
         assert!(replay.is_empty());
         s.append(&[Entry::Event("{\"a\":1}".into()), reject(2)])
             .unwrap();
@@ -344,13 +329,13 @@ mod tests {
             .unwrap()
             .write_all(b"E {\"a\":")
             .unwrap();
-        let (mut s, replay, _) = Spool::open(dir.path()).unwrap();
+        let (mut s, replay) = Spool::open(dir.path()).unwrap();
         assert_eq!(replay, vec![Entry::Event("{\"a\":2}".into())]);
         // Nothing written since: sealing is a no-op that still covers the replayed segment.
         let sealed = s.seal().unwrap();
         remove_upto(s.dir(), sealed).unwrap();
         drop(s);
-        let (_, replay, _) = Spool::open(dir.path()).unwrap();
+        let (_, replay) = Spool::open(dir.path()).unwrap();
         assert!(replay.is_empty());
         // Rejects keep their fields (a newline in a reason included).
         let mut buf = Vec::new();
