@@ -10,6 +10,10 @@ Steps:
              `COPY (SELECT ... FROM read_csv(...)) TO ... (FORMAT parquet)` with the canonical
              columns and types (score_5 computed from score_raw and scale, as deskpulse does),
              partitioned by month like the lake.
+  metrics    the metric set: `deskpulse metrics` channel_satisfaction, pair_summary and kpis
+             versus the same definitions in DuckDB SQL (duckdb_metrics.sql) and in a plain
+             pandas script (pandas_metrics.py), over the same lake (ingested once, with
+             sentiment, untimed); every shared column of every row is compared.
   sentiment  VADER compound of the same texts (interaction bodies and rating comments, up to one
              million): `deskpulse sentiment` on one thread and on all cores versus the reference
              vaderSentiment, in one process and in a process pool of all cores.
@@ -18,6 +22,7 @@ The second form, `peers.py TASK ARGS...`, is what the timed peer processes run.
 """
 
 import argparse
+import math
 import os
 import shutil
 import statistics
@@ -26,7 +31,30 @@ import sys
 import tempfile
 
 HERE = os.path.abspath(__file__)
+PEERS = os.path.dirname(HERE)
 MAX_TEXTS = 1_000_000
+
+# The metric families compared, with the columns that identify a row.
+METRICS = {
+    "channel_satisfaction": ["period", "channel"],
+    "pair_summary": ["dimension", "value"],
+    "kpis": ["period"],
+}
+# Reply-latency targets in calendar time for the metric step: DuckDB and pandas have no
+# business-hours calendar (deskpulse's business-seconds columns are computed, not compared).
+BENCH_CONFIG = """[targets]
+phone = "1m"
+chat = "5m"
+messaging = "5m"
+sms = "5m"
+social = "5m"
+bot = "5m"
+email = "4h"
+portal = "4h"
+walk_in = "8h"
+screen_share = "8h"
+other = "8h"
+"""
 
 # The canonical columns and types of each table (DESIGN section 3), as DuckDB expressions over
 # the generator's CSV columns (read as text, so that DuckDB's type sniffing plays no part).
@@ -129,6 +157,15 @@ def duckdb_ingest(data, out):
             TO '{out}/{table}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (month))""")
 
 
+def duckdb_metrics(lake, out):
+    import duckdb
+    con = duckdb.connect()
+    with open(os.path.join(PEERS, "duckdb_metrics.sql"), encoding="utf-8") as f:
+        con.execute(f.read().replace("$LAKE", lake))
+    for metric in METRICS:
+        con.execute(f"COPY (SELECT * FROM {metric}) TO '{out}/{metric}.csv' (HEADER)")
+
+
 def vader_scores(texts_file, processes, out):
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
     with open(texts_file, encoding="utf-8") as f:
@@ -187,6 +224,58 @@ def ingest_step(args, py):
         sys.exit(f"DISAGREEMENT: {diff} ratings have another score_5 in DuckDB")
 
 
+def metrics_step(args, py):
+    import pandas as pd
+    work = args.work
+    lake = f"{work}/lake-scored"
+    files = [f"{args.data}/{t}.csv" for t in ("tickets", "interactions", "ratings", "adoptions")]
+    subprocess.run([args.bin, "--lake", lake, "ingest"] + files, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    config = f"{work}/deskpulse.toml"
+    with open(config, "w") as f:
+        f.write(BENCH_CONFIG)
+    outs = {tool: f"{work}/metrics-{tool}" for tool in ("deskpulse", "duckdb", "pandas")}
+    for d in outs.values():
+        os.makedirs(d, exist_ok=True)
+    ours_script = " && ".join(
+        f'"{args.bin}" --config "{config}" --lake "{lake}" metrics {m} --format csv '
+        f'> "{outs["deskpulse"]}/{m}.csv"' for m in METRICS)
+    ours = timed(["sh", "-c", ours_script], args.runs, "deskpulse metrics")
+    duck = timed([py, HERE, "duckdb-metrics", lake, outs["duckdb"]], args.runs, "duckdb metrics")
+    pand = timed([py, os.path.join(PEERS, "pandas_metrics.py"), lake, outs["pandas"]],
+                 args.runs, "pandas metrics")
+    step = "metric set (" + ", ".join(METRICS) + ")"
+    row(step, "deskpulse", ours, None)
+    row(step, "DuckDB SQL", duck, ours)
+    row(step, "pandas", pand, ours)
+    for metric, keys in METRICS.items():
+        a = pd.read_csv(f'{outs["deskpulse"]}/{metric}.csv')
+        for peer in ("duckdb", "pandas"):
+            b = pd.read_csv(f"{outs[peer]}/{metric}.csv")
+            problem = disagreement(a, b, keys)
+            if problem:
+                sys.exit(f"DISAGREEMENT: {metric}, {peer}: {problem}")
+
+
+def disagreement(ours, theirs, keys):
+    """What differs between two results (rows by `keys`, every shared numeric column), or None."""
+    columns = [c for c in theirs.columns if c in ours.columns and c not in keys]
+    m = ours.merge(theirs, on=keys, how="outer", suffixes=("", "_peer"), indicator=True)
+    lost = m[m["_merge"] != "both"]
+    if len(lost):
+        first = lost.iloc[0]
+        return (f"{len(lost)} rows only on one side, first {dict(first[keys])} "
+                f"({first['_merge']})")
+    for c in columns:
+        for a, b, key in zip(m[c], m[c + "_peer"], m[keys].itertuples(index=False)):
+            a, b = float(a), float(b)
+            if math.isnan(a) and math.isnan(b):
+                continue
+            if not math.isclose(a, b, rel_tol=1e-7, abs_tol=1e-9):
+                return f"{c} at {tuple(key)}: deskpulse {a!r}, peer {b!r}"
+    return None
+
+
 def sentiment_step(args, py):
     import duckdb
     work = args.work
@@ -233,6 +322,8 @@ def sentiment_step(args, py):
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "duckdb-ingest":
         return duckdb_ingest(sys.argv[2], sys.argv[3])
+    if len(sys.argv) > 1 and sys.argv[1] == "duckdb-metrics":
+        return duckdb_metrics(sys.argv[2], sys.argv[3])
     if len(sys.argv) > 1 and sys.argv[1] == "vader":
         return vader_scores(sys.argv[2], int(sys.argv[3]), sys.argv[4])
     ap = argparse.ArgumentParser()
@@ -248,6 +339,7 @@ def main():
     print("| step | tool | wall | peak memory | time ratio to deskpulse |")
     print("|---|---|---|---|---|")
     ingest_step(args, py)
+    metrics_step(args, py)
     sentiment_step(args, py)
     print("all peers agree with deskpulse")
 

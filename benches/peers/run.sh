@@ -4,9 +4,10 @@
 #
 #   benches/peers/run.sh [--tickets N] [--runs R] [--work DIR]
 #
-# Builds the release binary, creates a Python virtual environment with duckdb, pandas and
-# vaderSentiment from PyPI (once, in WORK/venv), generates N tickets (default 20000, small
-# enough for a quick check), then times each step R times (default 3) under /usr/bin/time -v
+# Builds the release binary, creates a Python virtual environment with duckdb, pandas (with
+# pyarrow, its Parquet reader) and vaderSentiment from PyPI (once, in WORK/venv), generates N
+# tickets (default 20000, small enough for a quick check), then times each step R times
+# (default 3) under /usr/bin/time -v
 # and prints the median wall time and peak memory of each tool, and the ratio to deskpulse.
 # A peer whose results disagree with deskpulse's fails the run.
 set -euo pipefail
@@ -27,10 +28,10 @@ mkdir -p "$work"
 (cd "$root" && cargo build --release --quiet)
 bin="$root/target/release/deskpulse"
 venv="$work/venv"
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import duckdb, pandas, vaderSentiment" 2>/dev/null; then
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import duckdb, pandas, pyarrow, vaderSentiment" 2>/dev/null; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
-    "duckdb==1.5.6" "pandas==2.3.3" "vaderSentiment==3.3.2"
+    "duckdb==1.5.6" "pandas==2.3.3" "pyarrow==26.0.1" "vaderSentiment==3.3.2"
 fi
 data="$work/data-$tickets"
 if [ ! -f "$data/tickets.csv" ]; then
