@@ -5,6 +5,7 @@
 //! lake = "lake"                 # the lake directory (--lake overrides)
 //! satisfied = 4.0               # a rating is satisfied when score_5 >= this
 //! fcr = "one_touch"             # or "no_reassignment" (ServiceNow's definition)
+//! memory_mb = 4096              # the query engine's budget before it spills (default: none)
 //!
 //! [calendar]
 //! timezone = "UTC"              # IANA name; periods (ISO weeks) and business hours use it
@@ -87,6 +88,9 @@ pub struct Config {
     pub fcr: Fcr,
     pub calendar: Calendar,
     pub targets: BTreeMap<Channel, Target>,
+    /// The query engine's memory budget in MiB, if any: sorts and aggregations past it spill to
+    /// temporary files (the process's peak is this plus Parquet decoding buffers).
+    pub memory_mb: Option<u64>,
     pub min_rated: u32,
     pub csat_threshold: f64,
     pub cooldown_days: u32,
@@ -103,6 +107,7 @@ struct File {
     lake: Option<PathBuf>,
     satisfied: Option<f64>,
     fcr: Option<String>,
+    memory_mb: Option<u64>,
     calendar: Option<CalendarFile>,
     targets: Option<BTreeMap<String, String>>,
     followups: Option<FollowupsFile>,
@@ -164,6 +169,7 @@ impl Default for Config {
             fcr: Fcr::OneTouch,
             calendar: Calendar::default(),
             targets: default_targets(),
+            memory_mb: None,
             min_rated: 5,
             csat_threshold: 0.7,
             cooldown_days: 30,
@@ -253,6 +259,12 @@ impl Config {
                 .parse()
                 .map_err(anyhow::Error::msg)
                 .context("key 'fcr'")?;
+        }
+        if let Some(m) = f.memory_mb {
+            if m < 64 {
+                bail!("key 'memory_mb': {m} MiB is too little for the query engine (at least 64)");
+            }
+            c.memory_mb = Some(m);
         }
         if let Some(cal) = f.calendar {
             if let Some(tz) = cal.timezone {
@@ -375,6 +387,10 @@ mod tests {
         .unwrap();
         assert_eq!(c.satisfied, 4.5);
         assert_eq!(
+            Config::from_toml("memory_mb = 512").unwrap().memory_mb,
+            Some(512)
+        );
+        assert_eq!(
             c.calendar.workdays,
             [true, true, false, false, false, false, false]
         );
@@ -390,6 +406,7 @@ mod tests {
             ("[targets]\nfax = \"1h\"", "targets.fax"),
             ("[targets]\nchat = \"soon\"", "targets.chat"),
             ("fcr = \"magic\"", "fcr"),
+            ("memory_mb = 10", "memory_mb"),
             (
                 "[followups]\ncsat_threshold = 7",
                 "followups.csat_threshold",

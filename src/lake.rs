@@ -511,9 +511,13 @@ impl Staging {
 
     /// The keys each partition must lose because the winning version of the same key lies in
     /// another partition: a ticket whose `opened_at` moved to another month keeps one row, the
-    /// newest version's (ties go to the staged row, as within a partition). Only staged keys are
-    /// looked up, so memory is one entry per staged ticket; the lake's partitions are read for
-    /// their key and version columns only.
+    /// newest version's (ties go to the staged row, as within a partition). The lake's
+    /// partitions are read for their key and version columns only.
+    ///
+    /// Memory: a first pass keeps one 64-bit hash and partition per staged key (16 bytes, so
+    /// ten million staged tickets fit in a few hundred MB); only the keys whose hash shows up
+    /// in two partitions (in practice the moved tickets, plus the odd hash collision) are then
+    /// resolved exactly, by their full key.
     fn cross_partition_drops(
         &self,
         lake: &Lake,
@@ -528,22 +532,11 @@ impl Staging {
             .map(|(t, _)| *t)
             .collect();
         for table in tables {
-            // Per staged key: the partitions it is in, and the winning (partition, version).
-            let mut found: HashMap<String, (BTreeSet<String>, String, i64)> = HashMap::new();
-            for ((t, part), files) in &self.parts {
-                if *t != table {
-                    continue;
-                }
-                for f in files {
-                    for (key, version) in keys_and_versions(f, table)? {
-                        let e = found
-                            .entry(key)
-                            .or_insert_with(|| (BTreeSet::new(), part.clone(), version));
-                        e.0.insert(part.clone());
-                        if version >= e.2 {
-                            (e.1, e.2) = (part.clone(), version);
-                        }
-                    }
+            // Every file that may hold a staged key, with its partition's name.
+            let mut files: Vec<(String, PathBuf, bool)> = Vec::new();
+            for ((t, part), staged) in &self.parts {
+                if *t == table {
+                    files.extend(staged.iter().map(|f| (part.clone(), f.clone(), true)));
                 }
             }
             for f in lake.files(table)? {
@@ -552,8 +545,55 @@ impl Staging {
                     .and_then(Path::file_name)
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                for (key, version) in keys_and_versions(&f, table)? {
-                    if let Some(e) = found.get_mut(&key) {
+                files.push((part, f, false));
+            }
+            let names: Vec<&str> = files.iter().map(|(p, _, _)| p.as_str()).collect();
+            let index = |p: &str| names.iter().position(|n| *n == p).unwrap_or(0) as u32;
+
+            // Pass 1: per staged key hash, its first partition and whether it has another one.
+            let mut seen: HashMap<u64, (u32, bool)> = HashMap::new();
+            let mut suspects: HashSet<u64> = HashSet::new();
+            for (part, f, staged) in &files {
+                let p = index(part);
+                for (key, _) in keys_and_versions(f, table)? {
+                    let h = key_hash(&key);
+                    if *staged {
+                        let e = seen.entry(h).or_insert((p, false));
+                        if e.0 != p && !e.1 {
+                            e.1 = true;
+                            suspects.insert(h);
+                        }
+                    } else if let Some(e) = seen.get_mut(&h)
+                        && e.0 != p
+                        && !e.1
+                    {
+                        e.1 = true;
+                        suspects.insert(h);
+                    }
+                }
+            }
+            drop(seen);
+            if suspects.is_empty() {
+                continue;
+            }
+
+            // Pass 2, exact, for the suspects only: the partitions each key is in, and the
+            // winning (partition, version); staged files come first, so a tie in the lake loses.
+            let mut found: HashMap<String, (BTreeSet<String>, String, i64)> = HashMap::new();
+            for (part, f, staged) in &files {
+                for (key, version) in keys_and_versions(f, table)? {
+                    if !suspects.contains(&key_hash(&key)) {
+                        continue;
+                    }
+                    if *staged {
+                        let e = found
+                            .entry(key)
+                            .or_insert_with(|| (BTreeSet::new(), part.clone(), version));
+                        e.0.insert(part.clone());
+                        if version >= e.2 {
+                            (e.1, e.2) = (part.clone(), version);
+                        }
+                    } else if let Some(e) = found.get_mut(&key) {
                         e.0.insert(part.clone());
                         if version > e.2 {
                             (e.1, e.2) = (part.clone(), version);
@@ -577,6 +617,14 @@ impl Staging {
         }
         Ok(())
     }
+}
+
+/// A fixed 64-bit hash of a row key (SipHash with zero keys: the same in every process).
+fn key_hash(key: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish()
 }
 
 /// Identity of a row within a partition: its key columns joined into one string.
@@ -693,19 +741,20 @@ fn merge_partition(
         }
         return Ok(counts);
     }
+    // Streamed: one batch of one source in memory at a time.
     let batches = sources.iter().zip(keep).flat_map(|(path, keep)| {
         let mut offset = 0usize;
-        match read_parquet(path, None) {
-            Ok(batches) => batches
-                .into_iter()
-                .map(move |b| {
-                    let mask = BooleanArray::from(keep[offset..offset + b.num_rows()].to_vec());
-                    offset += b.num_rows();
-                    Ok(filter_record_batch(&b, &mask)?)
-                })
-                .collect::<Vec<_>>(),
-            Err(e) => vec![Err(e)],
-        }
+        let reader: Box<dyn Iterator<Item = Result<RecordBatch>>> =
+            match parquet_batches(path, None) {
+                Ok(r) => Box::new(r.map(|b| Ok(b?))),
+                Err(e) => Box::new(std::iter::once(Err(e))),
+            };
+        reader.map(move |b| {
+            let b = b?;
+            let mask = BooleanArray::from(keep[offset..offset + b.num_rows()].to_vec());
+            offset += b.num_rows();
+            Ok(filter_record_batch(&b, &mask)?)
+        })
     });
     write_parquet_atomic(target, table.schema(), batches, lake_properties())?;
     Ok(counts)
@@ -806,6 +855,14 @@ fn crash_point() {
 /// Reads a Parquet file into batches, optionally only some columns.
 /// Columns come back in the file's order, not the order asked: read them by name.
 pub fn read_parquet(path: &Path, columns: Option<&[&str]>) -> Result<Vec<RecordBatch>> {
+    Ok(parquet_batches(path, columns)?.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Like [`read_parquet`], one batch at a time (memory: one batch, whatever the file's size).
+fn parquet_batches(
+    path: &Path,
+    columns: Option<&[&str]>,
+) -> Result<datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReader> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .with_context(|| format!("cannot read Parquet file {}", path.display()))?;
@@ -822,8 +879,7 @@ pub fn read_parquet(path: &Path, columns: Option<&[&str]>) -> Result<Vec<RecordB
         let mask = ProjectionMask::leaves(schema, idx);
         builder = builder.with_projection(mask);
     }
-    let reader = builder.with_batch_size(64 * 1024).build()?;
-    Ok(reader.collect::<Result<Vec<_>, _>>()?)
+    Ok(builder.with_batch_size(64 * 1024).build()?)
 }
 
 fn parquet_rows(path: &Path) -> Result<u64> {
@@ -987,6 +1043,61 @@ mod tests {
         assert_eq!(files.len(), 2);
         assert!(files[0].ends_with("tickets/month=2026-01/data.parquet"));
         assert!(files[1].ends_with("tickets/month=2026-02/data.parquet"));
+    }
+
+    #[test]
+    fn a_ticket_that_moves_month_keeps_one_row_the_newest() {
+        let parse = |s: &str| crate::timeparse::TimeParser::default().parse(s).unwrap();
+        let (jan, feb) = (parse("2026-01-15T00:00:00Z"), parse("2026-02-15T00:00:00Z"));
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path()).unwrap();
+        let where_is = |lake: &Lake| {
+            let mut out = Vec::new();
+            for f in lake.files(Table::Tickets).unwrap() {
+                let month = f.parent().unwrap().file_name().unwrap().to_string_lossy();
+                for b in read_parquet(&f, Some(&["ticket_id", "status"])).unwrap() {
+                    let id = b.column(0).as_string::<i32>();
+                    let st = b.column(1).as_string::<i32>();
+                    for i in 0..b.num_rows() {
+                        out.push(format!("{month} {} {}", id.value(i), st.value(i)));
+                    }
+                }
+            }
+            out.sort();
+            out
+        };
+        let mut s = lake.stage("a").unwrap();
+        s.push(ticket("T1", jan, 10, "jan")).unwrap();
+        s.push(ticket("T2", feb, 10, "feb")).unwrap();
+        // Within one batch: the newer version (January's) wins over February's.
+        s.push(ticket("T3", jan, 5, "jan-newer")).unwrap();
+        s.push(ticket("T3", feb, 3, "feb-older")).unwrap();
+        s.commit(&lake, "t").unwrap();
+        assert_eq!(
+            where_is(&lake),
+            [
+                "month=2026-01 T1 jan",
+                "month=2026-01 T3 jan-newer",
+                "month=2026-02 T2 feb"
+            ]
+        );
+
+        // Against the lake: T1 moves to February (newer), T2's January copy is older and loses,
+        // T3's February copy ties with the lake's version and, as the later row, wins.
+        let mut s = lake.stage("b").unwrap();
+        s.push(ticket("T1", feb, 20, "moved")).unwrap();
+        s.push(ticket("T2", jan, 5, "stale")).unwrap();
+        s.push(ticket("T3", feb, 5, "tie")).unwrap();
+        s.commit(&lake, "t").unwrap();
+        assert_eq!(
+            where_is(&lake),
+            [
+                "month=2026-02 T1 moved",
+                "month=2026-02 T2 feb",
+                "month=2026-02 T3 tie"
+            ]
+        );
+        assert_eq!(lake.row_count(Table::Tickets).unwrap(), 3);
     }
 
     #[test]

@@ -26,6 +26,8 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::config::{Config, Target};
@@ -116,10 +118,22 @@ pub struct Engine {
 impl Engine {
     /// Opens a session over `lake` with the metric views for `params`.
     pub async fn open(lake: &Lake, config: &Config, params: &Params) -> Result<Engine> {
-        let session = SessionConfig::new()
+        // DataFusion's own settings may be tuned through DATAFUSION_* environment variables.
+        let session = SessionConfig::from_env()?
             .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()))
             .with_information_schema(true);
-        let ctx = SessionContext::new_with_config(session);
+        // With `memory_mb`, sorts and aggregations spill to the OS temporary directory past the
+        // budget, and a query that still needs more fails naming its top consumers (hash joins
+        // cannot spill). Without it, the engine takes what it needs.
+        let mut runtime = RuntimeEnvBuilder::new();
+        if let Some(mb) = config.memory_mb {
+            let pool = TrackConsumersPool::new(
+                GreedyMemoryPool::new(mb as usize * 1024 * 1024),
+                std::num::NonZeroUsize::new(5).expect("5 is not zero"),
+            );
+            runtime = runtime.with_memory_pool(Arc::new(pool));
+        }
+        let ctx = SessionContext::new_with_config_rt(session, runtime.build_arc()?);
         functions::register_functions(&ctx, &config.calendar);
         for table in Table::ALL {
             register_table(&ctx, lake, table).await?;
