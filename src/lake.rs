@@ -949,17 +949,32 @@ mod tests {
         }
     }
 
-    fn statuses(lake: &Lake) -> Vec<(String, String)> {
+    /// Every stored ticket as (month partition, ticket_id, status), sorted.
+    fn located_statuses(lake: &Lake) -> Vec<(String, String, String)> {
         let mut out = Vec::new();
         for f in lake.files(Table::Tickets).unwrap() {
+            let month = f.parent().unwrap().file_name().unwrap().to_string_lossy();
             for b in read_parquet(&f, Some(&["ticket_id", "status"])).unwrap() {
                 let id = b.column(0).as_string::<i32>();
                 let st = b.column(1).as_string::<i32>();
                 for i in 0..b.num_rows() {
-                    out.push((id.value(i).to_string(), st.value(i).to_string()));
+                    out.push((
+                        month.to_string(),
+                        id.value(i).to_string(),
+                        st.value(i).to_string(),
+                    ));
                 }
             }
         }
+        out.sort();
+        out
+    }
+
+    fn statuses(lake: &Lake) -> Vec<(String, String)> {
+        let mut out: Vec<_> = located_statuses(lake)
+            .into_iter()
+            .map(|(_, id, status)| (id, status))
+            .collect();
         out.sort();
         out
     }
@@ -1052,19 +1067,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::open(dir.path()).unwrap();
         let where_is = |lake: &Lake| {
-            let mut out = Vec::new();
-            for f in lake.files(Table::Tickets).unwrap() {
-                let month = f.parent().unwrap().file_name().unwrap().to_string_lossy();
-                for b in read_parquet(&f, Some(&["ticket_id", "status"])).unwrap() {
-                    let id = b.column(0).as_string::<i32>();
-                    let st = b.column(1).as_string::<i32>();
-                    for i in 0..b.num_rows() {
-                        out.push(format!("{month} {} {}", id.value(i), st.value(i)));
-                    }
-                }
-            }
-            out.sort();
-            out
+            let rows = located_statuses(lake).into_iter();
+            rows.map(|(m, id, st)| format!("{m} {id} {st}"))
+                .collect::<Vec<_>>()
         };
         let mut s = lake.stage("a").unwrap();
         s.push(ticket("T1", jan, 10, "jan")).unwrap();

@@ -610,3 +610,30 @@ fn the_planted_outage_is_a_follow_up_cohort() {
     );
     assert!(p.targets.iter().any(|x| x.cohort == "low_rating"));
 }
+
+#[test]
+fn memory_mb_bounds_the_engine_and_names_the_consumers() {
+    // A hash join's build side cannot spill: under a 64 MiB budget a join of ten million
+    // keys must fail with DataFusion's clear error, and succeed without a budget.
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path()).unwrap();
+    let sql = "SELECT count(*) AS n FROM generate_series(1, 10000000) a \
+               JOIN generate_series(1, 10000000) b ON a.value = b.value";
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let config = Config {
+        memory_mb: Some(64),
+        ..Config::default()
+    };
+    let result = rt.block_on(async {
+        let e = Engine::open(&lake, &config, &Params::default()).await?;
+        e.sql(sql).await
+    });
+    let e = format!("{:#}", result.unwrap_err());
+    assert!(e.contains("Resources exhausted"), "{e}");
+    assert!(e.contains("top memory consumers"), "{e}");
+    let rows = query(&lake, &Config::default(), &Params::default(), sql);
+    assert_eq!(rows[0]["n"], 10_000_000);
+}
