@@ -6,6 +6,7 @@
 //! satisfied = 4.0               # a rating is satisfied when score_5 >= this
 //! fcr = "one_touch"             # or "no_reassignment" (ServiceNow's definition)
 //! memory_mb = 4096              # the query engine's budget before it spills (default: none)
+//! tickets_per_pass = 1000000    # larger lakes compute per-ticket stages in passes of this size
 //!
 //! [calendar]
 //! timezone = "UTC"              # IANA name; periods (ISO weeks) and business hours use it
@@ -91,6 +92,9 @@ pub struct Config {
     /// The query engine's memory budget in MiB, if any: sorts and aggregations past it spill to
     /// temporary files (the process's peak is this plus Parquet decoding buffers).
     pub memory_mb: Option<u64>,
+    /// A lake with more tickets computes `ticket_facts` and `pairs` in passes of about this many
+    /// tickets, so the memory their joins take does not grow with the lake.
+    pub tickets_per_pass: u64,
     pub min_rated: u32,
     pub csat_threshold: f64,
     pub cooldown_days: u32,
@@ -108,6 +112,7 @@ struct File {
     satisfied: Option<f64>,
     fcr: Option<String>,
     memory_mb: Option<u64>,
+    tickets_per_pass: Option<u64>,
     calendar: Option<CalendarFile>,
     targets: Option<BTreeMap<String, String>>,
     followups: Option<FollowupsFile>,
@@ -170,6 +175,7 @@ impl Default for Config {
             calendar: Calendar::default(),
             targets: default_targets(),
             memory_mb: None,
+            tickets_per_pass: 1_000_000,
             min_rated: 5,
             csat_threshold: 0.7,
             cooldown_days: 30,
@@ -265,6 +271,12 @@ impl Config {
                 bail!("key 'memory_mb': {m} MiB is too little for the query engine (at least 64)");
             }
             c.memory_mb = Some(m);
+        }
+        if let Some(n) = f.tickets_per_pass {
+            if n == 0 {
+                bail!("key 'tickets_per_pass': must be at least 1");
+            }
+            c.tickets_per_pass = n;
         }
         if let Some(cal) = f.calendar {
             if let Some(tz) = cal.timezone {
@@ -391,6 +403,12 @@ mod tests {
             Some(512)
         );
         assert_eq!(
+            Config::from_toml("tickets_per_pass = 250000")
+                .unwrap()
+                .tickets_per_pass,
+            250_000
+        );
+        assert_eq!(
             c.calendar.workdays,
             [true, true, false, false, false, false, false]
         );
@@ -407,6 +425,7 @@ mod tests {
             ("[targets]\nchat = \"soon\"", "targets.chat"),
             ("fcr = \"magic\"", "fcr"),
             ("memory_mb = 10", "memory_mb"),
+            ("tickets_per_pass = 0", "tickets_per_pass"),
             (
                 "[followups]\ncsat_threshold = 7",
                 "followups.csat_threshold",

@@ -637,3 +637,50 @@ fn memory_mb_bounds_the_engine_and_names_the_consumers() {
     let rows = query(&lake, &Config::default(), &Params::default(), sql);
     assert_eq!(rows[0]["n"], 10_000_000);
 }
+
+#[test]
+fn per_ticket_passes_give_the_same_metrics() {
+    // 20,000 tickets in passes of 6,000: four slices of ticket_facts and pairs, and every
+    // metric view must come out as from the plain views (floating sums to 1e-9 relative).
+    let g = generated();
+    let params = Params {
+        by_week: true,
+        ..whole_year()
+    };
+    let sliced = Config {
+        tickets_per_pass: 6_000,
+        ..Config::default()
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let plain = Engine::open(&g.lake, &Config::default(), &params)
+            .await
+            .unwrap();
+        let passed = Engine::open(&g.lake, &sliced, &params).await.unwrap();
+        assert_eq!((plain.passes(), passed.passes()), (1, 4));
+        for (name, _) in deskpulse::engine::QUERIES {
+            let json = |b: Vec<_>| -> Vec<Value> {
+                serde_json::from_str(&render(&b, Format::Json).unwrap()).unwrap()
+            };
+            let a = json(plain.metric(name).await.unwrap());
+            let b = json(passed.metric(name).await.unwrap());
+            assert_eq!(a.len(), b.len(), "{name}: row counts");
+            assert!(!a.is_empty(), "{name}: no rows to compare");
+            for (x, y) in a.iter().zip(&b) {
+                for (k, v) in x.as_object().unwrap() {
+                    let w = &y[k];
+                    match (v.as_f64(), w.as_f64()) {
+                        (Some(p), Some(q)) => assert!(
+                            (p - q).abs() <= 1e-9 * p.abs().max(1.0),
+                            "{name}.{k}: {p} vs {q}"
+                        ),
+                        _ => assert_eq!(v, w, "{name}.{k} in {x:?}"),
+                    }
+                }
+            }
+        }
+    });
+}

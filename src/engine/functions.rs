@@ -4,15 +4,17 @@
 //! - `wilson_low(successes, n)`, `wilson_high(successes, n)`: 95% Wilson score interval of a
 //!   proportion (NULL when n = 0);
 //! - `business_seconds(start, end)`: seconds of the configured working hours between two times;
-//! - `iso_week(ts)`: the ISO week of a time in the calendar's zone, as `2026-W47`.
+//! - `iso_week(ts)`: the ISO week of a time in the calendar's zone, as `2026-W47`;
+//! - `ticket_pass(ticket_id, passes)`: which of `passes` passes a ticket belongs to (a stable
+//!   64-bit FNV-1a hash of the id, modulo `passes`), for the engine's per-ticket passes.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Datelike};
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Float64Array, Float64Builder, StringBuilder,
+    Array, ArrayRef, AsArray, Float64Array, Float64Builder, Int64Array, StringBuilder,
 };
-use datafusion::arrow::datatypes::{DataType, Float64Type, TimestampMicrosecondType};
+use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, TimestampMicrosecondType};
 use datafusion::common::Result;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
@@ -30,6 +32,7 @@ pub fn register_functions(ctx: &SessionContext, calendar: &Calendar) {
     ctx.register_udf(ScalarUDF::from(Wilson::new(false)));
     ctx.register_udf(ScalarUDF::from(BusinessSeconds::new(calendar.clone())));
     ctx.register_udf(ScalarUDF::from(IsoWeek::new(calendar.clone())));
+    ctx.register_udf(ScalarUDF::from(TicketPass::new()));
 }
 
 /// The 95% Wilson score interval of `successes` out of `n`.
@@ -240,6 +243,57 @@ impl ScalarUDFImpl for IsoWeek {
     }
 }
 
+/// The pass of a ticket id among `passes`: FNV-1a, so that it never changes between runs,
+/// versions or machines (std's hasher is seeded per process).
+pub fn ticket_pass(ticket_id: &str, passes: u64) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in ticket_id.bytes() {
+        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+    }
+    h % passes.max(1)
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct TicketPass {
+    signature: Signature,
+}
+
+impl TicketPass {
+    fn new() -> Self {
+        let sigs = [DataType::Utf8, DataType::Utf8View, DataType::LargeUtf8]
+            .into_iter()
+            .map(|t| TypeSignature::Exact(vec![t, DataType::Int64]))
+            .collect();
+        TicketPass {
+            signature: Signature::one_of(sigs, Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for TicketPass {
+    fn name(&self) -> &str {
+        "ticket_pass"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int64)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let a = arrays(&args)?;
+        let ids = datafusion::arrow::compute::cast(&a[0], &DataType::Utf8)?;
+        let passes = a[1].as_primitive::<Int64Type>();
+        let out: Int64Array = ids
+            .as_string::<i32>()
+            .iter()
+            .zip(passes.iter())
+            .map(|(id, n)| Some(ticket_pass(id?, n?.max(1) as u64) as i64))
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,5 +310,20 @@ mod tests {
         assert_eq!(lo, 0.0);
         assert!((hi - 0.4345).abs() < 1e-4);
         assert_eq!(wilson(0.0, 0.0), None);
+    }
+
+    #[test]
+    fn ticket_pass_is_stable_and_spreads_ids() {
+        // FNV-1a's published value for "a": a pass never depends on the process or the machine.
+        assert_eq!(ticket_pass("a", 1 << 63), 0xaf63_dc4c_8601_ec8c - (1 << 63));
+        assert_eq!(ticket_pass("INC0001", 1), 0);
+        let mut counts = [0u32; 4];
+        for i in 0..4000 {
+            counts[ticket_pass(&format!("INC{i:07}"), 4) as usize] += 1;
+        }
+        assert!(
+            counts.iter().all(|&c| (800..1200).contains(&c)),
+            "{counts:?}"
+        );
     }
 }

@@ -8,9 +8,13 @@
 //! - Every `queries/*.sql` file is compiled into the binary and registered as a view of the same
 //!   name, so a metric is `SELECT * FROM channel_satisfaction`, for deskpulse and for users alike.
 //! - deskpulse's functions are added by [`functions::register_functions`].
+//! - On a lake with more than `tickets_per_pass` tickets, the per-ticket stages (`ticket_facts`,
+//!   `pairs`) are computed in passes over slices of the tickets (see `passes.rs`), so their joins
+//!   hold one slice at a time.
 
 pub mod functions;
 pub mod output;
+mod passes;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -27,7 +31,7 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::config::{Config, Target};
@@ -113,45 +117,31 @@ impl Params {
 /// A DataFusion session over one lake.
 pub struct Engine {
     ctx: SessionContext,
+    passes: u64,
+}
+
+/// Which tickets a session sees: all of them, or one pass of the per-ticket stages.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Scope {
+    /// The whole lake, with `passes` passes for the per-ticket stages (1: plain views).
+    All { passes: u64 },
+    /// Only the tickets (and their interactions and ratings) with `ticket_pass(id, of) = pass`.
+    Pass { pass: u64, of: u64 },
 }
 
 impl Engine {
     /// Opens a session over `lake` with the metric views for `params`.
     pub async fn open(lake: &Lake, config: &Config, params: &Params) -> Result<Engine> {
-        // DataFusion's own settings may be tuned through DATAFUSION_* environment variables.
-        let session = SessionConfig::from_env()?
-            .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()))
-            .with_information_schema(true);
-        // With `memory_mb`, sorts and aggregations spill to the OS temporary directory past the
-        // budget, and a query that still needs more fails naming its top consumers (hash joins
-        // cannot spill). Without it, the engine takes what it needs.
-        let mut runtime = RuntimeEnvBuilder::new();
-        if let Some(mb) = config.memory_mb {
-            let pool = TrackConsumersPool::new(
-                GreedyMemoryPool::new(mb as usize * 1024 * 1024),
-                std::num::NonZeroUsize::new(5).expect("5 is not zero"),
-            );
-            runtime = runtime.with_memory_pool(Arc::new(pool));
-        }
-        let ctx = SessionContext::new_with_config_rt(session, runtime.build_arc()?);
-        functions::register_functions(&ctx, &config.calendar);
-        for table in Table::ALL {
-            register_table(&ctx, lake, table).await?;
-        }
-        ctx.register_table("params", Arc::new(params_table(config, params)?))?;
-        ctx.register_table("targets", Arc::new(targets_table(config)?))?;
-        ctx.register_table("weeks", Arc::new(weeks_table(config, params)?))?;
-        let extra = Adoption::to_batch(&params.extra_adoptions);
-        ctx.register_table(
-            "extra_adoptions",
-            Arc::new(MemTable::try_new(extra.schema(), vec![vec![extra]])?),
-        )?;
-        for (name, sql) in QUERIES {
-            ctx.sql(&format!("CREATE VIEW {name} AS {sql}"))
-                .await
-                .with_context(|| format!("queries/{name}.sql"))?;
-        }
-        Ok(Engine { ctx })
+        let tickets = lake.row_count(Table::Tickets)?;
+        let passes = tickets.div_ceil(config.tickets_per_pass).max(1);
+        let runtime = runtime(config)?;
+        let ctx = context(lake, config, params, runtime, Scope::All { passes }).await?;
+        Ok(Engine { ctx, passes })
+    }
+
+    /// How many passes the per-ticket stages take on this lake (1: none, plain views).
+    pub fn passes(&self) -> u64 {
+        self.passes
     }
 
     /// The underlying session (for callers that want DataFusion's own API).
@@ -196,7 +186,91 @@ pub fn utf8(a: &ArrayRef) -> Result<StringArray> {
     Ok(cast.as_string::<i32>().clone())
 }
 
-async fn register_table(ctx: &SessionContext, lake: &Lake, table: Table) -> Result<()> {
+/// The runtime all sessions of one engine share (so one memory budget covers every pass).
+fn runtime(config: &Config) -> Result<Arc<RuntimeEnv>> {
+    // With `memory_mb`, sorts and aggregations spill to the OS temporary directory past the
+    // budget, and a query that still needs more fails naming its top consumers (hash joins
+    // cannot spill). Without it, the engine takes what it needs.
+    let mut runtime = RuntimeEnvBuilder::new();
+    if let Some(mb) = config.memory_mb {
+        let pool = TrackConsumersPool::new(
+            GreedyMemoryPool::new(mb as usize * 1024 * 1024),
+            std::num::NonZeroUsize::new(5).expect("5 is not zero"),
+        );
+        runtime = runtime.with_memory_pool(Arc::new(pool));
+    }
+    Ok(runtime.build_arc()?)
+}
+
+/// A session with the lake's tables (as `scope` sees them), the run's small tables and every
+/// view of `queries/`.
+pub(crate) async fn context(
+    lake: &Lake,
+    config: &Config,
+    params: &Params,
+    runtime: Arc<RuntimeEnv>,
+    scope: Scope,
+) -> Result<SessionContext> {
+    // DataFusion's own settings may be tuned through DATAFUSION_* environment variables.
+    let session = SessionConfig::from_env()?
+        .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .with_information_schema(true);
+    let ctx = SessionContext::new_with_config_rt(session, runtime.clone());
+    functions::register_functions(&ctx, &config.calendar);
+    for table in Table::ALL {
+        match scope {
+            Scope::Pass { pass, of } if passes::PER_TICKET_INPUTS.contains(&table) => {
+                let whole = format!("lake_{}", table.name());
+                register_table(&ctx, lake, table, &whole).await?;
+                ctx.sql(&format!(
+                    "CREATE VIEW {} AS SELECT * FROM {whole} WHERE ticket_pass(ticket_id, {of}) = {pass}",
+                    table.name()
+                ))
+                .await?;
+            }
+            _ => register_table(&ctx, lake, table, table.name()).await?,
+        }
+    }
+    ctx.register_table("params", Arc::new(params_table(config, params)?))?;
+    ctx.register_table("targets", Arc::new(targets_table(config)?))?;
+    ctx.register_table("weeks", Arc::new(weeks_table(config, params)?))?;
+    let extra = Adoption::to_batch(&params.extra_adoptions);
+    ctx.register_table(
+        "extra_adoptions",
+        Arc::new(MemTable::try_new(extra.schema(), vec![vec![extra]])?),
+    )?;
+    let scratch = match scope {
+        Scope::All { passes } if passes > 1 => Some(Arc::new(tempfile::tempdir()?)),
+        _ => None,
+    };
+    for (name, sql) in QUERIES {
+        match (&scratch, scope) {
+            (Some(dir), Scope::All { passes }) if passes::PER_TICKET.contains(name) => {
+                let schema = ctx.sql(sql).await?.schema().as_arrow().clone();
+                let stage = passes::PassedStage {
+                    name,
+                    schema: Arc::new(schema),
+                    passes,
+                    lake: lake.clone(),
+                    config: config.clone(),
+                    params: params.clone(),
+                    runtime: runtime.clone(),
+                    scratch: dir.clone(),
+                    table: Default::default(),
+                };
+                ctx.register_table(*name, Arc::new(stage))?;
+            }
+            _ => {
+                ctx.sql(&format!("CREATE VIEW {name} AS {sql}"))
+                    .await
+                    .with_context(|| format!("queries/{name}.sql"))?;
+            }
+        }
+    }
+    Ok(ctx)
+}
+
+async fn register_table(ctx: &SessionContext, lake: &Lake, table: Table, name: &str) -> Result<()> {
     let dir = lake.table_dir(table);
     std::fs::create_dir_all(&dir)?;
     let url = ListingTableUrl::parse(dir_url(&dir)?)?;
@@ -208,7 +282,7 @@ async fn register_table(ctx: &SessionContext, lake: &Lake, table: Table) -> Resu
     let config = ListingTableConfig::new(url)
         .with_listing_options(options)
         .with_schema(table.schema());
-    ctx.register_table(table.name(), Arc::new(ListingTable::try_new(config)?))?;
+    ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
     Ok(())
 }
 
