@@ -273,17 +273,31 @@ pub(crate) async fn context(
 async fn register_table(ctx: &SessionContext, lake: &Lake, table: Table, name: &str) -> Result<()> {
     let dir = lake.table_dir(table);
     std::fs::create_dir_all(&dir)?;
-    let url = ListingTableUrl::parse(dir_url(&dir)?)?;
+    let partitioned = table.partition_column().is_some();
+    ctx.register_table(
+        name,
+        Arc::new(parquet_listing(&dir, table.schema(), partitioned)?),
+    )?;
+    Ok(())
+}
+
+/// The Parquet files of a directory as one table of `schema` (with the hive column `month` when
+/// `partitioned`): the lake's tables and the per-ticket passes' scratch files alike.
+pub(crate) fn parquet_listing(
+    dir: &Path,
+    schema: datafusion::arrow::datatypes::SchemaRef,
+    partitioned: bool,
+) -> Result<ListingTable> {
+    let url = ListingTableUrl::parse(dir_url(dir)?)?;
     let mut options =
         ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-    if table.partition_column().is_some() {
+    if partitioned {
         options = options.with_table_partition_cols(vec![("month".to_string(), DataType::Utf8)]);
     }
     let config = ListingTableConfig::new(url)
         .with_listing_options(options)
-        .with_schema(table.schema());
-    ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
-    Ok(())
+        .with_schema(schema);
+    Ok(ListingTable::try_new(config)?)
 }
 
 fn dir_url(dir: &Path) -> Result<String> {

@@ -17,17 +17,14 @@ use datafusion::catalog::Session;
 use datafusion::common::Result;
 use datafusion::common::config::TableParquetOptions;
 use datafusion::dataframe::DataFrameWriteOptions;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
+use datafusion::datasource::listing::ListingTable;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use tokio::sync::OnceCell;
 
-use super::{Params, Scope, context};
+use super::{Params, Scope, context, parquet_listing};
 use crate::config::Config;
 use crate::lake::Lake;
 use crate::model::Table;
@@ -83,13 +80,8 @@ impl PassedStage {
                 )
                 .await?;
         }
-        let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
-        let options =
-            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-        let config = ListingTableConfig::new(url)
-            .with_listing_options(options)
-            .with_schema(self.schema.clone());
-        ListingTable::try_new(config)
+        parquet_listing(&dir, self.schema.clone(), false)
+            .map_err(|e| datafusion::error::DataFusionError::External(e.into()))
     }
 }
 
