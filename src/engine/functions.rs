@@ -6,7 +6,9 @@
 //! - `business_seconds(start, end)`: seconds of the configured working hours between two times;
 //! - `iso_week(ts)`: the ISO week of a time in the calendar's zone, as `2026-W47`;
 //! - `ticket_pass(ticket_id, passes)`: which of `passes` passes a ticket belongs to (a stable
-//!   64-bit FNV-1a hash of the id, modulo `passes`), for the engine's per-ticket passes.
+//!   64-bit FNV-1a hash of the id, modulo `passes`), for the engine's per-ticket passes;
+//! - `median(x)`: DataFusion's exact median, replaced by one that keeps counts of equal values
+//!   ([`super::median`]), so its memory grows with distinct values rather than rows.
 
 use std::sync::Arc;
 
@@ -17,7 +19,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, TimestampMicrosecondType};
 use datafusion::common::Result;
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
+    AggregateUDF, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
     Volatility,
 };
 use datafusion::prelude::SessionContext;
@@ -33,6 +35,7 @@ pub fn register_functions(ctx: &SessionContext, calendar: &Calendar) {
     ctx.register_udf(ScalarUDF::from(BusinessSeconds::new(calendar.clone())));
     ctx.register_udf(ScalarUDF::from(IsoWeek::new(calendar.clone())));
     ctx.register_udf(ScalarUDF::from(TicketPass::new()));
+    ctx.register_udaf(AggregateUDF::from(super::median::Median::new()));
 }
 
 /// The 95% Wilson score interval of `successes` out of `n`.
@@ -325,5 +328,22 @@ mod tests {
             counts.iter().all(|&c| (800..1200).contains(&c)),
             "{counts:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn median_is_deskpulses_through_sql() {
+        let ctx = SessionContext::new();
+        register_functions(&ctx, &Calendar::default());
+        let registered = ctx.state().aggregate_functions()["median"].clone();
+        assert!(registered.inner().is::<super::super::median::Median>());
+        let batches = ctx
+            .sql("SELECT median(x) AS m FROM (VALUES (4), (1), (NULL), (3), (2)) AS t(x)")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let m = batches[0].column(0).as_primitive::<Float64Type>().value(0);
+        assert_eq!(m, 2.5);
     }
 }

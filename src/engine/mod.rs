@@ -13,6 +13,7 @@
 //!   hold one slice at a time.
 
 pub mod functions;
+mod median;
 pub mod output;
 mod passes;
 
