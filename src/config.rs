@@ -6,7 +6,7 @@
 //! satisfied = 4.0               # a rating is satisfied when score_5 >= this
 //! fcr = "one_touch"             # or "no_reassignment" (ServiceNow's definition)
 //! memory_mb = 4096              # the query engine's budget before it spills (default: none)
-//! tickets_per_pass = 500000     # larger lakes compute per-ticket stages in passes of this size
+//! tickets_per_pass = 1000000    # larger lakes compute per-ticket stages in passes of this size
 //!
 //! [calendar]
 //! timezone = "UTC"              # IANA name; periods (ISO weeks) and business hours use it
@@ -175,7 +175,7 @@ impl Default for Config {
             calendar: Calendar::default(),
             targets: default_targets(),
             memory_mb: None,
-            tickets_per_pass: 500_000,
+            tickets_per_pass: 1_000_000,
             min_rated: 5,
             csat_threshold: 0.7,
             cooldown_days: 30,
