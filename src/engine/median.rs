@@ -251,6 +251,10 @@ mod tests {
             .collect();
         a.merge_batch(&state).unwrap();
         assert_eq!(a.median(), Some(expected));
-        assert!(a.counts.len() <= 1013, "{} distinct values kept", a.counts.len());
+        assert!(
+            a.counts.len() <= 1013,
+            "{} distinct values kept",
+            a.counts.len()
+        );
     }
 }
