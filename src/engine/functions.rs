@@ -335,7 +335,7 @@ mod tests {
         let ctx = SessionContext::new();
         register_functions(&ctx, &Calendar::default());
         let registered = ctx.state().aggregate_functions()["median"].clone();
-        assert!(registered.inner().is::<super::super::median::Median>());
+        assert!(registered.inner().is::<crate::engine::median::Median>());
         let batches = ctx
             .sql("SELECT median(x) AS m FROM (VALUES (4), (1), (NULL), (3), (2)) AS t(x)")
             .await
