@@ -303,6 +303,7 @@ impl Lake {
             rejects: Vec::new(),
             reject_parts: Vec::new(),
             scorer: None,
+            writing: None,
         })
     }
 }
@@ -315,12 +316,41 @@ pub struct WriteLock {
 /// Rows of one table waiting in memory, per partition (`""` for unpartitioned tables).
 pub struct Buffer<R> {
     partitions: BTreeMap<String, Vec<R>>,
+    /// The UTC day of the last row's partition time and its partition's name: rows come
+    /// roughly in time order, so the name is formatted once per day, not once per row.
+    last_day: Option<(i64, String)>,
 }
 
 impl<R> Default for Buffer<R> {
     fn default() -> Self {
         Buffer {
             partitions: BTreeMap::new(),
+            last_day: None,
+        }
+    }
+}
+
+impl<R: TableRow> Buffer<R> {
+    fn push(&mut self, row: R) {
+        let partition = match R::TABLE.partition_column() {
+            None => "",
+            Some(_) => {
+                let t = row.partition_time();
+                let day = t.div_euclid(86_400_000_000);
+                match &self.last_day {
+                    Some((d, name)) if *d == day => name,
+                    _ => {
+                        let name = format!("month={}", month_of(t));
+                        &self.last_day.insert((day, name)).1
+                    }
+                }
+            }
+        };
+        match self.partitions.get_mut(partition) {
+            Some(rows) => rows.push(row),
+            None => {
+                self.partitions.insert(partition.to_string(), vec![row]);
+            }
         }
     }
 }
@@ -340,10 +370,16 @@ pub struct Staging {
     rejects: Vec<Reject>,
     reject_parts: Vec<PathBuf>,
     scorer: Option<fn(&str) -> f64>,
+    /// The spill being written in the background while the next rows are read (one at a time,
+    /// so at most two buffers' worth of rows are in memory).
+    writing: Option<std::thread::JoinHandle<Result<()>>>,
 }
 
+/// One staged file to write: the rows are moved in, so it can run on another thread.
+type SpillJob = Box<dyn FnOnce() -> Result<()> + Send>;
+
 /// Row types that can be staged.
-pub trait Stageable: TableRow + Send {
+pub trait Stageable: TableRow + Send + 'static {
     fn buffer(s: &mut Staging) -> &mut Buffer<Self>;
 }
 
@@ -372,15 +408,7 @@ impl Staging {
 
     /// Adds a row; spills all buffers to disk when the memory budget is reached.
     pub fn push<R: Stageable>(&mut self, row: R) -> Result<()> {
-        let partition = match R::TABLE.partition_column() {
-            Some(_) => format!("month={}", month_of(row.partition_time())),
-            None => String::new(),
-        };
-        R::buffer(self)
-            .partitions
-            .entry(partition)
-            .or_default()
-            .push(row);
+        R::buffer(self).push(row);
         self.buffered += 1;
         if self.buffered >= STAGING_ROW_BUDGET {
             self.spill()?;
@@ -398,59 +426,88 @@ impl Staging {
         Ok(())
     }
 
-    /// Writes every buffered row to staged files and empties the buffers.
+    /// Hands every buffered row to a background thread that writes them to staged files, and
+    /// empties the buffers. Waits for the previous spill first. Staged file names are given out
+    /// here, in push order, which is what decides ties between versions of a key.
     pub fn spill(&mut self) -> Result<()> {
+        self.finish_writing()?;
+        let mut jobs: Vec<SpillJob> = Vec::new();
         if !self.rejects.is_empty() {
-            let path = self
-                .dir
-                .join(format!("rejects-{:06}.parquet", self.next_part));
-            self.next_part += 1;
-            let batch = rejects_batch(&std::mem::take(&mut self.rejects));
-            write_parquet(&path, batch.schema(), [Ok(batch)], staging_properties())?;
-            self.reject_parts.push(path);
+            let path = self.next_path("rejects");
+            self.reject_parts.push(path.clone());
+            let rejects = std::mem::take(&mut self.rejects);
+            jobs.push(Box::new(move || {
+                let batch = rejects_batch(&rejects);
+                write_parquet(&path, batch.schema(), [Ok(batch)], staging_properties())
+            }));
         }
         let tickets = std::mem::take(&mut self.tickets.partitions);
-        self.spill_table(tickets)?;
+        self.spill_table(tickets, &mut jobs);
         let interactions = std::mem::take(&mut self.interactions.partitions);
-        self.spill_table(interactions)?;
+        self.spill_table(interactions, &mut jobs);
         let ratings = std::mem::take(&mut self.ratings.partitions);
-        self.spill_table(ratings)?;
+        self.spill_table(ratings, &mut jobs);
         let adoptions = std::mem::take(&mut self.adoptions.partitions);
-        self.spill_table(adoptions)?;
+        self.spill_table(adoptions, &mut jobs);
         let surveys = std::mem::take(&mut self.surveys.partitions);
-        self.spill_table(surveys)?;
+        self.spill_table(surveys, &mut jobs);
         self.buffered = 0;
+        if !jobs.is_empty() {
+            self.writing = Some(std::thread::spawn(move || {
+                jobs.into_iter().try_for_each(|job| job())
+            }));
+        }
         Ok(())
     }
 
-    fn spill_table<R: TableRow + Send>(
+    /// Waits for the background spill, if one is running, and returns its outcome.
+    fn finish_writing(&mut self) -> Result<()> {
+        match self.writing.take() {
+            Some(handle) => handle
+                .join()
+                .map_err(|_| anyhow::anyhow!("the staging writer panicked"))?,
+            None => Ok(()),
+        }
+    }
+
+    fn next_path(&mut self, kind: &str) -> PathBuf {
+        let path = self
+            .dir
+            .join(format!("{kind}-{:06}.parquet", self.next_part));
+        self.next_part += 1;
+        path
+    }
+
+    fn spill_table<R: Stageable>(
         &mut self,
         partitions: BTreeMap<String, Vec<R>>,
-    ) -> Result<()> {
+        jobs: &mut Vec<SpillJob>,
+    ) {
         for (partition, mut rows) in partitions {
             if rows.is_empty() {
                 continue;
             }
-            if let Some(score) = self.scorer {
-                use rayon::prelude::*;
-                rows.par_iter_mut().for_each(|r| {
-                    if let Some((text, slot)) = r.sentiment_text()
-                        && slot.is_none()
-                    {
-                        *slot = Some(score(text));
-                    }
-                });
-            }
-            let path = self.dir.join(format!("part-{:06}.parquet", self.next_part));
-            self.next_part += 1;
-            let batch = R::to_batch(&rows);
-            write_parquet(&path, batch.schema(), [Ok(batch)], staging_properties())?;
+            let path = self.next_path("part");
             self.parts
                 .entry((R::TABLE, partition))
                 .or_default()
-                .push(path);
+                .push(path.clone());
+            let scorer = self.scorer;
+            jobs.push(Box::new(move || {
+                if let Some(score) = scorer {
+                    use rayon::prelude::*;
+                    rows.par_iter_mut().for_each(|r| {
+                        if let Some((text, slot)) = r.sentiment_text()
+                            && slot.is_none()
+                        {
+                            *slot = Some(score(text));
+                        }
+                    });
+                }
+                let batch = R::to_batch(&rows);
+                write_parquet(&path, batch.schema(), [Ok(batch)], staging_properties())
+            }));
         }
-        Ok(())
     }
 
     /// Merges every staged row into the lake, partition by partition, writes the rejects to
@@ -462,23 +519,35 @@ impl Staging {
         rejects_name: &str,
     ) -> Result<BTreeMap<Table, CommitCounts>> {
         self.spill()?;
+        self.finish_writing()?;
         let drops = self.cross_partition_drops(lake)?;
         let mut partitions: BTreeSet<&(Table, String)> = self.parts.keys().collect();
         partitions.extend(drops.keys());
         let none = HashSet::new();
+        // Partitions merge independently, so on every core; each new file stays hidden until all
+        // are written, then they are put in place in partition order (a failed merge changes
+        // nothing visible; a crash among the renames leaves whole files, as before).
+        use rayon::prelude::*;
+        let partitions: Vec<&(Table, String)> = partitions.into_iter().collect();
+        let merged = partitions
+            .par_iter()
+            .map(|key| {
+                let (table, partition) = key;
+                let dir = if partition.is_empty() {
+                    lake.table_dir(*table)
+                } else {
+                    lake.table_dir(*table).join(partition)
+                };
+                fs::create_dir_all(&dir)?;
+                let target = dir.join("data.parquet");
+                let staged = self.parts.get(*key).map_or(&[][..], Vec::as_slice);
+                merge_partition(*table, &target, staged, drops.get(*key).unwrap_or(&none))
+            })
+            .collect::<Result<Vec<_>>>()?;
         let mut counts: BTreeMap<Table, CommitCounts> = BTreeMap::new();
-        for key in partitions {
-            let (table, partition) = key;
-            let dir = if partition.is_empty() {
-                lake.table_dir(*table)
-            } else {
-                lake.table_dir(*table).join(partition)
-            };
-            fs::create_dir_all(&dir)?;
-            let target = dir.join("data.parquet");
-            let staged = self.parts.get(key).map_or(&[][..], Vec::as_slice);
-            let c = merge_partition(*table, &target, staged, drops.get(key).unwrap_or(&none))?;
-            let e = counts.entry(*table).or_default();
+        for (key, (c, change)) in partitions.iter().zip(merged) {
+            change.apply()?;
+            let e = counts.entry(key.0).or_default();
             e.stored += c.stored;
             e.superseded += c.superseded;
             e.replaced += c.replaced;
@@ -551,8 +620,8 @@ impl Staging {
             let index = |p: &str| names.iter().position(|n| *n == p).unwrap_or(0) as u32;
 
             // Pass 1: per staged key hash, its first partition and whether it has another one.
-            let mut seen: HashMap<u64, (u32, bool)> = HashMap::new();
-            let mut suspects: HashSet<u64> = HashSet::new();
+            let mut seen: FastMap<u64, (u32, bool)> = FastMap::default();
+            let mut suspects: HashSet<u64, foldhash::fast::RandomState> = HashSet::default();
             for (part, f, staged) in &files {
                 let p = index(part);
                 for (key, _) in keys_and_versions(f, table)? {
@@ -611,7 +680,9 @@ impl Staging {
     }
 
     /// Drops everything staged (nothing reaches the lake).
-    pub fn abort(self) -> Result<()> {
+    pub fn abort(mut self) -> Result<()> {
+        // Its outcome no longer matters, but it must not write into a removed directory.
+        let _ = self.finish_writing();
         if self.dir.exists() {
             fs::remove_dir_all(&self.dir)?;
         }
@@ -619,13 +690,15 @@ impl Staging {
     }
 }
 
-/// A fixed 64-bit hash of a row key (SipHash with zero keys: the same in every process).
+/// A 64-bit hash of a row key, for the first pass over keys (collisions are resolved exactly).
 fn key_hash(key: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    key.hash(&mut h);
-    h.finish()
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::default().hash_one(key)
 }
+
+/// Maps of row keys, built once per commit over millions of keys: a fast hasher (SipHash was
+/// 5% of ingest), seeded per process.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Identity of a row within a partition: its key columns joined into one string.
 fn row_keys(batch: &RecordBatch, table: Table) -> Result<Vec<String>> {
@@ -679,16 +752,36 @@ fn keys_and_versions(path: &Path, table: Table) -> Result<Vec<(String, i64)>> {
     Ok(out)
 }
 
+/// What a merged partition does to the lake once every partition is merged.
+enum Change {
+    /// Its new file, written under a hidden name.
+    Write(Hidden),
+    /// Every row left it: its file goes.
+    Remove(PathBuf),
+    Nothing,
+}
+
+impl Change {
+    fn apply(self) -> Result<()> {
+        match self {
+            Change::Write(hidden) => hidden.publish(),
+            Change::Remove(path) => Ok(fs::remove_file(path)?),
+            Change::Nothing => Ok(()),
+        }
+    }
+}
+
 /// Merges the partition file `target` (if any) with staged files: for each key the row with the
 /// greatest version wins, ties going to the later source (staged after existing, later staged
 /// after earlier, later rows after earlier ones); keys in `moved` (won in another partition)
-/// leave. Memory: one key per row, never whole rows.
+/// leave. Memory: one key per row, never whole rows. The new file is left hidden: the caller
+/// puts it in place.
 fn merge_partition(
     table: Table,
     target: &Path,
     staged: &[PathBuf],
     moved: &HashSet<String>,
-) -> Result<CommitCounts> {
+) -> Result<(CommitCounts, Change)> {
     let mut sources: Vec<PathBuf> = Vec::new();
     let has_existing = target.exists();
     if has_existing {
@@ -697,7 +790,7 @@ fn merge_partition(
     sources.extend(staged.iter().cloned());
 
     // Pass 1: the winning (source, row) of every key.
-    let mut winners: HashMap<String, (u32, u32, i64)> = HashMap::new();
+    let mut winners: FastMap<String, (u32, u32, i64)> = FastMap::default();
     let mut sizes = Vec::with_capacity(sources.len());
     for (s, path) in sources.iter().enumerate() {
         let rows = keys_and_versions(path, table)?;
@@ -736,10 +829,11 @@ fn merge_partition(
     }
     if keep.iter().all(|k| !k.contains(&true)) {
         // Every row moved to another partition (or none was there): no empty file is left.
-        if has_existing {
-            fs::remove_file(target)?;
-        }
-        return Ok(counts);
+        let change = match has_existing {
+            true => Change::Remove(target.to_path_buf()),
+            false => Change::Nothing,
+        };
+        return Ok((counts, change));
     }
     // Streamed: one batch of one source in memory at a time.
     let batches = sources.iter().zip(keep).flat_map(|(path, keep)| {
@@ -756,8 +850,8 @@ fn merge_partition(
             Ok(filter_record_batch(&b, &mask)?)
         })
     });
-    write_parquet_atomic(target, table.schema(), batches, lake_properties())?;
-    Ok(counts)
+    let hidden = write_parquet_hidden(target, table.schema(), batches, lake_properties())?;
+    Ok((counts, Change::Write(hidden)))
 }
 
 fn lake_properties() -> WriterProperties {
@@ -769,9 +863,11 @@ fn lake_properties() -> WriterProperties {
         .build()
 }
 
+/// Staged files live for one ingest: written fast (no compression, no dictionaries), read once.
 fn staging_properties() -> WriterProperties {
     WriterProperties::builder()
         .set_compression(Compression::UNCOMPRESSED)
+        .set_dictionary_enabled(false)
         .build()
 }
 
@@ -799,7 +895,17 @@ pub fn write_parquet_atomic(
     batches: impl IntoIterator<Item = Result<RecordBatch>>,
     props: WriterProperties,
 ) -> Result<()> {
-    replace(path, true, |file| {
+    write_parquet_hidden(path, schema, batches, props)?.publish()
+}
+
+/// The first half of [`write_parquet_atomic`]: the file under its hidden name.
+fn write_parquet_hidden(
+    path: &Path,
+    schema: SchemaRef,
+    batches: impl IntoIterator<Item = Result<RecordBatch>>,
+    props: WriterProperties,
+) -> Result<Hidden> {
+    write_hidden(path, true, |file| {
         let mut w = ArrowWriter::try_new(file, schema, Some(props))?;
         for b in batches {
             w.write(&b?)?;
@@ -821,6 +927,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// over `path` and fsyncs the directory. `crash_test`: the crash-test hook may stop the process
 /// between the write and the rename (lake files only).
 fn replace(path: &Path, crash_test: bool, write: impl FnOnce(File) -> Result<File>) -> Result<()> {
+    write_hidden(path, crash_test, write)?.publish()
+}
+
+/// A file written and fsync'd under its hidden temporary name, not yet renamed into place.
+struct Hidden {
+    tmp: PathBuf,
+    path: PathBuf,
+    crash_test: bool,
+}
+
+/// The first half of [`replace`]: writes the hidden temporary file beside `path`.
+fn write_hidden(
+    path: &Path,
+    crash_test: bool,
+    write: impl FnOnce(File) -> Result<File>,
+) -> Result<Hidden> {
     let dir = path.parent().context("path has no directory")?;
     let name = path
         .file_name()
@@ -830,13 +952,29 @@ fn replace(path: &Path, crash_test: bool, write: impl FnOnce(File) -> Result<Fil
     let tmp = dir.join(format!(".{name}.tmp"));
     let file = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
     write(file)?.sync_all()?;
-    if crash_test {
-        crash_point();
+    Ok(Hidden {
+        tmp,
+        path: path.to_path_buf(),
+        crash_test,
+    })
+}
+
+impl Hidden {
+    /// The second half of [`replace`]: renames the file into place and fsyncs the directory.
+    fn publish(self) -> Result<()> {
+        if self.crash_test {
+            crash_point();
+        }
+        fs::rename(&self.tmp, &self.path).with_context(|| {
+            format!(
+                "cannot rename {} to {}",
+                self.tmp.display(),
+                self.path.display()
+            )
+        })?;
+        File::open(self.path.parent().context("path has no directory")?)?.sync_all()?;
+        Ok(())
     }
-    fs::rename(&tmp, path)
-        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
-    File::open(dir)?.sync_all()?;
-    Ok(())
 }
 
 /// Aborts the process when the crash-test hook says so (see [`CRASH_ENV`]).

@@ -187,12 +187,20 @@ impl Mapping {
         &self.time
     }
 
-    /// The source columns that may hold a canonical column.
-    pub fn candidates(&self, table: Table, canonical: &str) -> Vec<String> {
-        match self.columns.get(&table) {
-            Some(m) => m.get(canonical).cloned().unwrap_or_default(),
-            None => vec![canonical.to_string()],
-        }
+    /// The source columns that may hold a canonical column. Called for every field of every
+    /// record, so it borrows rather than allocates.
+    pub fn candidates<'s>(
+        &'s self,
+        table: Table,
+        canonical: &'s str,
+    ) -> impl Iterator<Item = &'s str> + 's {
+        let (identity, mapped): (Option<&str>, &[String]) = match self.columns.get(&table) {
+            Some(m) => (None, m.get(canonical).map_or(&[][..], Vec::as_slice)),
+            None => (Some(canonical), &[]),
+        };
+        identity
+            .into_iter()
+            .chain(mapped.iter().map(String::as_str))
     }
 
     /// Maps a raw channel value: the mapping's own table first, then the built-in names.
@@ -206,9 +214,9 @@ impl Mapping {
     /// The columns a CSV header must have for this table (the first candidate is named).
     pub fn missing_required(&self, table: Table, has: impl Fn(&str) -> bool) -> Option<String> {
         for col in required_columns(table) {
-            let cands = self.candidates(table, col);
-            if !cands.iter().any(|c| has(c)) {
-                return Some(cands.first().cloned().unwrap_or_else(|| col.to_string()));
+            if !self.candidates(table, col).any(&has) {
+                let first = self.candidates(table, col).next().unwrap_or(col);
+                return Some(first.to_string());
             }
         }
         None
@@ -254,9 +262,12 @@ pub struct Rec<'a> {
 impl<'a> Rec<'a> {
     /// The raw value of a canonical column and the source column it came from; empty values and
     /// the mapping's null values read as absent.
-    pub fn value(&self, canonical: &str) -> Result<Option<(Cow<'a, str>, String)>, Fault> {
+    pub fn value<'c>(
+        &'c self,
+        canonical: &'c str,
+    ) -> Result<Option<(Cow<'a, str>, &'c str)>, Fault> {
         for col in self.mapping.candidates(self.table, canonical) {
-            if let Some(v) = self.row.get(&col)? {
+            if let Some(v) = self.row.get(col)? {
                 let t = v.trim();
                 if t.is_empty() || self.mapping.nulls.iter().any(|n| n == t) {
                     continue;
@@ -271,12 +282,11 @@ impl<'a> Rec<'a> {
         Ok(None)
     }
 
-    fn name(&self, canonical: &str) -> String {
+    fn name<'c>(&'c self, canonical: &'c str) -> &'c str {
         self.mapping
             .candidates(self.table, canonical)
-            .into_iter()
             .next()
-            .unwrap_or_else(|| canonical.to_string())
+            .unwrap_or(canonical)
     }
 
     pub fn text(&self, canonical: &str) -> Result<Option<String>, Fault> {
@@ -285,7 +295,7 @@ impl<'a> Rec<'a> {
 
     pub fn required_text(&self, canonical: &str) -> Result<String, Fault> {
         self.text(canonical)?
-            .ok_or_else(|| Fault::column(&self.name(canonical), format!("missing {canonical}")))
+            .ok_or_else(|| Fault::column(self.name(canonical), format!("missing {canonical}")))
     }
 
     pub fn time(&self, canonical: &str) -> Result<Option<Micros>, Fault> {
@@ -296,13 +306,13 @@ impl<'a> Rec<'a> {
                 .time
                 .parse(&v)
                 .map(Some)
-                .map_err(|e| Fault::column(&col, e)),
+                .map_err(|e| Fault::column(col, e)),
         }
     }
 
     pub fn required_time(&self, canonical: &str) -> Result<Micros, Fault> {
         self.time(canonical)?
-            .ok_or_else(|| Fault::column(&self.name(canonical), format!("missing {canonical}")))
+            .ok_or_else(|| Fault::column(self.name(canonical), format!("missing {canonical}")))
     }
 
     pub fn int(&self, canonical: &str) -> Result<Option<i32>, Fault> {
@@ -311,7 +321,7 @@ impl<'a> Rec<'a> {
             Some((v, col)) => v
                 .parse::<i32>()
                 .map(Some)
-                .map_err(|_| Fault::column(&col, format!("'{v}' is not a whole number"))),
+                .map_err(|_| Fault::column(col, format!("'{v}' is not a whole number"))),
         }
     }
 
@@ -320,7 +330,7 @@ impl<'a> Rec<'a> {
             None => Ok(None),
             Some((v, col)) => parse_bool(&v)
                 .map(Some)
-                .ok_or_else(|| Fault::column(&col, format!("'{v}' is not true or false"))),
+                .ok_or_else(|| Fault::column(col, format!("'{v}' is not true or false"))),
         }
     }
 
@@ -330,7 +340,7 @@ impl<'a> Rec<'a> {
     ) -> Result<Option<T>, Fault> {
         match self.value(canonical)? {
             None => Ok(None),
-            Some((v, col)) => v.parse::<T>().map(Some).map_err(|e| Fault::column(&col, e)),
+            Some((v, col)) => v.parse::<T>().map(Some).map_err(|e| Fault::column(col, e)),
         }
     }
 
@@ -364,8 +374,8 @@ pub fn ticket(r: &Rec<'_>) -> Result<Ticket, Fault> {
         ("closed_at", closed_at),
     ] {
         if t.is_some_and(|t| t < opened_at) {
-            let name = r.value(col)?.map(|(_, c)| c).unwrap_or_else(|| col.into());
-            return Err(Fault::column(&name, format!("{col} is before opened_at")));
+            let name = r.value(col)?.map_or(col, |(_, c)| c);
+            return Err(Fault::column(name, format!("{col} is before opened_at")));
         }
     }
     // Without an update time, the latest known event stands for it.
@@ -420,7 +430,7 @@ pub fn interaction(r: &Rec<'_>) -> Result<Interaction, Fault> {
         seq: r.int("seq")?,
         actor_role: r
             .parsed::<ActorRole>("actor_role")?
-            .ok_or_else(|| Fault::column(&r.name("actor_role"), "missing actor_role"))?,
+            .ok_or_else(|| Fault::column(r.name("actor_role"), "missing actor_role"))?,
         actor_id: r.text("actor_id")?,
         channel: channel.unwrap_or(Channel::Other),
         is_public: r.bool("is_public")?.unwrap_or(true),
@@ -437,14 +447,14 @@ pub fn rating(r: &Rec<'_>, default_scale: Scale) -> Result<Rating, Fault> {
     let rated_at = r.required_time("rated_at")?;
     let (score_raw, score_col) = r
         .value("score_raw")?
-        .ok_or_else(|| Fault::column(&r.name("score_raw"), "missing score_raw"))?;
+        .ok_or_else(|| Fault::column(r.name("score_raw"), "missing score_raw"))?;
     let scale = r
         .parsed::<Scale>("scale")?
         .or(r.mapping.scale)
         .unwrap_or(default_scale);
     let score_5 = scale
         .score_5(&score_raw)
-        .map_err(|e| Fault::column(&score_col, e.0))?;
+        .map_err(|e| Fault::column(score_col, e.0))?;
     let (channel, _) = r.channel("channel")?;
     Ok(Rating {
         rating_id,
@@ -517,11 +527,13 @@ mod tests {
             None,
         )
         .unwrap();
+        let cands = |t, c| m.candidates(t, c).collect::<Vec<_>>();
         assert_eq!(
-            m.candidates(Table::Tickets, "opened_at"),
+            cands(Table::Tickets, "opened_at"),
             vec!["Created", "Opened"]
         );
-        assert_eq!(m.candidates(Table::Ratings, "score_raw"), vec!["score_raw"]);
+        assert_eq!(cands(Table::Ratings, "score_raw"), vec!["score_raw"]);
+        assert!(cands(Table::Tickets, "tier").is_empty());
         assert_eq!(m.channel("walk UP"), Channel::WalkIn);
         assert_eq!(m.channel("IVR"), Channel::Phone);
         assert_eq!(

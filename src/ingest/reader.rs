@@ -96,16 +96,17 @@ pub trait Row {
     fn raw(&self) -> String;
 }
 
-/// The header of a CSV file: column name → positions (a name may repeat).
+/// The header of a CSV file: column name → positions (a name may repeat). Looked up for every
+/// field of every record, hence the fast (not DoS-resistant) hasher: names come from one file.
 #[derive(Debug, Clone, Default)]
 pub struct Header {
     names: Vec<String>,
-    index: HashMap<String, Vec<usize>>,
+    index: HashMap<String, Vec<usize>, foldhash::fast::FixedState>,
 }
 
 impl Header {
     fn new(names: Vec<String>) -> Header {
-        let mut index: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut index: HashMap<String, Vec<usize>, _> = HashMap::default();
         for (i, n) in names.iter().enumerate() {
             index.entry(n.clone()).or_default().push(i);
         }
@@ -174,6 +175,49 @@ pub fn read_csv<R: Read>(
     check_header: impl FnOnce(&Header) -> Result<(), String>,
     mut each: impl FnMut(Result<&CsvRow<'_>, (u64, Fault, String)>) -> anyhow::Result<()>,
 ) -> anyhow::Result<Result<(), String>> {
+    read_csv_chunks(input, check_header, 1, |header, chunk| {
+        chunk
+            .iter()
+            .try_for_each(|record| match record.row(header) {
+                Ok(row) => each(Ok(&row)),
+                Err(bad) => each(Err(bad)),
+            })
+    })
+}
+
+/// One CSV record as read: a row once seen through its [`Header`], or a fault.
+pub struct CsvRecord {
+    line: u64,
+    record: csv::ByteRecord,
+    /// Why the record is refused; `unreadable` when the parser gave up on it (no raw text).
+    fault: Option<Fault>,
+    unreadable: bool,
+}
+
+impl CsvRecord {
+    /// The record as a row, or its line, fault and raw text for the rejects.
+    pub fn row<'a>(&'a self, header: &'a Header) -> Result<CsvRow<'a>, (u64, Fault, String)> {
+        let row = CsvRow {
+            header,
+            record: &self.record,
+            line: self.line,
+        };
+        match &self.fault {
+            None => Ok(row),
+            Some(f) if self.unreadable => Err((self.line, f.clone(), String::new())),
+            Some(f) => Err((self.line, f.clone(), row.raw())),
+        }
+    }
+}
+
+/// [`read_csv`] in chunks of up to `chunk` records (in file order), so that a caller can convert
+/// a chunk's records on all cores. The records' buffers are reused from chunk to chunk.
+pub fn read_csv_chunks<R: Read>(
+    input: R,
+    check_header: impl FnOnce(&Header) -> Result<(), String>,
+    chunk: usize,
+    mut each_chunk: impl FnMut(&Header, &[CsvRecord]) -> anyhow::Result<()>,
+) -> anyhow::Result<Result<(), String>> {
     let seen = Rc::new(Seen::default());
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
@@ -202,46 +246,56 @@ pub fn read_csv<R: Read>(
     if let Err(e) = check_header(&header) {
         return Ok(Err(e));
     }
+    let mut records: Vec<CsvRecord> = Vec::with_capacity(chunk);
+    let mut filled = 0;
     loop {
+        if filled == records.len() {
+            records.push(CsvRecord {
+                line: 0,
+                record: csv::ByteRecord::new(),
+                fault: None,
+                unreadable: false,
+            });
+        }
+        let r = &mut records[filled];
         let line = reader.position().line();
-        match reader.read_byte_record(&mut record) {
+        (r.line, r.fault, r.unreadable) = (line, None, false);
+        match reader.read_byte_record(&mut r.record) {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
-                let raw = String::new();
-                each(Err((
-                    line,
-                    Fault::record(format!("unreadable CSV record: {e}")),
-                    raw,
-                )))?;
-                continue;
+                r.fault = Some(Fault::record(format!("unreadable CSV record: {e}")));
+                r.unreadable = true;
             }
         }
-        let line = record.position().map_or(line, |p| p.line());
-        let row = CsvRow {
-            header: &header,
-            record: &record,
-            line,
-        };
-        if record.len() == 1 && record.get(0) == Some(b"") {
-            continue; // a blank line
+        if !r.unreadable {
+            r.line = r.record.position().map_or(line, |p| p.line());
+            if r.record.len() == 1 && r.record.get(0) == Some(b"") {
+                continue; // a blank line
+            }
+            // Quotes pair up in valid CSV: an odd count at the end of input means the last
+            // field was cut inside its quotes.
+            let last = seen.eof.get() && reader.position().byte() == seen.bytes.get();
+            if last && seen.quotes.get() % 2 == 1 {
+                r.fault = Some(Fault::record(
+                    "file ends inside a quoted field (truncated file)",
+                ));
+            } else if r.record.len() != header.len() {
+                r.fault = Some(Fault::record(format!(
+                    "expected {} fields, found {} (truncated or misquoted line)",
+                    header.len(),
+                    r.record.len()
+                )));
+            }
         }
-        // Quotes pair up in valid CSV: an odd count at the end of input means the last field
-        // was cut inside its quotes.
-        let last = seen.eof.get() && reader.position().byte() == seen.bytes.get();
-        if last && seen.quotes.get() % 2 == 1 {
-            let fault = Fault::record("file ends inside a quoted field (truncated file)");
-            each(Err((line, fault, row.raw())))?;
-        } else if record.len() != header.len() {
-            let fault = Fault::record(format!(
-                "expected {} fields, found {} (truncated or misquoted line)",
-                header.len(),
-                record.len()
-            ));
-            each(Err((line, fault, row.raw())))?;
-        } else {
-            each(Ok(&row))?;
+        filled += 1;
+        if filled == chunk {
+            each_chunk(&header, &records[..filled])?;
+            filled = 0;
         }
+    }
+    if filled > 0 {
+        each_chunk(&header, &records[..filled])?;
     }
     Ok(Ok(()))
 }
@@ -281,6 +335,8 @@ struct BomSkipper<R> {
     started: bool,
     /// A `\r` read at the end of the previous chunk, not yet known to precede a `\n`.
     carriage_return: bool,
+    /// The chunk as read, reused between reads.
+    raw: Vec<u8>,
     buf: Vec<u8>,
     pos: usize,
 }
@@ -291,6 +347,7 @@ impl<R: Read> BomSkipper<R> {
             inner,
             started: false,
             carriage_return: false,
+            raw: Vec::new(),
             buf: Vec::new(),
             pos: 0,
         }
@@ -298,8 +355,8 @@ impl<R: Read> BomSkipper<R> {
 
     /// Reads the next chunk into `buf`; false at the end of input.
     fn fill(&mut self) -> std::io::Result<bool> {
-        let mut raw = vec![0u8; 64 * 1024];
-        let n = self.inner.read(&mut raw)?;
+        self.raw.resize(64 * 1024, 0);
+        let n = self.inner.read(&mut self.raw)?;
         self.buf.clear();
         self.pos = 0;
         if n == 0 {
@@ -310,7 +367,7 @@ impl<R: Read> BomSkipper<R> {
             }
             return Ok(false);
         }
-        let mut chunk = &raw[..n];
+        let mut chunk = &self.raw[..n];
         if !self.started {
             self.started = true;
             // A BOM split across reads is not worth handling: reads here are 64 KiB.
@@ -322,20 +379,19 @@ impl<R: Read> BomSkipper<R> {
                 self.buf.push(b'\r');
             }
         }
-        let mut i = 0;
-        while i < chunk.len() {
-            let b = chunk[i];
-            if b == b'\r' {
-                match chunk.get(i + 1) {
-                    Some(b'\n') => {}
-                    Some(_) => self.buf.push(b),
-                    None => self.carriage_return = true,
-                }
-            } else {
-                self.buf.push(b);
+        // Copy the runs between carriage returns: a CR before LF is dropped, any other kept, one
+        // at the end of the chunk decided by the next.
+        let mut start = 0;
+        for i in memchr::memchr_iter(b'\r', chunk) {
+            self.buf.extend_from_slice(&chunk[start..i]);
+            match chunk.get(i + 1) {
+                Some(b'\n') => {}
+                Some(_) => self.buf.push(b'\r'),
+                None => self.carriage_return = true,
             }
-            i += 1;
+            start = i + 1;
         }
+        self.buf.extend_from_slice(&chunk[start..]);
         Ok(true)
     }
 }
@@ -717,6 +773,32 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(seen, vec![(2, "x\ny".to_string()), (4, "z".to_string())]);
+    }
+
+    /// Hands out its input a few bytes at a time (4 first, for a whole BOM, then 2, 3, 1, ...),
+    /// so that carriage returns fall on chunk edges.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.1 = if self.1 == 0 { 4 } else { self.1 % 3 + 1 };
+            let n = self.1.min(self.0.len()).min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn crlf_becomes_lf_across_chunk_edges_and_lone_crs_stay() {
+        let input = b"\xEF\xBB\xBFa\r\nb\rc\r\r\n\r\rd\r\n\r\ne\r";
+        for data in [&input[..], &input[3..]] {
+            let mut out = Vec::new();
+            BomSkipper::new(Trickle(data, 0))
+                .read_to_end(&mut out)
+                .unwrap();
+            assert_eq!(out, b"a\nb\rc\r\n\r\rd\n\ne\r");
+        }
     }
 
     #[test]

@@ -7,9 +7,13 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
-use crate::ingest::mapping::{self, Mapping};
+use rayon::prelude::*;
+
+use crate::ingest::mapping::{self, Mapping, Rec};
+use crate::ingest::reader::{self, Fault, Format, Header, Row};
 use crate::ingest::{IngestOptions, Input, Output, Profile, for_each_record};
-use crate::model::{Adoption, Interaction, Rating, Scale, Survey, Table, Ticket};
+use crate::lake::Stageable;
+use crate::model::{Scale, Table};
 
 pub struct Generic {
     mapping: Mapping,
@@ -69,27 +73,60 @@ impl Profile for Generic {
     }
 
     fn read(&self, input: Input, out: &mut Output) -> Result<()> {
+        match self.table {
+            Table::Tickets => self.read_as(input, out, mapping::ticket),
+            Table::Interactions => self.read_as(input, out, mapping::interaction),
+            Table::Ratings => self.read_as(input, out, |r| mapping::rating(r, Scale::Five)),
+            Table::Adoptions => self.read_as(input, out, mapping::adoption),
+            Table::Surveys => self.read_as(input, out, mapping::survey),
+        }
+    }
+}
+
+/// CSV records converted per chunk on all cores (each record is one row, independent of the
+/// others); the rows are then staged in file order.
+const CSV_CHUNK: usize = 4096;
+
+impl Generic {
+    fn read_as<R: Stageable>(
+        &self,
+        input: Input,
+        out: &mut Output,
+        convert: impl Fn(&Rec<'_>) -> Result<R, Fault> + Sync,
+    ) -> Result<()> {
         let (m, table) = (&self.mapping, self.table);
-        for_each_record(
-            input,
-            out,
-            |header| match m.missing_required(table, |c| header.contains(c)) {
-                Some(col) => Err(format!("missing required column '{col}' for table {table}")),
-                None => Ok(()),
-            },
-            |_| true,
-            |_| table,
-            |row, _, out| {
-                let r = m.rec(row, table);
-                match table {
-                    Table::Tickets => out.emit::<Ticket>(row, mapping::ticket(&r)),
-                    Table::Interactions => out.emit::<Interaction>(row, mapping::interaction(&r)),
-                    Table::Ratings => out.emit::<Rating>(row, mapping::rating(&r, Scale::Five)),
-                    Table::Adoptions => out.emit::<Adoption>(row, mapping::adoption(&r)),
-                    Table::Surveys => out.emit::<Survey>(row, mapping::survey(&r)),
+        let check = |header: &Header| match m.missing_required(table, |c| header.contains(c)) {
+            Some(col) => Err(format!("missing required column '{col}' for table {table}")),
+            None => Ok(()),
+        };
+        if input.format != Format::Csv {
+            return for_each_record(
+                input,
+                out,
+                check,
+                |_| true,
+                |_| table,
+                |row, _, out| out.emit(row, convert(&m.rec(row, table))),
+            );
+        }
+        reader::read_csv_chunks(input.reader, check, CSV_CHUNK, |header, chunk| {
+            let rows: Vec<_> = chunk
+                .par_iter()
+                .map(|record| {
+                    let row = record.row(header)?;
+                    convert(&m.rec(&row, table)).map_err(|f| (row.line(), f, row.raw()))
+                })
+                .collect();
+            for r in rows {
+                out.record();
+                match r {
+                    Ok(r) => out.push(r)?,
+                    Err((line, fault, raw)) => out.reject(table, line, fault, raw)?,
                 }
-            },
-        )
+            }
+            Ok(())
+        })?
+        .map_err(anyhow::Error::msg)
     }
 }
 

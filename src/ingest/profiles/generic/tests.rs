@@ -310,3 +310,44 @@ fn a_mapping_file_loads_another_tools_export() {
         vec![Some(want.to_string())]
     );
 }
+
+#[test]
+fn a_csv_of_several_chunks_keeps_file_order_lines_and_ties() {
+    // 10,000 records: three chunks converted in parallel. Every thousandth lacks opened_at;
+    // ticket DUP appears in the first, second and third chunk with the same update time, so
+    // only file order decides which version stays (the last).
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("tickets.csv");
+    let mut text = String::from("ticket_id,opened_at,updated_at,status\n");
+    let mut bad_lines = Vec::new();
+    for i in 0..10_000u64 {
+        let line = i + 2;
+        let row = match i {
+            100 => "DUP,2026-03-01T09:00:00Z,2026-03-02T09:00:00Z,first".to_string(),
+            5000 => "DUP,2026-03-01T09:00:00Z,2026-03-02T09:00:00Z,second".to_string(),
+            9000 => "DUP,2026-03-01T09:00:00Z,2026-03-02T09:00:00Z,third".to_string(),
+            _ if i % 1000 == 999 => {
+                bad_lines.push(line);
+                format!("T{i},,,open")
+            }
+            _ => format!("T{i},2026-03-01T09:00:00Z,,open"),
+        };
+        text.push_str(&row);
+        text.push('\n');
+    }
+    std::fs::write(&csv, text).unwrap();
+    let (_dir, lake, reports) = ingest_fresh("generic", &[csv]);
+    let c = reports[0].tables[&Table::Tickets];
+    assert_eq!(reports[0].records, 10_000);
+    assert_eq!(
+        (c.read, c.stored, c.superseded, c.rejected),
+        (10_000, 9_988, 2, 10)
+    );
+    let rejects = rejects_by_line(&lake);
+    assert_eq!(rejects.iter().map(|r| r.0).collect::<Vec<_>>(), bad_lines);
+    assert!(rejects.iter().all(|r| r.1.as_deref() == Some("opened_at")));
+    assert_eq!(
+        value_of(&lake, Table::Tickets, "ticket_id", "DUP", "status"),
+        Some("third".into())
+    );
+}

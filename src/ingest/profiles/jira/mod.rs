@@ -34,7 +34,7 @@ impl Jira {
         };
         let score_5 = Scale::Five
             .score_5(&score)
-            .map_err(|e| Fault::column(&col, e.0))?;
+            .map_err(|e| Fault::column(col, e.0))?;
         let rated_at = r.time("rated_at")?.ok_or_else(|| {
             Fault::column(
                 "Custom field (Satisfaction date)",
