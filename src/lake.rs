@@ -38,6 +38,8 @@ use crate::timeparse::month_of;
 
 /// Rows kept in memory across all partitions before they are spilled to staged Parquet files.
 const STAGING_ROW_BUDGET: usize = 200_000;
+/// Partitions merged at once by a commit (fewer on fewer cores).
+const MAX_PARALLEL_MERGES: usize = 2;
 /// Rows per Parquet row group in the lake (smaller groups prune and parallelise better).
 const ROW_GROUP_ROWS: usize = 256 * 1024;
 /// Testing hook: abort the process after this many temporary files were written and before the
@@ -527,23 +529,30 @@ impl Staging {
         // Partitions merge independently, so on every core; each new file stays hidden until all
         // are written, then they are put in place in partition order (a failed merge changes
         // nothing visible; a crash among the renames leaves whole files, as before).
+        // Each merge holds one key per row of its partition, so their number is capped: memory
+        // must not grow with the machine's cores.
         use rayon::prelude::*;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(rayon::current_num_threads().min(MAX_PARALLEL_MERGES))
+            .build()?;
         let partitions: Vec<&(Table, String)> = partitions.into_iter().collect();
-        let merged = partitions
-            .par_iter()
-            .map(|key| {
-                let (table, partition) = key;
-                let dir = if partition.is_empty() {
-                    lake.table_dir(*table)
-                } else {
-                    lake.table_dir(*table).join(partition)
-                };
-                fs::create_dir_all(&dir)?;
-                let target = dir.join("data.parquet");
-                let staged = self.parts.get(*key).map_or(&[][..], Vec::as_slice);
-                merge_partition(*table, &target, staged, drops.get(*key).unwrap_or(&none))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let merged = pool.install(|| {
+            partitions
+                .par_iter()
+                .map(|key| {
+                    let (table, partition) = key;
+                    let dir = if partition.is_empty() {
+                        lake.table_dir(*table)
+                    } else {
+                        lake.table_dir(*table).join(partition)
+                    };
+                    fs::create_dir_all(&dir)?;
+                    let target = dir.join("data.parquet");
+                    let staged = self.parts.get(*key).map_or(&[][..], Vec::as_slice);
+                    merge_partition(*table, &target, staged, drops.get(*key).unwrap_or(&none))
+                })
+                .collect::<Result<Vec<_>>>()
+        })?;
         let mut counts: BTreeMap<Table, CommitCounts> = BTreeMap::new();
         for (key, (c, change)) in partitions.iter().zip(merged) {
             change.apply()?;
@@ -829,9 +838,10 @@ fn merge_partition(
     }
     if keep.iter().all(|k| !k.contains(&true)) {
         // Every row moved to another partition (or none was there): no empty file is left.
-        let change = match has_existing {
-            true => Change::Remove(target.to_path_buf()),
-            false => Change::Nothing,
+        let change = if has_existing {
+            Change::Remove(target.to_path_buf())
+        } else {
+            Change::Nothing
         };
         return Ok((counts, change));
     }
