@@ -703,7 +703,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let start = std::time::Instant::now();
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
-            let texts: Vec<String> = text.lines().map(str::to_string).collect();
+            let texts: Vec<&str> = text.lines().collect();
             let values = deskpulse::sentiment::compound_all(&texts, threads)?;
             let secs = start.elapsed().as_secs_f64();
             if scores {
