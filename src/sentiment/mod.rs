@@ -768,18 +768,26 @@ fn score_valence(sentiments: &[f64], text: &str) -> Scores {
 mod tests {
     use super::*;
 
-    #[test]
-    fn matches_the_reference_implementation_on_every_reference_text() {
+    /// The reference implementation's scores of `../shared/data/vader_reference.jsonl`, one
+    /// object per text.
+    fn reference() -> Vec<serde_json::Value> {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../shared/data/vader_reference.jsonl"
         );
         let text = std::fs::read_to_string(path).expect("reference file beside the project");
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn matches_the_reference_implementation_on_every_reference_text() {
         let v = vader();
         let mut checked = 0;
         let mut failures = Vec::new();
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        for r in reference() {
             let s = v.polarity_scores(r["text"].as_str().unwrap());
             let want = |k: &str| r[k].as_f64().unwrap();
             if (s.compound - want("compound")).abs() > 0.0005
@@ -804,15 +812,9 @@ mod tests {
     fn ascii_text_scores_the_same_through_the_unicode_path() {
         // An em space is white space to Python as to Rust, but makes the text non-ASCII, so the
         // second text of each pair goes through the general tokenizer.
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/data/vader_reference.jsonl"
-        );
-        let text = std::fs::read_to_string(path).expect("reference file beside the project");
         let v = vader();
         let mut checked = 0;
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        for r in reference() {
             let t = r["text"].as_str().unwrap();
             if t.is_ascii() && t.contains(' ') {
                 let wide = t.replace(' ', "\u{2003}");
