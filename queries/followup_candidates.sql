@@ -18,8 +18,12 @@ issue_csat AS (
     FROM ratings r JOIN groups g ON g.ticket_id = r.ticket_id CROSS JOIN p
     GROUP BY g.issue
 ),
+-- The period's bounds ride along with the weak issues, so that `same` is one join on the issue:
+-- a second CROSS JOIN with params there made Ballista 55 count every same_issue row once per
+-- partition of the UNION below (a distributed-planning bug; tests/cluster.rs).
 weak_issues AS (
-    SELECT i.issue, i.rated, i.satisfied, wilson_high(i.satisfied, i.rated) AS csat_high
+    SELECT i.issue, i.rated, i.satisfied, wilson_high(i.satisfied, i.rated) AS csat_high,
+           p.period_start, p.period_end
     FROM issue_csat i CROSS JOIN p
     WHERE i.rated >= p.min_rated AND wilson_high(i.satisfied, i.rated) < p.csat_threshold
 ),
@@ -37,8 +41,8 @@ same AS (
            CAST(NULL AS DOUBLE) AS rating,
            'issue ' || g.issue || ': CSAT ' || CAST(w.satisfied AS VARCHAR) || '/' || CAST(w.rated AS VARCHAR)
              || ', upper bound ' || CAST(ROUND(w.csat_high, 3) AS VARCHAR) AS reason
-    FROM groups g JOIN weak_issues w ON w.issue = g.issue CROSS JOIN p
-    WHERE g.resolved_at >= p.period_start AND g.resolved_at < p.period_end
+    FROM groups g JOIN weak_issues w ON w.issue = g.issue
+    WHERE g.resolved_at >= w.period_start AND g.resolved_at < w.period_end
 ),
 last_channel AS (
     SELECT requester_id, channel FROM (

@@ -7,6 +7,7 @@
 //! fcr = "one_touch"             # or "no_reassignment" (ServiceNow's definition)
 //! memory_mb = 4096              # the query engine's budget before it spills (default: none)
 //! tickets_per_pass = 1000000    # larger lakes compute per-ticket stages in passes of this size
+//! cluster = "df://sched:50050"  # run the metric SQL on this Ballista cluster (--cluster overrides)
 //!
 //! [calendar]
 //! timezone = "UTC"              # IANA name; periods (ISO weeks) and business hours use it
@@ -95,6 +96,9 @@ pub struct Config {
     /// A lake with more tickets computes `ticket_facts` and `pairs` in passes of about this many
     /// tickets, so the memory their joins take does not grow with the lake.
     pub tickets_per_pass: u64,
+    /// The Ballista scheduler (`df://HOST:PORT`) that runs the metric SQL, if any (needs a build
+    /// with the `cluster` feature).
+    pub cluster: Option<String>,
     pub min_rated: u32,
     pub csat_threshold: f64,
     pub cooldown_days: u32,
@@ -113,6 +117,7 @@ struct File {
     fcr: Option<String>,
     memory_mb: Option<u64>,
     tickets_per_pass: Option<u64>,
+    cluster: Option<String>,
     calendar: Option<CalendarFile>,
     targets: Option<BTreeMap<String, String>>,
     followups: Option<FollowupsFile>,
@@ -176,6 +181,7 @@ impl Default for Config {
             targets: default_targets(),
             memory_mb: None,
             tickets_per_pass: 1_000_000,
+            cluster: None,
             min_rated: 5,
             csat_threshold: 0.7,
             cooldown_days: 30,
@@ -186,6 +192,17 @@ impl Default for Config {
             ramp_weeks: 2,
         }
     }
+}
+
+/// Checks a cluster address: `df://HOST:PORT` (the scheduler of a Ballista cluster).
+pub fn check_cluster_url(url: &str) -> Result<String, String> {
+    let bad = || format!("'{url}' (expected df://HOST:PORT)");
+    let rest = url.strip_prefix("df://").ok_or_else(bad)?;
+    let (host, port) = rest.rsplit_once(':').ok_or_else(bad)?;
+    if host.is_empty() || host.contains('/') || port.parse::<u16>().is_err() {
+        return Err(bad());
+    }
+    Ok(url.to_string())
 }
 
 /// Parses "90s", "5m", "2h", "1d" (wall clock) or "4bh", "1bd" (business hours, days of the
@@ -277,6 +294,10 @@ impl Config {
                 bail!("key 'tickets_per_pass': must be at least 1");
             }
             c.tickets_per_pass = n;
+        }
+        if let Some(url) = f.cluster {
+            check_cluster_url(&url).map_err(|e| anyhow::anyhow!("key 'cluster': {e}"))?;
+            c.cluster = Some(url);
         }
         if let Some(cal) = f.calendar {
             if let Some(tz) = cal.timezone {
@@ -409,6 +430,13 @@ mod tests {
             250_000
         );
         assert_eq!(
+            Config::from_toml("cluster = \"df://sched.example:50050\"")
+                .unwrap()
+                .cluster
+                .as_deref(),
+            Some("df://sched.example:50050")
+        );
+        assert_eq!(
             c.calendar.workdays,
             [true, true, false, false, false, false, false]
         );
@@ -426,6 +454,8 @@ mod tests {
             ("fcr = \"magic\"", "fcr"),
             ("memory_mb = 10", "memory_mb"),
             ("tickets_per_pass = 0", "tickets_per_pass"),
+            ("cluster = \"http://sched:50050\"", "cluster"),
+            ("cluster = \"df://sched\"", "cluster"),
             (
                 "[followups]\ncsat_threshold = 7",
                 "followups.csat_threshold",

@@ -4,12 +4,15 @@
 //! - [`model`]: the canonical tables, channels and rating scales;
 //! - [`ingest`]: export files → import profiles → canonical rows or rejects → the [`lake`];
 //! - [`engine`]: DataFusion over the lake, the metric SQL of `queries/`, deskpulse's functions;
+//! - `cluster` (feature `cluster`): the same SQL on an Apache DataFusion Ballista cluster;
 //! - [`sentiment`]: VADER, as the reference implementation scores it;
 //! - [`config`] and [`calendar`]: `deskpulse.toml` and business hours;
 //! - [`stream`]: live events over HTTP and stdin, spool, live satisfaction and alerts;
 //! - [`generate`]: synthetic exports with planted effects; [`demo`]: the main job.
 
 pub mod calendar;
+#[cfg(feature = "cluster")]
+pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod engine;

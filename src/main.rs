@@ -61,12 +61,16 @@ enum Command {
         query: String,
         #[command(flatten)]
         scope: Scope,
+        #[command(flatten)]
+        on: On,
     },
     /// Print one metric family (a view of queries/): channel_satisfaction, kpis, backlog, pair_summary, ...
     Metrics {
         name: String,
         #[command(flatten)]
         scope: Scope,
+        #[command(flatten)]
+        on: On,
     },
     /// Write synthetic exports with planted effects (generic layout).
     Generate {
@@ -100,6 +104,8 @@ enum Command {
         /// Output: text or json.
         #[arg(long, default_value = "text")]
         format: String,
+        #[command(flatten)]
+        on: On,
     },
     /// Whom to send a long-form survey: low-rating and same-issue cohorts, throttled.
     Followups {
@@ -126,6 +132,8 @@ enum Command {
         /// Output: table, csv or json.
         #[arg(long, default_value = "table")]
         format: output::Format,
+        #[command(flatten)]
+        on: On,
     },
     /// Every dissatisfied rating (score_5 <= 2) with ticket, agent, group and comment.
     Escalations {
@@ -133,6 +141,8 @@ enum Command {
         period: Period,
         #[arg(long, default_value = "table")]
         format: output::Format,
+        #[command(flatten)]
+        on: On,
     },
     /// List refused input rows: file, line, column and reason.
     Rejects {
@@ -145,8 +155,6 @@ enum Command {
         #[command(subcommand)]
         kind: ReportKind,
     },
-    /// Run the main job on the embedded sample: generate sample-data/ if missing, ingest it,
-    /// write the weekly report and the dashboard of its last week.
     /// Take live events (NDJSON over HTTP and/or stdin) into the lake, with live CSAT and alerts.
     Stream {
         /// Address to listen on (use port 0 for any free port). Default 127.0.0.1:8080, or no
@@ -207,6 +215,14 @@ enum Command {
         #[arg(long)]
         scores: bool,
     },
+    /// Run a node of a Ballista cluster with deskpulse's functions (needs a build with
+    /// `--features cluster`); clients use it with `--cluster df://HOST:PORT`.
+    Cluster {
+        #[command(subcommand)]
+        role: ClusterRole,
+    },
+    /// Run the main job on the embedded sample: generate sample-data/ if missing, ingest it,
+    /// write the weekly report and the dashboard of its last week.
     Demo {
         /// The sample-data directory.
         #[arg(long, default_value = "sample-data")]
@@ -214,6 +230,53 @@ enum Command {
         /// Where the reports go.
         #[arg(long, default_value = "reports")]
         out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClusterRole {
+    /// The scheduler: takes queries from clients and hands their tasks to the executors.
+    Scheduler {
+        /// Address to listen on.
+        #[arg(long, default_value = "0.0.0.0:50050")]
+        bind: String,
+        /// The host name executors and clients reach this scheduler by.
+        #[arg(long, default_value = "localhost")]
+        external_host: String,
+        /// Executors poll for tasks instead of being sent them (must match the executors).
+        #[arg(long)]
+        pull: bool,
+    },
+    /// An executor: runs tasks. It must see the lake at the same path as the clients do.
+    Executor {
+        /// The scheduler, HOST:PORT.
+        #[arg(long, default_value = "localhost:50050")]
+        scheduler: String,
+        /// Address to listen on.
+        #[arg(long, default_value = "0.0.0.0")]
+        bind_host: String,
+        /// The host name the scheduler and the other executors reach this one by (default: the
+        /// address it connects from).
+        #[arg(long)]
+        external_host: Option<String>,
+        /// Arrow Flight port: results and shuffle data.
+        #[arg(long, default_value_t = 50051)]
+        flight_port: u16,
+        /// gRPC port: tasks pushed by the scheduler.
+        #[arg(long, default_value_t = 50052)]
+        grpc_port: u16,
+        /// HTTP port of /healthz and /readyz (0: none).
+        #[arg(long, default_value_t = 50053)]
+        health_port: u16,
+        /// Tasks run at once (0: one per core).
+        #[arg(long, default_value_t = 0)]
+        vcores: usize,
+        /// Directory for shuffle files (default: a temporary directory).
+        #[arg(long)]
+        work_dir: Option<String>,
+        /// Poll the scheduler for tasks (if the scheduler runs with --pull).
+        #[arg(long)]
+        pull: bool,
     },
 }
 
@@ -241,6 +304,17 @@ struct ReportWeek {
     /// ISO week in the calendar's zone, e.g. 2026-W47 (default: the last complete week).
     #[arg(long)]
     week: Option<String>,
+    #[command(flatten)]
+    on: On,
+}
+
+/// Where the queries run.
+#[derive(clap::Args)]
+struct On {
+    /// Run the queries on the Ballista cluster whose scheduler is here (default: the
+    /// configuration's `cluster`, else in this process).
+    #[arg(long, value_name = "df://HOST:PORT", value_parser = deskpulse::config::check_cluster_url)]
+    cluster: Option<String>,
 }
 
 /// The period of `followups` and `escalations`.
@@ -321,11 +395,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let progress = std::io::stderr().is_terminal();
     let mut config = Config::load(cli.config.as_deref())?;
     let lake_dir = cli.lake.clone().unwrap_or_else(|| config.lake.clone());
+    if let Some(url) = cli.command.cluster() {
+        config.cluster = Some(url.to_string());
+    }
     match cli.command {
-        Command::Sql { query, scope } => {
+        Command::Sql { query, scope, .. } => {
             query_command(&lake_dir, &mut config, &scope, Query::Sql(query))
         }
-        Command::Metrics { name, scope } => {
+        Command::Metrics { name, scope, .. } => {
             query_command(&lake_dir, &mut config, &scope, Query::Metric(name))
         }
         Command::Ingest {
@@ -402,6 +479,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             scope,
             min_tickets,
             format,
+            ..
         } => {
             let weeks = |s: &Option<String>, default: u32| -> Result<u32, String> {
                 match s {
@@ -478,6 +556,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             cap,
             cooldown_days,
             format,
+            ..
         } => {
             let params = match period.params() {
                 Ok(p) => p,
@@ -543,7 +622,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Escalations { period, format } => {
+        Command::Escalations { period, format, .. } => {
             let params = match period.params() {
                 Ok(p) => p,
                 Err(e) => return usage(&format!("{e:#}")),
@@ -725,6 +804,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Cluster { role } => cluster_command(role),
         Command::Demo { sample, out } => {
             let lake = Lake::open(&lake_dir)?;
             let r = demo::run(&sample, &lake, &config, &out, progress)?;
@@ -761,6 +841,102 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 /// The async runtime the library's engine and stream run on.
+impl Command {
+    /// The `--cluster` of the commands that take one.
+    fn cluster(&self) -> Option<&str> {
+        let on = match self {
+            Command::Sql { on, .. }
+            | Command::Metrics { on, .. }
+            | Command::TtrShift { on, .. }
+            | Command::Followups { on, .. }
+            | Command::Escalations { on, .. } => on,
+            Command::Report { kind } => match kind {
+                ReportKind::Weekly { week, .. } | ReportKind::Dashboard { week, .. } => &week.on,
+            },
+            _ => return None,
+        };
+        on.cluster.as_deref()
+    }
+}
+
+#[cfg(feature = "cluster")]
+fn cluster_command(role: ClusterRole) -> Result<ExitCode> {
+    use deskpulse::cluster;
+    let rt = runtime()?;
+    match role {
+        ClusterRole::Scheduler {
+            bind,
+            external_host,
+            pull,
+        } => rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind(&bind)
+                .await
+                .with_context(|| format!("--bind {bind}"))?;
+            println!(
+                "deskpulse scheduler on {} ({} scheduling); clients: --cluster df://{external_host}:{}",
+                listener.local_addr()?,
+                if pull { "pull" } else { "push" },
+                listener.local_addr()?.port()
+            );
+            let options = cluster::SchedulerOptions {
+                external_host,
+                push: !pull,
+            };
+            tokio::select! {
+                r = cluster::run_scheduler(listener, &options) => r,
+                _ = stop_signal() => Ok(()),
+            }
+        })?,
+        ClusterRole::Executor {
+            scheduler,
+            bind_host,
+            external_host,
+            flight_port,
+            grpc_port,
+            health_port,
+            vcores,
+            work_dir,
+            pull,
+        } => {
+            let Some((host, port)) = scheduler
+                .rsplit_once(':')
+                .and_then(|(h, p)| Some((h.to_string(), p.parse().ok()?)))
+            else {
+                return usage(&format!("--scheduler {scheduler}: expected HOST:PORT"));
+            };
+            let options = cluster::ExecutorOptions {
+                scheduler_host: host,
+                scheduler_port: port,
+                bind_host,
+                external_host,
+                flight_port,
+                grpc_port,
+                health_port: (health_port != 0).then_some(health_port),
+                vcores,
+                work_dir,
+                push: !pull,
+            };
+            println!(
+                "deskpulse executor on {}:{flight_port} (flight), :{grpc_port} (tasks){}; scheduler {scheduler}",
+                options.bind_host,
+                match options.health_port {
+                    Some(p) => format!(", :{p} (/healthz, /readyz)"),
+                    None => String::new(),
+                }
+            );
+            rt.block_on(cluster::run_executor(&options))?
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(not(feature = "cluster"))]
+fn cluster_command(_: ClusterRole) -> Result<ExitCode> {
+    anyhow::bail!(
+        "this deskpulse was built without the `cluster` feature (build it with `cargo build --release --features cluster`)"
+    )
+}
+
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

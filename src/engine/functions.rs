@@ -29,13 +29,48 @@ use crate::model::timestamp_type;
 
 /// Adds every deskpulse function to a session.
 pub fn register_functions(ctx: &SessionContext, calendar: &Calendar) {
-    ctx.register_udf(ScalarUDF::from(Sentiment::new()));
-    ctx.register_udf(ScalarUDF::from(Wilson::new(true)));
-    ctx.register_udf(ScalarUDF::from(Wilson::new(false)));
-    ctx.register_udf(ScalarUDF::from(BusinessSeconds::new(calendar.clone())));
-    ctx.register_udf(ScalarUDF::from(IsoWeek::new(calendar.clone())));
-    ctx.register_udf(ScalarUDF::from(TicketPass::new()));
-    ctx.register_udaf(AggregateUDF::from(super::median::Median::new()));
+    for f in scalar_functions(calendar) {
+        ctx.register_udf(f);
+    }
+    for f in aggregate_functions() {
+        ctx.register_udaf(f);
+    }
+}
+
+/// deskpulse's scalar functions, with `calendar` for those that need business time.
+pub fn scalar_functions(calendar: &Calendar) -> Vec<ScalarUDF> {
+    vec![
+        ScalarUDF::from(Sentiment::new()),
+        ScalarUDF::from(Wilson::new(true)),
+        ScalarUDF::from(Wilson::new(false)),
+        ScalarUDF::from(BusinessSeconds::new(calendar.clone())),
+        ScalarUDF::from(IsoWeek::new(calendar.clone())),
+        ScalarUDF::from(TicketPass::new()),
+    ]
+}
+
+/// deskpulse's aggregate functions (its `median` replaces DataFusion's).
+pub fn aggregate_functions() -> Vec<AggregateUDF> {
+    vec![AggregateUDF::from(super::median::Median::new())]
+}
+
+/// The calendar a function computes with, for the functions that carry one
+/// (`business_seconds`, `iso_week`); a cluster sends it along with the function's name.
+pub fn calendar_of(f: &ScalarUDF) -> Option<&Calendar> {
+    let inner = f.inner();
+    inner
+        .downcast_ref::<BusinessSeconds>()
+        .map(|b| &b.calendar)
+        .or_else(|| inner.downcast_ref::<IsoWeek>().map(|w| &w.calendar))
+}
+
+/// The function `name` computing with `calendar`, if it is one that carries a calendar.
+pub fn with_calendar(name: &str, calendar: Calendar) -> Option<ScalarUDF> {
+    match name {
+        "business_seconds" => Some(ScalarUDF::from(BusinessSeconds::new(calendar))),
+        "iso_week" => Some(ScalarUDF::from(IsoWeek::new(calendar))),
+        _ => None,
+    }
 }
 
 /// The 95% Wilson score interval of `successes` out of `n`.

@@ -11,6 +11,10 @@
 //! - On a lake with more than `tickets_per_pass` tickets, the per-ticket stages (`ticket_facts`,
 //!   `pairs`) are computed in passes over slices of the tickets (see `passes.rs`), so their joins
 //!   hold one slice at a time.
+//! - With `cluster` in the configuration, the same session runs on a Ballista cluster (feature
+//!   `cluster`, see `crate::cluster`): every table is one a plan can carry to other machines
+//!   (Parquet listings by path, small tables as VALUES views), and there are no passes: the
+//!   executors share the work and the memory.
 
 pub mod functions;
 mod median;
@@ -26,13 +30,15 @@ use datafusion::arrow::array::{
     TimestampMicrosecondArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::datasource::MemTable;
+use datafusion::common::ScalarValue;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
+use datafusion::datasource::{TableProvider, ViewTable};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::logical_expr::{Expr, LogicalPlanBuilder, col, lit};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::config::{Config, Target};
@@ -119,6 +125,8 @@ impl Params {
 pub struct Engine {
     ctx: SessionContext,
     passes: u64,
+    /// The cluster the queries run on, if any.
+    cluster: Option<String>,
 }
 
 /// Which tickets a session sees: all of them, or one pass of the per-ticket stages.
@@ -132,12 +140,39 @@ pub(crate) enum Scope {
 
 impl Engine {
     /// Opens a session over `lake` with the metric views for `params`.
+    /// With `config.cluster`, the session's queries run on that Ballista cluster.
     pub async fn open(lake: &Lake, config: &Config, params: &Params) -> Result<Engine> {
+        if let Some(url) = &config.cluster {
+            return Engine::on_cluster(url, lake, config, params).await;
+        }
         let tickets = lake.row_count(Table::Tickets)?;
         let passes = tickets.div_ceil(config.tickets_per_pass).max(1);
         let runtime = runtime(config)?;
         let ctx = context(lake, config, params, runtime, Scope::All { passes }).await?;
-        Ok(Engine { ctx, passes })
+        Ok(Engine {
+            ctx,
+            passes,
+            cluster: None,
+        })
+    }
+
+    #[cfg(feature = "cluster")]
+    async fn on_cluster(url: &str, lake: &Lake, config: &Config, params: &Params) -> Result<Engine> {
+        let ctx = crate::cluster::connect(url, &config.calendar).await?;
+        add_tables(&ctx, lake, config, params, Scope::All { passes: 1 }).await?;
+        Ok(Engine {
+            ctx,
+            passes: 1,
+            cluster: Some(url.to_string()),
+        })
+    }
+
+    #[cfg(not(feature = "cluster"))]
+    async fn on_cluster(url: &str, _: &Lake, _: &Config, _: &Params) -> Result<Engine> {
+        anyhow::bail!(
+            "cluster {url}: this deskpulse was built without the `cluster` feature \
+             (build it with `cargo build --release --features cluster`)"
+        )
     }
 
     /// How many passes the per-ticket stages take on this lake (1: none, plain views).
@@ -152,7 +187,20 @@ impl Engine {
 
     /// Runs one SQL statement and collects its result.
     pub async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>> {
-        Ok(self.ctx.sql(sql).await?.collect().await?)
+        let result = async { self.ctx.sql(sql).await?.collect().await }.await;
+        match (result, &self.cluster) {
+            (Ok(batches), _) => Ok(batches),
+            // All a client hears of a plan an executor cannot decode (a function it does not
+            // have) is this; say what usually causes it.
+            (Err(e), Some(url)) if e.to_string().contains("could not be prepared") => {
+                Err(anyhow::Error::new(e).context(format!(
+                    "the executors of the cluster at {url} could not run the query: are they \
+                     `deskpulse cluster executor` processes of this deskpulse version? A stock \
+                     Ballista executor does not have deskpulse's functions"
+                )))
+            }
+            (Err(e), _) => Err(e.into()),
+        }
     }
 
     /// One metric family: the rows of its view, in its natural order.
@@ -216,29 +264,41 @@ pub(crate) async fn context(
     let session = SessionConfig::from_env()?
         .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()))
         .with_information_schema(true);
-    let ctx = SessionContext::new_with_config_rt(session, runtime.clone());
+    let ctx = SessionContext::new_with_config_rt(session, runtime);
     functions::register_functions(&ctx, &config.calendar);
+    add_tables(&ctx, lake, config, params, scope).await?;
+    Ok(ctx)
+}
+
+/// Adds the lake's tables (as `scope` sees them), the run's small tables and every view of
+/// `queries/` to a session.
+async fn add_tables(
+    ctx: &SessionContext,
+    lake: &Lake,
+    config: &Config,
+    params: &Params,
+    scope: Scope,
+) -> Result<()> {
     for table in Table::ALL {
         match scope {
             Scope::Pass { pass, of } if passes::PER_TICKET_INPUTS.contains(&table) => {
                 let whole = format!("lake_{}", table.name());
-                register_table(&ctx, lake, table, &whole).await?;
+                register_table(ctx, lake, table, &whole).await?;
                 ctx.sql(&format!(
                     "CREATE VIEW {} AS SELECT * FROM {whole} WHERE ticket_pass(ticket_id, {of}) = {pass}",
                     table.name()
                 ))
                 .await?;
             }
-            _ => register_table(&ctx, lake, table, table.name()).await?,
+            _ => register_table(ctx, lake, table, table.name()).await?,
         }
     }
-    ctx.register_table("params", Arc::new(params_table(config, params)?))?;
-    ctx.register_table("targets", Arc::new(targets_table(config)?))?;
-    ctx.register_table("weeks", Arc::new(weeks_table(config, params)?))?;
-    let extra = Adoption::to_batch(&params.extra_adoptions);
+    ctx.register_table("params", small_table(params_table(config, params)?)?)?;
+    ctx.register_table("targets", small_table(targets_table(config)?)?)?;
+    ctx.register_table("weeks", small_table(weeks_table(config, params)?)?)?;
     ctx.register_table(
         "extra_adoptions",
-        Arc::new(MemTable::try_new(extra.schema(), vec![vec![extra]])?),
+        small_table(Adoption::to_batch(&params.extra_adoptions))?,
     )?;
     let scratch = match scope {
         Scope::All { passes } if passes > 1 => Some(Arc::new(tempfile::tempdir()?)),
@@ -255,7 +315,7 @@ pub(crate) async fn context(
                     lake: lake.clone(),
                     config: config.clone(),
                     params: params.clone(),
-                    runtime: runtime.clone(),
+                    runtime: ctx.runtime_env(),
                     scratch: dir.clone(),
                     table: Default::default(),
                 };
@@ -268,7 +328,41 @@ pub(crate) async fn context(
             }
         }
     }
-    Ok(ctx)
+    Ok(())
+}
+
+/// A small table of the run (parameters, targets, weeks) as a view over its rows as literals:
+/// unlike an in-memory table, a plan can carry it to a cluster.
+fn small_table(batch: RecordBatch) -> Result<Arc<dyn TableProvider>> {
+    let schema = batch.schema();
+    let row = |r: usize| -> Result<Vec<Expr>> {
+        batch
+            .columns()
+            .iter()
+            .map(|c| Ok(lit(ScalarValue::try_from_array(c, r)?)))
+            .collect()
+    };
+    let (rows, empty) = if batch.num_rows() == 0 {
+        // VALUES needs a row: one of typed NULLs, filtered out.
+        let nulls = schema
+            .fields()
+            .iter()
+            .map(|f| Ok(lit(ScalarValue::try_from(f.data_type())?)))
+            .collect::<Result<Vec<_>>>()?;
+        (vec![nulls], true)
+    } else {
+        ((0..batch.num_rows()).map(row).collect::<Result<_>>()?, false)
+    };
+    let names = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| col(format!("column{}", i + 1)).alias(f.name()));
+    let mut plan = LogicalPlanBuilder::values(rows)?.project(names)?;
+    if empty {
+        plan = plan.filter(lit(false))?;
+    }
+    Ok(Arc::new(ViewTable::new(plan.build()?, None)))
 }
 
 async fn register_table(ctx: &SessionContext, lake: &Lake, table: Table, name: &str) -> Result<()> {
@@ -306,7 +400,7 @@ fn dir_url(dir: &Path) -> Result<String> {
     Ok(format!("{}/", abs.display()))
 }
 
-fn params_table(config: &Config, p: &Params) -> Result<MemTable> {
+fn params_table(config: &Config, p: &Params) -> Result<RecordBatch> {
     let ts = |name: &str| Field::new(name, timestamp_type(), false);
     let schema = Arc::new(Schema::new(vec![
         ts("period_start"),
@@ -322,8 +416,8 @@ fn params_table(config: &Config, p: &Params) -> Result<MemTable> {
         Field::new("csat_threshold", DataType::Float64, false),
     ]));
     let t = |v: Micros| Arc::new(TimestampMicrosecondArray::from(vec![v]).with_timezone("UTC"));
-    let batch = RecordBatch::try_new(
-        schema.clone(),
+    Ok(RecordBatch::try_new(
+        schema,
         vec![
             t(p.from.unwrap_or(i64::MIN / 2)),
             t(p.to.unwrap_or(i64::MAX / 2)),
@@ -337,8 +431,7 @@ fn params_table(config: &Config, p: &Params) -> Result<MemTable> {
             Arc::new(Int64Array::from(vec![config.min_rated as i64])),
             Arc::new(Float64Array::from(vec![config.csat_threshold])),
         ],
-    )?;
-    Ok(MemTable::try_new(schema, vec![vec![batch]])?)
+    )?)
 }
 
 fn weeks(n: u32) -> i64 {
@@ -347,7 +440,7 @@ fn weeks(n: u32) -> i64 {
 
 /// The ISO weeks (in the calendar's zone) that overlap the period, or the 12 weeks up to
 /// `as_of` when the period is open: `week`, `week_start`, `week_end`.
-fn weeks_table(config: &Config, p: &Params) -> Result<MemTable> {
+fn weeks_table(config: &Config, p: &Params) -> Result<RecordBatch> {
     let to = p.to.unwrap_or(p.as_of);
     let from = p.from.unwrap_or(to - weeks(12));
     let span = if from < to {
@@ -366,8 +459,8 @@ fn weeks_table(config: &Config, p: &Params) -> Result<MemTable> {
                 .with_timezone("UTC"),
         )
     };
-    let batch = RecordBatch::try_new(
-        schema.clone(),
+    Ok(RecordBatch::try_new(
+        schema,
         vec![
             Arc::new(StringArray::from_iter_values(
                 span.iter().map(|w| w.label.as_str()),
@@ -375,11 +468,10 @@ fn weeks_table(config: &Config, p: &Params) -> Result<MemTable> {
             t(|w| w.start),
             t(|w| w.end),
         ],
-    )?;
-    Ok(MemTable::try_new(schema, vec![vec![batch]])?)
+    )?)
 }
 
-fn targets_table(config: &Config) -> Result<MemTable> {
+fn targets_table(config: &Config) -> Result<RecordBatch> {
     let schema = Arc::new(Schema::new(vec![
         Field::new("channel", DataType::Utf8, false),
         Field::new("target_seconds", DataType::Float64, false),
@@ -395,13 +487,12 @@ fn targets_table(config: &Config) -> Result<MemTable> {
         secs.push(s);
         biz.push(b);
     }
-    let batch = RecordBatch::try_new(
-        schema.clone(),
+    Ok(RecordBatch::try_new(
+        schema,
         vec![
             Arc::new(StringArray::from(ch)),
             Arc::new(Float64Array::from(secs)),
             Arc::new(BooleanArray::from(biz)),
         ],
-    )?;
-    Ok(MemTable::try_new(schema, vec![vec![batch]])?)
+    )?)
 }

@@ -1,0 +1,96 @@
+//! `deskpulse cluster executor`: Ballista's executor with deskpulse's functions and codecs, and
+//! an HTTP `/healthz` (the process is up) and `/readyz` (its last heartbeat reached the scheduler).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow};
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use ballista_core::registry::BallistaFunctionRegistry;
+use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
+use ballista_executor::health::ExecutorHealth;
+
+use super::{codec, session_config, session_state};
+use crate::calendar::Calendar;
+
+/// How an executor runs and where its scheduler is.
+#[derive(Debug, Clone)]
+pub struct ExecutorOptions {
+    /// The scheduler's host and port.
+    pub scheduler_host: String,
+    pub scheduler_port: u16,
+    /// The address the executor listens on.
+    pub bind_host: String,
+    /// The host name the scheduler and the other executors reach this one by.
+    pub external_host: Option<String>,
+    /// Arrow Flight port (results and shuffle data).
+    pub flight_port: u16,
+    /// gRPC port (tasks pushed by the scheduler).
+    pub grpc_port: u16,
+    /// HTTP port of `/healthz` and `/readyz` (none: not served).
+    pub health_port: Option<u16>,
+    /// Tasks run at once (0: one per core).
+    pub vcores: usize,
+    /// Shuffle files (default: a temporary directory).
+    pub work_dir: Option<String>,
+    /// Tasks pushed by the scheduler (must match the scheduler's policy).
+    pub push: bool,
+}
+
+/// Runs the executor until the process ends or the scheduler stops it.
+pub async fn run_executor(options: &ExecutorOptions) -> Result<()> {
+    let health = ExecutorHealth::new();
+    // Tasks are decoded with this registry and these codecs; the calendar of a task's
+    // business-time functions comes with the task (see `codec`).
+    let base = session_config()?;
+    let state = session_state(base.clone(), &Calendar::default());
+    let config = ExecutorProcessConfig {
+        scheduler_host: options.scheduler_host.clone(),
+        scheduler_port: options.scheduler_port,
+        bind_host: options.bind_host.clone(),
+        external_host: options.external_host.clone(),
+        port: options.flight_port,
+        grpc_port: options.grpc_port,
+        vcores: options.vcores,
+        work_dir: options.work_dir.clone(),
+        task_scheduling_policy: if options.push {
+            ballista_core::config::TaskSchedulingPolicy::PushStaged
+        } else {
+            ballista_core::config::TaskSchedulingPolicy::PullStaged
+        },
+        health: health.clone(),
+        override_function_registry: Some(Arc::new(BallistaFunctionRegistry::from(&state))),
+        override_config_producer: Some(Arc::new(move || base.clone())),
+        override_logical_codec: Some(Arc::new(codec::LogicalCodec::default())),
+        override_physical_codec: Some(Arc::new(codec::PhysicalCodec::default())),
+        ..ExecutorProcessConfig::default()
+    };
+    if let Some(port) = options.health_port {
+        let address = SocketAddr::new(options.bind_host.parse()?, port);
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("health endpoint on {address}"))?;
+        let app = Router::new()
+            .route("/healthz", get(|| async { "ok\n" }))
+            .route("/readyz", get(ready))
+            .with_state(health);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+    }
+    start_executor_process(Arc::new(config))
+        .await
+        .map_err(|e| anyhow!("executor: {e}"))
+}
+
+async fn ready(State(health): State<ExecutorHealth>) -> (StatusCode, &'static str) {
+    if health.is_ready() {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: no heartbeat has reached the scheduler yet\n",
+        )
+    }
+}

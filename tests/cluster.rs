@@ -1,0 +1,267 @@
+//! The cluster (feature `cluster`): a real Ballista scheduler and two executors, in this process
+//! on loopback with push scheduling, run every view of `queries/` and give what the
+//! single-process engine gives, with a non-default business calendar; a stock Ballista executor,
+//! without deskpulse's functions, fails with an error that says so.
+
+mod common;
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use ballista_core::config::TaskSchedulingPolicy;
+use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
+use deskpulse::cluster::{ExecutorOptions, SchedulerOptions, run_executor, run_scheduler};
+use deskpulse::config::Config;
+use deskpulse::engine::output::{Format, render};
+use deskpulse::engine::{Engine, Params, QUERIES};
+use deskpulse::generate;
+use deskpulse::timeparse::TimeParser;
+use serde_json::Value;
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Which executors a test cluster runs.
+#[derive(Clone, Copy, PartialEq)]
+enum Executors {
+    /// `deskpulse cluster executor`'s, with /healthz and /readyz.
+    Deskpulse,
+    /// Ballista's own, as a stock `ballista-executor` runs: no deskpulse functions or codecs.
+    Stock,
+}
+
+/// Starts a scheduler and two executors on a runtime of their own (they live as long as the
+/// test process), waits until both executors are registered, and returns the client's address.
+fn start_cluster(executors: Executors) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let options = SchedulerOptions {
+                external_host: "127.0.0.1".into(),
+                push: true,
+            };
+            tokio::spawn(async move { run_scheduler(listener, &options).await.unwrap() });
+            let mut ready = Vec::new();
+            for _ in 0..2 {
+                let (flight_port, grpc_port) = (free_port(), free_port());
+                match executors {
+                    Executors::Deskpulse => {
+                        let health_port = free_port();
+                        let options = ExecutorOptions {
+                            scheduler_host: "127.0.0.1".into(),
+                            scheduler_port: port,
+                            bind_host: "127.0.0.1".into(),
+                            external_host: Some("127.0.0.1".into()),
+                            flight_port,
+                            grpc_port,
+                            health_port: Some(health_port),
+                            vcores: 2,
+                            work_dir: None,
+                            push: true,
+                        };
+                        tokio::spawn(async move { run_executor(&options).await.unwrap() });
+                        ready.push(Readiness::Http(health_port));
+                    }
+                    Executors::Stock => {
+                        let config = ExecutorProcessConfig {
+                            scheduler_host: "127.0.0.1".into(),
+                            scheduler_port: port,
+                            bind_host: "127.0.0.1".into(),
+                            external_host: Some("127.0.0.1".into()),
+                            port: flight_port,
+                            grpc_port,
+                            vcores: 2,
+                            task_scheduling_policy: TaskSchedulingPolicy::PushStaged,
+                            ..ExecutorProcessConfig::default()
+                        };
+                        let health = config.health.clone();
+                        tokio::spawn(start_executor_process(Arc::new(config)));
+                        ready.push(Readiness::Handle(health));
+                    }
+                }
+            }
+            for r in &ready {
+                r.wait().await;
+            }
+            tx.send(port).unwrap();
+            std::future::pending::<()>().await;
+        });
+    });
+    let port = rx.recv_timeout(Duration::from_secs(120)).unwrap();
+    format!("df://127.0.0.1:{port}")
+}
+
+/// How a test learns that an executor's heartbeat reached the scheduler.
+enum Readiness {
+    /// GET /readyz on this port (and /healthz first: the process is up).
+    Http(u16),
+    Handle(ballista_executor::health::ExecutorHealth),
+}
+
+impl Readiness {
+    async fn wait(&self) {
+        let start = Instant::now();
+        let client = reqwest::Client::new();
+        loop {
+            let ready = match self {
+                Readiness::Http(port) => {
+                    let get = |path: &str| {
+                        client
+                            .get(format!("http://127.0.0.1:{port}{path}"))
+                            .send()
+                    };
+                    match get("/healthz").await {
+                        Ok(r) => {
+                            assert_eq!(r.status(), 200);
+                            get("/readyz").await.is_ok_and(|r| r.status() == 200)
+                        }
+                        Err(_) => false,
+                    }
+                }
+                Readiness::Handle(h) => h.is_ready(),
+            };
+            if ready {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "executor not ready"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+fn generated() -> &'static common::Generated {
+    static G: OnceLock<common::Generated> = OnceLock::new();
+    G.get_or_init(|| common::generated(3_000, 5))
+}
+
+/// A desk in Berlin working 08:00–16:30, Monday to Thursday, with a holiday: business seconds
+/// and ISO weeks differ from the default calendar's.
+fn berlin() -> Config {
+    Config::from_toml(
+        "[calendar]\ntimezone = \"Europe/Berlin\"\nhours = \"08:00-16:30\"\n\
+         workdays = [\"mon\", \"tue\", \"wed\", \"thu\"]\nholidays = [\"2026-03-02\"]\n\
+         [targets]\nemail = \"2bh\"\n",
+    )
+    .unwrap()
+}
+
+fn params() -> Params {
+    let t = |s: &str| TimeParser::default().parse(s).unwrap();
+    Params {
+        from: Some(t(generate::START)),
+        to: Some(generate::end_micros()),
+        by_week: true,
+        as_of: generate::end_micros(),
+        extra_adoptions: Vec::new(),
+    }
+}
+
+async fn rows(engine: &Engine, name: &str) -> Vec<Value> {
+    let batches = engine
+        .metric(name)
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e:#}"));
+    serde_json::from_str(&render(&batches, Format::Json).unwrap()).unwrap()
+}
+
+/// Same rows in the same order; floating-point values equal to 1e-9 relative (the cluster sums
+/// partitions in another order), everything else exactly.
+fn assert_same(name: &str, local: &[Value], cluster: &[Value]) {
+    assert_eq!(local.len(), cluster.len(), "{name}: row counts");
+    for (x, y) in local.iter().zip(cluster) {
+        let (x, y) = (x.as_object().unwrap(), y.as_object().unwrap());
+        assert_eq!(
+            x.keys().collect::<Vec<_>>(),
+            y.keys().collect::<Vec<_>>(),
+            "{name}: columns"
+        );
+        for (k, v) in x {
+            match (v.as_f64(), y[k].as_f64()) {
+                (Some(p), Some(q)) if !(v.is_i64() && y[k].is_i64()) => assert!(
+                    (p - q).abs() <= 1e-9 * p.abs().max(1.0),
+                    "{name}.{k}: {p} vs {q}"
+                ),
+                _ => assert_eq!(v, &y[k], "{name}.{k} in {x:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn every_metric_on_the_cluster_matches_the_single_process_engine() {
+    let g = generated();
+    let url = start_cluster(Executors::Deskpulse);
+    let local_config = berlin();
+    let cluster_config = Config {
+        cluster: Some(url),
+        ..berlin()
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let local = Engine::open(&g.lake, &local_config, &params()).await.unwrap();
+        let cluster = Engine::open(&g.lake, &cluster_config, &params())
+            .await
+            .unwrap();
+        // The cluster really ran the queries: its session plans through Ballista.
+        let plan = cluster
+            .sql("EXPLAIN SELECT count(*) FROM tickets")
+            .await
+            .unwrap();
+        let plan = render(&plan, Format::Csv).unwrap();
+        assert!(plan.contains("distributed_plan"), "{plan}");
+        for (name, _) in QUERIES {
+            let a = rows(&local, name).await;
+            let b = rows(&cluster, name).await;
+            assert!(!a.is_empty(), "{name}: no rows to compare");
+            assert_same(name, &a, &b);
+        }
+        // The calendar matters (so the executors computed with the client's, not their default):
+        // the default calendar gives other business-time medians.
+        let default = Engine::open(&g.lake, &Config::default(), &params())
+            .await
+            .unwrap();
+        let berlin_kpis = rows(&cluster, "kpis").await;
+        let default_kpis = rows(&default, "kpis").await;
+        let medians = |v: &[Value]| -> Vec<Value> {
+            v.iter()
+                .map(|r| r["median_frt_business_seconds"].clone())
+                .collect()
+        };
+        assert_ne!(medians(&berlin_kpis), medians(&default_kpis));
+    });
+}
+
+#[test]
+fn a_stock_executor_fails_with_a_clear_error() {
+    let g = generated();
+    let url = start_cluster(Executors::Stock);
+    let config = Config {
+        cluster: Some(url),
+        ..Config::default()
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let engine = Engine::open(&g.lake, &config, &params()).await.unwrap();
+        // DataFusion's own SQL runs on stock executors...
+        let n = engine
+            .sql("SELECT count(*) AS n FROM tickets")
+            .await
+            .unwrap();
+        assert!(render(&n, Format::Csv).unwrap().contains("3000"));
+        // ...deskpulse's functions do not, and the error says why.
+        let e = engine.metric("kpis").await.unwrap_err();
+        let e = format!("{e:#}");
+        assert!(e.contains("deskpulse cluster executor"), "{e}");
+    });
+}
