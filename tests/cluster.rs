@@ -113,11 +113,8 @@ impl Readiness {
         loop {
             let ready = match self {
                 Readiness::Http(port) => {
-                    let get = |path: &str| {
-                        client
-                            .get(format!("http://127.0.0.1:{port}{path}"))
-                            .send()
-                    };
+                    let get =
+                        |path: &str| client.get(format!("http://127.0.0.1:{port}{path}")).send();
                     match get("/healthz").await {
                         Ok(r) => {
                             assert_eq!(r.status(), 200);
@@ -209,7 +206,9 @@ fn every_metric_on_the_cluster_matches_the_single_process_engine() {
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let local = Engine::open(&g.lake, &local_config, &params()).await.unwrap();
+        let local = Engine::open(&g.lake, &local_config, &params())
+            .await
+            .unwrap();
         let cluster = Engine::open(&g.lake, &cluster_config, &params())
             .await
             .unwrap();

@@ -35,8 +35,8 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
-use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
 use datafusion::datasource::{TableProvider, ViewTable};
+use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder, col, lit};
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -157,7 +157,12 @@ impl Engine {
     }
 
     #[cfg(feature = "cluster")]
-    async fn on_cluster(url: &str, lake: &Lake, config: &Config, params: &Params) -> Result<Engine> {
+    async fn on_cluster(
+        url: &str,
+        lake: &Lake,
+        config: &Config,
+        params: &Params,
+    ) -> Result<Engine> {
         let ctx = crate::cluster::connect(url, &config.calendar).await?;
         add_tables(&ctx, lake, config, params, Scope::All { passes: 1 }).await?;
         Ok(Engine {
@@ -351,7 +356,10 @@ fn small_table(batch: RecordBatch) -> Result<Arc<dyn TableProvider>> {
             .collect::<Result<Vec<_>>>()?;
         (vec![nulls], true)
     } else {
-        ((0..batch.num_rows()).map(row).collect::<Result<_>>()?, false)
+        (
+            (0..batch.num_rows()).map(row).collect::<Result<_>>()?,
+            false,
+        )
     };
     let names = schema
         .fields()
