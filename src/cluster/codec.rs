@@ -45,10 +45,15 @@ fn encode_udf(f: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
     Ok(())
 }
 
-/// The function `name` with the calendar in `buf`, or `None` when `buf` carries no calendar.
-fn decode_udf(name: &str, buf: &[u8]) -> Result<Option<Arc<ScalarUDF>>> {
+/// The function `name` with the calendar in `buf`, or what `other` decodes when `buf` carries
+/// none.
+fn decode_udf(
+    name: &str,
+    buf: &[u8],
+    other: impl FnOnce() -> Result<Arc<ScalarUDF>>,
+) -> Result<Arc<ScalarUDF>> {
     if buf.is_empty() {
-        return Ok(None);
+        return other();
     }
     let bad = |what: &str| plan_datafusion_err!("function {name}: bad calendar in plan ({what})");
     let wire: WireCalendar = serde_json::from_slice(buf).map_err(|e| bad(&e.to_string()))?;
@@ -64,7 +69,9 @@ fn decode_udf(name: &str, buf: &[u8]) -> Result<Option<Arc<ScalarUDF>>> {
             .map(|d| d.parse::<NaiveDate>().map_err(|_| bad(d)))
             .collect::<Result<_>>()?,
     };
-    Ok(with_calendar(name, calendar).map(Arc::new))
+    with_calendar(name, calendar)
+        .map(Arc::new)
+        .ok_or_else(|| bad("not a function with a calendar"))
 }
 
 /// The logical plan codec: Ballista's, plus calendars.
@@ -119,10 +126,7 @@ impl LogicalExtensionCodec for LogicalCodec {
         self.ballista.try_encode_file_format(buf, node)
     }
     fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
-        match decode_udf(name, buf)? {
-            Some(f) => Ok(f),
-            None => self.ballista.try_decode_udf(name, buf),
-        }
+        decode_udf(name, buf, || self.ballista.try_decode_udf(name, buf))
     }
     fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
         encode_udf(node, buf)
@@ -154,10 +158,7 @@ impl PhysicalExtensionCodec for PhysicalCodec {
         self.ballista.try_encode(node, buf, converter)
     }
     fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
-        match decode_udf(name, buf)? {
-            Some(f) => Ok(f),
-            None => self.ballista.try_decode_udf(name, buf),
-        }
+        decode_udf(name, buf, || self.ballista.try_decode_udf(name, buf))
     }
     fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
         encode_udf(node, buf)
