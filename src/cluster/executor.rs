@@ -56,11 +56,7 @@ pub async fn run_executor(options: &ExecutorOptions) -> Result<()> {
         grpc_port: options.grpc_port,
         vcores: options.vcores,
         work_dir: options.work_dir.clone(),
-        task_scheduling_policy: if options.push {
-            ballista_core::config::TaskSchedulingPolicy::PushStaged
-        } else {
-            ballista_core::config::TaskSchedulingPolicy::PullStaged
-        },
+        task_scheduling_policy: super::policy(options.push),
         health: health.clone(),
         override_function_registry: Some(Arc::new(BallistaFunctionRegistry::from(&state))),
         override_config_producer: Some(Arc::new(move || base.clone())),

@@ -70,6 +70,12 @@ pub fn session_state(config: SessionConfig, calendar: &Calendar) -> SessionState
         .build()
 }
 
+/// Ballista's scheduling policy: tasks pushed to executors, or pulled by them.
+fn policy(push: bool) -> ballista_core::config::TaskSchedulingPolicy {
+    use ballista_core::config::TaskSchedulingPolicy::{PullStaged, PushStaged};
+    if push { PushStaged } else { PullStaged }
+}
+
 /// A client session on the cluster whose scheduler is at `url` (`df://HOST:PORT`).
 pub async fn connect(url: &str, calendar: &Calendar) -> Result<SessionContext> {
     check_cluster_url(url).map_err(|e| anyhow!("cluster address {e}"))?;

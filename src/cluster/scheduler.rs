@@ -32,11 +32,7 @@ pub async fn run_scheduler(listener: TcpListener, options: &SchedulerOptions) ->
         bind_host: address.ip().to_string(),
         bind_port: address.port(),
         external_host: options.external_host.clone(),
-        scheduling_policy: if options.push {
-            ballista_core::config::TaskSchedulingPolicy::PushStaged
-        } else {
-            ballista_core::config::TaskSchedulingPolicy::PullStaged
-        },
+        scheduling_policy: super::policy(options.push),
         override_config_producer: Some(Arc::new(move || base.clone())),
         override_session_builder: Some(Arc::new(builder)),
         override_logical_codec: Some(Arc::new(codec::LogicalCodec::default())),
