@@ -862,6 +862,7 @@ impl Command {
 #[cfg(feature = "cluster")]
 fn cluster_command(role: ClusterRole) -> Result<ExitCode> {
     use deskpulse::cluster;
+    init_log();
     let rt = runtime()?;
     match role {
         ClusterRole::Scheduler {
@@ -928,6 +929,26 @@ fn cluster_command(role: ClusterRole) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The log of a cluster process on stderr: Ballista's job, stage and task messages, at
+/// `info` and above unless RUST_LOG says otherwise (e.g. `RUST_LOG=warn`,
+/// `RUST_LOG=info,ballista_executor=debug`).
+#[cfg(feature = "cluster")]
+fn init_log() {
+    use std::io::Write;
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format(|out, record| {
+            writeln!(
+                out,
+                "{} {:5} {}: {}",
+                chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+                record.level(),
+                record.target(),
+                record.args()
+            )
+        })
+        .init();
 }
 
 #[cfg(not(feature = "cluster"))]

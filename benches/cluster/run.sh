@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Cluster benchmark: the metric set in one process against a two-executor Ballista cluster on
+# loopback, on the same lake, in the same run. Not part of `cargo test`; see README "Scaling out".
+#
+#   benches/cluster/run.sh [--tickets N] [--runs R] [--work DIR]
+#
+# Builds the release binary with the `cluster` feature, uses the lake of the peer benchmark
+# (WORK/run-N/lake-scored; generated and ingested here if it is not there yet), and prints the
+# median wall time and peak memory of each metric both ways (benches/cluster/cluster.py).
+set -euo pipefail
+tickets=20000
+runs=3
+root=$(cd "$(dirname "$0")/../.." && pwd)
+work="$root/target/peers"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --tickets) tickets=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
+    --work) work=$2; shift 2 ;;
+    *) echo "usage: $0 [--tickets N] [--runs R] [--work DIR]" >&2; exit 2 ;;
+  esac
+done
+command -v /usr/bin/time >/dev/null || { echo "needs /usr/bin/time (Debian package: time)" >&2; exit 2; }
+(cd "$root" && cargo build --release --quiet --features cluster)
+bin="$root/target/release/deskpulse"
+data="$work/data-$tickets"
+lake="$work/run-$tickets/lake-scored"
+if [ ! -d "$lake" ]; then
+  [ -f "$data/tickets.csv" ] || "$bin" generate --tickets "$tickets" --seed 42 --out "$data"
+  "$bin" --lake "$lake" ingest "$data"/{tickets,interactions,ratings,adoptions}.csv >/dev/null
+fi
+exec python3 "$root/benches/cluster/cluster.py" \
+  --bin "$bin" --lake "$lake" --work "$work/cluster-$tickets" --runs "$runs"
