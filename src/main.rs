@@ -271,6 +271,10 @@ enum ClusterRole {
         /// Tasks run at once (0: one per core).
         #[arg(long, default_value_t = 0)]
         vcores: usize,
+        /// Memory for its tasks in MiB, beyond which sorts and aggregations spill (default:
+        /// 70% of the machine's memory; divide it when several executors share a machine).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        memory_mb: Option<u64>,
         /// Directory for shuffle files (default: a temporary directory).
         #[arg(long)]
         work_dir: Option<String>,
@@ -896,6 +900,7 @@ fn cluster_command(role: ClusterRole) -> Result<ExitCode> {
             grpc_port,
             health_port,
             vcores,
+            memory_mb,
             work_dir,
             pull,
         } => {
@@ -914,6 +919,7 @@ fn cluster_command(role: ClusterRole) -> Result<ExitCode> {
                 grpc_port,
                 health_port: (health_port != 0).then_some(health_port),
                 vcores,
+                memory_mb,
                 work_dir,
                 push: !pull,
             };

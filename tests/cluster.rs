@@ -64,6 +64,8 @@ fn start_cluster(executors: Executors) -> String {
                             grpc_port,
                             health_port: Some(health_port),
                             vcores: 2,
+                            // Two executors share this machine: each a bounded pool.
+                            memory_mb: Some(1024),
                             work_dir: None,
                             push: true,
                         };

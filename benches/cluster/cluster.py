@@ -2,7 +2,10 @@
 cluster of one scheduler and two executors on loopback, on the same lake, in the same run.
 
 For each metric of the peer benchmark's metric set, `runs` times each:
-  single   `deskpulse metrics M --format csv` in one process (the default engine);
+  single   `deskpulse metrics M --format csv` in one process (the default engine: on a lake
+           of more than a million tickets, the per-ticket stages run in passes);
+  one pass the same with `tickets_per_pass` above the lake's size, as on the cluster (which
+           has no passes): tells what the cluster gains from skipping passes;
   cluster  a fresh `deskpulse cluster scheduler` and two `deskpulse cluster executor`
            processes (push scheduling, default task slots: one per core each), waited for
            through /readyz; then the same command with `--cluster df://127.0.0.1:PORT`.
@@ -128,26 +131,34 @@ def main():
     config = os.path.join(args.work, "deskpulse.toml")
     with open(config, "w") as f:
         f.write(BENCH_CONFIG)
+    one_pass = os.path.join(args.work, "one-pass.toml")
+    with open(one_pass, "w") as f:
+        f.write("tickets_per_pass = 1000000000000\n" + BENCH_CONFIG)
     print(f"cluster benchmark on {args.lake} ({os.cpu_count()} cores), median of {args.runs} runs")
     print("| metric | engine | wall | peak memory | time ratio to one process |")
     print("|---|---|---|---|---|")
     for metric in METRICS:
-        outs = {e: os.path.join(args.work, f"{metric}-{e}.csv") for e in ("single", "cluster")}
-        base = ["--config", config, "--lake", args.lake, "metrics", metric, "--format", "csv"]
+        engines = ("single", "one-pass", "cluster")
+        outs = {e: os.path.join(args.work, f"{metric}-{e}.csv") for e in engines}
 
         def command(engine):
-            return ["sh", "-c", '"$0" "$@" > "' + outs[engine] + '"', args.bin] + base
+            toml = one_pass if engine == "one-pass" else config
+            return ["sh", "-c", '"$0" "$@" > "' + outs[engine] + '"', args.bin, "--config",
+                    toml, "--lake", args.lake, "metrics", metric, "--format", "csv"]
 
         single = timed(command("single"), args.runs, f"{metric}, one process")
+        whole = timed(command("one-pass"), args.runs, f"{metric}, one process, one pass")
         wall, client, servers = on_cluster(args.bin, args.work, command("cluster"), args.runs,
                                            f"{metric}, cluster")
         row(metric, "one process", single, None)
+        row(metric, "one process, one pass", whole, single)
         print(f"| {metric} | cluster, 2 executors | {wall:.2f} s | {client:.0f} MiB client + "
               f"{servers:,.0f} MiB scheduler and executors | {wall / single[0]:.2f} |", flush=True)
-        problem = first_difference(outs["single"], outs["cluster"])
-        if problem:
-            sys.exit(f"DISAGREEMENT: {metric}: {problem}")
-    print("the cluster's results equal the single process's")
+        for engine in ("one-pass", "cluster"):
+            problem = first_difference(outs["single"], outs[engine])
+            if problem:
+                sys.exit(f"DISAGREEMENT: {metric}, {engine}: {problem}")
+    print("the one-pass and the cluster's results equal the single process's")
 
 
 if __name__ == "__main__":

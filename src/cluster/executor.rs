@@ -34,6 +34,10 @@ pub struct ExecutorOptions {
     pub health_port: Option<u16>,
     /// Tasks run at once (0: one per core).
     pub vcores: usize,
+    /// Memory shared by its tasks, in MiB, beyond which sorts and aggregations spill (none:
+    /// Ballista's default, 70% of the host's or the cgroup's memory; set it when several
+    /// executors share a host).
+    pub memory_mb: Option<u64>,
     /// Shuffle files (default: a temporary directory).
     pub work_dir: Option<String>,
     /// Tasks pushed by the scheduler (must match the scheduler's policy).
@@ -55,6 +59,7 @@ pub async fn run_executor(options: &ExecutorOptions) -> Result<()> {
         port: options.flight_port,
         grpc_port: options.grpc_port,
         vcores: options.vcores,
+        memory_pool_size: options.memory_mb.map(|mb| mb << 20),
         work_dir: options.work_dir.clone(),
         task_scheduling_policy: super::policy(options.push),
         health: health.clone(),
