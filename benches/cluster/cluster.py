@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from statistics import median
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "peers"))
 from peers import BENCH_CONFIG, METRICS, row, timed  # noqa: E402
@@ -97,8 +98,7 @@ def on_cluster(bin, work, command, runs, label):
             cluster.stop()
         walls.append(wall)
         clients.append(client)
-    med = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731
-    return med(walls), med(clients), med(servers)
+    return median(walls), median(clients), median(servers)
 
 
 def first_difference(a_path, b_path):

@@ -6,7 +6,8 @@
 #
 # Builds the release binary with the `cluster` feature, uses the lake of the peer benchmark
 # (WORK/run-N/lake-scored; generated and ingested here if it is not there yet), and prints the
-# median wall time and peak memory of each metric both ways (benches/cluster/cluster.py).
+# median wall time and peak memory of each metric three ways: one process (in passes, as by
+# default, and in one pass) and the cluster (benches/cluster/cluster.py).
 set -euo pipefail
 tickets=20000
 runs=3
