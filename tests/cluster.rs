@@ -15,6 +15,7 @@ use deskpulse::config::Config;
 use deskpulse::engine::output::{Format, render};
 use deskpulse::engine::{Engine, Params, QUERIES};
 use deskpulse::generate;
+use deskpulse::metrics::followups::{self, Throttles};
 use deskpulse::timeparse::TimeParser;
 use serde_json::Value;
 
@@ -227,6 +228,19 @@ fn every_metric_on_the_cluster_matches_the_single_process_engine() {
             assert!(!a.is_empty(), "{name}: no rows to compare");
             assert_same(name, &a, &b);
         }
+        // The follow-up targets, merged in Rust from candidate rows the cluster returns in
+        // another order, are the same people with the same tickets and reasons.
+        let throttles = Throttles {
+            now: generate::end_micros(),
+            cooldown_days: 30,
+            cap: 1_000,
+            seed: 42,
+            opt_out: Default::default(),
+        };
+        let a = followups::plan(&local, &throttles).await.unwrap().targets;
+        let b = followups::plan(&cluster, &throttles).await.unwrap().targets;
+        assert!(a.len() > 10, "{} follow-up targets", a.len());
+        assert_eq!(a, b);
         // The calendar matters (so the executors computed with the client's, not their default):
         // the default calendar gives other business-time medians.
         let default = Engine::open(&g.lake, &Config::default(), &params())

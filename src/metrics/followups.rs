@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use anyhow::Result;
-use datafusion::arrow::array::{Array, AsArray, StringArray};
+use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{Float64Type, TimestampMicrosecondType};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -84,11 +84,11 @@ fn rank(seed: u64, requester: &str) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// Plans the follow-ups for the engine's period.
-pub async fn plan(engine: &Engine, t: &Throttles) -> Result<Plan> {
-    // Candidates, merged per (cohort, requester).
+/// The candidates (rows of `followup_candidates`) merged into one target per cohort and
+/// requester. The result does not depend on the rows' order.
+fn merge(candidates: &[RecordBatch]) -> Result<BTreeMap<(String, String), Target>> {
     let mut merged: BTreeMap<(String, String), Target> = BTreeMap::new();
-    for b in engine.sql("SELECT * FROM followup_candidates").await? {
+    for b in candidates {
         let col = |n: &str| {
             b.column_by_name(n)
                 .expect("followup_candidates column")
@@ -117,16 +117,32 @@ pub async fn plan(engine: &Engine, t: &Throttles) -> Result<Plan> {
                     channel: (!channel.is_null(i)).then(|| s(&channel)),
                 });
             entry.tickets.push(s(&ticket));
-            // Keep the worst rating as the target's reason.
-            if let (Some(new), Some(old)) = (r, entry.rating)
-                && new < old
-            {
-                entry.rating = Some(new);
+            // The target's reason: its worst rating; among equals (and unrated same-issue
+            // candidates) the smallest key, so that the rows' order (which a cluster or another
+            // partitioning changes) does not choose it.
+            // A cohort's candidates are all rated (low_rating) or all unrated (same_issue).
+            let smaller_key = key.value(i) < entry.cohort_key.as_str();
+            let replaces = match (r, entry.rating) {
+                (Some(new), Some(old)) => new < old || (new == old && smaller_key),
+                (None, None) => smaller_key,
+                _ => false,
+            };
+            if replaces {
+                entry.rating = r;
                 entry.cohort_key = s(&key);
                 entry.reason = s(&reason);
             }
         }
     }
+    for target in merged.values_mut() {
+        target.tickets.sort();
+    }
+    Ok(merged)
+}
+
+/// Plans the follow-ups for the engine's period.
+pub async fn plan(engine: &Engine, t: &Throttles) -> Result<Plan> {
+    let merged = merge(&engine.sql("SELECT * FROM followup_candidates").await?)?;
     let mut plan = Plan {
         candidates: merged.len() as u64,
         ..Plan::default()
@@ -243,4 +259,64 @@ pub fn write_files(dir: &std::path::Path, targets: &[Target]) -> Result<()> {
         crate::lake::write_atomic(&dir.join(name), body.as_bytes())?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{ArrayRef, Float64Array};
+    use std::sync::Arc;
+
+    /// A candidate row: (cohort, key, requester, ticket, rating).
+    type Row = (
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        Option<f64>,
+    );
+
+    fn batch(rows: &[Row]) -> RecordBatch {
+        let text = |f: fn(&Row) -> &'static str| -> ArrayRef {
+            Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
+        };
+        RecordBatch::try_from_iter([
+            ("cohort", text(|r| r.0)),
+            ("cohort_key", text(|r| r.1)),
+            ("requester_id", text(|r| r.2)),
+            ("ticket_id", text(|r| r.3)),
+            (
+                "rating",
+                Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.4))) as ArrayRef,
+            ),
+            ("reason", text(|r| r.1)),
+            ("channel", text(|_| "email")),
+        ])
+        .unwrap()
+    }
+
+    #[test]
+    fn merging_does_not_depend_on_the_rows_order() {
+        let rows = [
+            ("low_rating", "T9", "u1", "T9", Some(1.0)),
+            ("low_rating", "T3", "u1", "T3", Some(1.0)),
+            ("low_rating", "T5", "u1", "T5", Some(2.0)),
+            ("same_issue", "PRB-B", "u1", "T7", None),
+            ("same_issue", "PRB-A", "u1", "T8", None),
+        ];
+        let forward = merge(&[batch(&rows)]).unwrap();
+        let mut reversed = rows;
+        reversed.reverse();
+        assert_eq!(forward, merge(&[batch(&reversed)]).unwrap());
+        let low = &forward[&("low_rating".to_string(), "u1".to_string())];
+        // The worst rating, the smaller key among equals; tickets in order.
+        assert_eq!((low.cohort_key.as_str(), low.rating), ("T3", Some(1.0)));
+        assert_eq!(low.tickets, ["T3", "T5", "T9"]);
+        let same = &forward[&("same_issue".to_string(), "u1".to_string())];
+        assert_eq!(
+            (same.cohort_key.as_str(), same.reason.as_str()),
+            ("PRB-A", "PRB-A")
+        );
+        assert_eq!(same.tickets, ["T7", "T8"]);
+    }
 }
