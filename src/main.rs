@@ -246,6 +246,10 @@ enum ClusterRole {
         /// Executors poll for tasks instead of being sent them (must match the executors).
         #[arg(long)]
         pull: bool,
+        /// Seconds without a heartbeat before an executor counts as lost (Ballista's default).
+        /// Measured on the wall clock: raise it where the clock can step (paused VMs).
+        #[arg(long, default_value_t = 180)]
+        executor_timeout: u64,
     },
     /// An executor: runs tasks. It must see the lake at the same path as the clients do.
     Executor {
@@ -873,6 +877,7 @@ fn cluster_command(role: ClusterRole) -> Result<ExitCode> {
             bind,
             external_host,
             pull,
+            executor_timeout,
         } => rt.block_on(async {
             let listener = tokio::net::TcpListener::bind(&bind)
                 .await
@@ -886,6 +891,7 @@ fn cluster_command(role: ClusterRole) -> Result<ExitCode> {
             let options = cluster::SchedulerOptions {
                 external_host,
                 push: !pull,
+                executor_timeout_secs: executor_timeout,
             };
             tokio::select! {
                 r = cluster::run_scheduler(listener, &options) => r,

@@ -48,6 +48,11 @@ fn start_cluster(executors: Executors) -> String {
             let options = SchedulerOptions {
                 external_host: "127.0.0.1".into(),
                 push: true,
+                // A day: Ballista times heartbeats on the wall clock. A CI run on this (virtual)
+                // machine failed both tests with "all executors were lost", which is what
+                // stepping the clock 200 s forward mid-test (`date -s`) gives; with a day, five
+                // such steps leave the tests green.
+                executor_timeout_secs: 86_400,
             };
             tokio::spawn(async move { run_scheduler(listener, &options).await.unwrap() });
             let mut ready = Vec::new();

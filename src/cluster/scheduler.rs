@@ -20,6 +20,12 @@ pub struct SchedulerOptions {
     /// Tasks pushed to executors as soon as they are ready (Ballista's default), or pulled by
     /// executors polling.
     pub push: bool,
+    /// Seconds without a heartbeat before an executor counts as lost (Ballista's default: 180).
+    /// Ballista measures it on the wall clock, so a clock step longer than this (a virtual
+    /// machine resumed after a pause, an NTP correction) drops every executor at once and fails
+    /// the running jobs; raise it where that happens. Also how long a job waits for an executor
+    /// to come back when all are lost.
+    pub executor_timeout_secs: u64,
 }
 
 /// Runs the scheduler on `listener` until the process ends.
@@ -33,6 +39,8 @@ pub async fn run_scheduler(listener: TcpListener, options: &SchedulerOptions) ->
         bind_port: address.port(),
         external_host: options.external_host.clone(),
         scheduling_policy: super::policy(options.push),
+        executor_timeout_seconds: options.executor_timeout_secs,
+        no_executors_grace_period_seconds: options.executor_timeout_secs,
         override_config_producer: Some(Arc::new(move || base.clone())),
         override_session_builder: Some(Arc::new(builder)),
         override_logical_codec: Some(Arc::new(codec::LogicalCodec::default())),
