@@ -17,7 +17,9 @@ use std::path::Path;
 use anyhow::{Result, bail};
 
 use super::mapping::Mapping;
-use super::{IngestOptions, Profile};
+use super::reader::Row;
+use super::{IngestOptions, Output, Profile};
+use crate::model::{ActorRole, Channel, Interaction, Ticket};
 
 /// The built-in profiles.
 pub const NAMES: &[&str] = &["generic", "servicenow", "zendesk", "jira", "twitter"];
@@ -55,4 +57,28 @@ fn builtin_id(name: &str, tz: Option<chrono_tz::Tz>) -> String {
         Some(tz) => format!("{name}[tz={tz}]"),
         None => name.to_string(),
     }
+}
+
+/// Stores a ticket's description (the row's `column`) as the requester's opening message
+/// `<ticket id>#d`, at the ticket's opening; a missing or blank description stores nothing.
+fn push_description(t: &Ticket, row: &dyn Row, column: &str, out: &mut Output) -> Result<()> {
+    let Some(body) = row.get(column).ok().flatten() else {
+        return Ok(());
+    };
+    let body = body.trim();
+    if body.is_empty() {
+        return Ok(());
+    }
+    out.push(Interaction {
+        interaction_id: format!("{}#d", t.ticket_id),
+        ticket_id: t.ticket_id.clone(),
+        at: t.opened_at,
+        seq: Some(0),
+        actor_role: ActorRole::Requester,
+        actor_id: t.requester_id.clone(),
+        channel: t.channel.unwrap_or(Channel::Other),
+        is_public: true,
+        body: Some(body.to_string()),
+        sentiment: None,
+    })
 }

@@ -8,7 +8,7 @@
 use anyhow::Result;
 use chrono_tz::Tz;
 
-use super::{builtin_id, builtin_mapping};
+use super::{builtin_id, builtin_mapping, push_description};
 use crate::ingest::mapping::{self, Mapping};
 use crate::ingest::reader::{Fault, Row};
 use crate::ingest::{Input, Output, Profile, for_each_record};
@@ -113,25 +113,7 @@ impl Profile for Jira {
                     Ok(t) => t,
                     Err(f) => return out.reject(Table::Tickets, row.line(), f, row.raw()),
                 };
-                if let Some(d) = row
-                    .get("Description")
-                    .ok()
-                    .flatten()
-                    .filter(|d| !d.trim().is_empty())
-                {
-                    out.push(Interaction {
-                        interaction_id: format!("{}#d", t.ticket_id),
-                        ticket_id: t.ticket_id.clone(),
-                        at: t.opened_at,
-                        seq: Some(0),
-                        actor_role: ActorRole::Requester,
-                        actor_id: t.requester_id.clone(),
-                        channel: t.channel.unwrap_or(Channel::Other),
-                        is_public: true,
-                        body: Some(d.trim().to_string()),
-                        sentiment: None,
-                    })?;
-                }
+                push_description(&t, row, "Description", out)?;
                 match row.get_all("Comment") {
                     Ok(comments) => {
                         for (i, c) in comments.iter().filter(|c| !c.trim().is_empty()).enumerate() {

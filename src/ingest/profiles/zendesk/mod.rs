@@ -11,11 +11,11 @@
 use anyhow::Result;
 use chrono_tz::Tz;
 
-use super::{builtin_id, builtin_mapping};
+use super::{builtin_id, builtin_mapping, push_description};
 use crate::ingest::mapping::{self, Mapping};
 use crate::ingest::reader::{Fault, Row};
 use crate::ingest::{Input, Output, Profile, for_each_record};
-use crate::model::{ActorRole, Channel, Interaction, Rating, Scale, Table, Ticket};
+use crate::model::{Rating, Scale, Table, Ticket};
 
 pub struct Zendesk {
     mapping: Mapping,
@@ -51,25 +51,7 @@ impl Zendesk {
         let Ok(t) = ticket else {
             return out.emit::<Ticket>(row, ticket);
         };
-        if let Some(body) = row
-            .get("description")
-            .ok()
-            .flatten()
-            .filter(|d| !d.trim().is_empty())
-        {
-            out.push(Interaction {
-                interaction_id: format!("{}#d", t.ticket_id),
-                ticket_id: t.ticket_id.clone(),
-                at: t.opened_at,
-                seq: Some(0),
-                actor_role: ActorRole::Requester,
-                actor_id: t.requester_id.clone(),
-                channel: t.channel.unwrap_or(Channel::Other),
-                is_public: true,
-                body: Some(body.into_owned()),
-                sentiment: None,
-            })?;
-        }
+        push_description(&t, row, "description", out)?;
         match row
             .get("satisfaction_rating.score")
             .ok()

@@ -39,6 +39,25 @@ fn tickets_page_gives_tickets_descriptions_and_answered_ratings() {
     assert_eq!(channels("35438"), Some("messaging".into()));
     assert_eq!(channels("35439"), Some("phone".into()));
     assert_eq!(at("priority")("35439"), Some("1".into()));
+    // The description is the requester's opening message; a blank one gives none.
+    let body = |id: &str| value_of(lake, Table::Interactions, "interaction_id", id, "body");
+    assert_eq!(
+        body("35436#d").as_deref(),
+        Some("The printer on floor 3 is smoking. Please help, this is urgent!")
+    );
+    assert_eq!(
+        value_of(
+            lake,
+            Table::Interactions,
+            "interaction_id",
+            "35436#d",
+            "actor_role"
+        )
+        .as_deref(),
+        Some("requester")
+    );
+    let ids = column(lake, Table::Interactions, "interaction_id");
+    assert!(!ids.contains(&Some("35439#d".into())), "{ids:?}");
 
     let rejects = lake.rejects().unwrap();
     assert_eq!(rejects.len(), 1);
