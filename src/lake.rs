@@ -941,6 +941,9 @@ fn replace(path: &Path, crash_test: bool, write: impl FnOnce(File) -> Result<Fil
 }
 
 /// A file written and fsync'd under its hidden temporary name, not yet renamed into place.
+/// Dropped unpublished (its write failed, or another partition's merge did), it deletes the
+/// temporary file: a failed commit leaves nothing behind. (A crash still can; the next write
+/// of the same file overwrites it.)
 struct Hidden {
     tmp: PathBuf,
     path: PathBuf,
@@ -961,12 +964,20 @@ fn write_hidden(
     // A fixed name: a run after a crash overwrites the leftover instead of piling up files.
     let tmp = dir.join(format!(".{name}.tmp"));
     let file = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    write(file)?.sync_all()?;
-    Ok(Hidden {
+    let hidden = Hidden {
         tmp,
         path: path.to_path_buf(),
         crash_test,
-    })
+    };
+    write(file)?.sync_all()?;
+    Ok(hidden)
+}
+
+impl Drop for Hidden {
+    fn drop(&mut self) {
+        // After a successful publish the temporary name is gone and this finds nothing.
+        let _ = fs::remove_file(&self.tmp);
+    }
 }
 
 impl Hidden {
@@ -1085,6 +1096,28 @@ fn manifest_batch(entries: &[ManifestEntry]) -> RecordBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_or_abandoned_write_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.parquet");
+        let tmp = dir.path().join(".f.parquet.tmp");
+        let failed = write_hidden(&path, false, |mut file| {
+            std::io::Write::write_all(&mut file, b"half a file")?;
+            anyhow::bail!("the writer failed")
+        });
+        assert!(failed.is_err());
+        assert!(!tmp.exists() && !path.exists());
+        // Written, then dropped unpublished (another partition's merge failed).
+        let hidden = write_hidden(&path, false, |file| Ok(file)).unwrap();
+        assert!(tmp.exists());
+        drop(hidden);
+        assert!(!tmp.exists() && !path.exists());
+        // Published: in place, and the temporary name is gone.
+        write_atomic(&path, b"whole").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"whole");
+        assert!(!tmp.exists());
+    }
 
     fn ticket(id: &str, opened: Micros, updated: Micros, status: &str) -> Ticket {
         Ticket {
