@@ -1109,7 +1109,7 @@ mod tests {
         assert!(failed.is_err());
         assert!(!tmp.exists() && !path.exists());
         // Written, then dropped unpublished (another partition's merge failed).
-        let hidden = write_hidden(&path, false, |file| Ok(file)).unwrap();
+        let hidden = write_hidden(&path, false, Ok).unwrap();
         assert!(tmp.exists());
         drop(hidden);
         assert!(!tmp.exists() && !path.exists());
