@@ -9,19 +9,7 @@
 # median wall time and peak memory of each metric three ways: one process (in passes, as by
 # default, and in one pass) and the cluster (benches/cluster/cluster.py).
 set -euo pipefail
-tickets=20000
-runs=3
-root=$(cd "$(dirname "$0")/../.." && pwd)
-work="$root/target/peers"
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --tickets) tickets=$2; shift 2 ;;
-    --runs) runs=$2; shift 2 ;;
-    --work) work=$2; shift 2 ;;
-    *) echo "usage: $0 [--tickets N] [--runs R] [--work DIR]" >&2; exit 2 ;;
-  esac
-done
-command -v /usr/bin/time >/dev/null || { echo "needs /usr/bin/time (Debian package: time)" >&2; exit 2; }
+. "$(dirname "$0")/../args.sh"
 (cd "$root" && cargo build --release --quiet --features cluster)
 bin="$root/target/release/deskpulse"
 data="$work/data-$tickets"
