@@ -19,7 +19,7 @@ use anyhow::{Result, bail};
 use super::mapping::Mapping;
 use super::reader::Row;
 use super::{IngestOptions, Output, Profile};
-use crate::model::{ActorRole, Channel, Interaction, Ticket};
+use crate::model::{ActorRole, Channel, Interaction, Table, Ticket};
 
 /// The built-in profiles.
 pub const NAMES: &[&str] = &["generic", "servicenow", "zendesk", "jira", "twitter"];
@@ -60,10 +60,13 @@ fn builtin_id(name: &str, tz: Option<chrono_tz::Tz>) -> String {
 }
 
 /// Stores a ticket's description (the row's `column`) as the requester's opening message
-/// `<ticket id>#d`, at the ticket's opening; a missing or blank description stores nothing.
+/// `<ticket id>#d`, at the ticket's opening; a missing or blank description stores nothing,
+/// an unreadable one is a rejected interaction (the ticket is stored).
 fn push_description(t: &Ticket, row: &dyn Row, column: &str, out: &mut Output) -> Result<()> {
-    let Some(body) = row.get(column).ok().flatten() else {
-        return Ok(());
+    let body = match row.get(column) {
+        Ok(Some(body)) => body,
+        Ok(None) => return Ok(()),
+        Err(f) => return out.reject(Table::Interactions, row.line(), f, row.raw()),
     };
     let body = body.trim();
     if body.is_empty() {

@@ -76,3 +76,36 @@ fn issues_comments_and_ratings() {
     );
     assert!(rejects[1].reason.contains("outside the five scale"));
 }
+
+#[test]
+fn an_unreadable_description_is_a_counted_reject_and_the_ticket_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("jira.csv");
+    let fixture = std::fs::read(fixture("jira_issues.csv")).unwrap();
+    let good = "My laptop shows a black screen after the update.";
+    let at = fixture
+        .windows(good.len())
+        .position(|w| w == good.as_bytes())
+        .unwrap();
+    let mut bytes = fixture[..at].to_vec();
+    bytes.extend_from_slice(b"black \xff screen");
+    bytes.extend_from_slice(&fixture[at + good.len()..]);
+    std::fs::write(&file, bytes).unwrap();
+
+    let (_dir, lake, reports) = ingest_fresh("jira", &[file]);
+    let r = &reports[0];
+    assert_eq!(r.tables[&Table::Tickets].stored, 4);
+    let ia = r.tables[&Table::Interactions];
+    assert_eq!((ia.read, ia.stored, ia.rejected), (7, 6, 1));
+    let ids = column(&lake, Table::Interactions, "interaction_id");
+    assert!(!ids.contains(&Some("SD-1#d".into())), "{ids:?}");
+    assert!(ids.contains(&Some("SD-1#c1".into())), "{ids:?}");
+    let reject = lake
+        .rejects()
+        .unwrap()
+        .into_iter()
+        .find(|r| r.column.as_deref() == Some("Description"))
+        .expect("a reject for the description");
+    assert_eq!(reject.line, 2);
+    assert!(reject.reason.contains("UTF-8"), "{}", reject.reason);
+}
