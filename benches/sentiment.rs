@@ -1,5 +1,5 @@
 //! VADER throughput: texts per second on one core, over the reference texts of
-//! `../shared/data/vader_reference.jsonl` (real customer remarks and tweets).
+//! `tests/data/vader_reference.jsonl` (real customer remarks and tweets).
 //! Run with `cargo bench --bench sentiment`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -8,10 +8,10 @@ use deskpulse::sentiment::vader;
 fn texts() -> Vec<String> {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/data/vader_reference.jsonl"
+        "/tests/data/vader_reference.jsonl"
     );
     std::fs::read_to_string(path)
-        .expect("reference texts beside the project")
+        .expect("tests/data/vader_reference.jsonl")
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter_map(|v| v["text"].as_str().map(str::to_string))

@@ -283,7 +283,7 @@ fn demo_generates_the_sample_when_missing_and_reports_the_lake() {
 fn ttr_shift_runs_on_the_servicenow_sample_and_refuses_empty_windows() {
     let dir = tempfile::tempdir().unwrap();
     let sn = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/servicenow_incident_events_sample.csv");
+        .join("tests/data/servicenow_incident_events_sample.csv");
     assert!(
         deskpulse(
             dir.path(),

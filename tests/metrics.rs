@@ -393,9 +393,10 @@ fn month_filters_prune_partitions() {
     assert!(f(&n[0], "n") > 0.0);
 }
 
-fn shared(name: &str) -> PathBuf {
+/// Real reference data shipped in `tests/data` (origins in its README).
+fn reference(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data")
+        .join("tests/data")
         .join(name)
 }
 
@@ -404,7 +405,7 @@ fn reference_lake(profile: &str, file: &str) -> (tempfile::TempDir, Lake) {
     let lake = Lake::open(dir.path()).unwrap();
     let (_, errors) = ingest(
         &lake,
-        &[shared(file)],
+        &[reference(file)],
         &IngestOptions {
             profile: profile.into(),
             ..Default::default()
@@ -472,7 +473,7 @@ fn every_answered_tweet_pairs_with_its_answer() {
     let (_dir, lake) = reference_lake("twitter", "twitter_support_sample.csv");
     let mut parent = HashMap::new();
     let mut inbound = HashSet::new();
-    for rec in csv::Reader::from_path(shared("twitter_support_sample.csv"))
+    for rec in csv::Reader::from_path(reference("twitter_support_sample.csv"))
         .unwrap()
         .records()
     {

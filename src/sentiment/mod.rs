@@ -3,7 +3,7 @@
 //!
 //! The port keeps the reference's behaviour exactly, quirks included (the contrastive "but" rule
 //! looks sentiments up by value, as the reference's `list.index` does), because the point is to
-//! give the same scores: a test checks every line of `../shared/data/vader_reference.jsonl`.
+//! give the same scores: a test checks every line of `tests/data/vader_reference.jsonl`.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -768,14 +768,14 @@ fn score_valence(sentiments: &[f64], text: &str) -> Scores {
 mod tests {
     use super::*;
 
-    /// The reference implementation's scores of `../shared/data/vader_reference.jsonl`, one
+    /// The reference implementation's scores of `tests/data/vader_reference.jsonl`, one
     /// object per text.
     fn reference() -> Vec<serde_json::Value> {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/data/vader_reference.jsonl"
+            "/tests/data/vader_reference.jsonl"
         );
-        let text = std::fs::read_to_string(path).expect("reference file beside the project");
+        let text = std::fs::read_to_string(path).expect("tests/data/vader_reference.jsonl");
         text.lines()
             .filter(|l| !l.trim().is_empty())
             .map(|l| serde_json::from_str(l).unwrap())

@@ -9,10 +9,10 @@ use crate::ingest::{FileReport, IngestOptions, ingest};
 use crate::lake::Lake;
 use crate::model::Table;
 
-/// A reference file from `../shared/data`.
-pub fn shared(name: &str) -> PathBuf {
+/// A file of real reference data from `tests/data` (origins and terms in its README).
+pub fn reference(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data")
+        .join("tests/data")
         .join(name)
 }
 

@@ -5,7 +5,7 @@ const FILE: &str = "servicenow_incident_events_sample.csv";
 
 #[test]
 fn the_reference_sample_collapses_to_one_ticket_per_incident() {
-    let (_dir, lake, reports) = ingest_fresh("servicenow", &[shared(FILE)]);
+    let (_dir, lake, reports) = ingest_fresh("servicenow", &[reference(FILE)]);
     let r = &reports[0];
     assert_eq!(r.records, 14_422);
     let t = r.tables[&Table::Tickets];
@@ -37,13 +37,13 @@ fn the_reference_sample_collapses_to_one_ticket_per_incident() {
 
 #[test]
 fn re_ingesting_the_same_file_changes_nothing() {
-    let (_dir, lake, _) = ingest_fresh("servicenow", &[shared(FILE)]);
+    let (_dir, lake, _) = ingest_fresh("servicenow", &[reference(FILE)]);
     let before = column(&lake, Table::Tickets, "updated_at");
     let opts = crate::ingest::IngestOptions {
         profile: "servicenow".into(),
         ..Default::default()
     };
-    let (reports, errors) = crate::ingest::ingest(&lake, &[shared(FILE)], &opts).unwrap();
+    let (reports, errors) = crate::ingest::ingest(&lake, &[reference(FILE)], &opts).unwrap();
     assert!(errors.is_empty());
     assert!(reports[0].skipped);
     assert_eq!(column(&lake, Table::Tickets, "updated_at"), before);

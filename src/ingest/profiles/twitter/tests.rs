@@ -5,7 +5,7 @@ use crate::model::Table;
 
 #[test]
 fn threads_become_tickets_and_tweets_interactions() {
-    let (_dir, lake, reports) = ingest_fresh("twitter", &[shared("twitter_support_sample.csv")]);
+    let (_dir, lake, reports) = ingest_fresh("twitter", &[reference("twitter_support_sample.csv")]);
     let r = &reports[0];
     assert_eq!(r.records, 93);
     // 93 tweets; 25 start a thread and 2 answer a tweet missing from the sample: 27 threads.
@@ -37,7 +37,7 @@ fn threads_become_tickets_and_tweets_interactions() {
 
 #[test]
 fn every_reply_lands_in_the_thread_of_the_tweet_it_answers() {
-    let (_dir, lake, _) = ingest_fresh("twitter", &[shared("twitter_support_sample.csv")]);
+    let (_dir, lake, _) = ingest_fresh("twitter", &[reference("twitter_support_sample.csv")]);
     let ids = column(&lake, Table::Interactions, "interaction_id");
     let tickets = column(&lake, Table::Interactions, "ticket_id");
     let ticket_of: HashMap<String, String> = ids
@@ -45,7 +45,7 @@ fn every_reply_lands_in_the_thread_of_the_tweet_it_answers() {
         .zip(tickets)
         .map(|(i, t)| (i.unwrap(), t.unwrap()))
         .collect();
-    let mut csv = csv::Reader::from_path(shared("twitter_support_sample.csv")).unwrap();
+    let mut csv = csv::Reader::from_path(reference("twitter_support_sample.csv")).unwrap();
     let mut checked = 0;
     for rec in csv.records() {
         let rec = rec.unwrap();
