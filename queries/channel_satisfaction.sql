@@ -12,15 +12,22 @@
 --   tickets with a requester interaction.
 -- csat_adjusted: direct standardisation over category: the channel's CSAT per category, weighted
 --   by the period's overall category mix of ratings (over the categories the channel has).
+-- ratings_without_ticket: ratings whose ticket is not in the lake. They count in every rating
+--   figure, placed on the channel the rating was given on (else 'other'); nothing about their
+--   ticket (category, last channel) is known, so they have no category cell in csat_adjusted.
+-- frt_left_out / ttr_left_out: resolved tickets whose first response / resolution lies before
+--   their opening (a finding), left out of the medians only.
 -- A rate with nothing to divide by is NULL, never 0.
 WITH p AS (SELECT * FROM params),
 rated AS (
     SELECT CASE WHEN p.by_week THEN iso_week(r.rated_at) ELSE p.period_label END AS period,
-           f.channel, COALESCE(f.category, '') AS category, r.ticket_id, r.score_5, r.comment,
+           COALESCE(f.channel, r.channel, 'other') AS channel, COALESCE(f.category, '') AS category,
+           r.ticket_id, r.score_5, r.comment,
            r.sentiment, r.channel AS rating_channel, f.last_channel,
+           CASE WHEN f.ticket_id IS NULL THEN 1 ELSE 0 END AS without_ticket,
            CASE WHEN r.score_5 >= p.satisfied THEN 1 ELSE 0 END AS sat
     FROM ratings r
-    JOIN ticket_facts f ON f.ticket_id = r.ticket_id
+    LEFT JOIN ticket_facts f ON f.ticket_id = r.ticket_id
     CROSS JOIN p
     WHERE r.rated_at >= p.period_start AND r.rated_at < p.period_end
 ),
@@ -36,6 +43,7 @@ rating_stats AS (
            COUNT(*) AS ratings,
            COUNT(DISTINCT ticket_id) AS rated_tickets,
            SUM(sat) AS satisfied,
+           SUM(without_ticket) AS without_ticket,
            AVG(score_5) AS mean_score,
            AVG(CASE WHEN comment IS NOT NULL THEN sentiment END) AS comment_sentiment,
            SUM(CASE WHEN comment IS NOT NULL AND sentiment IS NOT NULL THEN 1 ELSE 0 END) AS comments,
@@ -52,6 +60,8 @@ ticket_stats AS (
            SUM(CASE WHEN (survey_offered IS NULL OR survey_offered) AND has_rating THEN 1 ELSE 0 END) AS responded,
            SUM(CASE WHEN requester_channels IS NOT NULL THEN 1 ELSE 0 END) AS with_requester,
            SUM(CASE WHEN requester_channels > 1 THEN 1 ELSE 0 END) AS switched,
+           SUM(CASE WHEN frt_left_out THEN 1 ELSE 0 END) AS frt_left_out,
+           SUM(CASE WHEN ttr_left_out THEN 1 ELSE 0 END) AS ttr_left_out,
            median(frt_seconds) AS median_frt_seconds,
            median(frt_business_seconds) AS median_frt_business_seconds,
            median(ttr_seconds) AS median_ttr_seconds,
@@ -109,7 +119,10 @@ SELECT k.period, k.channel,
        t.median_frt_seconds,
        t.median_frt_business_seconds,
        t.median_ttr_seconds,
-       t.median_ttr_business_seconds
+       t.median_ttr_business_seconds,
+       COALESCE(r.without_ticket, 0) AS ratings_without_ticket,
+       COALESCE(t.frt_left_out, 0) AS frt_left_out,
+       COALESCE(t.ttr_left_out, 0) AS ttr_left_out
 FROM keys k
 LEFT JOIN rating_stats r ON r.period = k.period AND r.channel = k.channel
 LEFT JOIN ticket_stats t ON t.period = k.period AND t.channel = k.channel

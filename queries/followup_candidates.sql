@@ -1,5 +1,6 @@
 -- Follow-up survey candidates (DESIGN 4.3), before throttling, for the period:
--- low_rating: the requester of every rating with score_5 <= 2 given in the period.
+-- low_rating: the requester of every rating with score_5 <= 2 given in the period (the rating's
+--   own requester_id, else its ticket's; a rating whose ticket is not in the lake still counts).
 -- same_issue: every requester of a ticket resolved in the period whose issue group (issue_key,
 --   else category / subcategory) has at least params.min_rated ratings of its tickets (given at
 --   any time) and a CSAT whose upper 95% Wilson bound is below params.csat_threshold.
@@ -33,7 +34,7 @@ low AS (
     SELECT CASE WHEN r.score_5 <= 2 THEN 'low_rating' END AS cohort, r.ticket_id AS cohort_key, COALESCE(r.requester_id, t.requester_id) AS requester_id,
            r.ticket_id, r.score_5 AS rating,
            'rated ' || CAST(ROUND(r.score_5, 1) AS VARCHAR) || ' of 5' AS reason
-    FROM ratings r JOIN tickets t ON t.ticket_id = r.ticket_id CROSS JOIN p
+    FROM ratings r LEFT JOIN tickets t ON t.ticket_id = r.ticket_id CROSS JOIN p
     WHERE r.score_5 <= 2 AND r.rated_at >= p.period_start AND r.rated_at < p.period_end
 ),
 same AS (

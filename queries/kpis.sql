@@ -8,13 +8,21 @@
 --   rating / those offered, as in channel_satisfaction.
 -- sla: made_sla true / made_sla known. bot vs human: ratings of tickets resolved by the bot
 --   versus by an agent.
+-- ratings_without_ticket: ratings whose ticket is not in the lake: counted in ratings and csat
+--   (neither bot nor human). frt_left_out / ttr_left_out: tickets whose first response /
+--   resolution lies before their opening (a finding), left out of the FRT / TTR figures only.
+-- texts: interaction bodies and rating comments of the period; texts_scored have a sentiment;
+--   texts_other_language were detected in a language VADER does not read (sentiment NULL);
+--   texts_not_analysed have neither language nor sentiment (ingested with --no-sentiment).
+--   A text without letters has no language and is scored, so it is not among these.
 WITH p AS (SELECT * FROM params),
 opened AS (
     SELECT CASE WHEN p.by_week THEN iso_week(f.opened_at) ELSE p.period_label END AS period,
            COUNT(*) AS opened,
            median(f.frt_seconds) AS median_frt_seconds,
            AVG(f.frt_seconds) AS mean_frt_seconds,
-           median(f.frt_business_seconds) AS median_frt_business_seconds
+           median(f.frt_business_seconds) AS median_frt_business_seconds,
+           SUM(CASE WHEN f.frt_left_out THEN 1 ELSE 0 END) AS frt_left_out
     FROM ticket_facts f CROSS JOIN p
     WHERE f.opened_at >= p.period_start AND f.opened_at < p.period_end
     GROUP BY 1
@@ -25,6 +33,7 @@ resolved AS (
            median(f.ttr_seconds) AS median_ttr_seconds,
            AVG(f.ttr_seconds) AS mean_ttr_seconds,
            median(f.ttr_business_seconds) AS median_ttr_business_seconds,
+           SUM(CASE WHEN f.ttr_left_out THEN 1 ELSE 0 END) AS ttr_left_out,
            SUM(CASE WHEN COALESCE(f.reopen_count, 0) = 0
                      AND CASE WHEN p.fcr = 'no_reassignment' THEN COALESCE(f.reassignment_count, 0) = 0
                               ELSE f.agent_replies <= 1 END
@@ -46,10 +55,26 @@ rated AS (
            SUM(CASE WHEN t.resolution_path = 'bot' THEN 1 ELSE 0 END) AS bot_ratings,
            SUM(CASE WHEN t.resolution_path = 'bot' AND r.score_5 >= p.satisfied THEN 1 ELSE 0 END) AS bot_satisfied,
            SUM(CASE WHEN t.resolution_path = 'agent' THEN 1 ELSE 0 END) AS human_ratings,
-           SUM(CASE WHEN t.resolution_path = 'agent' AND r.score_5 >= p.satisfied THEN 1 ELSE 0 END) AS human_satisfied
-    FROM ratings r JOIN tickets t ON t.ticket_id = r.ticket_id CROSS JOIN p
+           SUM(CASE WHEN t.resolution_path = 'agent' AND r.score_5 >= p.satisfied THEN 1 ELSE 0 END) AS human_satisfied,
+           SUM(CASE WHEN t.ticket_id IS NULL THEN 1 ELSE 0 END) AS without_ticket
+    FROM ratings r LEFT JOIN tickets t ON t.ticket_id = r.ticket_id CROSS JOIN p
     WHERE r.rated_at >= p.period_start AND r.rated_at < p.period_end
     GROUP BY 1
+),
+texts AS (
+    SELECT period,
+           COUNT(*) AS texts,
+           SUM(CASE WHEN sentiment IS NOT NULL THEN 1 ELSE 0 END) AS texts_scored,
+           SUM(CASE WHEN sentiment IS NULL AND lang IS NOT NULL THEN 1 ELSE 0 END) AS texts_other_language,
+           SUM(CASE WHEN sentiment IS NULL AND lang IS NULL THEN 1 ELSE 0 END) AS texts_not_analysed
+    FROM (SELECT CASE WHEN p.by_week THEN iso_week(i.at) ELSE p.period_label END AS period, i.lang, i.sentiment
+          FROM interactions i CROSS JOIN p
+          WHERE i.body IS NOT NULL AND i.at >= p.period_start AND i.at < p.period_end
+          UNION ALL
+          SELECT CASE WHEN p.by_week THEN iso_week(r.rated_at) ELSE p.period_label END, r.lang, r.sentiment
+          FROM ratings r CROSS JOIN p
+          WHERE r.comment IS NOT NULL AND r.rated_at >= p.period_start AND r.rated_at < p.period_end)
+    GROUP BY period
 ),
 periods AS (
     SELECT period FROM opened UNION SELECT period FROM resolved UNION SELECT period FROM rated
@@ -85,8 +110,16 @@ SELECT k.period,
        COALESCE(r.bot_ratings, 0) AS bot_ratings,
        CAST(r.bot_satisfied AS DOUBLE) / NULLIF(r.bot_ratings, 0) AS bot_csat,
        COALESCE(r.human_ratings, 0) AS human_ratings,
-       CAST(r.human_satisfied AS DOUBLE) / NULLIF(r.human_ratings, 0) AS human_csat
+       CAST(r.human_satisfied AS DOUBLE) / NULLIF(r.human_ratings, 0) AS human_csat,
+       COALESCE(r.without_ticket, 0) AS ratings_without_ticket,
+       COALESCE(o.frt_left_out, 0) AS frt_left_out,
+       COALESCE(s.ttr_left_out, 0) AS ttr_left_out,
+       COALESCE(x.texts, 0) AS texts,
+       COALESCE(x.texts_scored, 0) AS texts_scored,
+       COALESCE(x.texts_other_language, 0) AS texts_other_language,
+       COALESCE(x.texts_not_analysed, 0) AS texts_not_analysed
 FROM periods k
 LEFT JOIN opened o ON o.period = k.period
 LEFT JOIN resolved s ON s.period = k.period
 LEFT JOIN rated r ON r.period = k.period
+LEFT JOIN texts x ON x.period = k.period

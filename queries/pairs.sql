@@ -68,7 +68,8 @@ scored AS (
            COALESCE(g.target_seconds, o.target_seconds) AS target_seconds,
            COALESCE(g.business, o.business) AS target_business
     FROM answered a
-    JOIN tickets t ON t.ticket_id = a.ticket_id
+    -- Interactions whose ticket is not in the lake still pair (their category is NULL).
+    LEFT JOIN tickets t ON t.ticket_id = a.ticket_id
     LEFT JOIN reply_rating rr ON rr.interaction_id = a.response_id
     LEFT JOIN ticket_ratings tr ON tr.ticket_id = a.ticket_id
     LEFT JOIN targets g ON g.channel = a.request_channel

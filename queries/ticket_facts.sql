@@ -3,6 +3,9 @@
 -- Durations are in calendar seconds and in business seconds (the configured calendar).
 -- agent_replies: public agent interactions. requester_channels: channels the requester used.
 -- last_channel: the channel of the ticket's last interaction (ties: higher seq, then id).
+-- A duration whose end lies before the ticket was opened (a finding: the export contradicts
+-- itself) is NULL, and frt_left_out / ttr_left_out say so: the ticket stays in every count and
+-- rate, only that duration is left out of medians and means.
 WITH replies AS (
     SELECT ticket_id,
            MIN(at) AS first_reply_at,
@@ -39,8 +42,14 @@ facts AS (
     LEFT JOIN ticket_ratings d ON d.ticket_id = t.ticket_id
 )
 SELECT f.*,
-       (CAST(first_response_at AS BIGINT) - CAST(opened_at AS BIGINT)) / 1e6 AS frt_seconds,
-       business_seconds(opened_at, first_response_at) AS frt_business_seconds,
-       (CAST(resolved_at AS BIGINT) - CAST(opened_at AS BIGINT)) / 1e6 AS ttr_seconds,
-       business_seconds(opened_at, resolved_at) AS ttr_business_seconds
+       CASE WHEN first_response_at >= opened_at
+            THEN (CAST(first_response_at AS BIGINT) - CAST(opened_at AS BIGINT)) / 1e6 END AS frt_seconds,
+       CASE WHEN first_response_at >= opened_at
+            THEN business_seconds(opened_at, first_response_at) END AS frt_business_seconds,
+       CASE WHEN resolved_at >= opened_at
+            THEN (CAST(resolved_at AS BIGINT) - CAST(opened_at AS BIGINT)) / 1e6 END AS ttr_seconds,
+       CASE WHEN resolved_at >= opened_at
+            THEN business_seconds(opened_at, resolved_at) END AS ttr_business_seconds,
+       COALESCE(first_response_at < opened_at, false) AS frt_left_out,
+       COALESCE(resolved_at < opened_at, false) AS ttr_left_out
 FROM facts f

@@ -4,6 +4,7 @@
 -- in_scope: the ticket's category is in the adoption's scope (an empty scope means every
 -- category). satisfied: the ticket's latest rating, if any, is satisfied. A window without
 -- tickets still gives one row (ticket_id NULL), so that an empty window can be named.
+-- ttr_left_out: resolved before opened (a finding); its TTR is NULL and it is counted apart.
 WITH p AS (SELECT * FROM params),
 a AS (
     SELECT adoption_id, name, launched_at, scope FROM adoptions
@@ -27,6 +28,7 @@ SELECT w.adoption_id, w.name, w.launched_at, w.window, w.window_start, w.window_
        f.resolved_at IS NOT NULL AS resolved,
        f.ttr_seconds / 3600.0 AS ttr_hours,
        f.ttr_business_seconds / 3600.0 AS ttr_business_hours,
+       COALESCE(f.ttr_left_out, false) AS ttr_left_out,
        r.score_5 >= p.satisfied AS satisfied
 FROM windows w
 LEFT JOIN ticket_facts f

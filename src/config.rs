@@ -8,6 +8,7 @@
 //! memory_mb = 4096              # the query engine's budget before it spills (default: none)
 //! tickets_per_pass = 1000000    # larger lakes compute per-ticket stages in passes of this size
 //! cluster = "df://sched:50050"  # run the metric SQL on this Ballista cluster (--cluster overrides)
+//! sentiment_languages = ["en"]  # texts in these languages get a VADER score (others: NULL)
 //!
 //! [calendar]
 //! timezone = "UTC"              # IANA name; periods (ISO weeks) and business hours use it
@@ -41,6 +42,7 @@ use serde::Deserialize;
 
 use crate::calendar::Calendar;
 use crate::model::Channel;
+use crate::sentiment::lang::ScoredLanguages;
 use crate::timeparse::parse_tz;
 
 /// The name looked for in the working directory.
@@ -99,6 +101,8 @@ pub struct Config {
     /// The Ballista scheduler (`df://HOST:PORT`) that runs the metric SQL, if any (needs a build
     /// with the `cluster` feature).
     pub cluster: Option<String>,
+    /// The languages whose texts get a VADER score at ingest (ISO 639-1; English by default).
+    pub sentiment_languages: ScoredLanguages,
     pub min_rated: u32,
     pub csat_threshold: f64,
     pub cooldown_days: u32,
@@ -118,6 +122,7 @@ struct File {
     memory_mb: Option<u64>,
     tickets_per_pass: Option<u64>,
     cluster: Option<String>,
+    sentiment_languages: Option<Vec<String>>,
     calendar: Option<CalendarFile>,
     targets: Option<BTreeMap<String, String>>,
     followups: Option<FollowupsFile>,
@@ -182,6 +187,7 @@ impl Default for Config {
             memory_mb: None,
             tickets_per_pass: 1_000_000,
             cluster: None,
+            sentiment_languages: ScoredLanguages::default(),
             min_rated: 5,
             csat_threshold: 0.7,
             cooldown_days: 30,
@@ -298,6 +304,10 @@ impl Config {
         if let Some(url) = f.cluster {
             check_cluster_url(&url).map_err(|e| anyhow::anyhow!("key 'cluster': {e}"))?;
             c.cluster = Some(url);
+        }
+        if let Some(langs) = f.sentiment_languages {
+            c.sentiment_languages = ScoredLanguages::new(&langs)
+                .map_err(|e| anyhow::anyhow!("key 'sentiment_languages': {e}"))?;
         }
         if let Some(cal) = f.calendar {
             if let Some(tz) = cal.timezone {

@@ -31,6 +31,7 @@ pub struct DemoReport {
     pub files: Vec<FileReport>,
     pub tables: Vec<(Table, u64)>,
     pub rejects: u64,
+    pub findings: u64,
     /// The weekly report's index.html and the dashboard.
     pub weekly: PathBuf,
     pub dashboard: PathBuf,
@@ -95,6 +96,7 @@ pub fn run(
         files: ingested,
         tables,
         rejects: lake.reject_count()?,
+        findings: lake.finding_count()?,
         weekly,
         dashboard,
         screenshots,

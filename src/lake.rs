@@ -5,6 +5,7 @@
 //! lake/tickets/month=2026-01/data.parquet      (also interactions, ratings)
 //! lake/adoptions/data.parquet                   (also surveys: small, unpartitioned)
 //! lake/_rejects/<content-hash>.parquet          (one file per ingested input)
+//! lake/_findings/<content-hash>.parquet         (likewise: kept rows with a contradictory field)
 //! lake/_manifest/data.parquet                   (one row per ingested input)
 //! lake/_staging/<content-hash>/...              (private to a running ingest)
 //! ```
@@ -31,9 +32,10 @@ use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
 
 use crate::model::{
-    Adoption, Interaction, Micros, Rating, Reject, Survey, Table, TableRow, Ticket, rejects_batch,
-    timestamp_type,
+    Adoption, Finding, Interaction, Micros, Rating, Reject, Survey, Table, TableRow, Ticket,
+    findings_batch, rejects_batch, timestamp_type,
 };
+use crate::sentiment::lang::ScoredLanguages;
 use crate::timeparse::month_of;
 
 /// Rows kept in memory across all partitions before they are spilled to staged Parquet files.
@@ -142,34 +144,38 @@ impl Lake {
             .sum::<Result<u64>>()
     }
 
-    /// Rows in `_rejects`.
-    pub fn reject_count(&self) -> Result<u64> {
-        let dir = self.root.join("_rejects");
+    /// The files of a side table (`_rejects`, `_findings`: one per ingested input), sorted.
+    pub fn side_files(&self, dir: &str) -> Result<Vec<PathBuf>> {
+        let dir = self.root.join(dir);
         if !dir.exists() {
-            return Ok(0);
-        }
-        let mut n = 0;
-        for e in fs::read_dir(dir)? {
-            let p = e?.path();
-            if p.extension().is_some_and(|x| x == "parquet") {
-                n += parquet_rows(&p)?;
-            }
-        }
-        Ok(n)
-    }
-
-    /// Every reject recorded in the lake.
-    pub fn rejects(&self) -> Result<Vec<Reject>> {
-        let dir = self.root.join("_rejects");
-        let mut out = Vec::new();
-        if !dir.exists() {
-            return Ok(out);
+            return Ok(Vec::new());
         }
         let mut files: Vec<PathBuf> = fs::read_dir(dir)?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
             .collect();
         files.sort();
+        Ok(files)
+    }
+
+    /// Rows in `_rejects`.
+    pub fn reject_count(&self) -> Result<u64> {
+        self.side_count("_rejects")
+    }
+
+    /// Rows in `_findings`.
+    pub fn finding_count(&self) -> Result<u64> {
+        self.side_count("_findings")
+    }
+
+    fn side_count(&self, dir: &str) -> Result<u64> {
+        self.side_files(dir)?.iter().map(|f| parquet_rows(f)).sum()
+    }
+
+    /// Every reject recorded in the lake.
+    pub fn rejects(&self) -> Result<Vec<Reject>> {
+        let mut out = Vec::new();
+        let files = self.side_files("_rejects")?;
         for f in files {
             for batch in read_parquet(&f, None)? {
                 let col = |n: &str| batch.column_by_name(n).expect("rejects schema").clone();
@@ -304,7 +310,9 @@ impl Lake {
             next_part: 0,
             rejects: Vec::new(),
             reject_parts: Vec::new(),
-            scorer: None,
+            findings: Vec::new(),
+            finding_parts: Vec::new(),
+            sentiment: None,
             writing: None,
         })
     }
@@ -371,7 +379,10 @@ pub struct Staging {
     next_part: usize,
     rejects: Vec<Reject>,
     reject_parts: Vec<PathBuf>,
-    scorer: Option<fn(&str) -> f64>,
+    findings: Vec<Finding>,
+    finding_parts: Vec<PathBuf>,
+    /// Detect the language of texts and score those VADER reads (see `sentiment::lang`).
+    sentiment: Option<ScoredLanguages>,
     /// The spill being written in the background while the next rows are read (one at a time,
     /// so at most two buffers' worth of rows are in memory).
     writing: Option<std::thread::JoinHandle<Result<()>>>,
@@ -401,10 +412,10 @@ stageable!(Adoption, adoptions);
 stageable!(Survey, surveys);
 
 impl Staging {
-    /// Scores the text of rows that carry one (see [`TableRow::sentiment_text`]) with `scorer`,
-    /// in parallel, as each buffer is spilled.
-    pub fn with_scorer(mut self, scorer: fn(&str) -> f64) -> Staging {
-        self.scorer = Some(scorer);
+    /// Sets the language and sentiment of the text of rows that carry one (see
+    /// [`TableRow::text`]), in parallel, as each buffer is spilled.
+    pub fn with_sentiment(mut self, languages: ScoredLanguages) -> Staging {
+        self.sentiment = Some(languages);
         self
     }
 
@@ -428,6 +439,16 @@ impl Staging {
         Ok(())
     }
 
+    /// Adds a finding (a kept row's contradictory field), spilled like rejects.
+    pub fn push_finding(&mut self, finding: Finding) -> Result<()> {
+        self.findings.push(finding);
+        self.buffered += 1;
+        if self.buffered >= STAGING_ROW_BUDGET {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
     /// Hands every buffered row to a background thread that writes them to staged files, and
     /// empties the buffers. Waits for the previous spill first. Staged file names are given out
     /// here, in push order, which is what decides ties between versions of a key.
@@ -440,6 +461,15 @@ impl Staging {
             let rejects = std::mem::take(&mut self.rejects);
             jobs.push(Box::new(move || {
                 let batch = rejects_batch(&rejects);
+                write_parquet(&path, batch.schema(), [Ok(batch)], staging_properties())
+            }));
+        }
+        if !self.findings.is_empty() {
+            let path = self.next_path("findings");
+            self.finding_parts.push(path.clone());
+            let findings = std::mem::take(&mut self.findings);
+            jobs.push(Box::new(move || {
+                let batch = findings_batch(&findings);
                 write_parquet(&path, batch.schema(), [Ok(batch)], staging_properties())
             }));
         }
@@ -494,17 +524,10 @@ impl Staging {
                 .entry((R::TABLE, partition))
                 .or_default()
                 .push(path.clone());
-            let scorer = self.scorer;
+            let sentiment = self.sentiment.clone();
             jobs.push(Box::new(move || {
-                if let Some(score) = scorer {
-                    use rayon::prelude::*;
-                    rows.par_iter_mut().for_each(|r| {
-                        if let Some((text, slot)) = r.sentiment_text()
-                            && slot.is_none()
-                        {
-                            *slot = Some(score(text));
-                        }
-                    });
+                if let Some(languages) = sentiment {
+                    crate::sentiment::lang::annotate(&mut rows, &languages);
                 }
                 let batch = R::to_batch(&rows);
                 write_parquet(&path, batch.schema(), [Ok(batch)], staging_properties())
@@ -561,27 +584,12 @@ impl Staging {
             e.superseded += c.superseded;
             e.replaced += c.replaced;
         }
-        let rejects_dir = lake.root.join("_rejects");
-        let rejects_path = rejects_dir.join(format!("{rejects_name}.parquet"));
-        if self.reject_parts.is_empty() {
-            if rejects_path.exists() {
-                fs::remove_file(&rejects_path)?;
-            }
-        } else {
-            fs::create_dir_all(&rejects_dir)?;
-            let batches = self
-                .reject_parts
-                .iter()
-                .flat_map(|p| match read_parquet(p, None) {
-                    Ok(b) => b.into_iter().map(Ok).collect::<Vec<_>>(),
-                    Err(e) => vec![Err(e)],
-                });
-            write_parquet_atomic(
-                &rejects_path,
-                crate::model::rejects_schema(),
-                batches,
-                lake_properties(),
-            )?;
+        let schemas = [
+            ("_rejects", &self.reject_parts, crate::model::rejects_schema()),
+            ("_findings", &self.finding_parts, crate::model::findings_schema()),
+        ];
+        for (dir, parts, schema) in schemas {
+            write_side_file(&lake.root.join(dir), rejects_name, parts, schema)?;
         }
         fs::remove_dir_all(&self.dir)?;
         Ok(counts)
@@ -700,6 +708,25 @@ impl Staging {
 }
 
 /// A 64-bit hash of a row key, for the first pass over keys (collisions are resolved exactly).
+/// Writes the staged `parts` of a side table (`_rejects`, `_findings`) as `dir/<name>.parquet`,
+/// replacing the file of an earlier, interrupted run of the same input (or removing it when this
+/// run has none).
+fn write_side_file(dir: &Path, name: &str, parts: &[PathBuf], schema: SchemaRef) -> Result<()> {
+    let path = dir.join(format!("{name}.parquet"));
+    if parts.is_empty() {
+        if path.exists() {
+            fs::remove_file(&path)?;
+        }
+        return Ok(());
+    }
+    fs::create_dir_all(dir)?;
+    let batches = parts.iter().flat_map(|p| match read_parquet(p, None) {
+        Ok(b) => b.into_iter().map(Ok).collect::<Vec<_>>(),
+        Err(e) => vec![Err(e)],
+    });
+    write_parquet_atomic(&path, schema, batches, lake_properties())
+}
+
 fn key_hash(key: &str) -> u64 {
     use std::hash::BuildHasher;
     foldhash::fast::FixedState::default().hash_one(key)

@@ -6,11 +6,13 @@
 //! - [`engine`]: DataFusion over the lake, the metric SQL of `queries/`, deskpulse's functions;
 //! - `cluster` (feature `cluster`): the same SQL on an Apache DataFusion Ballista cluster;
 //! - [`sentiment`]: VADER, as the reference implementation scores it;
+//! - [`check`]: the data quality of a lake (`deskpulse check`);
 //! - [`config`] and [`calendar`]: `deskpulse.toml` and business hours;
 //! - [`stream`]: live events over HTTP and stdin, spool, live satisfaction and alerts;
 //! - [`generate`]: synthetic exports with planted effects; [`demo`]: the main job.
 
 pub mod calendar;
+pub mod check;
 #[cfg(feature = "cluster")]
 pub mod cluster;
 pub mod config;

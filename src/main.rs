@@ -13,7 +13,7 @@ use deskpulse::lake::Lake;
 use deskpulse::metrics::followups;
 use deskpulse::metrics::ttr_shift::{ShiftOptions, render_text, ttr_shift};
 use deskpulse::model::{Adoption, Table};
-use deskpulse::{demo, generate, report, stream, timeparse};
+use deskpulse::{check, demo, generate, report, stream, timeparse};
 
 #[derive(Parser)]
 #[command(
@@ -143,6 +143,17 @@ enum Command {
         format: output::Format,
         #[command(flatten)]
         on: On,
+    },
+    /// Data quality of the lake: rows and time ranges, duplicate keys, missing values, orphans,
+    /// rejects, findings, raw channels that fell to `other`, unrated and unscored shares,
+    /// languages. Exits 1 when a --fail-on rule has findings.
+    Check {
+        /// table or json.
+        #[arg(long, default_value = "table")]
+        format: output::Format,
+        /// Exit 1 when one of these rules has findings (see docs/COMMANDS.md for the rules).
+        #[arg(long, num_args = 1..)]
+        fail_on: Vec<String>,
     },
     /// List refused input rows: file, line, column and reason.
     Rejects {
@@ -436,6 +447,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 tz,
                 progress,
                 no_sentiment,
+                sentiment_languages: config.sentiment_languages.clone(),
             };
             let (reports, errors) = ingest(&lake, &files, &opts)?;
             for r in &reports {
@@ -444,11 +456,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             for e in &errors {
                 eprintln!("error: {e}");
             }
-            let (stored, rejected) = reports
+            let (stored, rejected, findings) = reports
                 .iter()
                 .flat_map(|r| r.tables.values())
-                .fold((0, 0), |a, c| (a.0 + c.stored, a.1 + c.rejected));
-            println!(
+                .fold((0, 0, 0), |a, c| {
+                    (a.0 + c.stored, a.1 + c.rejected, a.2 + c.findings)
+                });
+            print!(
                 "total: {} files ingested, {} skipped, {} refused; {} rows stored, {} rejected (see {}/_rejects)",
                 reports.iter().filter(|r| !r.skipped).count(),
                 reports.iter().filter(|r| r.skipped).count(),
@@ -457,6 +471,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 rejected,
                 lake_dir.display()
             );
+            if findings > 0 {
+                let s = if findings == 1 { "" } else { "s" };
+                print!("; {findings} finding{s} in kept rows (see deskpulse check)");
+            }
+            println!();
             Ok(if errors.is_empty() {
                 ExitCode::SUCCESS
             } else {
@@ -646,6 +665,33 @@ fn run(cli: Cli) -> Result<ExitCode> {
             print!("{}", output::render(&batches, format)?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Check { format, fail_on } => {
+            if let Some(e) = fail_on.iter().find_map(|r| check::known_rule(r).err()) {
+                return usage(&format!("--fail-on: {e}"));
+            }
+            if format == output::Format::Csv {
+                return usage("--format: check prints table or json");
+            }
+            let lake = Lake::open(&lake_dir)?;
+            let rt = runtime()?;
+            let rows = rt.block_on(async {
+                let engine = Engine::open(&lake, &config, &Params::default()).await?;
+                check::run(&engine).await
+            })?;
+            match format {
+                output::Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+                _ => print!("{}", check::render_table(&rows)),
+            }
+            let failed = check::failed(&rows, &fail_on);
+            for (rule, n) in &failed {
+                eprintln!("check failed: {rule}: {n}");
+            }
+            Ok(if failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
         Command::Rejects { limit } => {
             let lake = Lake::open(&lake_dir)?;
             let rejects = lake.rejects()?;
@@ -748,7 +794,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     min_rated: config.min_rated,
                     csat_threshold: config.csat_threshold,
                     cohort_cooldown: micros(cohort_cooldown),
-                    sentiment: !no_sentiment,
+                    sentiment: (!no_sentiment).then(|| config.sentiment_languages.clone()),
                 },
             };
             let listen = match (listen, stdin) {
@@ -831,6 +877,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 println!("  {t:<13}{n:>9} rows");
             }
             println!("  {:<13}{:>9} rows", "_rejects", r.rejects);
+            println!("  {:<13}{:>9} rows", "_findings", r.findings);
             println!("weekly report: {}", r.weekly.display());
             println!("dashboard:     {}", r.dashboard.display());
             for s in &r.screenshots {

@@ -154,6 +154,7 @@ static INTERACTIONS: LazyLock<SchemaRef> = LazyLock::new(|| {
         utf8("channel", false),
         Field::new("is_public", DataType::Boolean, false),
         utf8("body", true),
+        utf8("lang", true),
         Field::new("sentiment", DataType::Float64, true),
     ]))
 });
@@ -170,6 +171,7 @@ static RATINGS: LazyLock<SchemaRef> = LazyLock::new(|| {
         utf8("scale", false),
         Field::new("score_5", DataType::Float64, false),
         utf8("comment", true),
+        utf8("lang", true),
         Field::new("sentiment", DataType::Float64, true),
     ]))
 });
@@ -205,6 +207,19 @@ pub fn rejects_schema() -> SchemaRef {
         utf8("column", true),
         utf8("reason", false),
         utf8("raw", false),
+    ]))
+}
+
+/// Schema of `_findings`: every kept row with a field that contradicts another.
+pub fn findings_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        utf8("table", false),
+        utf8("key", false),
+        utf8("source_file", false),
+        Field::new("line", DataType::UInt64, false),
+        utf8("column", false),
+        utf8("rule", false),
+        utf8("value", true),
     ]))
 }
 
@@ -539,6 +554,9 @@ pub struct Interaction {
     pub channel: Channel,
     pub is_public: bool,
     pub body: Option<String>,
+    /// The detected language of `body` (ISO 639-1), set at ingest with the sentiment.
+    pub lang: Option<String>,
+    /// VADER compound of `body`, only for the languages VADER reads (else NULL: not scored).
     pub sentiment: Option<f64>,
 }
 
@@ -555,6 +573,8 @@ pub struct Rating {
     pub scale: Scale,
     pub score_5: f64,
     pub comment: Option<String>,
+    /// The detected language of `comment` (ISO 639-1), set at ingest with the sentiment.
+    pub lang: Option<String>,
     pub sentiment: Option<f64>,
 }
 
@@ -588,17 +608,71 @@ pub struct Reject {
     pub raw: String,
 }
 
+/// A kept row with a field that contradicts another (DESIGN.md section 3, `_findings`): the row is
+/// stored, and the metrics leave out only what depends on `column`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    pub table: Table,
+    pub key: String,
+    pub source_file: String,
+    pub line: u64,
+    /// The canonical column whose value contradicts another.
+    pub column: String,
+    pub rule: Rule,
+    pub value: Option<String>,
+}
+
+/// The field-level rules one row can break (rules that need another table, such as a rating
+/// before its ticket was opened, are checked on the lake by `deskpulse check`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Rule {
+    /// First response, resolution or closing before the ticket was opened: the duration from
+    /// opening is negative.
+    BeforeOpened,
+    /// A timestamp later than the moment the row was ingested: no export knows the future.
+    InFuture,
+}
+
+impl Rule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::BeforeOpened => "before_opened",
+            Rule::InFuture => "in_future",
+        }
+    }
+}
+
+/// One broken rule of a row: the column, the rule and the column's value.
+pub type RowFinding = (&'static str, Rule, Micros);
+
+/// Adds an `in_future` finding for each timestamp after `now`.
+fn future(now: Micros, times: &[(&'static str, Option<Micros>)], out: &mut Vec<RowFinding>) {
+    for (col, t) in times {
+        if let Some(t) = *t
+            && t > now
+        {
+            out.push((col, Rule::InFuture, t));
+        }
+    }
+}
+
 /// A row of one canonical table: how it is keyed, partitioned and turned into Arrow.
 pub trait TableRow: Sized {
     const TABLE: Table;
     /// The timestamp that picks the month partition (for partitioned tables).
     fn partition_time(&self) -> Micros;
+    /// The row's key as one string (the key columns joined by `|`), as findings name it.
+    fn key(&self) -> String;
+    /// The field-level rules this row breaks, judged at `now` (the moment of ingest).
+    fn findings(&self, _now: Micros, _out: &mut Vec<RowFinding>) {}
     fn to_batch(rows: &[Self]) -> RecordBatch;
-    /// The text this row's sentiment is computed from, and where the score goes (an
-    /// interaction's body, a rating's comment); `None` for rows without one.
-    fn sentiment_text(&mut self) -> Option<(&str, &mut Option<f64>)> {
+    /// The text this row's language and sentiment are computed from (an interaction's body, a
+    /// rating's comment); `None` for rows without one.
+    fn text(&self) -> Option<&str> {
         None
     }
+    /// Stores the language and sentiment of [`TableRow::text`].
+    fn set_text_scores(&mut self, _lang: Option<String>, _sentiment: Option<f64>) {}
 }
 
 fn batch(table: Table, columns: Vec<ArrayRef>) -> RecordBatch {
@@ -640,6 +714,33 @@ impl TableRow for Ticket {
     fn partition_time(&self) -> Micros {
         self.opened_at
     }
+    fn key(&self) -> String {
+        self.ticket_id.clone()
+    }
+    fn findings(&self, now: Micros, out: &mut Vec<RowFinding>) {
+        for (col, t) in [
+            ("first_response_at", self.first_response_at),
+            ("resolved_at", self.resolved_at),
+            ("closed_at", self.closed_at),
+        ] {
+            if let Some(t) = t
+                && t < self.opened_at
+            {
+                out.push((col, Rule::BeforeOpened, t));
+            }
+        }
+        future(
+            now,
+            &[
+                ("opened_at", Some(self.opened_at)),
+                ("first_response_at", self.first_response_at),
+                ("resolved_at", self.resolved_at),
+                ("closed_at", self.closed_at),
+                ("updated_at", Some(self.updated_at)),
+            ],
+            out,
+        );
+    }
     fn to_batch(rows: &[Self]) -> RecordBatch {
         let s = |f: fn(&Ticket) -> Option<&str>| str_col(rows.iter().map(f));
         batch(
@@ -680,8 +781,17 @@ impl TableRow for Interaction {
     fn partition_time(&self) -> Micros {
         self.at
     }
-    fn sentiment_text(&mut self) -> Option<(&str, &mut Option<f64>)> {
-        Some((self.body.as_deref()?, &mut self.sentiment))
+    fn key(&self) -> String {
+        self.interaction_id.clone()
+    }
+    fn findings(&self, now: Micros, out: &mut Vec<RowFinding>) {
+        future(now, &[("at", Some(self.at))], out);
+    }
+    fn text(&self) -> Option<&str> {
+        self.body.as_deref()
+    }
+    fn set_text_scores(&mut self, lang: Option<String>, sentiment: Option<f64>) {
+        (self.lang, self.sentiment) = (lang, sentiment);
     }
     fn to_batch(rows: &[Self]) -> RecordBatch {
         let s = |f: fn(&Interaction) -> Option<&str>| str_col(rows.iter().map(f));
@@ -697,6 +807,7 @@ impl TableRow for Interaction {
                 s(|r| Some(r.channel.as_str())),
                 bool_col(rows.iter().map(|r| Some(r.is_public))),
                 s(|r| r.body.as_deref()),
+                s(|r| r.lang.as_deref()),
                 f64_col(rows.iter().map(|r| r.sentiment)),
             ],
         )
@@ -708,8 +819,17 @@ impl TableRow for Rating {
     fn partition_time(&self) -> Micros {
         self.rated_at
     }
-    fn sentiment_text(&mut self) -> Option<(&str, &mut Option<f64>)> {
-        Some((self.comment.as_deref()?, &mut self.sentiment))
+    fn key(&self) -> String {
+        self.rating_id.clone()
+    }
+    fn findings(&self, now: Micros, out: &mut Vec<RowFinding>) {
+        future(now, &[("rated_at", Some(self.rated_at))], out);
+    }
+    fn text(&self) -> Option<&str> {
+        self.comment.as_deref()
+    }
+    fn set_text_scores(&mut self, lang: Option<String>, sentiment: Option<f64>) {
+        (self.lang, self.sentiment) = (lang, sentiment);
     }
     fn to_batch(rows: &[Self]) -> RecordBatch {
         let s = |f: fn(&Rating) -> Option<&str>| str_col(rows.iter().map(f));
@@ -726,6 +846,7 @@ impl TableRow for Rating {
                 s(|r| Some(r.scale.as_str())),
                 f64_col(rows.iter().map(|r| Some(r.score_5))),
                 s(|r| r.comment.as_deref()),
+                s(|r| r.lang.as_deref()),
                 f64_col(rows.iter().map(|r| r.sentiment)),
             ],
         )
@@ -736,6 +857,9 @@ impl TableRow for Adoption {
     const TABLE: Table = Table::Adoptions;
     fn partition_time(&self) -> Micros {
         self.launched_at
+    }
+    fn key(&self) -> String {
+        self.adoption_id.clone()
     }
     fn to_batch(rows: &[Self]) -> RecordBatch {
         let s = |f: fn(&Adoption) -> Option<&str>| str_col(rows.iter().map(f));
@@ -760,6 +884,9 @@ impl TableRow for Survey {
     const TABLE: Table = Table::Surveys;
     fn partition_time(&self) -> Micros {
         self.sent_at
+    }
+    fn key(&self) -> String {
+        format!("{}|{}|{}", self.requester_id, self.sent_at, self.cohort)
     }
     fn to_batch(rows: &[Self]) -> RecordBatch {
         let s = |f: fn(&Survey) -> Option<&str>| str_col(rows.iter().map(f));
@@ -790,6 +917,25 @@ pub fn rejects_batch(rows: &[Reject]) -> RecordBatch {
         ],
     )
     .expect("rejects match their schema")
+}
+
+/// Turns findings into a `_findings` batch (timestamps as RFC 3339 text in `value`).
+pub fn findings_batch(rows: &[Finding]) -> RecordBatch {
+    let mut line = UInt64Builder::new();
+    line.extend(rows.iter().map(|r| Some(r.line)));
+    RecordBatch::try_new(
+        findings_schema(),
+        vec![
+            str_col(rows.iter().map(|r| Some(r.table.name()))),
+            str_col(rows.iter().map(|r| Some(r.key.as_str()))),
+            str_col(rows.iter().map(|r| Some(r.source_file.as_str()))),
+            Arc::new(line.finish()),
+            str_col(rows.iter().map(|r| Some(r.column.as_str()))),
+            str_col(rows.iter().map(|r| Some(r.rule.as_str()))),
+            str_col(rows.iter().map(|r| r.value.as_deref())),
+        ],
+    )
+    .expect("findings match their schema")
 }
 
 #[cfg(test)]

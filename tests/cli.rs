@@ -58,18 +58,22 @@ fn ingest_prints_counts_and_exits_zero_when_it_stored_what_was_valid() {
     let o = deskpulse(dir.path(), &["ingest", &fixture("tickets_broken.csv")]);
     assert!(o.status.success(), "{o:?}");
     let out = stdout(&o);
+    // T5, resolved before it was opened, is kept: a finding, not a reject.
     assert!(
-        out.contains("tickets: read 9, stored 2, rejected 7"),
+        out.contains(
+            "tickets: read 9, stored 3, rejected 6; findings 1 (kept, see `deskpulse check`)"
+        ),
         "{out}"
     );
-    assert!(out.contains("2 rows stored, 7 rejected"), "{out}");
+    assert!(out.contains("3 rows stored, 6 rejected"), "{out}");
+    assert!(out.contains("; 1 finding in kept rows"), "{out}");
     let r = deskpulse(dir.path(), &["rejects"]);
     let listing = stdout(&r);
     assert!(
         listing.contains("tickets_broken.csv:7: category: invalid UTF-8"),
         "{listing}"
     );
-    assert!(listing.contains("7 rejects"), "{listing}");
+    assert!(listing.contains("6 rejects"), "{listing}");
 }
 
 #[test]

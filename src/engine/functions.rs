@@ -1,6 +1,8 @@
 //! deskpulse's SQL functions, all registered by [`register_functions`] (one place, so that every
 //! session that runs our SQL, local or on a cluster, gets the same set):
-//! - `sentiment(text)`: VADER compound score (NULL for NULL);
+//! - `sentiment(text)`: VADER compound score (NULL for NULL), in whatever language the text is:
+//!   exactly the reference VADER (the lake's `sentiment` columns are NULL for other languages);
+//! - `lang(text)`: the detected language, ISO 639-1 (NULL for NULL or a text without letters);
 //! - `wilson_low(successes, n)`, `wilson_high(successes, n)`: 95% Wilson score interval of a
 //!   proportion (NULL when n = 0);
 //! - `business_seconds(start, end)`: seconds of the configured working hours between two times;
@@ -41,6 +43,7 @@ pub fn register_functions(ctx: &SessionContext, calendar: &Calendar) {
 pub fn scalar_functions(calendar: &Calendar) -> Vec<ScalarUDF> {
     vec![
         ScalarUDF::from(Sentiment::new()),
+        ScalarUDF::from(Lang::new()),
         ScalarUDF::from(Wilson::new(true)),
         ScalarUDF::from(Wilson::new(false)),
         ScalarUDF::from(BusinessSeconds::new(calendar.clone())),
@@ -101,18 +104,64 @@ struct Sentiment {
     signature: Signature,
 }
 
+/// One text argument, of any string type.
+fn text_signature() -> Signature {
+    Signature::one_of(
+        vec![
+            TypeSignature::Exact(vec![DataType::Utf8]),
+            TypeSignature::Exact(vec![DataType::Utf8View]),
+            TypeSignature::Exact(vec![DataType::LargeUtf8]),
+        ],
+        Volatility::Immutable,
+    )
+}
+
+/// The first argument as `Utf8`.
+fn text_arg(args: &ScalarFunctionArgs) -> Result<ArrayRef> {
+    Ok(datafusion::arrow::compute::cast(
+        &arrays(args)?[0],
+        &DataType::Utf8,
+    )?)
+}
+
 impl Sentiment {
     fn new() -> Self {
         Sentiment {
-            signature: Signature::one_of(
-                vec![
-                    TypeSignature::Exact(vec![DataType::Utf8]),
-                    TypeSignature::Exact(vec![DataType::Utf8View]),
-                    TypeSignature::Exact(vec![DataType::LargeUtf8]),
-                ],
-                Volatility::Immutable,
-            ),
+            signature: text_signature(),
         }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Lang {
+    signature: Signature,
+}
+
+impl Lang {
+    fn new() -> Self {
+        Lang {
+            signature: text_signature(),
+        }
+    }
+}
+
+impl ScalarUDFImpl for Lang {
+    fn name(&self) -> &str {
+        "lang"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let text = text_arg(&args)?;
+        let mut out = StringBuilder::new();
+        for t in text.as_string::<i32>() {
+            out.append_option(t.and_then(crate::sentiment::lang::detect));
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
     }
 }
 
@@ -127,8 +176,7 @@ impl ScalarUDFImpl for Sentiment {
         Ok(DataType::Float64)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let a = arrays(&args)?;
-        let text = datafusion::arrow::compute::cast(&a[0], &DataType::Utf8)?;
+        let text = text_arg(&args)?;
         let text = text.as_string::<i32>();
         let v = crate::sentiment::vader();
         let out: Float64Array = text

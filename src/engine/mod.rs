@@ -1,7 +1,8 @@
 //! The query engine: a DataFusion session over the lake.
 //!
 //! - The lake's tables are registered as listing tables (`tickets`, `interactions`, `ratings`
-//!   carry their hive partition column `month`, so a filter on it prunes whole months).
+//!   carry their hive partition column `month`, so a filter on it prunes whole months), and so are
+//!   the side tables `_rejects` and `_findings`.
 //! - `params` (one row: the period, the satisfied threshold, the backlog's point in time, the FCR
 //!   definition), `targets` (reply-latency target per channel) and `weeks` (the ISO weeks of the
 //!   period in the desk's zone) come from the configuration and the command line.
@@ -85,6 +86,10 @@ pub const QUERIES: &[(&str, &str)] = &[
         include_str!("../../queries/followup_candidates.sql"),
     ),
     ("escalations", include_str!("../../queries/escalations.sql")),
+    (
+        "data_quality",
+        include_str!("../../queries/data_quality.sql"),
+    ),
 ];
 
 /// What a run of the metrics is about.
@@ -223,6 +228,7 @@ impl Engine {
             "ttr_shift_tickets" => "adoption_id, window, ticket_id",
             "followup_candidates" => "cohort, requester_id, ticket_id",
             "escalations" => "assignment_group, rated_at, ticket_id",
+            "data_quality" => "\"check\", table_name, item",
             other => anyhow::bail!(
                 "unknown metric '{other}' (expected one of {})",
                 QUERIES.iter().map(|q| q.0).collect::<Vec<_>>().join(", ")
@@ -297,6 +303,15 @@ async fn add_tables(
             }
             _ => register_table(ctx, lake, table, table.name()).await?,
         }
+    }
+    // The side tables: refused rows and findings, queryable like the rest.
+    for (name, schema) in [
+        ("_rejects", crate::model::rejects_schema()),
+        ("_findings", crate::model::findings_schema()),
+    ] {
+        let dir = lake.root().join(name);
+        std::fs::create_dir_all(&dir)?;
+        ctx.register_table(name, Arc::new(parquet_listing(&dir, schema, false)?))?;
     }
     ctx.register_table("params", small_table(params_table(config, params)?)?)?;
     ctx.register_table("targets", small_table(targets_table(config)?)?)?;

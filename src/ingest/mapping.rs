@@ -361,23 +361,14 @@ pub fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
-/// Builds a ticket from a mapped record, checking its timestamps' order.
+/// Builds a ticket from a mapped record. Timestamps that contradict each other (resolved before
+/// opened) keep the ticket: they are findings ([`crate::model::TableRow::findings`]), not faults.
 pub fn ticket(r: &Rec<'_>) -> Result<Ticket, Fault> {
     let ticket_id = r.required_text("ticket_id")?;
     let opened_at = r.required_time("opened_at")?;
     let first_response_at = r.time("first_response_at")?;
     let resolved_at = r.time("resolved_at")?;
     let closed_at = r.time("closed_at")?;
-    for (col, t) in [
-        ("first_response_at", first_response_at),
-        ("resolved_at", resolved_at),
-        ("closed_at", closed_at),
-    ] {
-        if t.is_some_and(|t| t < opened_at) {
-            let name = r.value(col)?.map_or(col, |(_, c)| c);
-            return Err(Fault::column(name, format!("{col} is before opened_at")));
-        }
-    }
     // Without an update time, the latest known event stands for it.
     let updated_at = match r.time("updated_at")? {
         Some(t) => t,
@@ -435,19 +426,21 @@ pub fn interaction(r: &Rec<'_>) -> Result<Interaction, Fault> {
         channel: channel.unwrap_or(Channel::Other),
         is_public: r.bool("is_public")?.unwrap_or(true),
         body: r.text("body")?,
+        lang: None,
         sentiment: None,
     })
 }
 
 /// Builds a rating from a mapped record: the scale comes from the record's `scale` column, else
 /// the mapping's `scale`, else `default_scale`.
+/// A row without a score is *unrated* (a ticket nobody rated), whatever else it lacks.
 pub fn rating(r: &Rec<'_>, default_scale: Scale) -> Result<Rating, Fault> {
+    let (score_raw, score_col) = r
+        .value("score_raw")?
+        .ok_or_else(|| Fault::unrated(r.name("score_raw")))?;
     let rating_id = r.required_text("rating_id")?;
     let ticket_id = r.required_text("ticket_id")?;
     let rated_at = r.required_time("rated_at")?;
-    let (score_raw, score_col) = r
-        .value("score_raw")?
-        .ok_or_else(|| Fault::column(r.name("score_raw"), "missing score_raw"))?;
     let scale = r
         .parsed::<Scale>("scale")?
         .or(r.mapping.scale)
@@ -467,6 +460,7 @@ pub fn rating(r: &Rec<'_>, default_scale: Scale) -> Result<Rating, Fault> {
         scale,
         score_5,
         comment: r.text("comment")?,
+        lang: None,
         sentiment: None,
     })
 }

@@ -4,7 +4,9 @@
 //! first (ingesting the same content again changes nothing); its rows are staged, merged into
 //! the lake's partitions, its rejects written, and only then is it recorded in the manifest. A
 //! file that cannot be read at all, or lacks a required column, stores nothing and is reported
-//! as a [`FileError`]. For every file and table, `read = stored + superseded + rejected + offered`.
+//! as a [`FileError`]. For every file and table,
+//! `read = stored + superseded + rejected + offered + unrated`; findings (kept rows with a field
+//! that contradicts another) are counted beside.
 
 pub mod mapping;
 pub mod profiles;
@@ -22,7 +24,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
 use crate::lake::{Lake, ManifestEntry, Stageable, Staging};
-use crate::model::{Reject, Table};
+use crate::model::{Finding, Micros, Reject, RowFinding, Table};
+use crate::sentiment::lang::ScoredLanguages;
+use crate::timeparse::format_micros;
 use reader::{Fault, Format, Header, RawJson, Row};
 
 /// How to ingest.
@@ -38,8 +42,11 @@ pub struct IngestOptions {
     pub tz: Option<Tz>,
     /// Show a progress bar (only drawn on a terminal).
     pub progress: bool,
-    /// Skip computing VADER sentiment of bodies and comments (the columns stay empty).
+    /// Skip detecting the language and computing the VADER sentiment of bodies and comments
+    /// (the columns stay empty).
     pub no_sentiment: bool,
+    /// The languages whose texts get a VADER score (others keep a NULL sentiment).
+    pub sentiment_languages: ScoredLanguages,
 }
 
 /// What happened to the rows of one table from one file.
@@ -55,6 +62,10 @@ pub struct TableCounts {
     pub rejected: u64,
     /// Survey offers that were never answered: not a rating, not an error (Zendesk `offered`).
     pub offered: u64,
+    /// Ratings rows without a score: tickets nobody rated, not an error.
+    pub unrated: u64,
+    /// Findings among the rows read (a stored row may have several; see `_findings`).
+    pub findings: u64,
     /// Rows already in the lake that this file replaced with a newer version.
     pub replaced: u64,
 }
@@ -62,7 +73,7 @@ pub struct TableCounts {
 impl TableCounts {
     /// The accounting rule every ingest keeps.
     pub fn balances(&self) -> bool {
-        self.read == self.stored + self.superseded + self.rejected + self.offered
+        self.read == self.stored + self.superseded + self.rejected + self.offered + self.unrated
     }
 }
 
@@ -100,6 +111,12 @@ impl fmt::Display for FileReport {
             if c.offered > 0 {
                 write!(f, ", offered-not-answered {}", c.offered)?;
             }
+            if c.unrated > 0 {
+                write!(f, ", unrated {}", c.unrated)?;
+            }
+            if c.findings > 0 {
+                write!(f, "; findings {} (kept, see `deskpulse check`)", c.findings)?;
+            }
             if c.replaced > 0 {
                 write!(f, " ({} earlier versions replaced)", c.replaced)?;
             }
@@ -129,6 +146,9 @@ pub struct Output {
     staging: Staging,
     records: u64,
     counts: BTreeMap<Table, TableCounts>,
+    /// The moment of ingest: a timestamp after it is a finding.
+    now: Micros,
+    scratch: Vec<RowFinding>,
 }
 
 impl Output {
@@ -137,22 +157,40 @@ impl Output {
         self.records += 1;
     }
 
-    /// Stages one canonical row.
-    pub fn push<R: Stageable>(&mut self, row: R) -> Result<()> {
-        self.counts.entry(R::TABLE).or_default().read += 1;
+    /// Stages one canonical row read at `line`, with the findings of its fields.
+    pub fn push<R: Stageable>(&mut self, line: u64, row: R) -> Result<()> {
+        let c = self.counts.entry(R::TABLE).or_default();
+        c.read += 1;
+        row.findings(self.now, &mut self.scratch);
+        c.findings += self.scratch.len() as u64;
+        for (column, rule, value) in self.scratch.drain(..) {
+            self.staging.push_finding(Finding {
+                table: R::TABLE,
+                key: row.key(),
+                source_file: self.file.clone(),
+                line,
+                column: column.to_string(),
+                rule,
+                value: Some(format_micros(value)),
+            })?;
+        }
         self.staging.push(row)
     }
 
     /// Stages a row, or rejects the record it came from.
     pub fn emit<R: Stageable>(&mut self, row: &dyn Row, result: Result<R, Fault>) -> Result<()> {
         match result {
-            Ok(r) => self.push(r),
+            Ok(r) => self.push(row.line(), r),
             Err(f) => self.reject(R::TABLE, row.line(), f, row.raw()),
         }
     }
 
-    /// Records a refused row of `table`.
+    /// Records a refused row of `table` (or counts an unrated one, see [`Fault::unrated`]).
     pub fn reject(&mut self, table: Table, line: u64, fault: Fault, raw: String) -> Result<()> {
+        if fault.unrated {
+            self.unrated(table);
+            return Ok(());
+        }
         let c = self.counts.entry(table).or_default();
         c.read += 1;
         c.rejected += 1;
@@ -170,6 +208,13 @@ impl Output {
         let c = self.counts.entry(table).or_default();
         c.read += 1;
         c.offered += 1;
+    }
+
+    /// Counts a ratings row without a score (a ticket nobody rated).
+    pub fn unrated(&mut self, table: Table) {
+        let c = self.counts.entry(table).or_default();
+        c.read += 1;
+        c.unrated += 1;
     }
 }
 
@@ -251,13 +296,15 @@ fn ingest_file(
     let staging_id = &hash[..16];
     let mut staging = lake.stage(staging_id)?;
     if !opts.no_sentiment {
-        staging = staging.with_scorer(crate::sentiment::compound);
+        staging = staging.with_sentiment(opts.sentiment_languages.clone());
     }
     let mut out = Output {
         file: name.to_string(),
         staging,
         records: 0,
         counts: BTreeMap::new(),
+        now: chrono::Utc::now().timestamp_micros(),
+        scratch: Vec::new(),
     };
     let input = Input {
         path: path.to_path_buf(),

@@ -19,6 +19,9 @@ use serde_json::Value;
 pub struct Fault {
     pub column: Option<String>,
     pub reason: String,
+    /// Not a fault of the row: a ratings row with no score is a ticket nobody rated. Counted
+    /// as *unrated*, never rejected.
+    pub unrated: bool,
 }
 
 impl Fault {
@@ -26,6 +29,7 @@ impl Fault {
         Fault {
             column: column.map(str::to_string),
             reason: reason.into(),
+            unrated: false,
         }
     }
     pub fn column(column: &str, reason: impl Into<String>) -> Fault {
@@ -33,6 +37,13 @@ impl Fault {
     }
     pub fn record(reason: impl Into<String>) -> Fault {
         Fault::new(None, reason)
+    }
+    /// A ratings row without a score (see [`Fault::unrated`]).
+    pub fn unrated(column: &str) -> Fault {
+        Fault {
+            unrated: true,
+            ..Fault::column(column, "no score: not rated")
+        }
     }
 }
 

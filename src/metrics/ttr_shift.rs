@@ -70,6 +70,8 @@ pub struct Window {
     pub tickets_per_week: f64,
     pub in_scope_per_week: f64,
     pub resolved: u64,
+    /// Resolved tickets left out of the TTR figures: resolved before they were opened (a finding).
+    pub ttr_left_out: u64,
     pub mean_ttr_hours: f64,
     pub median_ttr_hours: f64,
     pub p90_ttr_hours: f64,
@@ -138,6 +140,7 @@ struct Tickets {
     in_scope: u64,
     ttr: Vec<f64>,
     ttr_business: Vec<f64>,
+    ttr_left_out: u64,
     categories: Vec<String>,
     rated: u64,
     satisfied: u64,
@@ -213,6 +216,7 @@ fn window(t: &Tickets) -> Window {
         tickets_per_week: t.tickets as f64 / weeks,
         in_scope_per_week: t.in_scope as f64 / weeks,
         resolved: t.ttr.len() as u64,
+        ttr_left_out: t.ttr_left_out,
         mean_ttr_hours: mean(&t.ttr),
         median_ttr_hours: quantile(&s, 0.5),
         p90_ttr_hours: quantile(&s, 0.9),
@@ -305,7 +309,7 @@ fn collect(batches: &[RecordBatch]) -> Result<BTreeMap<(String, String), Tickets
             col("ttr_business_hours"),
             col("satisfied"),
         );
-        let ticket = col("ticket_id");
+        let (ticket, left_out) = (col("ticket_id"), col("ttr_left_out"));
         for i in 0..b.num_rows() {
             let key = (id.value(i).to_string(), win.value(i).to_string());
             let t = out.entry(key).or_default();
@@ -318,6 +322,7 @@ fn collect(batches: &[RecordBatch]) -> Result<BTreeMap<(String, String), Tickets
             }
             t.tickets += 1;
             t.in_scope += scope.as_boolean().value(i) as u64;
+            t.ttr_left_out += left_out.as_boolean().value(i) as u64;
             if !ttr.is_null(i) {
                 t.ttr.push(ttr.as_primitive::<Float64Type>().value(i));
                 t.ttr_business
@@ -506,6 +511,10 @@ pub fn render_text(s: &Shift) -> String {
         _ => "no ratings".to_string(),
     };
     row(&mut o, "CSAT", csat(&s.before), csat(&s.after));
+    if s.before.ttr_left_out + s.after.ttr_left_out > 0 {
+        let n = |w: &Window| w.ttr_left_out.to_string();
+        row(&mut o, "left out of TTR", n(&s.before), n(&s.after));
+    }
     for w in &s.warnings {
         let _ = writeln!(o, "WARNING {w}");
     }

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::charts::{self, BarSeries, Bars, Scale, Sparkline};
 use super::weekly::{channel_csat, volume_ttr};
-use super::{DASHBOARD_TILES, Data, TREND_WEEKS, channels, count, page, text, tiles};
+use super::{DASHBOARD_TILES, Data, TREND_WEEKS, channels, count, page, quality, text, tiles};
 use crate::lake::write_atomic;
 use crate::timeparse::format_micros;
 
@@ -56,6 +56,7 @@ pub fn dashboard(data: &Data, file: &Path) -> Result<()> {
         "csat": charts::svg(&channel_csat(data))?,
         "volume": charts::svg(&volume_ttr(data))?,
         "deflection": deflection,
+        "quality": quality(data),
     });
     let html = page::render("dashboard.html", &ctx)?;
     if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {

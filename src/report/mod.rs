@@ -92,6 +92,29 @@ pub fn count(row: &Row, key: &str) -> u64 {
     row.get(key).and_then(Value::as_u64).unwrap_or(0)
 }
 
+/// The week's data-quality panel, from its `kpis` row: the ratings placed on a ticket, the
+/// tickets left out of first response and resolution times (timestamps before opening), and the
+/// texts not scored (another language, or not analysed).
+pub fn quality(data: &Data) -> Value {
+    let row = data.week_rows("kpis", "period", &data.week).pop();
+    let n = |col: &str| row.map_or(0, |r| count(r, col));
+    let ratings = n("ratings");
+    let without = n("ratings_without_ticket");
+    serde_json::json!({
+        "ratings": ratings,
+        "ratings_placed": ratings - without,
+        "ratings_without_ticket": without,
+        "resolved": n("resolved"),
+        "ttr_left_out": n("ttr_left_out"),
+        "opened": n("opened"),
+        "frt_left_out": n("frt_left_out"),
+        "texts": n("texts"),
+        "texts_scored": n("texts_scored"),
+        "texts_other_language": n("texts_other_language"),
+        "texts_not_analysed": n("texts_not_analysed"),
+    })
+}
+
 /// A string from a row (missing: empty).
 pub fn text<'a>(row: &'a Row, key: &str) -> &'a str {
     row.get(key).and_then(Value::as_str).unwrap_or("")

@@ -9,8 +9,8 @@ use serde_json::json;
 
 use super::charts::{self, BarSeries, Bars, Line, Plot, Scale, WeekLines};
 use super::{
-    Data, HISTORY_WEEKS, MIN_PAIRS, PAIR_WEEKS, Row, TREND_WEEKS, channels, count, num, page, text,
-    tiles, ttr_bins,
+    Data, HISTORY_WEEKS, MIN_PAIRS, PAIR_WEEKS, Row, TREND_WEEKS, channels, count, num, page,
+    quality, text, tiles, ttr_bins,
 };
 use crate::lake::write_atomic;
 use crate::metrics::ttr_shift::{SMALL_SAMPLE, Shift};
@@ -98,6 +98,7 @@ pub fn weekly(data: &Data, out: &Path) -> Result<Written> {
         "escalations": data.table("escalations").rows,
         "adoptions": adoptions,
         "backlog": data.table("backlog").rows,
+        "quality": quality(data),
         "charts": svgs,
         "tables": data.tables.keys().collect::<Vec<_>>(),
     });

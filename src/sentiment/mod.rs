@@ -5,6 +5,8 @@
 //! looks sentiments up by value, as the reference's `list.index` does), because the point is to
 //! give the same scores: a test checks every line of `tests/data/vader_reference.jsonl`.
 
+pub mod lang;
+
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::LazyLock;

@@ -330,6 +330,7 @@ mod tests {
             scale: Scale::Five,
             score_5: score,
             comment: None,
+            lang: None,
             sentiment: None,
         }
     }

@@ -24,6 +24,7 @@ use super::live::{Live, TicketIndex};
 use super::spool::{self, Entry, Seen, Spool};
 use crate::lake::{CommitCounts, Lake};
 use crate::model::{Micros, Reject, Table};
+use crate::sentiment::lang::ScoredLanguages;
 
 /// What the core needs to know.
 #[derive(Debug, Clone)]
@@ -45,7 +46,8 @@ pub struct Settings {
     pub min_rated: u32,
     pub csat_threshold: f64,
     pub cohort_cooldown: Micros,
-    pub sentiment: bool,
+    /// Detect languages and score texts in these languages (`None`: neither, `--no-sentiment`).
+    pub sentiment: Option<ScoredLanguages>,
 }
 
 /// Counters shown by `/healthz` and in the closing summary.
@@ -146,7 +148,7 @@ impl Core {
         let (spool, replay) = Spool::open(&state)?;
         let seen = Seen::open(&state, settings.dedup_window)?;
         let (flusher, batches) = sync_channel::<Batch>(1);
-        let sentiment = settings.sentiment;
+        let sentiment = settings.sentiment.clone();
         std::thread::Builder::new()
             .name("deskpulse-flush".into())
             .spawn(move || flush_loop(lake, sentiment, batches, to_core))?;
@@ -453,22 +455,31 @@ fn reject(source: &str, r: Refusal) -> Reject {
 }
 
 /// Writes each batch to the lake and sends it back to the core.
-fn flush_loop(lake: Lake, sentiment: bool, batches: Receiver<Batch>, core: SyncSender<Msg>) {
+fn flush_loop(
+    lake: Lake,
+    sentiment: Option<ScoredLanguages>,
+    batches: Receiver<Batch>,
+    core: SyncSender<Msg>,
+) {
     for batch in batches {
-        let result = commit(&lake, sentiment, &batch);
+        let result = commit(&lake, sentiment.as_ref(), &batch);
         if core.send(Msg::Flushed(Flushed { batch, result })).is_err() {
             break;
         }
     }
 }
 
-fn commit(lake: &Lake, sentiment: bool, batch: &Batch) -> Result<BTreeMap<Table, CommitCounts>> {
+fn commit(
+    lake: &Lake,
+    sentiment: Option<&ScoredLanguages>,
+    batch: &Batch,
+) -> Result<BTreeMap<Table, CommitCounts>> {
     // Held per batch, so a batch `deskpulse ingest` can run between micro-batches.
     let _lock = lake.lock()?;
     let name = format!("stream-{:020}", batch.upto);
     let mut staging = lake.stage(&name)?;
-    if sentiment {
-        staging = staging.with_scorer(crate::sentiment::compound);
+    if let Some(languages) = sentiment {
+        staging = staging.with_sentiment(languages.clone());
     }
     let staged = (|| {
         for e in &batch.events {

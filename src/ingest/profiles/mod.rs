@@ -72,7 +72,7 @@ fn push_description(t: &Ticket, row: &dyn Row, column: &str, out: &mut Output) -
     if body.is_empty() {
         return Ok(());
     }
-    out.push(Interaction {
+    out.push(row.line(), Interaction {
         interaction_id: format!("{}#d", t.ticket_id),
         ticket_id: t.ticket_id.clone(),
         at: t.opened_at,
@@ -82,6 +82,7 @@ fn push_description(t: &Ticket, row: &dyn Row, column: &str, out: &mut Output) -
         channel: t.channel.unwrap_or(Channel::Other),
         is_public: true,
         body: Some(body.to_string()),
+        lang: None,
         sentiment: None,
     })
 }

@@ -101,3 +101,27 @@ pub fn value_of(lake: &Lake, table: Table, key_col: &str, key: &str, col: &str) 
         .unwrap_or_else(|| panic!("no {table} row with {key_col} = {key}"));
     column(lake, table, col)[pos].clone()
 }
+
+/// Every finding in the lake as (line, key, column, rule, value), sorted.
+pub fn findings(lake: &Lake) -> Vec<(u64, String, String, String, Option<String>)> {
+    let mut out = Vec::new();
+    for f in lake.side_files("_findings").unwrap() {
+        for b in crate::lake::read_parquet(&f, None).unwrap() {
+            let s = |n: &str| b.column_by_name(n).unwrap().as_string::<i32>().clone();
+            let (key, col, rule, value) = (s("key"), s("column"), s("rule"), s("value"));
+            let line = b.column_by_name("line").unwrap();
+            let line = line.as_primitive::<datafusion::arrow::datatypes::UInt64Type>();
+            for i in 0..b.num_rows() {
+                out.push((
+                    line.value(i),
+                    key.value(i).to_string(),
+                    col.value(i).to_string(),
+                    rule.value(i).to_string(),
+                    (!value.is_null(i)).then(|| value.value(i).to_string()),
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}

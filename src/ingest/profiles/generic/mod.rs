@@ -114,13 +114,15 @@ impl Generic {
                 .par_iter()
                 .map(|record| {
                     let row = record.row(header)?;
-                    convert(&m.rec(&row, table)).map_err(|f| (row.line(), f, row.raw()))
+                    convert(&m.rec(&row, table))
+                        .map(|r| (row.line(), r))
+                        .map_err(|f| (row.line(), f, row.raw()))
                 })
                 .collect();
             for r in rows {
                 out.record();
                 match r {
-                    Ok(r) => out.push(r)?,
+                    Ok((line, r)) => out.push(line, r)?,
                     Err((line, fault, raw)) => out.reject(table, line, fault, raw)?,
                 }
             }

@@ -20,7 +20,7 @@ fn every_kind_of_broken_ticket_row_is_rejected_with_line_column_and_reason() {
     let r = &reports[0];
     assert_eq!(r.records, 9);
     let c = r.tables[&Table::Tickets];
-    assert_eq!((c.read, c.stored, c.rejected), (9, 2, 7));
+    assert_eq!((c.read, c.stored, c.rejected, c.findings), (9, 3, 6, 1));
     let rejects = rejects_by_line(&lake);
     let cols: Vec<(u64, Option<&str>)> =
         rejects.iter().map(|(l, c, _)| (*l, c.as_deref())).collect();
@@ -30,7 +30,6 @@ fn every_kind_of_broken_ticket_row_is_rejected_with_line_column_and_reason() {
             (3, Some("ticket_id")),   // missing id
             (4, Some("opened_at")),   // missing timestamp
             (5, Some("opened_at")),   // unparseable date
-            (6, Some("resolved_at")), // resolved before opened
             (7, Some("category")),    // invalid UTF-8
             (8, None),                // too few fields
             (10, None),               // the file ends inside a quoted field
@@ -41,14 +40,24 @@ fn every_kind_of_broken_ticket_row_is_rejected_with_line_column_and_reason() {
             .2
             .contains("unparseable timestamp '02/30/2026 9am'")
     );
-    assert!(rejects[3].2.contains("before opened_at"));
-    assert!(rejects[4].2.contains("invalid UTF-8"));
-    assert!(rejects[5].2.contains("expected 8 fields, found 5"));
-    assert!(rejects[6].2.contains("truncated"));
+    assert!(rejects[3].2.contains("invalid UTF-8"));
+    assert!(rejects[4].2.contains("expected 8 fields, found 5"));
+    assert!(rejects[5].2.contains("truncated"));
+    // T5 (line 6), resolved before it was opened, is kept: its contradiction is a finding.
+    assert_eq!(
+        findings(&lake),
+        vec![(
+            6,
+            "T5".into(),
+            "resolved_at".into(),
+            "before_opened".into(),
+            Some("2026-03-01T09:00:00Z".into())
+        )]
+    );
     // The BOM did not hide the first column; raw text is kept for every reject.
     assert_eq!(
         column(&lake, Table::Tickets, "ticket_id"),
-        vec![Some("T1".into()), Some("T8".into())]
+        vec![Some("T1".into()), Some("T5".into()), Some("T8".into())]
     );
     assert!(lake.rejects().unwrap().iter().all(|r| !r.raw.is_empty()));
     assert!(
@@ -59,11 +68,11 @@ fn every_kind_of_broken_ticket_row_is_rejected_with_line_column_and_reason() {
     );
     assert_eq!(
         column(&lake, Table::Tickets, "channel"),
-        vec![Some("chat".into()), Some("phone".into())]
+        vec![Some("chat".into()), Some("phone".into()), Some("phone".into())]
     );
     assert_eq!(
         column(&lake, Table::Tickets, "priority"),
-        vec![Some("2".into()), Some("1".into())]
+        vec![Some("2".into()), Some("3".into()), Some("1".into())]
     );
 }
 
@@ -350,4 +359,35 @@ fn a_csv_of_several_chunks_keeps_file_order_lines_and_ties() {
         value_of(&lake, Table::Tickets, "ticket_id", "DUP", "status"),
         Some("third".into())
     );
+}
+
+#[test]
+fn a_ratings_row_without_a_score_is_unrated_not_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ratings.csv");
+    std::fs::write(
+        &file,
+        "rating_id,ticket_id,rated_at,score_raw,comment\n\
+         R1,T1,2026-03-02T11:00:00Z,4,Fine\n\
+         T2,T2,,,\n\
+         R3,T3,2026-03-02T11:00:00Z,,\n\
+         R4,,2026-03-02T11:00:00Z,5,no ticket\n\
+         ,T5,,,\n",
+    )
+    .unwrap();
+    let (_dir, lake, reports) = ingest_fresh("generic", &[file]);
+    let c = reports[0].tables[&Table::Ratings];
+    // Lines 3, 4 and 6 have no score: tickets nobody rated, whatever else they lack (line 3 has
+    // no date, line 6 no key). Line 5 has a score and no ticket: a reject.
+    assert_eq!(
+        (c.read, c.stored, c.rejected, c.unrated),
+        (5, 1, 1, 3)
+    );
+    assert!(c.balances());
+    let rejects = rejects_by_line(&lake);
+    assert_eq!(rejects.len(), 1);
+    assert_eq!(rejects[0].0, 5);
+    assert_eq!(rejects[0].1.as_deref(), Some("ticket_id"));
+    let summary = reports[0].to_string();
+    assert!(summary.contains("unrated 3"), "{summary}");
 }

@@ -52,6 +52,7 @@ impl Jira {
             scale: Scale::Five,
             score_5,
             comment: r.text("comment")?,
+            lang: None,
             sentiment: None,
         }))
     }
@@ -87,6 +88,7 @@ impl Jira {
             channel: t.channel.unwrap_or(Channel::Other),
             is_public: true,
             body: Some(body.trim().to_string()),
+            lang: None,
             sentiment: None,
         })
     }
@@ -123,11 +125,11 @@ impl Profile for Jira {
                     Err(f) => out.reject(Table::Interactions, row.line(), f, row.raw())?,
                 }
                 match self.rating(row, &t) {
-                    Ok(Some(r)) => out.push(r)?,
-                    Ok(None) => {}
+                    Ok(Some(r)) => out.push(row.line(), r)?,
+                    Ok(None) => out.unrated(Table::Ratings),
                     Err(f) => out.reject(Table::Ratings, row.line(), f, row.raw())?,
                 }
-                out.push(t)
+                out.push(row.line(), t)
             },
         )
     }

@@ -12,12 +12,17 @@ fn issues_comments_and_ratings() {
     let r = &reports[0];
     assert_eq!(r.records, 6);
     let tk = r.tables[&Table::Tickets];
-    assert_eq!((tk.read, tk.stored, tk.rejected), (6, 4, 2));
+    // SD-4 has no readable Created; SD-6, resolved before it was created, is kept with a finding.
+    assert_eq!((tk.read, tk.stored, tk.rejected, tk.findings), (6, 5, 1, 1));
     let ra = r.tables[&Table::Ratings];
-    assert_eq!((ra.read, ra.stored, ra.rejected), (3, 2, 1));
-    // Descriptions of SD-1, SD-2, SD-3, SD-5 and the comments of SD-1 (2) and SD-2 (1).
+    // Rated: SD-1, SD-2; SD-5's 6 stars are refused; SD-3 and SD-6 nobody rated.
+    assert_eq!(
+        (ra.read, ra.stored, ra.rejected, ra.unrated),
+        (5, 2, 1, 2)
+    );
+    // Descriptions of SD-1, SD-2, SD-3, SD-5, SD-6 and the comments of SD-1 (2) and SD-2 (1).
     let ia = r.tables[&Table::Interactions];
-    assert_eq!((ia.read, ia.stored), (7, 7));
+    assert_eq!((ia.read, ia.stored), (8, 8));
 
     let role = |id: &str| {
         value_of(
@@ -65,16 +70,24 @@ fn issues_comments_and_ratings() {
         .map(|r| (r.line, r.column.as_deref()))
         .collect();
     // SD-2's description spans two lines, so SD-4 starts on line 6: Created is not a date;
-    // SD-5 (line 7): 6 stars; SD-6 (line 8): resolved before it was created.
+    // SD-5 (line 7): 6 stars.
     assert_eq!(
         summary,
-        vec![
-            (6, Some("Created")),
-            (7, Some("Satisfaction rating")),
-            (8, Some("Resolved"))
-        ]
+        vec![(6, Some("Created")), (7, Some("Satisfaction rating"))]
     );
     assert!(rejects[1].reason.contains("outside the five scale"));
+    // SD-6 (line 8), resolved before it was created: kept, its contradiction a finding.
+    assert_eq!(
+        findings(&lake),
+        vec![(
+            8,
+            "SD-6".into(),
+            "resolved_at".into(),
+            "before_opened".into(),
+            Some("2026-03-11T09:00:00Z".into())
+        )]
+    );
+    assert_eq!(get("resolved_at", "SD-6"), Some(t("2026-03-11T09:00:00Z")));
 }
 
 #[test]
@@ -94,9 +107,9 @@ fn an_unreadable_description_is_a_counted_reject_and_the_ticket_stays() {
 
     let (_dir, lake, reports) = ingest_fresh("jira", &[file]);
     let r = &reports[0];
-    assert_eq!(r.tables[&Table::Tickets].stored, 4);
+    assert_eq!(r.tables[&Table::Tickets].stored, 5);
     let ia = r.tables[&Table::Interactions];
-    assert_eq!((ia.read, ia.stored, ia.rejected), (7, 6, 1));
+    assert_eq!((ia.read, ia.stored, ia.rejected), (8, 7, 1));
     let ids = column(&lake, Table::Interactions, "interaction_id");
     assert!(!ids.contains(&Some("SD-1#d".into())), "{ids:?}");
     assert!(ids.contains(&Some("SD-1#c1".into())), "{ids:?}");

@@ -173,7 +173,7 @@ impl Profile for Twitter {
                 let (Some(m), Some((root, n))) = (tweets.get(&id), seq.get(&id)) else {
                     return Ok(()); // rejected in pass 1
                 };
-                out.push(Interaction {
+                out.push(row.line(), Interaction {
                     interaction_id: format!("tw-{id}"),
                     ticket_id: format!("tw-{root}"),
                     at: m.at,
@@ -187,13 +187,15 @@ impl Profile for Twitter {
                     channel: Channel::Social,
                     is_public: true,
                     body: row.get("text").ok().flatten().map(|t| t.into_owned()),
+                    lang: None,
                     sentiment: None,
                 })
             },
         )?;
         tickets.sort_by(|a, b| a.ticket_id.cmp(&b.ticket_id));
+        // A thread's ticket comes from several records: its findings name line 0.
         for t in tickets {
-            out.push(t)?;
+            out.push(0, t)?;
         }
         Ok(())
     }

@@ -65,7 +65,7 @@ impl Zendesk {
             Some("offered") | Some("unoffered") => out.offered(Table::Ratings),
             _ => {}
         }
-        out.push(t)
+        out.push(row.line(), t)
     }
 
     fn rating(&self, row: &dyn Row, out: &mut Output) -> Result<()> {
@@ -117,6 +117,7 @@ fn embedded_rating(row: &dyn Row, t: &Ticket) -> Result<Rating, Fault> {
             .get("satisfaction_rating.comment")?
             .map(|s| s.into_owned())
             .filter(|s| !s.is_empty()),
+        lang: None,
         sentiment: None,
     })
 }

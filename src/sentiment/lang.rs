@@ -1,0 +1,205 @@
+//! Language detection: which language a body or comment is written in, so that VADER (an English
+//! lexicon) scores only the texts it can read. A text in another language keeps a NULL sentiment
+//! and counts as "not scored", never as neutral.
+//!
+//! The detector is lingua's, over the languages compiled in (Cargo.toml lists them): a text in a
+//! language outside that list is given the closest one of it. A text without letters (emoji,
+//! numbers, punctuation) has no language; VADER reads emoji and punctuation alike in any
+//! language, so such a text is scored.
+//!
+//! Short texts are ambiguous ("reset password" looks Italian to a character model, "Terrible
+//! service" French), and most of a desk's texts are in the desk's own languages. So at
+//! ingest a text is taken to be in one of the scored languages when the detector finds that
+//! language at least [`PLAUSIBLE`] times as likely as the most likely one; otherwise it gets the
+//! most likely language. Text of several words in another language stays far below that
+//! ("Muchas gracias por la ayuda": English 0.00 of Spanish's 0.94). One-word replies stay
+//! ambiguous either way ("ok", "lol" and "thx" score below English's share, as "Danke!" does),
+//! and then count as not scored rather than as neutral. `lang(text)` in SQL is the detector
+//! alone, without this preference.
+
+use std::str::FromStr;
+use std::sync::LazyLock;
+
+use lingua::{IsoCode639_1, Language, LanguageDetector, LanguageDetectorBuilder};
+
+/// How likely, relative to the most likely language, a scored language must be for a text to be
+/// read as written in it.
+pub const PLAUSIBLE: f64 = 0.25;
+
+static DETECTOR: LazyLock<LanguageDetector> =
+    LazyLock::new(|| LanguageDetectorBuilder::from_all_languages().build());
+
+fn code(l: Language) -> String {
+    l.iso_code_639_1().to_string()
+}
+
+/// The most likely language of `text` (ISO 639-1 code, such as `en`), or `None` for a text
+/// without letters.
+pub fn detect(text: &str) -> Option<String> {
+    DETECTOR.detect_language_of(text).map(code)
+}
+
+/// The language of `text` for a desk that scores `languages`: one of them when it is plausible
+/// (see [`PLAUSIBLE`]), else the most likely one; `None` for a text without letters.
+pub fn classify(text: &str, languages: &ScoredLanguages) -> Option<String> {
+    let values = DETECTOR.compute_language_confidence_values(text);
+    let &(top, best) = values.first()?;
+    if best <= 0.0 {
+        return None;
+    }
+    let desk = values
+        .iter()
+        .find(|(l, c)| languages.0.contains(l) && *c >= PLAUSIBLE * best);
+    Some(code(desk.map_or(top, |d| d.0)))
+}
+
+/// Every language the detector knows, as ISO 639-1 codes.
+pub fn known() -> Vec<String> {
+    let mut codes: Vec<String> = Language::all().into_iter().map(code).collect();
+    codes.sort();
+    codes
+}
+
+/// The languages whose texts get a VADER score (English by default).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScoredLanguages(Vec<Language>);
+
+impl Default for ScoredLanguages {
+    fn default() -> Self {
+        ScoredLanguages(vec![Language::English])
+    }
+}
+
+impl ScoredLanguages {
+    /// Checks every code (ISO 639-1) against the detector's languages.
+    pub fn new<S: AsRef<str>>(codes: &[S]) -> Result<ScoredLanguages, String> {
+        let mut out = Vec::new();
+        for c in codes {
+            let c = c.as_ref().trim().to_ascii_lowercase();
+            let language = IsoCode639_1::from_str(&c)
+                .ok()
+                .and_then(|iso| Language::all().into_iter().find(|l| l.iso_code_639_1() == iso))
+                .ok_or_else(|| {
+                    format!(
+                        "unknown language '{c}' (expected ISO 639-1 codes of: {})",
+                        known().join(", ")
+                    )
+                })?;
+            out.push(language);
+        }
+        Ok(ScoredLanguages(out))
+    }
+
+    /// Whether a text of language `lang` (`None`: no letters) gets a VADER score.
+    pub fn scores(&self, lang: Option<&str>) -> bool {
+        lang.is_none_or(|l| self.0.iter().any(|c| code(*c) == l))
+    }
+}
+
+/// Sets the language and sentiment of every row's text: the language always, VADER's compound
+/// only for `languages`. Each distinct text is looked at once (agent macros, bot messages and
+/// templated requests repeat), on every core.
+pub fn annotate<R: crate::model::TableRow + Send>(rows: &mut [R], languages: &ScoredLanguages) {
+    use rayon::prelude::*;
+    let (uniq, which) = {
+        let mut index: std::collections::HashMap<&str, usize, foldhash::fast::RandomState> =
+            Default::default();
+        let mut uniq: Vec<&str> = Vec::new();
+        let which: Vec<Option<usize>> = rows
+            .iter()
+            .map(|r| {
+                r.text().map(|t| {
+                    *index.entry(t).or_insert_with(|| {
+                        uniq.push(t);
+                        uniq.len() - 1
+                    })
+                })
+            })
+            .collect();
+        let scored: Vec<(Option<String>, Option<f64>)> = uniq
+            .par_iter()
+            .map(|t| {
+                let lang = classify(t, languages);
+                let score = languages
+                    .scores(lang.as_deref())
+                    .then(|| super::compound(t));
+                (lang, score)
+            })
+            .collect();
+        (scored, which)
+    };
+    for (r, w) in rows.iter_mut().zip(which) {
+        if let Some(i) = w {
+            let (lang, score) = &uniq[i];
+            r.set_text_scores(lang.clone(), *score);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn real_support_texts_get_their_language() {
+        for (text, want) in [
+            ("The VPN keeps dropping every ten minutes, please help", "en"),
+            ("Still broken.", "en"),
+            ("not helpful at all", "en"),
+            ("Muchas gracias por la ayuda, ya funciona", "es"),
+            ("Ich kann mich nicht anmelden, das Passwort wird nicht akzeptiert", "de"),
+            ("Merci beaucoup, tout fonctionne maintenant", "fr"),
+            ("Obrigado, o problema foi resolvido", "pt"),
+            ("パスワードをリセットできません", "ja"),
+            ("我的电脑无法连接到网络", "zh"),
+            ("मेरा ईमेल काम नहीं कर रहा है", "hi"),
+            ("Şifremi sıfırlayamıyorum, yardım eder misiniz?", "tr"),
+        ] {
+            assert_eq!(detect(text).as_deref(), Some(want), "{text}");
+        }
+        assert_eq!(detect("👍 12345 !!!"), None);
+    }
+
+    #[test]
+    fn short_ambiguous_texts_are_read_in_the_desks_language_and_foreign_ones_are_not() {
+        let en = ScoredLanguages::default();
+        // The detector alone calls these Italian, Polish and French.
+        for text in [
+            "reset password",
+            "Terrible service",
+            "pls fix",
+            "Still broken.",
+            "Printer jam.",
+        ] {
+            assert_eq!(classify(text, &en).as_deref(), Some("en"), "{text}");
+        }
+        for (text, want) in [
+            ("Danke!", "de"),
+            ("Gracias", "es"),
+            ("Obrigado", "pt"),
+            ("Muchas gracias por la ayuda, ya funciona", "es"),
+            ("Ich kann mich nicht anmelden", "de"),
+        ] {
+            assert_eq!(classify(text, &en).as_deref(), Some(want), "{text}");
+        }
+        assert_eq!(classify("👍", &en), None);
+        let de = ScoredLanguages::new(&["de"]).unwrap();
+        assert_eq!(classify("Danke!", &de).as_deref(), Some("de"));
+        assert_eq!(
+            classify("The VPN keeps dropping every ten minutes", &de).as_deref(),
+            Some("en")
+        );
+    }
+
+    #[test]
+    fn only_the_configured_languages_are_scored() {
+        let en = ScoredLanguages::default();
+        assert!(en.scores(Some("en")));
+        assert!(!en.scores(Some("es")));
+        assert!(en.scores(None), "a text without letters is read by VADER in any language");
+        let both = ScoredLanguages::new(&["en", "ES"]).unwrap();
+        assert!(both.scores(Some("es")));
+        let e = ScoredLanguages::new(&["klingon"]).unwrap_err();
+        assert!(e.contains("klingon") && e.contains("en"), "{e}");
+    }
+}
