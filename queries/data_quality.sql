@@ -31,7 +31,7 @@ resolved AS (
     WHERE t.resolved_at IS NOT NULL
 ),
 finding_examples AS (
-    SELECT rule, "table" AS table_name, "column" AS item,
+    SELECT rule, "table" AS table_name, "column" AS item, source_file, line, key,
            source_file || ':' || CAST(line AS VARCHAR) || ' ' || key || ' ' || "column" || '='
              || COALESCE(value, '') AS example
     FROM _findings
@@ -82,7 +82,7 @@ checks AS (
     FROM _rejects
     UNION ALL
     SELECT rule, table_name, item, COUNT(*), NULL, NULL, NULL,
-           array_to_string(array_slice(array_agg(example ORDER BY example), 1, 3), '; ')
+           array_to_string(array_slice(array_agg(example ORDER BY source_file, line, key), 1, 3), '; ')
     FROM finding_examples
     GROUP BY rule, table_name, item
     UNION ALL

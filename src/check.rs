@@ -18,15 +18,36 @@ use crate::timeparse::format_micros;
 pub const RULES: &[(&str, &str)] = &[
     ("duplicate_keys", "a key stored more than once in a table"),
     ("missing", "a row without a value a metric uses"),
-    ("orphan", "a rating or interaction whose ticket is not in the lake"),
+    (
+        "orphan",
+        "a rating or interaction whose ticket is not in the lake",
+    ),
     ("rejects", "an input row refused at ingest"),
-    ("before_opened", "a ticket first answered, resolved or closed before it was opened"),
-    ("in_future", "a timestamp later than the moment it was ingested"),
-    ("rating_before_opened", "a rating given before its ticket was opened"),
-    ("interaction_before_opened", "an interaction before its ticket was opened"),
-    ("channel_other", "a ticket whose raw channel is not a known channel"),
+    (
+        "before_opened",
+        "a ticket first answered, resolved or closed before it was opened",
+    ),
+    (
+        "in_future",
+        "a timestamp later than the moment it was ingested",
+    ),
+    (
+        "rating_before_opened",
+        "a rating given before its ticket was opened",
+    ),
+    (
+        "interaction_before_opened",
+        "an interaction before its ticket was opened",
+    ),
+    (
+        "channel_other",
+        "a ticket whose raw channel is not a known channel",
+    ),
     ("unrated", "a resolved ticket without a rating"),
-    ("not_scored", "a text without a sentiment (another language, or --no-sentiment)"),
+    (
+        "not_scored",
+        "a text without a sentiment (another language, or --no-sentiment)",
+    ),
 ];
 
 /// One row of the report.
@@ -78,7 +99,12 @@ fn order(check: &str) -> usize {
     match check {
         "rows" => 0,
         "language" => RULES.len() + 2,
-        c => 1 + RULES.iter().position(|(r, _)| *r == c).unwrap_or(RULES.len()),
+        c => {
+            1 + RULES
+                .iter()
+                .position(|(r, _)| *r == c)
+                .unwrap_or(RULES.len())
+        }
     }
 }
 
@@ -152,7 +178,7 @@ pub fn failed(rows: &[Check], fail_on: &[String]) -> Vec<(String, u64)> {
 /// An aligned text report: what the lake holds, then every rule, then the languages.
 pub fn render_table(rows: &[Check]) -> String {
     let mut o = String::new();
-    let width = 26;
+    let width = 42;
     for r in rows {
         let what = match &r.item {
             Some(item) => format!("{} {}.{}", r.check, r.table, item),

@@ -585,8 +585,16 @@ impl Staging {
             e.replaced += c.replaced;
         }
         let schemas = [
-            ("_rejects", &self.reject_parts, crate::model::rejects_schema()),
-            ("_findings", &self.finding_parts, crate::model::findings_schema()),
+            (
+                "_rejects",
+                &self.reject_parts,
+                crate::model::rejects_schema(),
+            ),
+            (
+                "_findings",
+                &self.finding_parts,
+                crate::model::findings_schema(),
+            ),
         ];
         for (dir, parts, schema) in schemas {
             write_side_file(&lake.root.join(dir), rejects_name, parts, schema)?;
@@ -881,7 +889,7 @@ fn merge_partition(
                 Err(e) => Box::new(std::iter::once(Err(e))),
             };
         reader.map(move |b| {
-            let b = b?;
+            let b = conform(b?, &table.schema())?;
             let mask = BooleanArray::from(keep[offset..offset + b.num_rows()].to_vec());
             offset += b.num_rows();
             Ok(filter_record_batch(&b, &mask)?)
@@ -889,6 +897,27 @@ fn merge_partition(
     });
     let hidden = write_parquet_hidden(target, table.schema(), batches, lake_properties())?;
     Ok((counts, Change::Write(hidden)))
+}
+
+/// A batch of a file written by an earlier deskpulse, in the table's current schema: columns added
+/// since (nullable, such as `lang`) are NULL. Any other difference is an error.
+fn conform(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    if batch.schema().fields() == schema.fields() {
+        return Ok(batch);
+    }
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| match batch.column_by_name(f.name()) {
+            Some(c) => Ok(c.clone()),
+            None if f.is_nullable() => Ok(datafusion::arrow::array::new_null_array(
+                f.data_type(),
+                batch.num_rows(),
+            )),
+            None => anyhow::bail!("a lake file lacks the required column '{}'", f.name()),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
 fn lake_properties() -> WriterProperties {
@@ -1144,6 +1173,65 @@ mod tests {
         write_atomic(&path, b"whole").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"whole");
         assert!(!tmp.exists());
+    }
+
+    fn interaction(id: &str, at: Micros, lang: Option<&str>) -> Interaction {
+        Interaction {
+            interaction_id: id.into(),
+            ticket_id: "T1".into(),
+            at,
+            seq: None,
+            actor_role: crate::model::ActorRole::Requester,
+            actor_id: None,
+            channel: crate::model::Channel::Email,
+            is_public: true,
+            body: Some("hello".into()),
+            lang: lang.map(str::to_string),
+            sentiment: None,
+        }
+    }
+
+    #[test]
+    fn a_file_written_before_a_column_was_added_merges_with_nulls() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().join("lake")).unwrap();
+        let t = 1_772_442_000_000_000; // 2026-03-02
+        // An interactions file of an earlier deskpulse: no `lang` column.
+        let full = Interaction::to_batch(&[interaction("old", t, None)]);
+        let old = full
+            .project(
+                &(0..full.num_columns())
+                    .filter(|i| full.schema().field(*i).name() != "lang")
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap();
+        let part = lake.table_dir(Table::Interactions).join("month=2026-03");
+        fs::create_dir_all(&part).unwrap();
+        write_parquet_atomic(
+            &part.join("data.parquet"),
+            old.schema(),
+            [Ok(old)],
+            lake_properties(),
+        )
+        .unwrap();
+
+        let mut staging = lake.stage("s").unwrap();
+        staging.push(interaction("new", t + 1, Some("en"))).unwrap();
+        staging.commit(&lake, "s").unwrap();
+        let batches = lake.scan(Table::Interactions, None).unwrap();
+        assert_eq!(batches[0].schema(), Table::Interactions.schema());
+        let lang = batches[0].column_by_name("lang").unwrap();
+        let ids = batches[0].column_by_name("interaction_id").unwrap();
+        let got: Vec<(&str, Option<&str>)> = (0..batches[0].num_rows())
+            .map(|i| {
+                let l = lang.as_string::<i32>();
+                (
+                    ids.as_string::<i32>().value(i),
+                    (!l.is_null(i)).then(|| l.value(i)),
+                )
+            })
+            .collect();
+        assert_eq!(got, vec![("old", None), ("new", Some("en"))]);
     }
 
     fn ticket(id: &str, opened: Micros, updated: Micros, status: &str) -> Ticket {

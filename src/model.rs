@@ -1026,6 +1026,33 @@ mod tests {
     }
 
     #[test]
+    fn contradictory_fields_are_findings_of_the_row() {
+        let hour = 3_600_000_000;
+        let t = Ticket {
+            ticket_id: "T1".into(),
+            opened_at: 10 * hour,
+            first_response_at: Some(9 * hour),
+            resolved_at: Some(12 * hour),
+            closed_at: Some(30 * hour),
+            updated_at: 30 * hour,
+            ..Default::default()
+        };
+        let mut found = Vec::new();
+        t.findings(20 * hour, &mut found);
+        assert_eq!(
+            found,
+            vec![
+                ("first_response_at", Rule::BeforeOpened, 9 * hour),
+                ("closed_at", Rule::InFuture, 30 * hour),
+                ("updated_at", Rule::InFuture, 30 * hour),
+            ]
+        );
+        found.clear();
+        t.findings(40 * hour, &mut found);
+        assert_eq!(found.len(), 1, "nothing is in the future any more");
+    }
+
+    #[test]
     fn batches_match_schemas() {
         let t = Ticket {
             ticket_id: "T1".into(),

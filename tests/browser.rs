@@ -95,7 +95,7 @@ fn both_pages_load_in_a_real_browser() {
         &dashboard,
         &shots.join("dashboard.png"),
         report::DASHBOARD_SHOT,
-        &["kpis", "channels", "self-service"],
+        &["kpis", "channels", "self-service", "data-quality"],
     );
     eprintln!("screenshots: {}", shots.display());
 }

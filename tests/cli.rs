@@ -401,3 +401,122 @@ fn sentiment_scores_each_line_in_order_and_summarises() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.starts_with("scored 3 texts in "), "{err}");
 }
+
+/// A one-row-per-ticket export whose timings contradict each other (tickets 2 and 6 were resolved
+/// before their first response, the earliest time the export has), with ratings in the same file.
+#[test]
+fn contradictory_timings_keep_their_ratings_and_check_names_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = fixture("support_tickets.csv");
+    let o = deskpulse(
+        dir.path(),
+        &[
+            "ingest",
+            "--mapping",
+            &fixture("support_tickets.tickets.toml"),
+            &file,
+        ],
+    );
+    assert!(o.status.success(), "{o:?}");
+    // Ticket 4 has no time at all: a reject. Tickets 2 and 6: kept, with findings.
+    assert!(
+        stdout(&o).contains("tickets: read 7, stored 6, rejected 1; findings 2"),
+        "{}",
+        stdout(&o)
+    );
+    let o = deskpulse(
+        dir.path(),
+        &[
+            "ingest",
+            "--mapping",
+            &fixture("support_tickets.ratings.toml"),
+            &file,
+        ],
+    );
+    // Tickets 4 and 5 nobody rated: unrated, not rejected.
+    assert!(
+        stdout(&o).contains("ratings: read 7, stored 5, rejected 0, unrated 2"),
+        "{}",
+        stdout(&o)
+    );
+
+    // Every rating of the file counts, those of tickets 2 and 6 included; only their TTR is left
+    // out: chat has ticket 1 (5) and 2 (2), email 3 (4), phone 7 (3), social 6 (1).
+    let o = deskpulse(
+        dir.path(),
+        &[
+            "metrics",
+            "channel_satisfaction",
+            "--from",
+            "2023-05-01",
+            "--to",
+            "2023-07-01",
+            "--format",
+            "json",
+        ],
+    );
+    assert!(o.status.success(), "{o:?}");
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    let got: Vec<(String, u64, u64, u64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["channel"].as_str().unwrap().to_string(),
+                r["ratings"].as_u64().unwrap(),
+                r["satisfied"].as_u64().unwrap(),
+                r["ttr_left_out"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("chat".into(), 2, 1, 1),
+            ("email".into(), 1, 1, 0),
+            ("phone".into(), 1, 0, 0),
+            ("social".into(), 1, 0, 1),
+        ]
+    );
+
+    // check names the contradicting tickets with file and line, and fails a run on request.
+    let o = deskpulse(dir.path(), &["check", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let checks: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    let find = |rule: &str| {
+        checks
+            .iter()
+            .find(|c| c["check"] == rule)
+            .unwrap_or_else(|| panic!("no {rule} in {checks:?}"))
+    };
+    let before = find("before_opened");
+    assert_eq!(before["count"], 2);
+    assert_eq!(before["item"], "resolved_at");
+    let examples = before["examples"].as_str().unwrap();
+    assert!(
+        examples.contains("support_tickets.csv:3 2 resolved_at=2023-06-01T08:30:00Z")
+            && examples.contains("support_tickets.csv:7 6 resolved_at=2023-06-01T23:00:00Z"),
+        "{examples}"
+    );
+    assert_eq!(find("rating_before_opened")["count"], 2);
+    assert_eq!(find("rejects")["count"], 1);
+    assert_eq!(find("in_future")["count"], 0);
+    let table = stdout(&deskpulse(dir.path(), &["check"]));
+    assert!(
+        table.contains("before_opened tickets.resolved_at"),
+        "{table}"
+    );
+
+    let o = deskpulse(dir.path(), &["check", "--fail-on", "in_future", "orphan"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let o = deskpulse(
+        dir.path(),
+        &["check", "--fail-on", "orphan", "before_opened"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("check failed: before_opened: 2"),
+        "{o:?}"
+    );
+    let o = deskpulse(dir.path(), &["check", "--fail-on", "typo"]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+}

@@ -293,7 +293,9 @@ fn ingest_file(
     let file = File::open(path)?;
     let bar = progress_bar(opts.progress, len, name);
     let reader: Box<dyn BufRead> = Box::new(BufReader::with_capacity(1 << 20, bar.wrap_read(file)));
-    let staging_id = &hash[..16];
+    // One name per content *and* way of reading it: the same file ingested through two mappings
+    // (its tickets, then its ratings) keeps two sets of rejects and findings.
+    let staging_id = &hex(&Sha256::digest(format!("{hash}\0{id}")))[..16];
     let mut staging = lake.stage(staging_id)?;
     if !opts.no_sentiment {
         staging = staging.with_sentiment(opts.sentiment_languages.clone());
@@ -388,11 +390,11 @@ pub fn content_hash(path: &Path) -> Result<String> {
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(hex(&hasher.finalize()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// One record of an input: readable, or refused with its line, reason and raw text. `key` is

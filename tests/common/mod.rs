@@ -8,13 +8,14 @@ use deskpulse::ingest::ingest_canonical;
 use deskpulse::lake::Lake;
 
 /// The section ids of the weekly report, in page order.
-pub const WEEKLY_SECTIONS: [&str; 6] = [
+pub const WEEKLY_SECTIONS: [&str; 7] = [
     "headline",
     "channels",
     "pairing",
     "followups",
     "ttr-shift",
     "backlog",
+    "data-quality",
 ];
 
 /// A generated lake: the directory it lives in, the generated CSV files and the lake.

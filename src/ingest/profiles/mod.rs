@@ -72,17 +72,20 @@ fn push_description(t: &Ticket, row: &dyn Row, column: &str, out: &mut Output) -
     if body.is_empty() {
         return Ok(());
     }
-    out.push(row.line(), Interaction {
-        interaction_id: format!("{}#d", t.ticket_id),
-        ticket_id: t.ticket_id.clone(),
-        at: t.opened_at,
-        seq: Some(0),
-        actor_role: ActorRole::Requester,
-        actor_id: t.requester_id.clone(),
-        channel: t.channel.unwrap_or(Channel::Other),
-        is_public: true,
-        body: Some(body.to_string()),
-        lang: None,
-        sentiment: None,
-    })
+    out.push(
+        row.line(),
+        Interaction {
+            interaction_id: format!("{}#d", t.ticket_id),
+            ticket_id: t.ticket_id.clone(),
+            at: t.opened_at,
+            seq: Some(0),
+            actor_role: ActorRole::Requester,
+            actor_id: t.requester_id.clone(),
+            channel: t.channel.unwrap_or(Channel::Other),
+            is_public: true,
+            body: Some(body.to_string()),
+            lang: None,
+            sentiment: None,
+        },
+    )
 }

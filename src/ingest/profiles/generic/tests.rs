@@ -27,12 +27,12 @@ fn every_kind_of_broken_ticket_row_is_rejected_with_line_column_and_reason() {
     assert_eq!(
         cols,
         vec![
-            (3, Some("ticket_id")),   // missing id
-            (4, Some("opened_at")),   // missing timestamp
-            (5, Some("opened_at")),   // unparseable date
-            (7, Some("category")),    // invalid UTF-8
-            (8, None),                // too few fields
-            (10, None),               // the file ends inside a quoted field
+            (3, Some("ticket_id")), // missing id
+            (4, Some("opened_at")), // missing timestamp
+            (5, Some("opened_at")), // unparseable date
+            (7, Some("category")),  // invalid UTF-8
+            (8, None),              // too few fields
+            (10, None),             // the file ends inside a quoted field
         ]
     );
     assert!(
@@ -68,7 +68,11 @@ fn every_kind_of_broken_ticket_row_is_rejected_with_line_column_and_reason() {
     );
     assert_eq!(
         column(&lake, Table::Tickets, "channel"),
-        vec![Some("chat".into()), Some("phone".into()), Some("phone".into())]
+        vec![
+            Some("chat".into()),
+            Some("phone".into()),
+            Some("phone".into())
+        ]
     );
     assert_eq!(
         column(&lake, Table::Tickets, "priority"),
@@ -379,10 +383,7 @@ fn a_ratings_row_without_a_score_is_unrated_not_rejected() {
     let c = reports[0].tables[&Table::Ratings];
     // Lines 3, 4 and 6 have no score: tickets nobody rated, whatever else they lack (line 3 has
     // no date, line 6 no key). Line 5 has a score and no ticket: a reject.
-    assert_eq!(
-        (c.read, c.stored, c.rejected, c.unrated),
-        (5, 1, 1, 3)
-    );
+    assert_eq!((c.read, c.stored, c.rejected, c.unrated), (5, 1, 1, 3));
     assert!(c.balances());
     let rejects = rejects_by_line(&lake);
     assert_eq!(rejects.len(), 1);
@@ -390,4 +391,52 @@ fn a_ratings_row_without_a_score_is_unrated_not_rejected() {
     assert_eq!(rejects[0].1.as_deref(), Some("ticket_id"));
     let summary = reports[0].to_string();
     assert!(summary.contains("unrated 3"), "{summary}");
+}
+
+#[test]
+fn one_file_read_through_two_mappings_keeps_the_rejects_and_findings_of_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("export.csv");
+    std::fs::write(
+        &file,
+        "id,opened,resolved,score\n\
+         A,2026-03-02T10:00:00Z,2026-03-02T09:00:00Z,5\n\
+         B,,,\n\
+         C,2026-03-02T10:00:00Z,2026-03-02T11:00:00Z,9\n",
+    )
+    .unwrap();
+    let map = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let tickets = map(
+        "tickets.toml",
+        "table = \"tickets\"\n[tickets]\nticket_id = \"id\"\nopened_at = \"opened\"\nresolved_at = \"resolved\"\n",
+    );
+    let ratings = map(
+        "ratings.toml",
+        "table = \"ratings\"\n[ratings]\nrating_id = \"id\"\nticket_id = \"id\"\nrated_at = \"resolved\"\nscore_raw = \"score\"\n",
+    );
+    let lake = Lake::open(dir.path().join("lake")).unwrap();
+    for mapping in [tickets, ratings] {
+        let opts = IngestOptions {
+            profile: "generic".into(),
+            mapping: Some(mapping),
+            ..Default::default()
+        };
+        let (_, errors) = ingest(&lake, std::slice::from_ref(&file), &opts).unwrap();
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+    // Tickets: B has no opened time (a reject), A was resolved before it was opened (a finding).
+    // Ratings: B is unrated, C's 9 is off the five scale (a reject).
+    let lines: Vec<(u64, Option<String>)> = rejects_by_line(&lake)
+        .into_iter()
+        .map(|(l, c, _)| (l, c))
+        .collect();
+    assert_eq!(
+        lines,
+        vec![(3, Some("opened".into())), (4, Some("score".into()))]
+    );
+    assert_eq!(findings(&lake).len(), 1);
 }

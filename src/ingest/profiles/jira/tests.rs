@@ -16,10 +16,7 @@ fn issues_comments_and_ratings() {
     assert_eq!((tk.read, tk.stored, tk.rejected, tk.findings), (6, 5, 1, 1));
     let ra = r.tables[&Table::Ratings];
     // Rated: SD-1, SD-2; SD-5's 6 stars are refused; SD-3 and SD-6 nobody rated.
-    assert_eq!(
-        (ra.read, ra.stored, ra.rejected, ra.unrated),
-        (5, 2, 1, 2)
-    );
+    assert_eq!((ra.read, ra.stored, ra.rejected, ra.unrated), (5, 2, 1, 2));
     // Descriptions of SD-1, SD-2, SD-3, SD-5, SD-6 and the comments of SD-1 (2) and SD-2 (1).
     let ia = r.tables[&Table::Interactions];
     assert_eq!((ia.read, ia.stored), (8, 8));

@@ -173,23 +173,26 @@ impl Profile for Twitter {
                 let (Some(m), Some((root, n))) = (tweets.get(&id), seq.get(&id)) else {
                     return Ok(()); // rejected in pass 1
                 };
-                out.push(row.line(), Interaction {
-                    interaction_id: format!("tw-{id}"),
-                    ticket_id: format!("tw-{root}"),
-                    at: m.at,
-                    seq: Some(*n),
-                    actor_role: if m.inbound {
-                        ActorRole::Requester
-                    } else {
-                        ActorRole::Agent
+                out.push(
+                    row.line(),
+                    Interaction {
+                        interaction_id: format!("tw-{id}"),
+                        ticket_id: format!("tw-{root}"),
+                        at: m.at,
+                        seq: Some(*n),
+                        actor_role: if m.inbound {
+                            ActorRole::Requester
+                        } else {
+                            ActorRole::Agent
+                        },
+                        actor_id: Some(m.author.clone()),
+                        channel: Channel::Social,
+                        is_public: true,
+                        body: row.get("text").ok().flatten().map(|t| t.into_owned()),
+                        lang: None,
+                        sentiment: None,
                     },
-                    actor_id: Some(m.author.clone()),
-                    channel: Channel::Social,
-                    is_public: true,
-                    body: row.get("text").ok().flatten().map(|t| t.into_owned()),
-                    lang: None,
-                    sentiment: None,
-                })
+                )
             },
         )?;
         tickets.sort_by(|a, b| a.ticket_id.cmp(&b.ticket_id));
