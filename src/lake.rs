@@ -419,9 +419,41 @@ impl Staging {
         self
     }
 
+    /// Adds a row with the findings of its fields, judged at `now` (the moment of ingest);
+    /// `source` and `line` say where it came from. Returns how many findings it had.
+    pub fn push_checked<R: Stageable>(
+        &mut self,
+        row: R,
+        source: &str,
+        line: u64,
+        now: Micros,
+    ) -> Result<u64> {
+        let mut found = Vec::new();
+        row.findings(now, &mut found);
+        let n = found.len() as u64;
+        for (column, rule, value) in found {
+            self.push_finding(Finding {
+                table: R::TABLE,
+                key: row.key(),
+                source_file: source.to_string(),
+                line,
+                column: column.to_string(),
+                rule,
+                value: Some(crate::timeparse::format_micros(value)),
+            })?;
+        }
+        self.push(row)?;
+        Ok(n)
+    }
+
     /// Adds a row; spills all buffers to disk when the memory budget is reached.
     pub fn push<R: Stageable>(&mut self, row: R) -> Result<()> {
         R::buffer(self).push(row);
+        self.buffered_one()
+    }
+
+    /// Counts one buffered row; spills every buffer when the memory budget is reached.
+    fn buffered_one(&mut self) -> Result<()> {
         self.buffered += 1;
         if self.buffered >= STAGING_ROW_BUDGET {
             self.spill()?;
@@ -432,21 +464,13 @@ impl Staging {
     /// Adds a reject (spilled to disk like rows, so a file of bad rows stays in bounded memory).
     pub fn push_reject(&mut self, reject: Reject) -> Result<()> {
         self.rejects.push(reject);
-        self.buffered += 1;
-        if self.buffered >= STAGING_ROW_BUDGET {
-            self.spill()?;
-        }
-        Ok(())
+        self.buffered_one()
     }
 
     /// Adds a finding (a kept row's contradictory field), spilled like rejects.
     pub fn push_finding(&mut self, finding: Finding) -> Result<()> {
         self.findings.push(finding);
-        self.buffered += 1;
-        if self.buffered >= STAGING_ROW_BUDGET {
-            self.spill()?;
-        }
-        Ok(())
+        self.buffered_one()
     }
 
     /// Hands every buffered row to a background thread that writes them to staged files, and

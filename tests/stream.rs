@@ -562,9 +562,14 @@ fn stdin_events_reach_the_lake_and_refused_lines_are_named() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // T2 was resolved an hour before it was opened: stored, with a finding naming its event.
+    let backwards = json!({"type": "ticket", "event_id": "t-T2", "ticket_id": "T2",
+        "opened_at": "2026-03-02T10:00:00Z", "resolved_at": "2026-03-02T09:00:00Z",
+        "updated_at": "2026-03-02T10:00:00Z", "channel": "chat"});
     let mut input = ndjson(&[
         ticket("T1", "Email"),
         rating("S1", "T1", 2, "phone", "slow"),
+        backwards,
     ]);
     input.push_str("{\"type\":\"rating\",\"event_id\":\"s2\"}\n");
     child
@@ -580,13 +585,37 @@ fn stdin_events_reach_the_lake_and_refused_lines_are_named() {
     // A rating event without a score is refused (the stream has no unrated count: an event
     // announces a rating that was given); the score is what it lacks first.
     assert!(
-        stderr.contains("stdin line 3: refused (score_raw)"),
+        stderr.contains("stdin line 4: refused (score_raw)"),
         "{stderr}"
     );
     assert!(
-        stdout.contains("2 accepted") && stdout.contains("2 events written"),
+        stdout.contains("3 accepted") && stdout.contains("3 events written"),
         "{stdout}"
     );
     assert_eq!(rating_rows(&lake).len(), 1);
     assert_eq!(alerts(&lake).len(), 1);
+    let lake = Lake::open(&lake).unwrap();
+    let mut findings = Vec::new();
+    for f in lake.side_files("_findings").unwrap() {
+        for b in deskpulse::lake::read_parquet(&f, None).unwrap() {
+            let s = |n: &str| {
+                b.column_by_name(n)
+                    .unwrap()
+                    .as_string::<i32>()
+                    .value(0)
+                    .to_string()
+            };
+            findings.push((s("source_file"), s("key"), s("column"), s("rule")));
+        }
+    }
+    assert_eq!(
+        findings,
+        vec![(
+            "stream:t-T2".to_string(),
+            "T2".to_string(),
+            "resolved_at".to_string(),
+            "before_opened".to_string()
+        )]
+    );
+    assert_eq!(lake.row_count(Table::Tickets).unwrap(), 2);
 }

@@ -24,9 +24,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
 use crate::lake::{Lake, ManifestEntry, Stageable, Staging};
-use crate::model::{Finding, Micros, Reject, RowFinding, Table};
+use crate::model::{Micros, Reject, Table};
 use crate::sentiment::lang::ScoredLanguages;
-use crate::timeparse::format_micros;
 use reader::{Fault, Format, Header, RawJson, Row};
 
 /// How to ingest.
@@ -148,7 +147,6 @@ pub struct Output {
     counts: BTreeMap<Table, TableCounts>,
     /// The moment of ingest: a timestamp after it is a finding.
     now: Micros,
-    scratch: Vec<RowFinding>,
 }
 
 impl Output {
@@ -159,22 +157,11 @@ impl Output {
 
     /// Stages one canonical row read at `line`, with the findings of its fields.
     pub fn push<R: Stageable>(&mut self, line: u64, row: R) -> Result<()> {
+        let found = self.staging.push_checked(row, &self.file, line, self.now)?;
         let c = self.counts.entry(R::TABLE).or_default();
         c.read += 1;
-        row.findings(self.now, &mut self.scratch);
-        c.findings += self.scratch.len() as u64;
-        for (column, rule, value) in self.scratch.drain(..) {
-            self.staging.push_finding(Finding {
-                table: R::TABLE,
-                key: row.key(),
-                source_file: self.file.clone(),
-                line,
-                column: column.to_string(),
-                rule,
-                value: Some(format_micros(value)),
-            })?;
-        }
-        self.staging.push(row)
+        c.findings += found;
+        Ok(())
     }
 
     /// Stages a row, or rejects the record it came from.
@@ -306,7 +293,6 @@ fn ingest_file(
         records: 0,
         counts: BTreeMap::new(),
         now: chrono::Utc::now().timestamp_micros(),
-        scratch: Vec::new(),
     };
     let input = Input {
         path: path.to_path_buf(),

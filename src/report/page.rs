@@ -14,6 +14,7 @@ fn environment() -> Result<Environment<'static>> {
     env.add_template("base.html", include_str!("templates/base.html"))?;
     env.add_template("weekly.html", include_str!("templates/weekly.html"))?;
     env.add_template("dashboard.html", include_str!("templates/dashboard.html"))?;
+    env.add_template("quality.html", include_str!("templates/quality.html"))?;
     env.add_filter("pct", |v: Value| fmt(&v, |x| format!("{:.1}%", x * 100.0)));
     env.add_filter("duration", |v: Value| fmt(&v, super::duration));
     env.add_filter("num", |v: Value, digits: Option<usize>| {

@@ -481,13 +481,16 @@ fn commit(
     if let Some(languages) = sentiment {
         staging = staging.with_sentiment(languages.clone());
     }
+    let now = chrono::Utc::now().timestamp_micros();
     let staged = (|| {
         for e in &batch.events {
+            // A finding names the event (an event has no line of a file).
+            let source = format!("stream:{}", e.id);
             match &e.row {
-                Row::Ticket(t) => staging.push((**t).clone())?,
-                Row::Interaction(i) => staging.push(i.clone())?,
-                Row::Rating(r) => staging.push(r.clone())?,
-            }
+                Row::Ticket(t) => staging.push_checked((**t).clone(), &source, 0, now)?,
+                Row::Interaction(i) => staging.push_checked(i.clone(), &source, 0, now)?,
+                Row::Rating(r) => staging.push_checked(r.clone(), &source, 0, now)?,
+            };
         }
         for r in &batch.rejects {
             staging.push_reject(r.clone())?;
