@@ -113,7 +113,7 @@ impl Calendar {
                 .map(|x| x.timestamp_micros())
         };
         Some(Week {
-            label: format!("{year}-W{week:02}"),
+            label: format!("{year:04}-W{week:02}"),
             start: midnight(monday)?,
             end: midnight(monday + Duration::days(7))?,
         })
@@ -123,7 +123,10 @@ impl Calendar {
     pub fn parse_week(&self, s: &str) -> Result<Week, String> {
         let bad = || format!("'{s}' is not an ISO week such as 2026-W47");
         let (y, w) = s.trim().split_once("-W").ok_or_else(bad)?;
-        let (y, w) = (y.parse().map_err(|_| bad())?, w.parse().map_err(|_| bad())?);
+        let (y, w): (i32, u32) = (y.parse().map_err(|_| bad())?, w.parse().map_err(|_| bad())?);
+        if !(crate::timeparse::FIRST_YEAR..=crate::timeparse::LAST_YEAR).contains(&y) {
+            return Err(format!("'{s}': the year must be from 1 to 9999"));
+        }
         self.week(y, w).ok_or_else(bad)
     }
 
@@ -218,6 +221,13 @@ mod tests {
         for bad in ["2026-47", "2026-W54", "x-W01", "2025-W53"] {
             assert!(c.parse_week(bad).is_err(), "{bad}");
         }
+        // Years a four-digit label can name (a report folder), and nothing past them.
+        for bad in ["262143-W01", "0000-W01", "10000-W01", "-1-W01"] {
+            let e = c.parse_week(bad).unwrap_err();
+            assert!(e.contains(bad), "{e}");
+        }
+        assert_eq!(c.parse_week("0001-W02").unwrap().label, "0001-W02");
+        assert_eq!(c.parse_week("9999-W52").unwrap().label, "9999-W52");
     }
 
     #[test]

@@ -399,15 +399,40 @@ impl Scope {
     }
 }
 
+/// Writes to stdout, returning the write's error: a reader that closed the pipe
+/// (`deskpulse sql ... | head -1`) ends the command quietly, as Unix tools do (see `main`).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+/// [`out!`] with a newline.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
+        Err(e) if closed_stdout(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Whether `e` is a write to a stdout whose reader has gone.
+fn closed_stdout(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
@@ -451,7 +476,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let (reports, errors) = ingest(&lake, &files, &opts)?;
             for r in &reports {
-                println!("{r}");
+                outln!("{r}");
             }
             for e in &errors {
                 eprintln!("error: {e}");
@@ -462,7 +487,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .fold((0, 0, 0), |a, c| {
                     (a.0 + c.stored, a.1 + c.rejected, a.2 + c.findings)
                 });
-            print!(
+            out!(
                 "total: {} files ingested, {} skipped, {} refused; {} rows stored, {} rejected (see {}/_rejects)",
                 reports.iter().filter(|r| !r.skipped).count(),
                 reports.iter().filter(|r| r.skipped).count(),
@@ -473,9 +498,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             if findings > 0 {
                 let s = if findings == 1 { "" } else { "s" };
-                print!("; {findings} finding{s} in kept rows (see deskpulse check)");
+                out!("; {findings} finding{s} in kept rows (see deskpulse check)");
             }
-            println!();
+            outln!();
             Ok(if errors.is_empty() {
                 ExitCode::SUCCESS
             } else {
@@ -488,7 +513,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 seed,
                 out: out.clone(),
             })?;
-            println!(
+            outln!(
                 "wrote {} tickets, {} interactions, {} ratings, {} adoptions to {}",
                 s.tickets,
                 s.interactions,
@@ -566,10 +591,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             };
             if format == "json" {
-                println!("{}", serde_json::to_string_pretty(&shifts)?);
+                outln!("{}", serde_json::to_string_pretty(&shifts)?);
             } else {
                 for s in &shifts {
-                    println!("{}", render_text(s));
+                    outln!("{}", render_text(s));
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -621,12 +646,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             match format {
                 output::Format::Json => {
-                    println!("{}", serde_json::to_string_pretty(&plan.targets)?)
+                    outln!("{}", serde_json::to_string_pretty(&plan.targets)?)
                 }
-                output::Format::Csv => print!("{}", followups::to_csv(&plan.targets)?),
+                output::Format::Csv => out!("{}", followups::to_csv(&plan.targets)?),
                 output::Format::Table => {
                     for x in &plan.targets {
-                        println!(
+                        outln!(
                             "{:<14} {:<12} {:<10} {}  [{}]",
                             x.requester_id,
                             x.cohort,
@@ -662,7 +687,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     .metric("escalations")
                     .await
             })?;
-            print!("{}", output::render(&batches, format)?);
+            out!("{}", output::render(&batches, format)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { format, fail_on } => {
@@ -679,8 +704,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 check::run(&engine).await
             })?;
             match format {
-                output::Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
-                _ => print!("{}", check::render_table(&rows)),
+                output::Format::Json => outln!("{}", serde_json::to_string_pretty(&rows)?),
+                _ => out!("{}", check::render_table(&rows)),
             }
             let failed = check::failed(&rows, &fail_on);
             for (rule, n) in &failed {
@@ -701,7 +726,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 limit.min(rejects.len())
             };
             for r in &rejects[..shown] {
-                println!(
+                outln!(
                     "{}:{}: {}: {}",
                     r.source_file,
                     r.line,
@@ -709,7 +734,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     r.reason
                 );
             }
-            println!(
+            outln!(
                 "{} rejects{}",
                 rejects.len(),
                 if shown < rejects.len() {
@@ -743,7 +768,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             match kind {
                 ReportKind::Weekly { .. } => {
                     let w = report::weekly(&data, out)?;
-                    println!(
+                    outln!(
                         "wrote {} ({} charts as SVG and PNG, {} tables as CSV and JSON)",
                         w.index.display(),
                         w.charts.len() / 2,
@@ -752,7 +777,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 ReportKind::Dashboard { .. } => {
                     report::dashboard(&data, out)?;
-                    println!("wrote {}", out.display());
+                    outln!("wrote {}", out.display());
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -825,7 +850,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 })
                 .await
             })?;
-            println!("{summary}");
+            outln!("{summary}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Sentiment {
@@ -863,30 +888,30 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let lake = Lake::open(&lake_dir)?;
             let r = demo::run(&sample, &lake, &config, &out, progress)?;
             if r.generated {
-                println!(
+                outln!(
                     "generated {} (seed {})",
                     sample.display(),
                     demo::SAMPLE_SEED
                 );
             }
             for f in &r.files {
-                println!("{f}");
+                outln!("{f}");
             }
-            println!("the lake at {} holds:", lake_dir.display());
+            outln!("the lake at {} holds:", lake_dir.display());
             for (t, n) in &r.tables {
-                println!("  {t:<13}{n:>9} rows");
+                outln!("  {t:<13}{n:>9} rows");
             }
-            println!("  {:<13}{:>9} rows", "_rejects", r.rejects);
-            println!("  {:<13}{:>9} rows", "_findings", r.findings);
-            println!("weekly report: {}", r.weekly.display());
-            println!("dashboard:     {}", r.dashboard.display());
+            outln!("  {:<13}{:>9} rows", "_rejects", r.rejects);
+            outln!("  {:<13}{:>9} rows", "_findings", r.findings);
+            outln!("weekly report: {}", r.weekly.display());
+            outln!("dashboard:     {}", r.dashboard.display());
             for s in &r.screenshots {
-                println!("screenshot:    {}", s.display());
+                outln!("screenshot:    {}", s.display());
             }
             match &r.screenshot_error {
                 Some(e) => eprintln!("warning: no screenshot: {e}"),
                 None if r.screenshots.is_empty() => {
-                    println!("screenshots:   none (no Chromium in /usr/bin)")
+                    outln!("screenshots:   none (no Chromium in /usr/bin)")
                 }
                 None => {}
             }
@@ -929,7 +954,7 @@ fn cluster_command(role: ClusterRole) -> Result<ExitCode> {
             let listener = tokio::net::TcpListener::bind(&bind)
                 .await
                 .with_context(|| format!("--bind {bind}"))?;
-            println!(
+            outln!(
                 "deskpulse scheduler on {} ({} scheduling); clients: --cluster df://{external_host}:{}",
                 listener.local_addr()?,
                 if pull { "pull" } else { "push" },
@@ -976,7 +1001,7 @@ fn cluster_command(role: ClusterRole) -> Result<ExitCode> {
                 work_dir,
                 push: !pull,
             };
-            println!(
+            outln!(
                 "deskpulse executor on {}:{flight_port} (flight), :{grpc_port} (tasks){}; scheduler {scheduler}",
                 options.bind_host,
                 match options.health_port {
@@ -1116,9 +1141,9 @@ fn query_command(
             Query::Metric(name) => engine.metric(&name).await,
         }
     })?;
-    print!("{}", output::render(&batches, scope.format)?);
+    out!("{}", output::render(&batches, scope.format)?);
     if scope.format == output::Format::Table {
-        println!();
+        outln!();
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,7 +1,7 @@
 //! Reading timestamps from exports: explicit `strftime` formats first (a profile's or a mapping's),
 //! then ISO 8601 / RFC 3339 forms. A timestamp without a zone is read in the configured time zone.
 
-use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, TimeZone};
+use chrono::{DateTime, Datelike, LocalResult, NaiveDate, NaiveDateTime, TimeZone};
 use chrono_tz::Tz;
 
 use crate::model::Micros;
@@ -13,6 +13,11 @@ const NAIVE_DEFAULTS: &[&str] = &[
     "%Y-%m-%d %H:%M",
     "%Y-%m-%dT%H:%M",
 ];
+
+/// The years a timestamp may fall in (UTC): what every reader of the lake can represent, and the
+/// years an ISO week label can name with four digits.
+pub const FIRST_YEAR: i32 = 1;
+pub const LAST_YEAR: i32 = 9999;
 
 /// Parses timestamps for one input.
 #[derive(Debug, Clone)]
@@ -32,8 +37,21 @@ impl TimeParser {
         TimeParser { formats, tz }
     }
 
-    /// Parses one value into UTC microseconds, or says why it cannot.
+    /// Parses one value into UTC microseconds, or says why it cannot. A time outside the years
+    /// 1 to 9999 (UTC) is refused.
     pub fn parse(&self, s: &str) -> Result<Micros, String> {
+        let t = self.parse_any(s)?;
+        let year = DateTime::from_timestamp_micros(t).map(|d| d.year());
+        match year {
+            Some(y) if (FIRST_YEAR..=LAST_YEAR).contains(&y) => Ok(t),
+            _ => Err(format!(
+                "timestamp '{}' is outside the years 1 to 9999 (UTC)",
+                s.trim()
+            )),
+        }
+    }
+
+    fn parse_any(&self, s: &str) -> Result<Micros, String> {
         let s = s.trim();
         for f in &self.formats {
             if let Some(t) = self.with_format(s, f)? {
@@ -140,6 +158,18 @@ mod tests {
         assert_eq!(p.parse("2024-03-01"), Ok(utc("2024-03-01T00:00:00Z")));
         assert!(p.parse("yesterday").is_err());
         assert!(p.parse("2024-02-30 10:00").is_err());
+    }
+
+    #[test]
+    fn times_outside_years_1_to_9999_are_refused() {
+        let p = TimeParser::default();
+        assert!(p.parse("9999-12-31T23:59:59Z").is_ok());
+        assert!(p.parse("0001-01-01T00:00:00Z").is_ok());
+        // 10000-01-01T13:59:59Z in UTC: it would land in partition month=+10000-01.
+        let e = p.parse("9999-12-31T23:59:59-14:00").unwrap_err();
+        assert!(e.contains("outside the years 1 to 9999"), "{e}");
+        assert!(p.parse("0000-06-01T00:00:00Z").is_err());
+        assert!(p.parse("+10000-01-01T00:00:00Z").is_err());
     }
 
     #[test]

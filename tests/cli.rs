@@ -520,3 +520,49 @@ fn contradictory_timings_keep_their_ratings_and_check_names_them() {
     let o = deskpulse(dir.path(), &["check", "--fail-on", "typo"]);
     assert_eq!(o.status.code(), Some(2), "{o:?}");
 }
+
+/// A reader that stops early (`deskpulse sql ... | head -1`) ends the command quietly, as Unix
+/// tools do: no panic, exit 0.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_deskpulse"))
+        .arg("--lake")
+        .arg(dir.path())
+        .args([
+            "sql",
+            "SELECT * FROM generate_series(1, 2000000)",
+            "--format",
+            "csv",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first.trim(), "value");
+    // The pipe closes here, with most of the rows unread.
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?} {stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn a_week_outside_years_1_to_9999_is_a_usage_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    for week in ["262143-W01", "0000-W01"] {
+        let o = deskpulse(dir.path(), &["report", "weekly", "--week", week]);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{week}: {stderr}");
+        assert!(
+            stderr.contains("the year must be from 1 to 9999"),
+            "{stderr}"
+        );
+    }
+}
