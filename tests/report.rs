@@ -20,6 +20,8 @@ const TICKETS: u64 = 20_000;
 const SCRIPT_COMMENT: &str = "<script>alert('comment')</script> \"><img src=x onerror=alert(2)>";
 const HOSTILE_REQUESTER: &str = "\"><img src=x onerror=alert(1)>";
 const HOSTILE_CATEGORY: &str = "<script>alert(\"category\")</script>";
+/// A comment that a spreadsheet opening the CSV would run as a formula.
+const FORMULA_COMMENT: &str = "=HYPERLINK(\"http://evil.example/\",\"details\")";
 const HOSTILE_ADOPTION: &str = "<b>Chat bot</b> \"><img src=x onerror=alert(3)>";
 
 struct Rendered {
@@ -79,6 +81,15 @@ fn hostile_rows(dir: &Path) -> Vec<PathBuf> {
         "1",
         "five",
         SCRIPT_COMMENT,
+    ])
+    .unwrap();
+    w.write_record([
+        "R-EVIL-2",
+        "EVIL-1",
+        "2026-11-17T12:30:00Z",
+        "1",
+        "five",
+        FORMULA_COMMENT,
     ])
     .unwrap();
     w.flush().unwrap();
@@ -416,6 +427,41 @@ fn the_data_quality_panel_says_what_the_figures_left_out() {
             "Texts scored for sentiment: 4 of 7; 3 in a language VADER does not read",
         ] {
             assert!(panel.contains(want), "{want}\n{panel}");
+        }
+    }
+}
+
+/// No CSV the report writes hands a spreadsheet a formula: the escalated comment is there, made
+/// inert with a leading quote (OWASP), and no cell of any table starts with `=`, `+`, `-` or `@`
+/// unless it is a number.
+#[test]
+fn report_csv_cells_are_inert_for_spreadsheets() {
+    let dir = rendered().week_dir.join("tables");
+    let escalations = std::fs::read_to_string(dir.join("escalations.csv")).unwrap();
+    let mut reader = csv::Reader::from_reader(escalations.as_bytes());
+    let comments: Vec<String> = reader
+        .records()
+        .map(|r| r.unwrap().iter().last().unwrap().to_string())
+        .collect();
+    assert!(
+        comments.iter().any(|c| *c == format!("'{FORMULA_COMMENT}")),
+        "{comments:?}"
+    );
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|x| x != "csv") {
+            continue;
+        }
+        let mut reader = csv::Reader::from_path(&path).unwrap();
+        for record in reader.records() {
+            for cell in record.unwrap().iter() {
+                let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+                assert!(
+                    !risky || cell.parse::<f64>().is_ok(),
+                    "{}: {cell}",
+                    path.display()
+                );
+            }
         }
     }
 }

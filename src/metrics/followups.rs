@@ -18,6 +18,7 @@ use datafusion::arrow::datatypes::{Float64Type, TimestampMicrosecondType};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::engine::output::inert;
 use crate::engine::{Engine, utf8};
 use crate::lake::Lake;
 use crate::model::{Micros, Survey};
@@ -222,7 +223,7 @@ pub fn record(lake: &Lake, targets: &[Target], now: Micros) -> Result<u64> {
     Ok(counts.values().map(|c| c.stored).sum())
 }
 
-/// The targets as CSV (tickets joined with `;`).
+/// The targets as CSV (tickets joined with `;`; every cell inert for spreadsheets).
 pub fn to_csv(targets: &[Target]) -> Result<String> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record([
@@ -235,7 +236,7 @@ pub fn to_csv(targets: &[Target]) -> Result<String> {
         "channel",
     ])?;
     for x in targets {
-        w.write_record([
+        let cells = [
             x.requester_id.as_str(),
             &x.tickets.join(";"),
             &x.cohort,
@@ -243,7 +244,8 @@ pub fn to_csv(targets: &[Target]) -> Result<String> {
             &x.reason,
             &x.rating.map(|r| format!("{r:.4}")).unwrap_or_default(),
             x.channel.as_deref().unwrap_or(""),
-        ])?;
+        ];
+        w.write_record(cells.iter().map(|c| inert(c).into_owned()))?;
     }
     Ok(String::from_utf8(w.into_inner()?)?)
 }

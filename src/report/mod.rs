@@ -302,7 +302,7 @@ fn shift_table(shifts: &[&Shift]) -> Result<Table> {
             small_sample: s.before.resolved < SMALL_SAMPLE || s.after.resolved < SMALL_SAMPLE,
         })
         .collect();
-    Table::from_rows("ttr_shift", &rows, to_csv(&rows)?)
+    Table::from_rows("ttr_shift", &rows, crate::engine::output::csv_of(&rows)?)
 }
 
 /// Histogram bins of TTR (hours) before and after one adoption.
@@ -354,15 +354,11 @@ pub fn ttr_bins(s: &Shift) -> Vec<Bin> {
 
 fn distribution_table(shifts: &[&Shift]) -> Result<Table> {
     let rows: Vec<Bin> = shifts.iter().flat_map(|s| ttr_bins(s)).collect();
-    Table::from_rows("ttr_distribution", &rows, to_csv(&rows)?)
-}
-
-fn to_csv<T: Serialize>(rows: &[T]) -> Result<String> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    for r in rows {
-        w.serialize(r)?;
-    }
-    Ok(String::from_utf8(w.into_inner()?)?)
+    Table::from_rows(
+        "ttr_distribution",
+        &rows,
+        crate::engine::output::csv_of(&rows)?,
+    )
 }
 
 /// A KPI of the week beside the previous week's, with its trend.
