@@ -441,7 +441,7 @@ fn report_csv_cells_are_inert_for_spreadsheets() {
     let mut reader = csv::Reader::from_reader(escalations.as_bytes());
     let comments: Vec<String> = reader
         .records()
-        .map(|r| r.unwrap().iter().last().unwrap().to_string())
+        .map(|r| r.unwrap().iter().next_back().unwrap().to_string())
         .collect();
     assert!(
         comments.iter().any(|c| *c == format!("'{FORMULA_COMMENT}")),
