@@ -566,3 +566,50 @@ fn a_week_outside_years_1_to_9999_is_a_usage_error_not_a_panic() {
         );
     }
 }
+
+/// `-` reads standard input, and a named pipe is read once (it was refused as empty, and a FIFO
+/// hung: ingest read it twice, for its hash and for its rows).
+#[test]
+fn standard_input_and_a_named_pipe_are_ingested() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let csv = std::fs::read(fixture("tickets_v1.csv")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_deskpulse"))
+        .arg("--lake")
+        .arg(dir.path())
+        .args(["ingest", "--table", "tickets", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&csv).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let rows = tickets(dir.path()).len();
+    assert!(
+        rows > 0 && stdout(&o).contains(&format!("stored {rows}")),
+        "{}",
+        stdout(&o)
+    );
+
+    let fifo = dir.path().join("tickets.csv");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let writer = {
+        let fifo = fifo.clone();
+        let csv = std::fs::read(fixture("tickets_v2.csv")).unwrap();
+        std::thread::spawn(move || std::fs::write(fifo, csv).unwrap())
+    };
+    let other = tempfile::tempdir().unwrap();
+    let o = deskpulse(other.path(), &["ingest", fifo.to_str().unwrap()]);
+    writer.join().unwrap();
+    assert!(o.status.success(), "{o:?}");
+    assert!(stdout(&o).contains("tickets: read"), "{}", stdout(&o));
+    assert!(!tickets(other.path()).is_empty());
+}

@@ -30,7 +30,7 @@ use anyhow::{Context, Result, bail};
 use chrono_tz::Tz;
 use serde::Deserialize;
 
-use super::reader::{Fault, Row};
+use super::reader::{Fault, Header, Row};
 use crate::model::{
     ActorRole, Adoption, Channel, Interaction, Micros, Rating, ResolutionPath, Scale, Survey,
     Table, Ticket, normalise_priority,
@@ -220,6 +220,30 @@ impl Mapping {
             }
         }
         None
+    }
+
+    /// Refuses a header that names a column this mapping reads as one value more than once: the
+    /// first copy would silently win. (Columns read as lists, such as Jira's repeated `Comment`,
+    /// are not mapped, so they may repeat.)
+    pub fn refuse_duplicates(&self, table: Table, header: &Header) -> Result<(), String> {
+        let schema = table.schema();
+        let canonical = schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .chain(extra_inputs(table).iter().copied());
+        for col in canonical {
+            for c in self.candidates(table, col) {
+                let n = header.count(c);
+                if n > 1 {
+                    return Err(format!(
+                        "column '{c}' appears {n} times in the header; it is read as one value \
+                         ({table}.{col}), so rename or remove the copies"
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// A view of one record through this mapping, for one table.

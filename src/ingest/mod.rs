@@ -227,8 +227,11 @@ pub fn ingest(
     let mut errors = Vec::new();
     for path in files {
         let name = path.display().to_string();
-        let result = profiles::profile(opts, path)
-            .and_then(|profile| ingest_file(lake, path, &name, profile.as_ref(), opts));
+        let result = profiles::profile(opts, path).and_then(|profile| {
+            let copy = regular_file(path)?;
+            let readable = copy.as_ref().map_or(path.as_path(), |c| c.as_ref());
+            ingest_file(lake, readable, &name, profile.as_ref(), opts)
+        });
         match result {
             Ok(r) => reports.push(r),
             Err(e) => errors.push(FileError {
@@ -253,6 +256,32 @@ pub fn ingest_canonical(lake: &Lake, files: &[PathBuf], progress: bool) -> Resul
         return Err(e.into());
     }
     Ok(reports)
+}
+
+/// Ingest reads a file twice (its hash, then its rows). `-` (standard input), a pipe, a FIFO or a
+/// device can be read only once, so it is first copied to a temporary file (kept with the
+/// source's extension, which the format is recognised by); `None` for a regular file.
+fn regular_file(path: &Path) -> Result<Option<tempfile::TempPath>> {
+    let stdin = path.as_os_str() == "-";
+    if !stdin && std::fs::metadata(path).map_or(true, |m| m.is_file()) {
+        return Ok(None);
+    }
+    let suffix = path
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    let mut copy = tempfile::Builder::new()
+        .prefix("deskpulse-input-")
+        .suffix(&suffix)
+        .tempfile()?;
+    if stdin {
+        std::io::copy(&mut std::io::stdin().lock(), &mut copy)?;
+    } else {
+        let mut source =
+            File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        std::io::copy(&mut source, &mut copy)?;
+    }
+    Ok(Some(copy.into_temp_path()))
 }
 
 fn ingest_file(

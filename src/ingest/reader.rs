@@ -126,6 +126,10 @@ impl Header {
     pub fn contains(&self, name: &str) -> bool {
         self.index.contains_key(name)
     }
+    /// How many columns of the header have this name.
+    pub fn count(&self, name: &str) -> usize {
+        self.index.get(name).map_or(0, Vec::len)
+    }
     pub fn len(&self) -> usize {
         self.names.len()
     }
@@ -476,6 +480,8 @@ pub struct RawJson {
     pub key: Option<String>,
     /// The file ended inside this element.
     pub truncated: bool,
+    /// Not an element: text after the array's closing bracket.
+    pub after_array: bool,
 }
 
 impl RawJson {
@@ -484,6 +490,11 @@ impl RawJson {
         if self.truncated {
             return Err(Fault::record(
                 "file ends inside this record (truncated file)",
+            ));
+        }
+        if self.after_array {
+            return Err(Fault::record(
+                "text after the end of the JSON array (a second document, or a broken file)",
             ));
         }
         match serde_json::from_slice::<Value>(&self.bytes) {
@@ -517,6 +528,7 @@ pub fn read_ndjson<R: BufRead>(
             bytes: body.to_vec(),
             key: None,
             truncated: false,
+            after_array: false,
         })?;
     }
     Ok(())
@@ -607,10 +619,11 @@ pub fn read_json_array<R: Read>(
                     bytes: Vec::new(),
                     key: key.clone(),
                     truncated: true,
+                    after_array: false,
                 })?;
                 return Ok(Ok(()));
             }
-            Some(b']') => return Ok(Ok(())),
+            Some(b']') => return after_array(&key, &mut line, &mut next, &mut each),
             Some(b',') => continue,
             Some(b) => b,
         };
@@ -628,9 +641,10 @@ pub fn read_json_array<R: Read>(
                             bytes: std::mem::take(&mut buf),
                             key: key.clone(),
                             truncated: false,
+                            after_array: false,
                         })?;
                         if c == b']' {
-                            return Ok(Ok(()));
+                            return after_array(&key, &mut line, &mut next, &mut each);
                         }
                         break;
                     }
@@ -647,11 +661,47 @@ pub fn read_json_array<R: Read>(
             bytes: buf,
             key: key.clone(),
             truncated: !complete,
+            after_array: false,
         })?;
         if !complete {
             return Ok(Ok(()));
         }
     }
+}
+
+/// After a top-level array's closing bracket only white space may follow: anything else is handed
+/// on as one element that cannot be read (a reject), never silently ignored. (After an array in an
+/// API page's object, the rest of the object follows; it is not read.)
+fn after_array(
+    key: &Option<String>,
+    line: &mut u64,
+    next: &mut dyn FnMut(&mut u64) -> std::io::Result<Option<u8>>,
+    each: &mut dyn FnMut(RawJson) -> anyhow::Result<()>,
+) -> anyhow::Result<Result<(), String>> {
+    if key.is_some() {
+        return Ok(Ok(()));
+    }
+    let (mut start, mut rest) = (None, Vec::new());
+    while let Some(b) = next(line)? {
+        if start.is_none() && b.is_ascii_whitespace() {
+            continue;
+        }
+        start.get_or_insert(*line);
+        // The raw text a reject keeps: enough to recognise it.
+        if rest.len() < 4096 {
+            rest.push(b);
+        }
+    }
+    if let Some(start) = start {
+        each(RawJson {
+            line: start,
+            bytes: rest,
+            key: None,
+            truncated: false,
+            after_array: true,
+        })?;
+    }
+    Ok(Ok(()))
 }
 
 /// Reads the rest of a JSON string after its opening quote; returns its raw (unescaped) content.

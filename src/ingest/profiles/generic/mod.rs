@@ -95,9 +95,12 @@ impl Generic {
         convert: impl Fn(&Rec<'_>) -> Result<R, Fault> + Sync,
     ) -> Result<()> {
         let (m, table) = (&self.mapping, self.table);
-        let check = |header: &Header| match m.missing_required(table, |c| header.contains(c)) {
-            Some(col) => Err(format!("missing required column '{col}' for table {table}")),
-            None => Ok(()),
+        let check = |header: &Header| {
+            m.refuse_duplicates(table, header)?;
+            match m.missing_required(table, |c| header.contains(c)) {
+                Some(col) => Err(format!("missing required column '{col}' for table {table}")),
+                None => Ok(()),
+            }
         };
         if input.format != Format::Csv {
             return for_each_record(

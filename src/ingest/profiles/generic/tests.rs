@@ -440,3 +440,55 @@ fn one_file_read_through_two_mappings_keeps_the_rejects_and_findings_of_both() {
     );
     assert_eq!(findings(&lake).len(), 1);
 }
+
+#[test]
+fn a_header_that_repeats_a_column_read_as_one_value_is_refused_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tickets.csv");
+    std::fs::write(
+        &file,
+        "ticket_id,opened_at,status,status\nT1,2026-03-02T09:00:00Z,new,resolved\n",
+    )
+    .unwrap();
+    let lake = Lake::open(dir.path().join("lake")).unwrap();
+    let opts = IngestOptions {
+        profile: "generic".into(),
+        ..Default::default()
+    };
+    let (reports, errors) = ingest(&lake, &[file], &opts).unwrap();
+    assert!(reports.is_empty());
+    assert!(
+        errors[0]
+            .message
+            .contains("column 'status' appears 2 times in the header"),
+        "{}",
+        errors[0].message
+    );
+    assert_eq!(lake.row_count(Table::Tickets).unwrap(), 0);
+}
+
+#[test]
+fn text_after_a_json_array_is_a_reject_not_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tickets.json");
+    std::fs::write(
+        &file,
+        "[{\"ticket_id\": \"T1\", \"opened_at\": \"2026-03-02T09:00:00Z\"}]\n\
+         {\"ticket_id\": \"T2\", \"opened_at\": \"2026-03-02T09:00:00Z\"}\n",
+    )
+    .unwrap();
+    let (_dir, lake, reports) = ingest_fresh("generic", &[file]);
+    let c = reports[0].tables[&Table::Tickets];
+    assert_eq!((c.read, c.stored, c.rejected), (2, 1, 1));
+    let rejects = rejects_by_line(&lake);
+    assert_eq!(rejects.len(), 1);
+    assert_eq!(rejects[0].0, 2);
+    assert!(
+        rejects[0].2.contains("after the end of the JSON array"),
+        "{rejects:?}"
+    );
+    assert_eq!(
+        column(&lake, Table::Tickets, "ticket_id"),
+        vec![Some("T1".into())]
+    );
+}

@@ -104,9 +104,12 @@ impl Profile for Jira {
         for_each_record(
             input,
             out,
-            |header| match m.missing_required(Table::Tickets, |c| header.contains(c)) {
-                Some(col) => Err(format!("missing required column '{col}'")),
-                None => Ok(()),
+            |header| {
+                m.refuse_duplicates(Table::Tickets, header)?;
+                match m.missing_required(Table::Tickets, |c| header.contains(c)) {
+                    Some(col) => Err(format!("missing required column '{col}'")),
+                    None => Ok(()),
+                }
             },
             |_| true,
             |_| Table::Tickets,

@@ -35,12 +35,15 @@ impl Profile for ServiceNow {
         for_each_record(
             input,
             out,
-            |header| match m.missing_required(Table::Tickets, |c| header.contains(c)) {
-                Some(col) => Err(format!("missing required column '{col}'")),
-                None if !header.contains("sys_updated_at") => {
-                    Err("missing required column 'sys_updated_at'".into())
+            |header| {
+                m.refuse_duplicates(Table::Tickets, header)?;
+                match m.missing_required(Table::Tickets, |c| header.contains(c)) {
+                    Some(col) => Err(format!("missing required column '{col}'")),
+                    None if !header.contains("sys_updated_at") => {
+                        Err("missing required column 'sys_updated_at'".into())
+                    }
+                    None => Ok(()),
                 }
-                None => Ok(()),
             },
             |k| k == "records" || k == "result",
             |_| Table::Tickets,
