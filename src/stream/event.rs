@@ -76,7 +76,14 @@ impl Parser {
         }
         let event_id = match value.get("event_id") {
             Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
-            Some(Value::Number(n)) => n.to_string(),
+            // One JSON type only: 7 and "7" would otherwise be one id, or two, by accident.
+            Some(Value::Number(n)) => {
+                return Err(refuse(
+                    None,
+                    Some("event_id"),
+                    format!("event_id must be a string: {n} is a number (send \"{n}\")"),
+                ));
+            }
             _ => {
                 return Err(refuse(
                     None,
@@ -119,15 +126,29 @@ impl Parser {
         })
     }
 
+    /// Reads one line as it arrived: a line that is not UTF-8 is refused alone.
+    pub fn raw_line(&self, line: u64, bytes: &[u8]) -> Result<Event, Refusal> {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => self.line(line, text),
+            Err(e) => Err(Refusal {
+                line,
+                event_id: None,
+                field: None,
+                reason: format!("not UTF-8 (byte {} of the line)", e.valid_up_to() + 1),
+                raw: String::from_utf8_lossy(bytes).trim().to_string(),
+            }),
+        }
+    }
+
     /// Reads a body of NDJSON lines; blank lines are skipped (and still counted for numbering).
-    pub fn body(&self, text: &str) -> (Vec<Event>, Vec<Refusal>) {
+    pub fn body(&self, body: &[u8]) -> (Vec<Event>, Vec<Refusal>) {
         let mut events = Vec::new();
         let mut refused = Vec::new();
-        for (i, l) in text.lines().enumerate() {
-            if l.trim().is_empty() {
+        for (i, l) in body.split(|b| *b == b'\n').enumerate() {
+            if l.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            match self.line(i as u64 + 1, l) {
+            match self.raw_line(i as u64 + 1, l) {
                 Ok(e) => events.push(e),
                 Err(r) => refused.push(r),
             }
@@ -151,8 +172,8 @@ not json
 {"type":"ticket","rating_id":"R3"}
 {"type":"ticket","event_id":7,"ticket_id":"T1","opened_at":"2026-11-23T09:00:00Z","updated_at":"2026-11-23T09:00:00Z","category":"Email"}
 {"type":"interaction","event_id":"e5","interaction_id":"I1","ticket_id":"T1","at":"yesterday","actor_role":"agent","channel":"chat"}"#;
-        let (events, refused) = p.body(body);
-        assert_eq!(events.len(), 2);
+        let (events, refused) = p.body(body.as_bytes());
+        assert_eq!(events.len(), 1);
         assert_eq!(events[0].id, "e1");
         let Row::Rating(r) = &events[0].row else {
             panic!("not a rating")
@@ -161,8 +182,6 @@ not json
             (r.score_5, r.channel.map(|c| c.as_str())),
             (1.0, Some("chat"))
         );
-        assert_eq!(events[1].id, "7");
-        assert!(matches!(events[1].row, Row::Ticket(_)));
         let at: Vec<(u64, Option<&str>)> = refused
             .iter()
             .map(|r| (r.line, r.field.as_deref()))
@@ -174,10 +193,36 @@ not json
                 (4, None),
                 (5, Some("type")),
                 (6, Some("event_id")),
+                (7, Some("event_id")),
                 (8, Some("at"))
             ]
         );
+        assert!(
+            refused[4].reason.contains("is a number"),
+            "{}",
+            refused[4].reason
+        );
         assert!(refused[0].reason.contains('9'), "{}", refused[0].reason);
         assert_eq!(refused[0].event_id.as_deref(), Some("e2"));
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_refused_alone() {
+        let p = Parser::default();
+        let mut body = br#"{"type":"ticket","event_id":"t1","ticket_id":"T1","opened_at":"2026-11-23T09:00:00Z","updated_at":"2026-11-23T09:00:00Z"}"#.to_vec();
+        body.extend_from_slice(
+            b"\n{\"type\":\"ticket\",\"event_id\":\"t2\",\"ticket_id\":\"T\xff\"}\n",
+        );
+        body.extend_from_slice(br#"{"type":"ticket","event_id":"t3","ticket_id":"T3","opened_at":"2026-11-23T09:00:00Z","updated_at":"2026-11-23T09:00:00Z"}"#);
+        let (events, refused) = p.body(&body);
+        let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["t1", "t3"]);
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].line, 2);
+        assert!(
+            refused[0].reason.contains("not UTF-8"),
+            "{}",
+            refused[0].reason
+        );
     }
 }

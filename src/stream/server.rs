@@ -106,10 +106,7 @@ async fn events(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Bytes,
 ) -> Response {
-    let Ok(text) = std::str::from_utf8(&body) else {
-        return error(StatusCode::BAD_REQUEST, "the body is not UTF-8");
-    };
-    let (events, refused) = s.parser.body(text);
+    let (events, refused) = s.parser.body(&body);
     if events.is_empty() && refused.is_empty() {
         return error(StatusCode::BAD_REQUEST, "no events in the body");
     }
@@ -186,14 +183,14 @@ pub fn read_stdin(core: SyncSender<Msg>, parser: &Parser) -> anyhow::Result<()> 
     let mut input = BufReader::with_capacity(1 << 16, std::io::stdin());
     let mut line_no = 0u64;
     let (mut events, mut refused): (Vec<Event>, Vec<Refusal>) = (Vec::new(), Vec::new());
-    let mut line = String::new();
+    let mut line = Vec::new();
     loop {
         line.clear();
-        let n = input.read_line(&mut line)?;
+        let n = input.read_until(b'\n', &mut line)?;
         if n > 0 {
             line_no += 1;
-            if !line.trim().is_empty() {
-                match parser.line(line_no, &line) {
+            if !line.iter().all(u8::is_ascii_whitespace) {
+                match parser.raw_line(line_no, &line) {
                     Ok(e) => events.push(e),
                     Err(r) => refused.push(r),
                 }
