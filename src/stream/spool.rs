@@ -144,7 +144,8 @@ fn now_micros() -> u64 {
 
 impl Spool {
     /// Opens the spool in `state` (creating it) and returns the entries of the segments left by
-    /// earlier runs, oldest first. New entries go to a new segment.
+    /// earlier runs, oldest first. New entries go to a new segment. Segments a crash left
+    /// without an entry (opened and never written, or holding only a torn line) are removed.
     pub fn open(state: &Path) -> Result<(Spool, Vec<Entry>)> {
         let dir = state.join("spool");
         fs::create_dir_all(&dir)
@@ -152,7 +153,11 @@ impl Spool {
         let mut replay = Vec::new();
         let mut last = 0;
         for (id, path) in segments(&dir)? {
-            replay.extend(read_segment(&path)?);
+            let entries = read_segment(&path)?;
+            if entries.is_empty() {
+                fs::remove_file(&path)?;
+            }
+            replay.extend(entries);
             last = id;
         }
         let id = now_micros().max(last + 1);
@@ -335,8 +340,20 @@ mod tests {
         let sealed = s.seal().unwrap();
         remove_upto(s.dir(), sealed).unwrap();
         drop(s);
-        let (_, replay) = Spool::open(dir.path()).unwrap();
+        let (s, replay) = Spool::open(dir.path()).unwrap();
         assert!(replay.is_empty());
+        // A crash leaves the segment that run had opened, empty: the next start removes it.
+        let spool_dir = s.dir().to_path_buf();
+        drop(s);
+        assert_eq!(segments(&spool_dir).unwrap().len(), 1);
+        let (s, _) = Spool::open(dir.path()).unwrap();
+        assert_eq!(
+            segments(&spool_dir).unwrap().len(),
+            1,
+            "only the new run's segment"
+        );
+        s.close().unwrap();
+        assert!(segments(&spool_dir).unwrap().is_empty());
         // Rejects keep their fields (a newline in a reason included).
         let mut buf = Vec::new();
         reject(7).encode(&mut buf);
