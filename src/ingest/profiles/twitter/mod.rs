@@ -7,7 +7,7 @@
 //! A thread's ticket opens at its earliest tweet; its requester is the first inbound author, its
 //! assignee the first brand that answered, and its first response the first brand tweet.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::BufReader;
 
@@ -89,8 +89,10 @@ impl Profile for Twitter {
                 None => Ok(()),
             };
 
-        // Pass 1: thread structure (rejects are made here, once).
+        // Pass 1: thread structure (rejects are made here, once, and their lines remembered so
+        // that pass 2 does not take a refused row for a valid one with the same tweet id).
         let mut tweets: HashMap<String, Meta> = HashMap::new();
+        let mut refused: HashSet<u64> = HashSet::new();
         for_each_record(
             input,
             out,
@@ -102,27 +104,13 @@ impl Profile for Twitter {
                     tweets.insert(id, meta);
                     Ok(())
                 }
-                Err(f) => out.reject(Table::Interactions, row.line(), f, row.raw()),
+                Err(f) => {
+                    refused.insert(row.line());
+                    out.reject(Table::Interactions, row.line(), f, row.raw())
+                }
             },
         )?;
-        let root_of = |id: &str| -> String {
-            let mut cur = id;
-            // Bounded walk: a cycle in malformed data must not hang the ingest.
-            for _ in 0..10_000 {
-                match tweets.get(cur).and_then(|m| m.parent.as_deref()) {
-                    Some(p) if tweets.contains_key(p) => cur = p,
-                    _ => break,
-                }
-            }
-            cur.to_string()
-        };
-        let mut threads: HashMap<String, Vec<(Micros, String)>> = HashMap::new();
-        for (id, m) in &tweets {
-            threads
-                .entry(root_of(id))
-                .or_default()
-                .push((m.at, id.clone()));
-        }
+        let threads = threads(&tweets);
         let mut seq: HashMap<String, (String, i32)> = HashMap::new();
         let mut tickets = Vec::with_capacity(threads.len());
         for (root, mut members) in threads {
@@ -163,6 +151,9 @@ impl Profile for Twitter {
                 let Item::Row(row, _) = item else {
                     return Ok(()); // rejected in pass 1
                 };
+                if refused.contains(&row.line()) {
+                    return Ok(());
+                }
                 let Ok(Some(id)) = self
                     .mapping
                     .rec(row, Table::Interactions)
@@ -202,6 +193,61 @@ impl Profile for Twitter {
         }
         Ok(())
     }
+}
+
+/// The threads of the file, keyed by their root: tweets joined by their reply links, whatever
+/// the depth (union-find, so a chain of any length is one thread, and a malformed cycle ends in
+/// one thread too). A thread's root is the tweet that replies to nothing in the file, or, in a
+/// cycle, the earliest one. Members are (time, tweet id).
+fn threads(tweets: &HashMap<String, Meta>) -> HashMap<String, Vec<(Micros, String)>> {
+    let ids: Vec<&String> = tweets.keys().collect();
+    let index: HashMap<&str, usize> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
+    let mut up: Vec<usize> = (0..ids.len()).collect();
+    fn find(up: &mut [usize], mut i: usize) -> usize {
+        while up[i] != i {
+            up[i] = up[up[i]];
+            i = up[i];
+        }
+        i
+    }
+    for (i, id) in ids.iter().enumerate() {
+        if let Some(&p) = tweets[*id].parent.as_deref().and_then(|p| index.get(p)) {
+            let (a, b) = (find(&mut up, i), find(&mut up, p));
+            up[a] = b;
+        }
+    }
+    let mut groups: HashMap<usize, Vec<(Micros, String)>> = HashMap::new();
+    for (i, id) in ids.iter().enumerate() {
+        let g = find(&mut up, i);
+        groups
+            .entry(g)
+            .or_default()
+            .push((tweets[*id].at, (*id).clone()));
+    }
+    groups
+        .into_values()
+        .map(|members| {
+            let top = |(_, id): &&(Micros, String)| {
+                tweets[id]
+                    .parent
+                    .as_deref()
+                    .is_none_or(|p| !tweets.contains_key(p))
+            };
+            let root = members
+                .iter()
+                .filter(top)
+                .min()
+                .or_else(|| members.iter().min())
+                .expect("a thread has a member")
+                .1
+                .clone();
+            (root, members)
+        })
+        .collect()
 }
 
 #[cfg(test)]
