@@ -355,6 +355,24 @@ async fn bad_requests_get_400_401_413_503_and_nothing_valid_is_lost() {
     );
     assert!(big.len() > 2000);
     assert_eq!(post(&s.url, big, Some("s3cret")).await.0, 413);
+    // A request that announces a huge body gets its 413 before sending any of it.
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = s.url.trim_start_matches("http://");
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(
+            b"POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret\r\n\
+              Content-Length: 100000000\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        let mut head = [0u8; 12];
+        tokio::time::timeout(Duration::from_secs(5), tcp.read_exact(&mut head))
+            .await
+            .expect("an answer without waiting for the body")
+            .unwrap();
+        assert_eq!(&head, b"HTTP/1.1 413");
+    }
 
     let mut mixed = ndjson(&[rating("G2", "T1", 4, "chat", "")]);
     mixed.push_str("{\"type\":\"rating\",\"event_id\":\"x1\",\"rating_id\":\"X1\",\"ticket_id\":\"T1\",\"rated_at\":\"2026-11-23T10:00:00Z\",\"score_raw\":\"11\"}\n");

@@ -52,7 +52,27 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/healthz", get(healthz))
         .merge(protected)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            announced_too_large(max_body, req, next)
+        }))
         .with_state(state)
+}
+
+/// A request whose `Content-Length` is over the limit gets its 413 at once, before any of the
+/// body is read (the body limit alone waited for the body to arrive).
+async fn announced_too_large(max_body: usize, req: Request, next: Next) -> Response {
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if announced.is_some_and(|n| n > max_body as u64) {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is over the limit of {max_body} bytes (--max-body)"),
+        );
+    }
+    next.run(req).await
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
