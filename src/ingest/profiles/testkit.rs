@@ -23,6 +23,14 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// A file `name` holding `content` in a fresh temporary directory (kept while the guard lives).
+pub fn temp_file(name: &str, content: impl AsRef<[u8]>) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, content).unwrap();
+    (dir, path)
+}
+
 /// Ingests `files` with `profile` into a fresh lake.
 pub fn ingest_fresh(
     profile: &str,

@@ -367,18 +367,15 @@ fn a_csv_of_several_chunks_keeps_file_order_lines_and_ties() {
 
 #[test]
 fn a_ratings_row_without_a_score_is_unrated_not_rejected() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("ratings.csv");
-    std::fs::write(
-        &file,
+    let (_dir, file) = temp_file(
+        "ratings.csv",
         "rating_id,ticket_id,rated_at,score_raw,comment\n\
          R1,T1,2026-03-02T11:00:00Z,4,Fine\n\
          T2,T2,,,\n\
          R3,T3,2026-03-02T11:00:00Z,,\n\
          R4,,2026-03-02T11:00:00Z,5,no ticket\n\
          ,T5,,,\n",
-    )
-    .unwrap();
+    );
     let (_dir, lake, reports) = ingest_fresh("generic", &[file]);
     let c = reports[0].tables[&Table::Ratings];
     // Lines 3, 4 and 6 have no score: tickets nobody rated, whatever else they lack (line 3 has
@@ -395,16 +392,13 @@ fn a_ratings_row_without_a_score_is_unrated_not_rejected() {
 
 #[test]
 fn one_file_read_through_two_mappings_keeps_the_rejects_and_findings_of_both() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("export.csv");
-    std::fs::write(
-        &file,
+    let (dir, file) = temp_file(
+        "export.csv",
         "id,opened,resolved,score\n\
          A,2026-03-02T10:00:00Z,2026-03-02T09:00:00Z,5\n\
          B,,,\n\
          C,2026-03-02T10:00:00Z,2026-03-02T11:00:00Z,9\n",
-    )
-    .unwrap();
+    );
     let map = |name: &str, text: &str| {
         let p = dir.path().join(name);
         std::fs::write(&p, text).unwrap();
@@ -443,13 +437,10 @@ fn one_file_read_through_two_mappings_keeps_the_rejects_and_findings_of_both() {
 
 #[test]
 fn a_header_that_repeats_a_column_read_as_one_value_is_refused_naming_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("tickets.csv");
-    std::fs::write(
-        &file,
+    let (dir, file) = temp_file(
+        "tickets.csv",
         "ticket_id,opened_at,status,status\nT1,2026-03-02T09:00:00Z,new,resolved\n",
-    )
-    .unwrap();
+    );
     let lake = Lake::open(dir.path().join("lake")).unwrap();
     let opts = IngestOptions {
         profile: "generic".into(),
@@ -469,14 +460,11 @@ fn a_header_that_repeats_a_column_read_as_one_value_is_refused_naming_it() {
 
 #[test]
 fn text_after_a_json_array_is_a_reject_not_ignored() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("tickets.json");
-    std::fs::write(
-        &file,
+    let (_dir, file) = temp_file(
+        "tickets.json",
         "[{\"ticket_id\": \"T1\", \"opened_at\": \"2026-03-02T09:00:00Z\"}]\n\
          {\"ticket_id\": \"T2\", \"opened_at\": \"2026-03-02T09:00:00Z\"}\n",
-    )
-    .unwrap();
+    );
     let (_dir, lake, reports) = ingest_fresh("generic", &[file]);
     let c = reports[0].tables[&Table::Tickets];
     assert_eq!((c.read, c.stored, c.rejected), (2, 1, 1));

@@ -101,16 +101,13 @@ fn a_reply_chain_of_any_length_is_one_ticket() {
 /// same tweet id (the second pass found tweets by id and stored the refused row's text).
 #[test]
 fn a_refused_row_never_lends_its_text_to_a_valid_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("tweets.csv");
-    std::fs::write(
-        &file,
+    let (_dir, file) = temp_file(
+        "tweets.csv",
         format!(
             "{HEADER}5,42,True,Wed Oct 11 06:55:44 +0000 2017,the real tweet,,\n\
              5,42,maybe,Wed Oct 11 06:56:44 +0000 2017,EVIL TEXT,,\n"
         ),
-    )
-    .unwrap();
+    );
     let (_dir, lake, reports) = ingest_fresh("twitter", &[file]);
     let i = reports[0].tables[&Table::Interactions];
     assert_eq!((i.read, i.stored, i.rejected), (2, 1, 1));
