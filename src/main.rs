@@ -699,8 +699,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             let lake = Lake::open(&lake_dir)?;
             let rt = runtime()?;
+            // Always in this process: a Ballista cluster hangs on the data_quality view.
+            let local = Config {
+                cluster: None,
+                ..config.clone()
+            };
             let rows = rt.block_on(async {
-                let engine = Engine::open(&lake, &config, &Params::default()).await?;
+                let engine = Engine::open(&lake, &local, &Params::default()).await?;
                 check::run(&engine).await
             })?;
             match format {

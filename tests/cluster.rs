@@ -227,7 +227,10 @@ fn every_metric_on_the_cluster_matches_the_single_process_engine() {
             .unwrap();
         let plan = render(&plan, Format::Csv).unwrap();
         assert!(plan.contains("distributed_plan"), "{plan}");
-        for (name, _) in QUERIES {
+        // data_quality runs locally only: Ballista 55 never finishes a UNION ALL that mixes
+        // grouped and global aggregates (its grouped branches hang; found by bisecting the view),
+        // so `deskpulse check` never sends it to a cluster.
+        for (name, _) in QUERIES.iter().filter(|(n, _)| *n != "data_quality") {
             let a = rows(&local, name).await;
             let b = rows(&cluster, name).await;
             assert!(!a.is_empty(), "{name}: no rows to compare");
