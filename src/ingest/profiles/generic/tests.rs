@@ -14,6 +14,14 @@ fn rejects_by_line(lake: &Lake) -> Vec<(u64, Option<String>, String)> {
     r
 }
 
+/// The rejects as (line, column), sorted.
+fn reject_columns(lake: &Lake) -> Vec<(u64, Option<String>)> {
+    rejects_by_line(lake)
+        .into_iter()
+        .map(|(l, c, _)| (l, c))
+        .collect()
+}
+
 #[test]
 fn every_kind_of_broken_ticket_row_is_rejected_with_line_column_and_reason() {
     let (_dir, lake, reports) = ingest_fresh("generic", &[fixture("tickets_broken.csv")]);
@@ -103,10 +111,7 @@ fn ratings_on_every_scale_and_out_of_scale_rejects() {
             ("R5".into(), "1".into()),
         ]
     );
-    let cols: Vec<(u64, Option<String>)> = rejects_by_line(&lake)
-        .into_iter()
-        .map(|(l, c, _)| (l, c))
-        .collect();
+    let cols = reject_columns(&lake);
     assert_eq!(
         cols,
         vec![
@@ -124,10 +129,7 @@ fn ndjson_rejects_malformed_lines_and_keeps_the_rest() {
     let c = reports[0].tables[&Table::Interactions];
     assert_eq!(reports[0].records, 6);
     assert_eq!((c.read, c.stored, c.rejected), (6, 3, 3));
-    let lines: Vec<(u64, Option<String>)> = rejects_by_line(&lake)
-        .into_iter()
-        .map(|(l, c, _)| (l, c))
-        .collect();
+    let lines = reject_columns(&lake);
     assert_eq!(
         lines,
         vec![(4, Some("actor_role".into())), (5, None), (6, None)]
@@ -424,10 +426,7 @@ fn one_file_read_through_two_mappings_keeps_the_rejects_and_findings_of_both() {
     }
     // Tickets: B has no opened time (a reject), A was resolved before it was opened (a finding).
     // Ratings: B is unrated, C's 9 is off the five scale (a reject).
-    let lines: Vec<(u64, Option<String>)> = rejects_by_line(&lake)
-        .into_iter()
-        .map(|(l, c, _)| (l, c))
-        .collect();
+    let lines = reject_columns(&lake);
     assert_eq!(
         lines,
         vec![(3, Some("opened".into())), (4, Some("score".into()))]
