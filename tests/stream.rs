@@ -281,6 +281,7 @@ async fn a_low_rating_alerts_within_a_second_and_a_failing_category_once_per_coo
     };
     assert!(sent.elapsed() < Duration::from_secs(1));
     assert_eq!(escalation["ticket_id"], "T9");
+    assert_eq!(escalation["alert_id"], "escalation:e-R1");
     assert_eq!(escalation["agent"], "agent-7");
     assert_eq!(escalation["group"], "Service Desk L1");
     assert_eq!(escalation["category"], "Email");
@@ -313,6 +314,7 @@ async fn a_low_rating_alerts_within_a_second_and_a_failing_category_once_per_coo
         .collect();
     assert_eq!(cohorts.len(), 1, "{cohorts:?}");
     assert_eq!(cohorts[0]["category"], "Email");
+    assert_eq!(cohorts[0]["alert_id"], "cohort:Email:e-R5");
     assert_eq!(cohorts[0]["rated"], 5);
     assert_eq!(cohorts[0]["csat"], 0.4);
     // Escalations: R1 only (3 is not ≤ 2).
@@ -567,6 +569,96 @@ async fn the_webhook_gets_alerts_after_a_retry_and_a_dead_one_never_blocks_inges
     s.stop();
     assert_eq!(alerts(&lake).len(), 301);
     assert_eq!(rating_rows(&lake).len(), 301);
+
+    // Those the dead webhook never got stay in the outbox: the next start sends them (to a
+    // webhook that answers now), each with the id the file has, and W1 (delivered) is not sent
+    // again.
+    let (url, got) = flaky_webhook().await;
+    let s = Stream::start(&lake, &["--webhook", &url]);
+    let t = Instant::now();
+    while got.lock().unwrap().len() < 300 {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "only {}",
+            got.lock().unwrap().len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    s.stop();
+    let mut sent: Vec<String> = got
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|a| a["alert_id"].to_string())
+        .collect();
+    sent.sort();
+    sent.dedup();
+    let mut want: Vec<String> = (0..300).map(|i| format!("\"escalation:e-D{i}\"")).collect();
+    want.sort();
+    assert_eq!(sent, want);
+    // Once delivered they are done: a further start sends nothing.
+    let (url, got) = flaky_webhook().await;
+    let s = Stream::start(&lake, &["--webhook", &url]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    s.stop();
+    assert!(got.lock().unwrap().is_empty());
+}
+
+/// The spool of a run killed at a chosen point, written as that run would have left it.
+fn crashed_spool(lake: &Path, lines: &[String]) {
+    let dir = lake.join("_stream/spool");
+    std::fs::create_dir_all(&dir).unwrap();
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(dir.join("00000000000000000001.spool"), text).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alert_lost_to_a_kill_is_raised_at_the_next_start_with_its_id() {
+    let (_d, lake) = lake_dir();
+    // Killed after the low rating K1 reached the spool and before its escalation did; and after
+    // the escalation of K0 reached the outbox and before it was written anywhere.
+    let k0 = json!({"kind": "escalation", "alert_id": "escalation:e-K0", "alerted_at": now(),
+                    "event_id": "e-K0", "rating_id": "K0", "ticket_id": "T1", "agent": null,
+                    "group": null, "category": null, "channel": "sms", "score_5": 1.0,
+                    "comment": null, "rated_at": now()});
+    crashed_spool(
+        &lake,
+        &[
+            format!("E {}", rating("K1", "T1", 1, "sms", "still down")),
+            format!("E {}", rating("K2", "T1", 5, "sms", "thanks")),
+            format!("A {k0}"),
+        ],
+    );
+    let s = Stream::start(&lake, &[]);
+    assert_eq!(s.replayed(), 2);
+    s.stop();
+    let ids: Vec<Value> = alerts(&lake)
+        .iter()
+        .map(|a| a["alert_id"].clone())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![json!("escalation:e-K0"), json!("escalation:e-K1")]
+    );
+    assert_eq!(rating_rows(&lake).len(), 2);
+    // Both are done now: another start raises nothing again.
+    let s = Stream::start(&lake, &[]);
+    s.stop();
+    assert_eq!(alerts(&lake).len(), 2);
+    // A retry of K1 by the client is a repeat: no second alert either.
+    let s = Stream::start(&lake, &[]);
+    let (status, reply) = post(
+        &s.url,
+        ndjson(&[rating("K1", "T1", 1, "sms", "still down")]),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, reply["duplicates"].clone()),
+        (200, json!(["e-K1"]))
+    );
+    s.stop();
+    assert_eq!(alerts(&lake).len(), 2);
 }
 
 #[test]

@@ -3,6 +3,10 @@
 //! with `--webhook`, POSTed as JSON by a background task with retries. The webhook queue is
 //! bounded and fed without waiting: when it is full the alert is counted as dropped for the
 //! webhook (it is still in the file), so a slow or failing webhook never holds up ingest.
+//!
+//! Every alert has an `alert_id` made from the event that raised it, so the same alert raised
+//! again after a crash carries the same id and a receiver can drop the repeat. The core keeps
+//! alerts in the spool's outbox until they are done (see `pipeline`): delivery is at least once.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -12,17 +16,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::live::Window;
 
 /// One alert, as written to the file and POSTed to the webhook.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Alert {
     /// A rating at or below the escalation score.
     Escalation {
+        /// `escalation:<event_id>`.
+        alert_id: String,
         alerted_at: String,
         event_id: String,
         rating_id: String,
@@ -37,6 +43,8 @@ pub enum Alert {
     },
     /// A category whose rolling CSAT is below the threshold with enough ratings.
     FollowupCohort {
+        /// `cohort:<category>:<event_id of the rating that tipped it>`.
+        alert_id: String,
         alerted_at: String,
         category: String,
         window_hours: f64,
@@ -49,7 +57,18 @@ pub enum Alert {
 }
 
 impl Alert {
+    pub fn escalation_id(event_id: &str) -> String {
+        format!("escalation:{event_id}")
+    }
+
+    pub fn id(&self) -> &str {
+        match self {
+            Alert::Escalation { alert_id, .. } | Alert::FollowupCohort { alert_id, .. } => alert_id,
+        }
+    }
+
     pub fn cohort(
+        event_id: &str,
         category: &str,
         w: &Window,
         window_hours: f64,
@@ -57,6 +76,7 @@ impl Alert {
         min_rated: u32,
     ) -> Alert {
         Alert::FollowupCohort {
+            alert_id: format!("cohort:{category}:{event_id}"),
             alerted_at: now_text(),
             category: category.to_string(),
             window_hours,
@@ -82,15 +102,24 @@ pub struct AlertStats {
     pub webhook_dropped: AtomicU64,
 }
 
-/// Where alerts go: the file, and the webhook queue when there is one.
+/// An alert on its way out: its id and its JSON.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub id: String,
+    pub json: String,
+}
+
+/// Where alerts go: the file, and the webhook queue when there is one. Ids of alerts done with
+/// (delivered, failed after every retry, or dropped by a full queue) go back to the core on
+/// `done`, so it can mark them in the outbox.
 pub struct AlertSink {
     file: File,
-    webhook: Option<mpsc::Sender<Alert>>,
+    webhook: Option<mpsc::Sender<Outgoing>>,
     pub stats: Arc<AlertStats>,
 }
 
 impl AlertSink {
-    pub fn open(path: &Path, webhook: Option<mpsc::Sender<Alert>>) -> Result<AlertSink> {
+    pub fn open(path: &Path, webhook: Option<mpsc::Sender<Outgoing>>) -> Result<AlertSink> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -106,21 +135,34 @@ impl AlertSink {
         })
     }
 
+    pub fn has_webhook(&self) -> bool {
+        self.webhook.is_some()
+    }
+
+    /// Closes the webhook queue: the delivery task ends once it has worked through it.
+    pub fn close_webhook(&mut self) {
+        self.webhook = None;
+    }
+
     /// Writes the alert to the file (one `write`, so readers never see half a line) and queues
-    /// it for the webhook.
-    pub fn emit(&mut self, alert: Alert) -> Result<()> {
-        let mut line = serde_json::to_vec(&alert)?;
+    /// it for the webhook. True when the alert is done with at once (no webhook, or its queue
+    /// is full); otherwise the webhook task reports it done later.
+    pub fn emit(&mut self, alert: Outgoing) -> Result<bool> {
+        let mut line = Vec::with_capacity(alert.json.len() + 1);
+        line.extend_from_slice(alert.json.as_bytes());
         line.push(b'\n');
         self.file
             .write_all(&line)
             .context("cannot write an alert")?;
         self.stats.emitted.fetch_add(1, Ordering::Relaxed);
-        if let Some(tx) = &self.webhook
-            && tx.try_send(alert).is_err()
-        {
+        let Some(tx) = &self.webhook else {
+            return Ok(true);
+        };
+        if tx.try_send(alert).is_err() {
             self.stats.webhook_dropped.fetch_add(1, Ordering::Relaxed);
+            return Ok(true);
         }
-        Ok(())
+        Ok(false)
     }
 }
 
@@ -131,8 +173,14 @@ const WEBHOOK_BACKOFF: [Duration; 3] = [
     Duration::from_secs(5),
 ];
 
-/// Delivers queued alerts to `url` in order, each with up to four attempts.
-pub async fn deliver(url: String, mut rx: mpsc::Receiver<Alert>, stats: Arc<AlertStats>) {
+/// Delivers queued alerts to `url` in order, each with up to four attempts, and reports each
+/// done on `done`.
+pub async fn deliver(
+    url: String,
+    mut rx: mpsc::Receiver<Outgoing>,
+    stats: Arc<AlertStats>,
+    done: std::sync::mpsc::Sender<String>,
+) {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()
@@ -143,7 +191,11 @@ pub async fn deliver(url: String, mut rx: mpsc::Receiver<Alert>, stats: Arc<Aler
             if let Some(p) = pause {
                 tokio::time::sleep(*p).await;
             }
-            match client.post(&url).json(&alert).send().await {
+            let post = client
+                .post(&url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(alert.json.clone());
+            match post.send().await {
                 Ok(r) if r.status().is_success() => {
                     delivered = true;
                     break;
@@ -158,5 +210,6 @@ pub async fn deliver(url: String, mut rx: mpsc::Receiver<Alert>, stats: Arc<Aler
             &stats.webhook_failed
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        let _ = done.send(alert.id);
     }
 }

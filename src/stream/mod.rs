@@ -25,7 +25,6 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use tokio::net::TcpListener;
@@ -38,8 +37,6 @@ pub use pipeline::Settings;
 const TICKET_INDEX: usize = 1_000_000;
 /// Alerts waiting for the webhook, at most.
 const WEBHOOK_QUEUE: usize = 1024;
-/// How long a stopping stream waits for the webhook queue to drain.
-const WEBHOOK_DRAIN: Duration = Duration::from_secs(3);
 
 /// Everything `deskpulse stream` is told.
 #[derive(Debug, Clone)]
@@ -151,8 +148,9 @@ pub async fn run(
     };
     let sink = alerts::AlertSink::open(&opts.alerts_path(), webhook_tx)?;
     let alert_stats = sink.stats.clone();
-    let webhook_task =
-        webhook_task.map(|(url, rx)| tokio::spawn(alerts::deliver(url, rx, alert_stats.clone())));
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let webhook_task = webhook_task
+        .map(|(url, rx)| tokio::spawn(alerts::deliver(url, rx, alert_stats.clone(), done_tx)));
 
     let stats = Arc::new(pipeline::Stats::default());
     let (to_core, core_rx) = sync_channel(opts.queue.max(1));
@@ -162,6 +160,7 @@ pub async fn run(
         live.clone(),
         index,
         sink,
+        done_rx,
         stats.clone(),
         to_core.clone(),
     )?;
@@ -223,9 +222,9 @@ pub async fn run(
     tokio::task::spawn_blocking(move || core_thread.join())
         .await?
         .map_err(|_| anyhow::anyhow!("the stream core panicked"))?;
-    // The core owned the webhook sender: the task ends once the queue is delivered.
+    // The core gave the webhook its time to drain; what is left stays in the outbox.
     if let Some(task) = webhook_task {
-        let _ = tokio::time::timeout(WEBHOOK_DRAIN, task).await;
+        task.abort();
     }
     let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     Ok(Summary {

@@ -3,11 +3,18 @@
 //! that writes micro-batches to the lake.
 //!
 //! Order of work for a request: drop repeated event ids → append accepted events (and refused
-//! lines) to the spool and fsync → update live figures and emit alerts → acknowledge. For a
+//! lines) to the spool and fsync → update live figures → append the alerts due to the spool's
+//! outbox and fsync → write them to the alerts file and the webhook queue → acknowledge. For a
 //! micro-batch: seal the spool segment → the flusher commits the rows to the lake (sentiment
-//! scored) → record their ids as seen (fsync) → delete the sealed segments. A crash between any
-//! two steps leaves each acknowledged event in the lake, in the spool, or both (the lake keeps
-//! one row per key, so a replay of an event already in the lake changes nothing).
+//! scored) → record their ids as seen (fsync) → copy the outbox's open alerts out of the sealed
+//! segments → delete them. A crash between any two steps leaves each acknowledged event in the
+//! lake, in the spool, or both (the lake keeps one row per key, so a replay of an event already
+//! in the lake changes nothing).
+//!
+//! Alerts are delivered at least once: an alert stays in the outbox until it is done (written to
+//! the file and, with a webhook, delivered, failed after its retries or dropped by the full
+//! queue); at start the outbox's open alerts are sent again, and a replayed low rating whose
+//! escalation never reached the outbox (a crash between the two fsyncs) is escalated then.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,7 +25,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use tokio::sync::oneshot;
 
-use super::alerts::{Alert, AlertSink, now_text};
+use super::alerts::{Alert, AlertSink, Outgoing, now_text};
 use super::event::{Event, Parser, Refusal, Row};
 use super::live::{Live, TicketIndex};
 use super::spool::{self, Entry, Seen, Spool};
@@ -79,6 +86,10 @@ pub struct Submission {
     pub reply: oneshot::Sender<Reply>,
 }
 
+/// How long a stopping stream waits for the webhook to work through its queue (what is left
+/// stays in the outbox for the next start).
+const WEBHOOK_DRAIN: Duration = Duration::from_secs(3);
+
 /// Requests taken with one fsync, at most.
 const GROUP_COMMIT: usize = 64;
 
@@ -123,6 +134,10 @@ pub struct Core {
     index: TicketIndex,
     alerts: AlertSink,
     last_cohort_alert: HashMap<String, Micros>,
+    /// Open alerts: id → (spool segment holding it, JSON).
+    outbox: HashMap<String, (u64, String)>,
+    /// Ids of alerts the webhook task is done with.
+    done: Receiver<String>,
     flusher: SyncSender<Batch>,
     stats: Arc<Stats>,
 }
@@ -132,15 +147,18 @@ fn now() -> Micros {
 }
 
 impl Core {
-    /// Opens the spool and replays what an earlier run left in it (no alerts are sent for
-    /// replayed events: they were sent when the events were acknowledged). Returns the core and
-    /// the number of events replayed.
+    /// Opens the spool and replays what an earlier run left in it: its events, its rejects and
+    /// its open alerts (sent again). Alerts of replayed events are not raised again, except an
+    /// escalation that never reached the outbox. Returns the core and the number of events
+    /// replayed.
+    #[allow(clippy::too_many_arguments)]
     pub fn open(
         lake: Lake,
         settings: Settings,
         live: Arc<Mutex<Live>>,
         index: TicketIndex,
         alerts: AlertSink,
+        done: Receiver<String>,
         stats: Arc<Stats>,
         to_core: SyncSender<Msg>,
     ) -> Result<(Core, usize)> {
@@ -166,29 +184,63 @@ impl Core {
             index,
             alerts,
             last_cohort_alert: HashMap::new(),
+            outbox: HashMap::new(),
+            done,
             flusher,
             stats,
         };
         let parser = Parser::default();
         let mut replayed = 0;
+        let mut raised = HashSet::new();
+        let mut missed = Vec::new();
         for (n, entry) in replay.into_iter().enumerate() {
             match entry {
                 Entry::Event(raw) => match parser.line(n as u64 + 1, &raw) {
                     Ok(e) if core.seen.contains(&e.id) || core.spooled.contains(&e.id) => {}
                     Ok(e) => {
                         core.spooled.insert(e.id.clone());
-                        core.observe(&e, false)?;
+                        missed.extend(core.observe(&e, false));
                         core.pending.push(e);
                         replayed += 1;
                     }
                     Err(r) => core.rejects.push(reject("spool replay", r)),
                 },
                 Entry::Reject(r) => core.rejects.push(r),
+                Entry::Alert(json) => match serde_json::from_str::<Alert>(&json) {
+                    // Segment 0: copied out of the old segments when they are deleted.
+                    Ok(a) => {
+                        raised.insert(a.id().to_string());
+                        core.outbox.insert(a.id().to_string(), (0, json));
+                    }
+                    Err(e) => eprintln!("deskpulse stream: an unreadable alert in the spool: {e}"),
+                },
+                Entry::Done(id) => {
+                    core.outbox.remove(&id);
+                }
             }
         }
         core.stats
             .pending
             .store(core.pending.len() as u64, Ordering::Relaxed);
+        let mut open: Vec<(String, String)> = core
+            .outbox
+            .iter()
+            .map(|(id, (_, json))| (id.clone(), json.clone()))
+            .collect();
+        open.sort();
+        let mut marks = Vec::new();
+        for (id, json) in open {
+            if core.alerts.emit(Outgoing {
+                id: id.clone(),
+                json,
+            })? {
+                core.outbox.remove(&id);
+                marks.push(Entry::Done(id));
+            }
+        }
+        core.spool.write(&marks, false)?;
+        missed.retain(|a| !raised.contains(a.id()));
+        core.raise(missed)?;
         Ok((core, replayed))
     }
 
@@ -235,6 +287,7 @@ impl Core {
             if !submissions.is_empty() {
                 self.append(submissions);
             }
+            self.mark_done();
             if give_up {
                 break;
             }
@@ -253,6 +306,7 @@ impl Core {
             }
         }
         let left = (self.pending.len() + self.in_flight) as u64;
+        self.drain_webhook();
         if let Err(e) = self.spool.close() {
             eprintln!("deskpulse stream: {e:#}");
         }
@@ -303,12 +357,17 @@ impl Core {
             }
             return;
         }
-        for (reply, accepted, duplicates, rejects) in taken {
-            for e in &accepted {
-                if let Err(err) = self.observe(e, true) {
-                    eprintln!("deskpulse stream: {err:#}");
-                }
+        let mut due = Vec::new();
+        for (_, accepted, ..) in &taken {
+            for e in accepted {
+                due.extend(self.observe(e, true));
             }
+        }
+        // Before any acknowledgement: an acknowledged event's alerts are in the outbox.
+        if let Err(err) = self.raise(due) {
+            eprintln!("deskpulse stream: {err:#}");
+        }
+        for (reply, accepted, duplicates, rejects) in taken {
             let s = &self.stats;
             s.accepted
                 .fetch_add(accepted.len() as u64, Ordering::Relaxed);
@@ -329,14 +388,16 @@ impl Core {
         );
     }
 
-    /// Updates the ticket index and the live figures; with `alert`, emits the alerts due.
-    fn observe(&mut self, e: &Event, alert: bool) -> Result<()> {
+    /// Updates the ticket index and the live figures, and returns the alerts due: the
+    /// escalation of a low rating and, with `cohorts`, a cohort alert.
+    fn observe(&mut self, e: &Event, cohorts: bool) -> Vec<Alert> {
+        let mut due = Vec::new();
         let r = match &e.row {
             Row::Ticket(t) => {
                 self.index.add_ticket(t);
-                return Ok(());
+                return due;
             }
-            Row::Interaction(_) => return Ok(()),
+            Row::Interaction(_) => return due,
             Row::Rating(r) => r,
         };
         let at = now();
@@ -346,13 +407,11 @@ impl Core {
             .lock()
             .expect("live state")
             .add(r, info.as_ref(), at);
-        if !alert {
-            return Ok(());
-        }
         let info = info.unwrap_or_default();
         let st = &self.settings;
         if r.score_5 <= st.escalate_at {
-            self.alerts.emit(Alert::Escalation {
+            due.push(Alert::Escalation {
+                alert_id: Alert::escalation_id(&e.id),
                 alerted_at: now_text(),
                 event_id: e.id.clone(),
                 rating_id: r.rating_id.clone(),
@@ -364,7 +423,10 @@ impl Core {
                 score_5: r.score_5,
                 comment: r.comment.clone(),
                 rated_at: crate::timeparse::format_micros(r.rated_at),
-            })?;
+            });
+        }
+        if !cohorts {
+            return due;
         }
         if let (Some(w), Some(category)) = (window, info.category) {
             let low = w.csat.is_some_and(|c| c < st.csat_threshold);
@@ -374,12 +436,88 @@ impl Core {
                 .is_none_or(|t| at - t >= st.cohort_cooldown);
             if low && w.rated >= u64::from(st.min_rated) && cooled {
                 let hours = st.cohort_window as f64 / 3.6e9;
-                let a = Alert::cohort(&category, &w, hours, st.csat_threshold, st.min_rated);
-                self.alerts.emit(a)?;
+                let (threshold, min) = (st.csat_threshold, st.min_rated);
+                due.push(Alert::cohort(&e.id, &category, &w, hours, threshold, min));
                 self.last_cohort_alert.insert(category, at);
             }
         }
-        Ok(())
+        due
+    }
+
+    /// Puts alerts in the outbox (fsync'd), then writes them to the file and the webhook queue.
+    fn raise(&mut self, alerts: Vec<Alert>) -> Result<()> {
+        if alerts.is_empty() {
+            return Ok(());
+        }
+        let mut out = Vec::with_capacity(alerts.len());
+        for a in &alerts {
+            let json = serde_json::to_string(a)?;
+            out.push(Outgoing {
+                id: a.id().to_string(),
+                json,
+            });
+        }
+        let entries: Vec<Entry> = out.iter().map(|o| Entry::Alert(o.json.clone())).collect();
+        self.spool.append(&entries)?;
+        let segment = self.spool.current();
+        let mut marks = Vec::new();
+        for o in out {
+            let id = o.id.clone();
+            self.outbox.insert(id.clone(), (segment, o.json.clone()));
+            if self.alerts.emit(o)? {
+                self.outbox.remove(&id);
+                marks.push(Entry::Done(id));
+            }
+        }
+        self.spool.write(&marks, false)
+    }
+
+    /// Marks the alerts the webhook task is done with.
+    fn mark_done(&mut self) {
+        let ids: Vec<String> = self.done.try_iter().collect();
+        self.mark(ids);
+    }
+
+    fn mark(&mut self, ids: Vec<String>) {
+        let marks: Vec<Entry> = ids
+            .into_iter()
+            .filter(|id| self.outbox.remove(id).is_some())
+            .map(Entry::Done)
+            .collect();
+        if let Err(e) = self.spool.write(&marks, false) {
+            eprintln!("deskpulse stream: {e:#}");
+        }
+    }
+
+    /// Lets the webhook task work through its queue for a while and marks what it finished.
+    fn drain_webhook(&mut self) {
+        if !self.alerts.has_webhook() {
+            return;
+        }
+        self.alerts.close_webhook();
+        let deadline = Instant::now() + WEBHOOK_DRAIN;
+        let mut ids = Vec::new();
+        while let Ok(id) = self
+            .done
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            ids.push(id);
+        }
+        self.mark(ids);
+    }
+
+    /// Copies the open alerts held in segments up to `upto` into the current one, before those
+    /// segments are deleted.
+    fn carry_outbox(&mut self, upto: u64) -> Result<()> {
+        let current = self.spool.current();
+        let mut entries = Vec::new();
+        for (segment, json) in self.outbox.values_mut() {
+            if *segment <= upto {
+                entries.push(Entry::Alert(json.clone()));
+                *segment = current;
+            }
+        }
+        self.spool.append(&entries)
     }
 
     /// Seals the spool and hands everything waiting to the flusher.
@@ -412,6 +550,7 @@ impl Core {
         let outcome = result.and_then(|counts| {
             let ids: Vec<String> = batch.events.iter().map(|e| e.id.clone()).collect();
             self.seen.record(ids)?;
+            self.carry_outbox(batch.upto)?;
             spool::remove_upto(self.spool.dir(), batch.upto)?;
             Ok(counts)
         });

@@ -3,7 +3,9 @@
 //!
 //! ```text
 //! lake/_stream/spool/<segment>.spool   appended and fsync'd per request; one entry per line:
-//!                                      "E <event line>" or "R <refused line as JSON>"
+//!                                      "E <event line>", "R <refused line as JSON>",
+//!                                      "A <alert as JSON>" (the outbox) or
+//!                                      "D <alert id as a JSON string>" (that alert is done)
 //! lake/_stream/seen.ids                event ids in the lake, newest last (one per line)
 //! ```
 //! Segments are sealed when a micro-batch is cut and deleted only after that batch is in the
@@ -28,6 +30,10 @@ pub enum Entry {
     Event(String),
     /// A refused line, on its way to `_rejects`.
     Reject(Reject),
+    /// An alert in the outbox: raised, maybe not yet delivered.
+    Alert(String),
+    /// The alert with this id is done with (see `alerts`).
+    Done(String),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -58,6 +64,15 @@ impl Entry {
                 };
                 serde_json::to_writer(&mut *out, &line).expect("a reject serialises");
             }
+            // serde_json writes no raw newline.
+            Entry::Alert(json) => {
+                out.extend_from_slice(b"A ");
+                out.extend_from_slice(json.as_bytes());
+            }
+            Entry::Done(id) => {
+                out.extend_from_slice(b"D ");
+                serde_json::to_writer(&mut *out, id).expect("a string serialises");
+            }
         }
         out.push(b'\n');
     }
@@ -65,6 +80,12 @@ impl Entry {
     fn decode(line: &str) -> Option<Entry> {
         if let Some(raw) = line.strip_prefix("E ") {
             return Some(Entry::Event(raw.to_string()));
+        }
+        if let Some(json) = line.strip_prefix("A ") {
+            return Some(Entry::Alert(json.to_string()));
+        }
+        if let Some(id) = line.strip_prefix("D ") {
+            return serde_json::from_str(id).ok().map(Entry::Done);
         }
         let r: RejectLine = serde_json::from_str(line.strip_prefix("R ")?).ok()?;
         Some(Entry::Reject(Reject {
@@ -175,6 +196,12 @@ impl Spool {
 
     /// Appends entries and fsyncs them: when this returns, they survive a crash.
     pub fn append(&mut self, entries: &[Entry]) -> Result<()> {
+        self.write(entries, true)
+    }
+
+    /// Appends entries; with `durable`, fsyncs them. (Without, they survive the process being
+    /// killed but not the machine: for marks whose loss only repeats work.)
+    pub fn write(&mut self, entries: &[Entry], durable: bool) -> Result<()> {
         if entries.is_empty() {
             return Ok(());
         }
@@ -184,7 +211,13 @@ impl Spool {
         }
         self.current
             .write_all(&buf)
-            .and_then(|_| self.current.sync_data())
+            .and_then(|_| {
+                if durable {
+                    self.current.sync_data()
+                } else {
+                    Ok(())
+                }
+            })
             .context("cannot append to the spool")?;
         self.current_len += buf.len() as u64;
         Ok(())
@@ -206,6 +239,11 @@ impl Spool {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The segment appends go to now.
+    pub fn current(&self) -> u64 {
+        self.current_id
     }
 
     /// Closes the spool, removing the current segment when nothing was written to it.
@@ -354,11 +392,18 @@ mod tests {
         );
         s.close().unwrap();
         assert!(segments(&spool_dir).unwrap().is_empty());
-        // Rejects keep their fields (a newline in a reason included).
-        let mut buf = Vec::new();
-        reject(7).encode(&mut buf);
-        let text = String::from_utf8(buf).unwrap();
-        assert_eq!(Entry::decode(text.trim_end()), Some(reject(7)));
+        // Rejects keep their fields (a newline in a reason included), and so do outbox entries.
+        for e in [
+            reject(7),
+            Entry::Alert("{\"alert_id\":\"escalation:a\\nb\"}".into()),
+            Entry::Done("escalation:a\nb".into()),
+        ] {
+            let mut buf = Vec::new();
+            e.encode(&mut buf);
+            let text = String::from_utf8(buf).unwrap();
+            assert_eq!(text.matches('\n').count(), 1);
+            assert_eq!(Entry::decode(text.trim_end()), Some(e));
+        }
     }
 
     #[test]
