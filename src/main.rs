@@ -199,6 +199,15 @@ enum Command {
         /// Request body limit in bytes (413 beyond).
         #[arg(long, default_value_t = 8 * 1024 * 1024)]
         max_body: usize,
+        /// A request head must arrive within this; idle connections are closed after it.
+        #[arg(long, default_value = "10s", value_parser = deskpulse::config::parse_duration)]
+        header_timeout: std::time::Duration,
+        /// A request body must arrive within this (408 beyond).
+        #[arg(long, default_value = "30s", value_parser = deskpulse::config::parse_duration)]
+        request_timeout: std::time::Duration,
+        /// Connections served at once (more wait in the listen backlog).
+        #[arg(long, default_value_t = 512)]
+        max_connections: usize,
         /// Escalate ratings with score_5 at or below this.
         #[arg(long, default_value_t = 2.0)]
         escalate_at: f64,
@@ -798,6 +807,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             max_pending,
             queue,
             max_body,
+            header_timeout,
+            request_timeout,
+            max_connections,
             escalate_at,
             cohort_window,
             cohort_cooldown,
@@ -811,7 +823,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 token_file,
                 webhook,
                 alerts,
-                max_body,
+                limits: stream::server::Limits {
+                    max_body,
+                    header_timeout,
+                    request_timeout,
+                    max_connections,
+                },
                 queue,
                 settings: stream::Settings {
                     flush_interval,

@@ -729,3 +729,102 @@ fn stdin_events_reach_the_lake_and_refused_lines_are_named() {
     );
     assert_eq!(lake.row_count(Table::Tickets).unwrap(), 2);
 }
+
+/// Reads what the server sends until it closes the connection (or `within` passes).
+fn read_until_closed(socket: &mut std::net::TcpStream, within: Duration) -> (String, bool) {
+    use std::io::Read;
+    socket.set_read_timeout(Some(within)).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match socket.read(&mut buf) {
+            Ok(0) => return (String::from_utf8_lossy(&got).into_owned(), true),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return (String::from_utf8_lossy(&got).into_owned(), true);
+            }
+            Err(_) => return (String::from_utf8_lossy(&got).into_owned(), false),
+        }
+    }
+}
+
+#[test]
+fn slow_and_idle_clients_are_closed_and_connections_are_limited() {
+    use std::net::TcpStream;
+    let (_d, lake) = lake_dir();
+    let s = Stream::start(
+        &lake,
+        &[
+            "--header-timeout",
+            "1s",
+            "--request-timeout",
+            "1s",
+            "--max-connections",
+            "2",
+        ],
+    );
+    let addr = s.url.strip_prefix("http://").unwrap().to_string();
+    let body = ndjson(&[rating("S1", "T1", 4, "chat", "")]);
+    let request = format!(
+        "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+
+    // Two idle connections hold both places: a third is not served...
+    let mut idle: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(&addr).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut third = TcpStream::connect(&addr).unwrap();
+    third.write_all(request.as_bytes()).unwrap();
+    let (answer, _) = read_until_closed(&mut third, Duration::from_millis(400));
+    assert!(answer.is_empty(), "served over the limit: {answer}");
+    // ...until the header timeout closes the idle ones (nothing was sent on them).
+    for socket in &mut idle {
+        let (got, closed) = read_until_closed(socket, Duration::from_secs(5));
+        assert!(closed && got.is_empty(), "an idle connection stayed open");
+    }
+    let (answer, _) = read_until_closed(&mut third, Duration::from_secs(3));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    drop(third);
+
+    // A drip-fed head is cut off by the header timeout.
+    let mut drip = TcpStream::connect(&addr).unwrap();
+    drip.write_all(b"POST /v1/events HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .unwrap();
+    let t = Instant::now();
+    let mut closed = false;
+    while t.elapsed() < Duration::from_secs(5) {
+        if drip.write_all(b"a").is_err() {
+            closed = true;
+            break;
+        }
+        let (_, eof) = read_until_closed(&mut drip, Duration::from_millis(200));
+        if eof {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "a drip-fed head kept its connection");
+
+    // A drip-fed body gets 408 and the connection is closed; nothing of it is kept.
+    let mut slow = TcpStream::connect(&addr).unwrap();
+    let head = format!(
+        "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    slow.write_all(head.as_bytes()).unwrap();
+    let mut answer = String::new();
+    for b in body.replace("S1", "S2").bytes() {
+        if slow.write_all(&[b]).is_err() {
+            break;
+        }
+        let (got, eof) = read_until_closed(&mut slow, Duration::from_millis(200));
+        answer.push_str(&got);
+        if eof {
+            break;
+        }
+    }
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    s.stop();
+    let rows = rating_rows(&lake);
+    assert!(rows.contains_key("S1") && !rows.contains_key("S2"));
+}

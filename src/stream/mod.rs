@@ -20,7 +20,6 @@ pub mod spool;
 
 use std::fmt;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::sync_channel;
@@ -50,8 +49,8 @@ pub struct Options {
     pub webhook: Option<String>,
     /// The alerts file (default `<lake>/_stream/alerts.ndjson`).
     pub alerts: Option<PathBuf>,
-    /// Request body limit in bytes (413 beyond it).
-    pub max_body: usize,
+    /// Body limit, timeouts and connection limit of the listener.
+    pub limits: server::Limits,
     /// Requests waiting for the core, at most (503 beyond it).
     pub queue: usize,
     pub settings: Settings,
@@ -187,13 +186,8 @@ pub async fn run(
             stats: stats.clone(),
             alert_stats: alert_stats.clone(),
         };
-        let app = server::router(state, opts.max_body)
-            .into_make_service_with_connect_info::<SocketAddr>();
-        tokio::spawn(
-            axum::serve(l, app)
-                .with_graceful_shutdown(stopped(stop_rx.clone()))
-                .into_future(),
-        )
+        let app = server::router(state, opts.limits);
+        tokio::spawn(server::serve(l, app, opts.limits, stopped(stop_rx.clone())))
     });
     let stdin = opts.stdin.then(|| {
         let (done_tx, done_rx) = oneshot::channel();
@@ -204,7 +198,7 @@ pub async fn run(
         done_rx
     });
     match (server, stdin) {
-        (Some(server), _) => server.await??,
+        (Some(server), _) => server.await?,
         (None, Some(done)) => {
             tokio::select! {
                 r = done => r.unwrap_or(Ok(()))?,

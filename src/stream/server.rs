@@ -7,7 +7,13 @@
 //!   the events waiting for the lake are full (nothing of that body was kept).
 //! - `GET /v1/live`: per-channel CSAT over the last hour and the last 24 hours.
 //! - `GET /healthz`: liveness and counters (no token needed).
+//!
+//! The accept loop is ours (hyper's HTTP/1 connection on tokio), for what `axum::serve` lacks: a
+//! request head must arrive within the header timeout (which also ends idle keep-alive
+//! connections), a body within the request timeout (408), and at most `max_connections` are
+//! served at once (more wait in the listen backlog).
 
+use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -22,9 +28,14 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Serialize;
 use serde_json::json;
-use tokio::sync::oneshot;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, oneshot, watch};
 
 use super::alerts::{AlertStats, now_text};
 use super::event::{Event, Parser, Refusal};
@@ -42,8 +53,21 @@ pub struct AppState {
     pub alert_stats: Arc<AlertStats>,
 }
 
-/// The routes, with the token check on `/v1/*` and the body limit.
-pub fn router(state: AppState, max_body: usize) -> Router {
+/// What the listener allows a client.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Request body limit in bytes (413 beyond).
+    pub max_body: usize,
+    /// A request head must arrive within this; an idle connection is closed after it.
+    pub header_timeout: Duration,
+    /// A request body must arrive within this (408 beyond).
+    pub request_timeout: Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
+}
+
+/// The routes, with the token check on `/v1/*`, the body limit and the body timeout.
+pub fn router(state: AppState, limits: Limits) -> Router {
     let protected = Router::new()
         .route("/v1/events", post(events))
         .route("/v1/live", get(live))
@@ -51,28 +75,116 @@ pub fn router(state: AppState, max_body: usize) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .merge(protected)
-        .layer(DefaultBodyLimit::max(max_body))
+        .layer(DefaultBodyLimit::max(limits.max_body))
         .layer(middleware::from_fn(move |req: Request, next: Next| {
-            announced_too_large(max_body, req, next)
+            read_body(limits, req, next)
         }))
         .with_state(state)
 }
 
-/// A request whose `Content-Length` is over the limit gets its 413 at once, before any of the
-/// body is read (the body limit alone waited for the body to arrive).
-async fn announced_too_large(max_body: usize, req: Request, next: Next) -> Response {
+/// Serves `app` on `listener` until `stop` completes, then lets the requests under way finish.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: Limits,
+    stop: impl Future<Output = ()>,
+) {
+    let max = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
+    let permits = Arc::new(Semaphore::new(max));
+    let (closing_tx, closing_rx) = watch::channel(false);
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    tokio::pin!(stop);
+    loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+            _ = &mut stop => break,
+        };
+        let (socket, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, or a connection reset before it was taken.
+                    eprintln!("deskpulse stream: cannot accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = &mut stop => break,
+        };
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+            let mut req = req.map(axum::body::Body::new);
+            req.extensions_mut().insert(ConnectInfo(peer));
+            tower_service::Service::call(&mut app.clone(), req)
+        });
+        let conn = http.serve_connection(TokioIo::new(socket), service);
+        let mut closing = closing_rx.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = async { let _ = closing.wait_for(|c| *c).await; } => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+    let _ = closing_tx.send(true);
+    let drain = limits.header_timeout + limits.request_timeout;
+    let _ = tokio::time::timeout(drain, permits.acquire_many(max as u32)).await;
+}
+
+/// Reads the whole body before routing, within the request timeout and the body limit. A
+/// request whose `Content-Length` is over the limit gets its 413 at once, before any of the body
+/// is read.
+async fn read_body(limits: Limits, req: Request, next: Next) -> Response {
+    let max = limits.max_body;
     let announced = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    if announced.is_some_and(|n| n > max_body as u64) {
-        return error(
+    let too_large = || {
+        error(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the body is over the limit of {max_body} bytes (--max-body)"),
-        );
+            format!("the body is over the limit of {max} bytes (--max-body)"),
+        )
+    };
+    if announced.is_some_and(|n| n > max as u64) {
+        return too_large();
     }
-    next.run(req).await
+    let (parts, body) = req.into_parts();
+    let read = tokio::time::timeout(limits.request_timeout, Limited::new(body, max).collect());
+    let bytes = match read.await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return too_large(),
+        Ok(Err(e)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the body: {e}"),
+            );
+        }
+        Err(_) => {
+            let mut r = error(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the body did not arrive within {:?} (--request-timeout)",
+                    limits.request_timeout
+                ),
+            );
+            r.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+            return r;
+        }
+    };
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
