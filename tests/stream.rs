@@ -20,6 +20,14 @@ struct Stream {
     out: Arc<Mutex<String>>,
 }
 
+/// A test that fails must not leave its stream running on a deleted lake.
+impl Drop for Stream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Stream {
     /// Starts the stream (flushing every 200 ms unless `args` say otherwise).
     fn start(lake: &Path, args: &[&str]) -> Stream {
@@ -183,6 +191,32 @@ async fn events_reach_the_lake_and_live_figures_and_a_retry_changes_nothing() {
         ),
         (Some(0), 14)
     );
+    // The same counters for Prometheus, and the two requests' durations.
+    let r = client()
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    let metrics = r.text().await.unwrap();
+    for line in [
+        "deskpulse_stream_events_accepted_total 14",
+        "deskpulse_stream_events_duplicate_total 14",
+        "deskpulse_stream_alerts_total 5", // 4 escalations, 1 cohort (Email at 8/12)
+        "deskpulse_stream_alerts_open 0",
+        "deskpulse_stream_request_seconds_count{route=\"/v1/events\",status=\"200\"} 2",
+        "# EOF",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no {line} in\n{metrics}"
+        );
+    }
 
     let live = get(&s.url, "/v1/live").await;
     let chan = |c: &str| {
@@ -659,6 +693,13 @@ async fn an_alert_lost_to_a_kill_is_raised_at_the_next_start_with_its_id() {
     );
     s.stop();
     assert_eq!(alerts(&lake).len(), 2);
+    let left = std::fs::read_dir(lake.join("_stream/spool"))
+        .unwrap()
+        .count();
+    assert_eq!(
+        left, 0,
+        "nothing open: the crashed run's segment is gone too"
+    );
 }
 
 #[test]

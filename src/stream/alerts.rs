@@ -12,14 +12,14 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::live::Window;
+use super::monitor::Monitor;
 
 /// One alert, as written to the file and POSTed to the webhook.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -93,15 +93,6 @@ pub fn now_text() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// Counters of the alert outputs.
-#[derive(Debug, Default)]
-pub struct AlertStats {
-    pub emitted: AtomicU64,
-    pub webhook_delivered: AtomicU64,
-    pub webhook_failed: AtomicU64,
-    pub webhook_dropped: AtomicU64,
-}
-
 /// An alert on its way out: its id and its JSON.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
@@ -114,12 +105,16 @@ pub struct Outgoing {
 /// `done`, so it can mark them in the outbox.
 pub struct AlertSink {
     file: File,
-    webhook: Option<mpsc::Sender<Outgoing>>,
-    pub stats: Arc<AlertStats>,
+    webhook: Option<mpsc::Sender<(Outgoing, Instant)>>,
+    stats: Arc<Monitor>,
 }
 
 impl AlertSink {
-    pub fn open(path: &Path, webhook: Option<mpsc::Sender<Outgoing>>) -> Result<AlertSink> {
+    pub fn open(
+        path: &Path,
+        webhook: Option<mpsc::Sender<(Outgoing, Instant)>>,
+        stats: Arc<Monitor>,
+    ) -> Result<AlertSink> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -131,7 +126,7 @@ impl AlertSink {
         Ok(AlertSink {
             file,
             webhook,
-            stats: Arc::default(),
+            stats,
         })
     }
 
@@ -154,12 +149,12 @@ impl AlertSink {
         self.file
             .write_all(&line)
             .context("cannot write an alert")?;
-        self.stats.emitted.fetch_add(1, Ordering::Relaxed);
+        self.stats.alerts.inc();
         let Some(tx) = &self.webhook else {
             return Ok(true);
         };
-        if tx.try_send(alert).is_err() {
-            self.stats.webhook_dropped.fetch_add(1, Ordering::Relaxed);
+        if tx.try_send((alert, Instant::now())).is_err() {
+            self.stats.webhook_dropped.inc();
             return Ok(true);
         }
         Ok(false)
@@ -177,15 +172,15 @@ const WEBHOOK_BACKOFF: [Duration; 3] = [
 /// done on `done`.
 pub async fn deliver(
     url: String,
-    mut rx: mpsc::Receiver<Outgoing>,
-    stats: Arc<AlertStats>,
+    mut rx: mpsc::Receiver<(Outgoing, Instant)>,
+    stats: Arc<Monitor>,
     done: std::sync::mpsc::Sender<String>,
 ) {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()
         .expect("an HTTP client without TLS options builds");
-    while let Some(alert) = rx.recv().await {
+    while let Some((alert, queued)) = rx.recv().await {
         let mut delivered = false;
         for pause in std::iter::once(None).chain(WEBHOOK_BACKOFF.iter().map(Some)) {
             if let Some(p) = pause {
@@ -204,12 +199,12 @@ pub async fn deliver(
                 Err(e) => eprintln!("deskpulse stream: webhook failed: {e}"),
             }
         }
-        let counter = if delivered {
-            &stats.webhook_delivered
+        if delivered {
+            stats.webhook_delivered.inc();
+            stats.delivered(queued.elapsed());
         } else {
-            &stats.webhook_failed
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+            stats.webhook_failed.inc();
+        }
         let _ = done.send(alert.id);
     }
 }

@@ -13,6 +13,7 @@
 pub mod alerts;
 pub mod event;
 pub mod live;
+pub mod monitor;
 pub mod pipeline;
 pub mod recent;
 pub mod server;
@@ -21,7 +22,6 @@ pub mod spool;
 use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Mutex};
 
@@ -145,13 +145,12 @@ pub async fn run(
         }
         None => (None, None),
     };
-    let sink = alerts::AlertSink::open(&opts.alerts_path(), webhook_tx)?;
-    let alert_stats = sink.stats.clone();
+    let stats = Arc::new(monitor::Monitor::default());
+    let sink = alerts::AlertSink::open(&opts.alerts_path(), webhook_tx, stats.clone())?;
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     let webhook_task = webhook_task
-        .map(|(url, rx)| tokio::spawn(alerts::deliver(url, rx, alert_stats.clone(), done_tx)));
+        .map(|(url, rx)| tokio::spawn(alerts::deliver(url, rx, stats.clone(), done_tx)));
 
-    let stats = Arc::new(pipeline::Stats::default());
     let (to_core, core_rx) = sync_channel(opts.queue.max(1));
     let (core, replayed) = pipeline::Core::open(
         lake,
@@ -184,7 +183,6 @@ pub async fn run(
             token,
             live,
             stats: stats.clone(),
-            alert_stats: alert_stats.clone(),
         };
         let app = server::router(state, opts.limits);
         tokio::spawn(server::serve(l, app, opts.limits, stopped(stop_rx.clone())))
@@ -220,17 +218,16 @@ pub async fn run(
     if let Some(task) = webhook_task {
         task.abort();
     }
-    let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     Ok(Summary {
         replayed: replayed as u64,
-        accepted: n(&stats.accepted),
-        duplicates: n(&stats.duplicates),
-        refused: n(&stats.refused),
-        in_lake: n(&stats.in_lake),
+        accepted: stats.accepted.get(),
+        duplicates: stats.duplicates.get(),
+        refused: stats.refused.get(),
+        in_lake: stats.in_lake.get(),
         left_in_spool: left,
-        alerts: n(&alert_stats.emitted),
-        webhook_delivered: n(&alert_stats.webhook_delivered),
-        webhook_failed: n(&alert_stats.webhook_failed),
-        webhook_dropped: n(&alert_stats.webhook_dropped),
+        alerts: stats.alerts.get(),
+        webhook_delivered: stats.webhook_delivered.get(),
+        webhook_failed: stats.webhook_failed.get(),
+        webhook_dropped: stats.webhook_dropped.get(),
     })
 }

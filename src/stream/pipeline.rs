@@ -17,7 +17,6 @@
 //! escalation never reached the outbox (a crash between the two fsyncs) is escalated then.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -28,6 +27,7 @@ use tokio::sync::oneshot;
 use super::alerts::{Alert, AlertSink, Outgoing, now_text};
 use super::event::{Event, Parser, Refusal, Row};
 use super::live::{Live, TicketIndex};
+use super::monitor::Monitor;
 use super::spool::{self, Entry, Seen, Spool};
 use crate::lake::{CommitCounts, Lake};
 use crate::model::{Micros, Reject, Table};
@@ -55,18 +55,6 @@ pub struct Settings {
     pub cohort_cooldown: Micros,
     /// Detect languages and score texts in these languages (`None`: neither, `--no-sentiment`).
     pub sentiment: Option<ScoredLanguages>,
-}
-
-/// Counters shown by `/healthz` and in the closing summary.
-#[derive(Debug, Default)]
-pub struct Stats {
-    pub accepted: AtomicU64,
-    pub duplicates: AtomicU64,
-    pub refused: AtomicU64,
-    pub in_lake: AtomicU64,
-    pub pending: AtomicU64,
-    pub batches: AtomicU64,
-    pub failed_batches: AtomicU64,
 }
 
 /// A request to the core.
@@ -139,7 +127,7 @@ pub struct Core {
     /// Ids of alerts the webhook task is done with.
     done: Receiver<String>,
     flusher: SyncSender<Batch>,
-    stats: Arc<Stats>,
+    stats: Arc<Monitor>,
 }
 
 fn now() -> Micros {
@@ -159,7 +147,7 @@ impl Core {
         index: TicketIndex,
         alerts: AlertSink,
         done: Receiver<String>,
-        stats: Arc<Stats>,
+        stats: Arc<Monitor>,
         to_core: SyncSender<Msg>,
     ) -> Result<(Core, usize)> {
         let state = spool::state_dir(lake.root());
@@ -169,7 +157,10 @@ impl Core {
         let sentiment = settings.sentiment.clone();
         std::thread::Builder::new()
             .name("deskpulse-flush".into())
-            .spawn(move || flush_loop(lake, sentiment, batches, to_core))?;
+            .spawn({
+                let stats = stats.clone();
+                move || flush_loop(lake, sentiment, batches, to_core, stats)
+            })?;
         let mut core = Core {
             settings,
             spool,
@@ -219,9 +210,7 @@ impl Core {
                 }
             }
         }
-        core.stats
-            .pending
-            .store(core.pending.len() as u64, Ordering::Relaxed);
+        core.stats.waiting.set(core.pending.len() as i64);
         let mut open: Vec<(String, String)> = core
             .outbox
             .iter()
@@ -241,6 +230,7 @@ impl Core {
         core.spool.write(&marks, false)?;
         missed.retain(|a| !raised.contains(a.id()));
         core.raise(missed)?;
+        core.stats.outbox.set(core.outbox.len() as i64);
         Ok((core, replayed))
     }
 
@@ -307,7 +297,9 @@ impl Core {
         }
         let left = (self.pending.len() + self.in_flight) as u64;
         self.drain_webhook();
-        if let Err(e) = self.spool.close() {
+        // Events or rejects left and open alerts keep the spool; marks and done alerts do not.
+        let keep = left > 0 || !self.rejects.is_empty() || !self.outbox.is_empty();
+        if let Err(e) = self.spool.close(keep) {
             eprintln!("deskpulse stream: {e:#}");
         }
         if let Some(reply) = closing {
@@ -369,11 +361,9 @@ impl Core {
         }
         for (reply, accepted, duplicates, rejects) in taken {
             let s = &self.stats;
-            s.accepted
-                .fetch_add(accepted.len() as u64, Ordering::Relaxed);
-            s.duplicates
-                .fetch_add(duplicates.len() as u64, Ordering::Relaxed);
-            s.refused.fetch_add(rejects.len() as u64, Ordering::Relaxed);
+            s.accepted.inc_by(accepted.len() as u64);
+            s.duplicates.inc_by(duplicates.len() as u64);
+            s.refused.inc_by(rejects.len() as u64);
             self.rejects.extend(rejects);
             let n = accepted.len();
             self.pending.extend(accepted);
@@ -382,10 +372,9 @@ impl Core {
                 duplicates,
             });
         }
-        self.stats.pending.store(
-            (self.pending.len() + self.in_flight) as u64,
-            Ordering::Relaxed,
-        );
+        self.stats
+            .waiting
+            .set((self.pending.len() + self.in_flight) as i64);
     }
 
     /// Updates the ticket index and the live figures, and returns the alerts due: the
@@ -469,6 +458,7 @@ impl Core {
                 marks.push(Entry::Done(id));
             }
         }
+        self.stats.outbox.set(self.outbox.len() as i64);
         self.spool.write(&marks, false)
     }
 
@@ -484,6 +474,7 @@ impl Core {
             .filter(|id| self.outbox.remove(id).is_some())
             .map(Entry::Done)
             .collect();
+        self.stats.outbox.set(self.outbox.len() as i64);
         if let Err(e) = self.spool.write(&marks, false) {
             eprintln!("deskpulse stream: {e:#}");
         }
@@ -560,15 +551,14 @@ impl Core {
                     self.spooled.remove(&e.id);
                 }
                 let s = &self.stats;
-                s.in_lake
-                    .fetch_add(batch.events.len() as u64, Ordering::Relaxed);
-                s.batches.fetch_add(1, Ordering::Relaxed);
+                s.in_lake.inc_by(batch.events.len() as u64);
+                s.batches.inc();
             }
             Err(e) => {
                 eprintln!(
                     "deskpulse stream: a micro-batch did not reach the lake (kept, retried): {e:#}"
                 );
-                self.stats.failed_batches.fetch_add(1, Ordering::Relaxed);
+                self.stats.failed_batches.inc();
                 let mut events = batch.events;
                 events.append(&mut self.pending);
                 self.pending = events;
@@ -577,9 +567,7 @@ impl Core {
                 self.rejects = rejects;
             }
         }
-        self.stats
-            .pending
-            .store(self.pending.len() as u64, Ordering::Relaxed);
+        self.stats.waiting.set(self.pending.len() as i64);
     }
 }
 
@@ -599,9 +587,12 @@ fn flush_loop(
     sentiment: Option<ScoredLanguages>,
     batches: Receiver<Batch>,
     core: SyncSender<Msg>,
+    stats: Arc<Monitor>,
 ) {
     for batch in batches {
+        let start = Instant::now();
         let result = commit(&lake, sentiment.as_ref(), &batch);
+        stats.flushed(start.elapsed());
         if core.send(Msg::Flushed(Flushed { batch, result })).is_err() {
             break;
         }

@@ -7,6 +7,7 @@
 //!   the events waiting for the lake are full (nothing of that body was kept).
 //! - `GET /v1/live`: per-channel CSAT over the last hour and the last 24 hours.
 //! - `GET /healthz`: liveness and counters (no token needed).
+//! - `GET /metrics`: the same counters, and latency histograms, for Prometheus (no token needed).
 //!
 //! The accept loop is ours (hyper's HTTP/1 connection on tokio), for what `axum::serve` lacks: a
 //! request head must arrive within the header timeout (which also ends idle keep-alive
@@ -16,7 +17,6 @@
 use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -37,10 +37,11 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, oneshot, watch};
 
-use super::alerts::{AlertStats, now_text};
+use super::alerts::now_text;
 use super::event::{Event, Parser, Refusal};
 use super::live::Live;
-use super::pipeline::{Msg, Reply, Stats, Submission};
+use super::monitor::Monitor;
+use super::pipeline::{Msg, Reply, Submission};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -49,8 +50,7 @@ pub struct AppState {
     pub parser: Arc<Parser>,
     pub token: Option<Arc<str>>,
     pub live: Arc<Mutex<Live>>,
-    pub stats: Arc<Stats>,
-    pub alert_stats: Arc<AlertStats>,
+    pub stats: Arc<Monitor>,
 }
 
 /// What the listener allows a client.
@@ -74,11 +74,13 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize));
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .merge(protected)
         .layer(DefaultBodyLimit::max(limits.max_body))
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             read_body(limits, req, next)
         }))
+        .layer(middleware::from_fn_with_state(state.stats.clone(), timed))
         .with_state(state)
 }
 
@@ -287,23 +289,25 @@ async fn live(State(s): State<AppState>) -> Response {
 }
 
 async fn healthz(State(s): State<AppState>) -> Response {
-    let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-    let (st, al) = (&s.stats, &s.alert_stats);
-    Json(json!({
-        "status": "ok",
-        "accepted": n(&st.accepted),
-        "duplicates": n(&st.duplicates),
-        "refused": n(&st.refused),
-        "in_lake": n(&st.in_lake),
-        "waiting_for_lake": n(&st.pending),
-        "batches": n(&st.batches),
-        "failed_batches": n(&st.failed_batches),
-        "alerts": n(&al.emitted),
-        "webhook_delivered": n(&al.webhook_delivered),
-        "webhook_failed": n(&al.webhook_failed),
-        "webhook_dropped": n(&al.webhook_dropped),
-    }))
-    .into_response()
+    Json(s.stats.health()).into_response()
+}
+
+async fn metrics(State(s): State<AppState>) -> Response {
+    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    (
+        [(header::CONTENT_TYPE, content_type)],
+        s.stats.openmetrics(),
+    )
+        .into_response()
+}
+
+/// Times each request, by route and status.
+async fn timed(State(stats): State<Arc<Monitor>>, req: Request, next: Next) -> Response {
+    let start = std::time::Instant::now();
+    let route = req.uri().path().to_string();
+    let r = next.run(req).await;
+    stats.request(&route, r.status().as_u16(), start.elapsed());
+    r
 }
 
 /// Lines per append from stdin at most (fewer when the input pauses).

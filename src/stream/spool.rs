@@ -246,8 +246,13 @@ impl Spool {
         self.current_id
     }
 
-    /// Closes the spool, removing the current segment when nothing was written to it.
-    pub fn close(self) -> Result<()> {
+    /// Closes the spool. Without `keep` (nothing in any segment is needed: every event is in
+    /// the lake and no alert is open), every segment is removed; otherwise the current one is
+    /// removed when nothing was written to it.
+    pub fn close(self, keep: bool) -> Result<()> {
+        if !keep {
+            return remove_upto(&self.dir, u64::MAX);
+        }
         if self.current_len == 0 {
             fs::remove_file(segment_path(&self.dir, self.current_id))?;
         }
@@ -390,7 +395,7 @@ mod tests {
             1,
             "only the new run's segment"
         );
-        s.close().unwrap();
+        s.close(true).unwrap();
         assert!(segments(&spool_dir).unwrap().is_empty());
         // Rejects keep their fields (a newline in a reason included), and so do outbox entries.
         for e in [
