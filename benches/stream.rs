@@ -7,6 +7,11 @@
 //! to its arrival at the webhook. Phase 2 (latency at rest): single low ratings, one at a time.
 //! Then SIGTERM, and the lake is checked to hold every acknowledged event exactly once.
 //!
+//! Phase 3 (soak, memory): a second stream with small memory settings (`SOAK_DEDUP` ids,
+//! `SOAK_TICKETS` tickets) takes `SOAK_RATE` events per second, every id and ticket new, for
+//! `DESKPULSE_SOAK_SECS` seconds (default 240; 0 skips it); its resident memory is sampled
+//! every 10 s, to show where it levels off once the windows are full.
+//!
 //! `cargo bench --bench stream`
 
 use std::collections::HashMap;
@@ -25,6 +30,9 @@ const CLIENTS: usize = 8;
 const BATCH: usize = 100;
 const MAX_EVENTS: u64 = 2_000_000;
 const REST_SAMPLES: usize = 50;
+const SOAK_RATE: u64 = 2_000;
+const SOAK_DEDUP: usize = 100_000;
+const SOAK_TICKETS: usize = 50_000;
 
 type Arrivals = Arc<Mutex<HashMap<String, Instant>>>;
 
@@ -94,21 +102,7 @@ async fn main() {
         .with_state(arrivals.clone());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_deskpulse"))
-        .args(["stream", "--lake"])
-        .arg(&lake)
-        .args(["--listen", "127.0.0.1:0", "--webhook", &hook_url])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = lines
-        .next()
-        .unwrap()
-        .unwrap()
-        .trim_start_matches("listening on ")
-        .to_string();
-    let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+    let (mut child, url, rest) = spawn_stream(&lake, &["--webhook", &hook_url]);
     let client = reqwest::Client::new();
     while client.get(format!("{url}/healthz")).send().await.is_err() {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -237,5 +231,131 @@ async fn main() {
     );
     println!(
         "  shutdown with final flush: {drain:.1} s; lake holds {lake_rows} ratings, each acknowledged event once"
+    );
+
+    let soak_secs: u64 = std::env::var("DESKPULSE_SOAK_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(240);
+    if soak_secs > 0 {
+        soak(soak_secs).await;
+    }
+}
+
+/// Spawns `deskpulse stream` on a new lake; returns it, its URL and what it prints after that.
+fn spawn_stream(
+    lake: &std::path::Path,
+    args: &[&str],
+) -> (
+    std::process::Child,
+    String,
+    std::thread::JoinHandle<Vec<String>>,
+) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_deskpulse"))
+        .args(["stream", "--lake"])
+        .arg(lake)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = lines
+        .next()
+        .unwrap()
+        .unwrap()
+        .trim_start_matches("listening on ")
+        .to_string();
+    let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect());
+    (child, url, rest)
+}
+
+/// Resident memory of a process, in MB (Linux).
+fn rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+async fn soak(secs: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let (dedup, tickets) = (SOAK_DEDUP.to_string(), SOAK_TICKETS.to_string());
+    let (mut child, url, _) = spawn_stream(
+        &dir.path().join("lake"),
+        &[
+            "--dedup-window",
+            &dedup,
+            "--ticket-index",
+            &tickets,
+            "--flush-interval",
+            "1s",
+        ],
+    );
+    let client = reqwest::Client::new();
+    while client.get(format!("{url}/healthz")).send().await.is_err() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!(
+        "stream soak: {SOAK_RATE} events/s for {secs} s, every id new (half new tickets, half ratings of them); --dedup-window {SOAK_DEDUP} --ticket-index {SOAK_TICKETS}"
+    );
+    println!("  {:>6} {:>10} {:>9}", "second", "events", "RSS MB");
+    let start = Instant::now();
+    let mut sent = 0u64;
+    let mut next_sample = 0;
+    let mut samples = Vec::new();
+    while start.elapsed() < Duration::from_secs(secs) {
+        let second = start.elapsed().as_secs();
+        if second >= next_sample {
+            let rss = rss_mb(child.id());
+            println!("  {second:>6} {sent:>10} {rss:>9.1}");
+            samples.push(rss);
+            next_sample += 10;
+        }
+        // One request of BATCH events every BATCH / SOAK_RATE seconds.
+        let due = start + Duration::from_secs_f64(sent as f64 / SOAK_RATE as f64);
+        tokio::time::sleep_until(due.into()).await;
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let mut text = String::with_capacity(BATCH * 220);
+        for i in 0..BATCH as u64 {
+            let n = sent + i;
+            let ticket = format!("S{}", n / 2);
+            let e = if n.is_multiple_of(2) {
+                json!({"type": "ticket", "event_id": format!("t-{n}"), "ticket_id": ticket,
+                    "opened_at": now, "updated_at": now, "category": format!("cat-{}", n % 40),
+                    "channel": "chat", "assignee_id": format!("agent-{}", n % 300),
+                    "assignment_group": "Service Desk L1"})
+            } else {
+                json!({"type": "rating", "event_id": format!("r-{n}"), "rating_id": format!("R{n}"),
+                    "ticket_id": ticket, "rated_at": now, "channel": "chat",
+                    "score_raw": (1 + n % 5).to_string(), "comment": "thanks"})
+            };
+            text.push_str(&e.to_string());
+            text.push('\n');
+        }
+        let r = client
+            .post(format!("{url}/v1/events"))
+            .body(text)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        sent += BATCH as u64;
+    }
+    let rss = rss_mb(child.id());
+    println!("  {:>6} {sent:>10} {rss:>9.1}", start.elapsed().as_secs());
+    samples.push(rss);
+    Command::new("sh")
+        .args(["-c", &format!("kill -TERM {}", child.id())])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let half = samples.len() / 2;
+    let (first, last) = (samples[half], samples[samples.len() - 1]);
+    println!(
+        "  second half of the soak: RSS {first:.1} -> {last:.1} MB ({:+.1}%)",
+        (last / first - 1.0) * 100.0
     );
 }

@@ -220,6 +220,9 @@ enum Command {
         /// Event ids remembered after they reach the lake (repeats within them are dropped).
         #[arg(long, default_value_t = 1_000_000)]
         dedup_window: usize,
+        /// Tickets remembered for alerts (category, agent, group), newest first.
+        #[arg(long, default_value_t = 1_000_000)]
+        ticket_index: usize,
         /// Do not compute VADER sentiment of bodies and comments.
         #[arg(long)]
         no_sentiment: bool,
@@ -814,6 +817,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             cohort_window,
             cohort_cooldown,
             dedup_window,
+            ticket_index,
             no_sentiment,
         } => {
             let micros = |d: std::time::Duration| d.as_micros() as i64;
@@ -835,6 +839,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     flush_events,
                     max_pending,
                     dedup_window,
+                    ticket_index,
                     escalate_at,
                     satisfied: config.satisfied,
                     cohort_window: micros(cohort_window),

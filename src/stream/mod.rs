@@ -32,8 +32,6 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::lake::Lake;
 pub use pipeline::Settings;
 
-/// Tickets remembered for alerts (category, agent, group), newest first.
-const TICKET_INDEX: usize = 1_000_000;
 /// Alerts waiting for the webhook, at most.
 const WEBHOOK_QUEUE: usize = 1024;
 
@@ -129,7 +127,7 @@ pub async fn run(
     };
     let st = &opts.settings;
     let mut live = live::Live::new(st.satisfied, st.cohort_window);
-    let mut index = live::TicketIndex::new(TICKET_INDEX);
+    let mut index = live::TicketIndex::new(st.ticket_index);
     live::seed(
         &lake,
         &mut index,

@@ -44,6 +44,8 @@ pub struct Settings {
     pub max_pending: usize,
     /// Event ids remembered after they reached the lake.
     pub dedup_window: usize,
+    /// Tickets remembered for alerts (category, agent, group), newest first.
+    pub ticket_index: usize,
     /// A rating with `score_5` at or below this is escalated.
     pub escalate_at: f64,
     /// `score_5` at or above this is satisfied.
