@@ -10,7 +10,7 @@ pub mod twitter;
 pub mod zendesk;
 
 #[cfg(test)]
-mod testkit;
+pub(crate) mod testkit;
 
 use std::path::Path;
 
