@@ -21,7 +21,7 @@ issue_csat AS (
 ),
 -- The period's bounds ride along with the weak issues, so that `same` is one join on the issue:
 -- a second CROSS JOIN with params there made Ballista 55 count every same_issue row once per
--- partition of the UNION below (a distributed-planning bug; tests/cluster.rs).
+-- partition of the UNION below (a distributed-planning bug; tests/it/cluster.rs).
 weak_issues AS (
     SELECT i.issue, i.rated, i.satisfied, wilson_high(i.satisfied, i.rated) AS csat_high,
            p.period_start, p.period_end

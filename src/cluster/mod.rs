@@ -7,7 +7,7 @@
 //! configuration and state that all three use ([`session_config`], [`session_state`]), so that a
 //! function or a setting cannot be on one role and missing on another.
 //!
-//! What Ballista 55 needs for that, each covered by `tests/cluster.rs`:
+//! What Ballista 55 needs for that, each covered by `tests/it/cluster.rs`:
 //! - the client's `remote_with_state` replaces the function lists with Ballista's defaults, so
 //!   [`connect`] registers deskpulse's functions on the context after creating it;
 //! - the scheduler decodes plans with the state of its session builder, the executor with its

@@ -13,7 +13,7 @@ use deskpulse::lake::Lake;
 use deskpulse::report::browser;
 use deskpulse::{demo, report};
 
-mod common;
+use crate::common;
 
 /// Loads `page`, checks its DOM and screenshots it to `shot`.
 fn check_page(

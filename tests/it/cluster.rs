@@ -3,7 +3,7 @@
 //! single-process engine gives, with a non-default business calendar; a stock Ballista executor,
 //! without deskpulse's functions, fails with an error that says so.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};

@@ -20,7 +20,7 @@ type Row = Map<String, Value>;
 
 const TICKETS: u64 = 20_000;
 
-mod common;
+use crate::common;
 use common::Generated;
 
 /// The generated lake, built once for all tests of this file.

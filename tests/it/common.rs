@@ -1,5 +1,4 @@
 //! Helpers shared by the integration tests.
-#![allow(dead_code)] // each test file uses some of them
 
 use std::path::{Path, PathBuf};
 

@@ -11,7 +11,7 @@ use deskpulse::ingest::ingest_canonical;
 use deskpulse::lake::Lake;
 use deskpulse::report;
 
-mod common;
+use crate::common;
 use serde_json::Value;
 
 const TICKETS: u64 = 20_000;

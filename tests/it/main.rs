@@ -1,0 +1,12 @@
+//! The integration tests: one test binary (DataFusion is linked once, not once per file), one
+//! module per area. The SQL of `queries/` is tested as data by `tests/slt.rs`.
+
+mod browser;
+mod cli;
+#[cfg(feature = "cluster")]
+mod cluster;
+mod common;
+mod followups;
+mod metrics;
+mod report;
+mod stream;
