@@ -4,7 +4,7 @@
 //! Deterministic per seed: every ticket draws from its own random stream, seeded by the run's seed
 //! and the ticket's number, so chunks are generated in parallel and written in order, and the same
 //! seed always gives the same bytes. The planted effects are the constants below; tests assert
-//! that the metrics recover them and the README documents them.
+//! that the metrics recover them and docs/benchmarks.md documents them.
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};

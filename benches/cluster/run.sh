@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Cluster benchmark: the metric set in one process against a two-executor Ballista cluster on
-# loopback, on the same lake, in the same run. Not part of `cargo test`; see README "Scaling out".
+# loopback, on the same lake, in the same run. Not part of `cargo test`; see docs/scaling-out.md.
 #
 #   benches/cluster/run.sh [--tickets N] [--runs R] [--work DIR]
 #

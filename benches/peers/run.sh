@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Peer benchmark: deskpulse against DuckDB and the reference VADER (vaderSentiment) on the same
-# generated data, in the same run. Not part of `cargo test`; see README "Results".
+# generated data, in the same run. Not part of `cargo test`; see docs/benchmarks.md.
 #
 #   benches/peers/run.sh [--tickets N] [--runs R] [--work DIR]
 #
