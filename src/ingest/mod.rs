@@ -10,6 +10,8 @@
 
 pub mod mapping;
 pub mod profiles;
+#[cfg(test)]
+mod properties;
 pub mod reader;
 
 use std::collections::BTreeMap;

@@ -29,10 +29,30 @@ enum Mutation {
 /// dates and numbers, formulas.
 fn nasty() -> impl Strategy<Value = Vec<u8>> {
     let pieces: Vec<&'static [u8]> = vec![
-        b"\"", b",", b"\n", b"\r\n", b"{", b"}", b"[", b"]", b":", b"\0", b"\xff", b"\xc3",
-        b"\\", b"null", b"\"\"", b"9999-12-31T23:59:59-14:00", b"0000-01-01T00:00:00Z",
-        b"-1", b"1e309", b"NaN", b"=HYPERLINK(\"x\")", "\u{202e}".as_bytes(),
-        "😡".as_bytes(), b"\xef\xbb\xbf",
+        b"\"",
+        b",",
+        b"\n",
+        b"\r\n",
+        b"{",
+        b"}",
+        b"[",
+        b"]",
+        b":",
+        b"\0",
+        b"\xff",
+        b"\xc3",
+        b"\\",
+        b"null",
+        b"\"\"",
+        b"9999-12-31T23:59:59-14:00",
+        b"0000-01-01T00:00:00Z",
+        b"-1",
+        b"1e309",
+        b"NaN",
+        b"=HYPERLINK(\"x\")",
+        "\u{202e}".as_bytes(),
+        "😡".as_bytes(),
+        b"\xef\xbb\xbf",
     ];
     prop_oneof![
         prop::sample::select(pieces).prop_map(|p| p.to_vec()),
@@ -96,7 +116,12 @@ fn apply(seed: &[u8], mutations: &[Mutation]) -> Vec<u8> {
 fn head(path: &Path, lines: usize) -> Vec<u8> {
     let all = std::fs::read(path).unwrap();
     let mut end = 0;
-    for (n, _) in all.iter().enumerate().filter(|(_, c)| **c == b'\n').take(lines) {
+    for (n, _) in all
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| **c == b'\n')
+        .take(lines)
+    {
         end = n + 1;
     }
     all[..end].to_vec()
@@ -140,7 +165,12 @@ fn ingests_honestly(
     for r in &reports {
         for (table, c) in &r.tables {
             prop_assert!(c.balances(), "{table}: {c:?}");
-            prop_assert_eq!(lake.row_count(*table).unwrap(), c.stored, "{} stored", table);
+            prop_assert_eq!(
+                lake.row_count(*table).unwrap(),
+                c.stored,
+                "{} stored",
+                table
+            );
             rejected += c.rejected;
         }
     }
@@ -162,14 +192,18 @@ fn config() -> ProptestConfig {
     }
 }
 
+/// Mutations of `seed` (four in five) and arbitrary bytes.
+fn inputs(seed: Vec<u8>) -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        4 => prop::collection::vec(mutation(), 1..6).prop_map(move |m| apply(&seed, &m)),
+        1 => prop::collection::vec(any::<u8>(), 0..600),
+    ]
+}
+
 /// Mutations of `seed` and arbitrary bytes, ingested as `name` with `profile`.
 fn fuzz(profile: &str, name: &str, seed: Vec<u8>, mapping: Option<PathBuf>) {
     let mut runner = proptest::test_runner::TestRunner::new(config());
-    let inputs = prop_oneof![
-        4 => prop::collection::vec(mutation(), 1..6).prop_map(move |m| apply(&seed, &m)),
-        1 => prop::collection::vec(any::<u8>(), 0..600),
-    ];
-    let result = runner.run(&inputs, |bytes| {
+    let result = runner.run(&inputs(seed), |bytes| {
         ingests_honestly(profile, name, &bytes, mapping.clone())
     });
     if let Err(e) = result {
@@ -246,12 +280,8 @@ fn stream_lines_are_each_an_event_or_a_refusal() {
         cases: config().cases * 20,
         ..config()
     });
-    let inputs = prop_oneof![
-        4 => prop::collection::vec(mutation(), 1..6).prop_map(move |m| apply(&seed, &m)),
-        1 => prop::collection::vec(any::<u8>(), 0..600),
-    ];
     runner
-        .run(&inputs, |body| {
+        .run(&inputs(seed), |body| {
             let lines = body
                 .split(|b| *b == b'\n')
                 .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
