@@ -238,18 +238,20 @@ fn number_and_unit(s: &str) -> Option<(f64, &str)> {
     Some((num.parse().ok()?, unit))
 }
 
-/// Parses a wall-clock duration such as `250ms`, `5s`, `10m`, `1h` or `2d`.
+/// Parses a wall-clock duration such as `250ms`, `5s`, `10m`, `1h`, `2d` or `12w`: the one
+/// duration syntax of the configuration and every flag.
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let s = s.trim();
     let (n, unit) = number_and_unit(s)
-        .ok_or_else(|| format!("'{s}' is not a duration (like 500ms, 5s, 10m, 1h, 2d)"))?;
+        .ok_or_else(|| format!("'{s}' is not a duration (like 500ms, 5s, 10m, 1h, 2d, 12w)"))?;
     let secs = match unit {
         "ms" => n / 1000.0,
         "s" | "" => n,
         "m" | "min" => n * 60.0,
         "h" => n * 3600.0,
         "d" => n * 86400.0,
-        _ => return Err(format!("'{s}': unknown unit '{unit}' (ms, s, m, h, d)")),
+        "w" => n * 7.0 * 86400.0,
+        _ => return Err(format!("'{s}': unknown unit '{unit}' (ms, s, m, h, d, w)")),
     };
     Ok(std::time::Duration::from_secs_f64(secs))
 }

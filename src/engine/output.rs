@@ -23,7 +23,8 @@ impl FromStr for Format {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
-            "table" => Ok(Format::Table),
+            // `text` for the commands whose table is prose (ttr-shift).
+            "table" | "text" => Ok(Format::Table),
             "csv" => Ok(Format::Csv),
             "json" => Ok(Format::Json),
             other => Err(format!(

@@ -33,6 +33,19 @@ pub struct Throttles {
     pub opt_out: HashSet<String>,
 }
 
+impl Throttles {
+    /// The configuration's throttles at `now`, with its opt-out file read.
+    pub fn from_config(config: &crate::config::Config, now: Micros) -> anyhow::Result<Throttles> {
+        Ok(Throttles {
+            now,
+            cooldown_days: config.cooldown_days,
+            cap: config.cap,
+            seed: config.seed,
+            opt_out: load_opt_out(config.opt_out.as_deref())?,
+        })
+    }
+}
+
 /// One person to send a long-form survey to.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Target {

@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
 use rand::{RngExt, SeedableRng};
@@ -338,15 +338,23 @@ fn collect(batches: &[RecordBatch]) -> Result<BTreeMap<(String, String), Tickets
     Ok(out)
 }
 
+/// The arguments ask what the lake cannot answer: no such adoption, or a window with too few
+/// resolved tickets. (The command line exits 2 for it, as for a bad flag.)
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
 /// The TTR shift around every adoption (or the one asked for). A window with fewer resolved
 /// tickets than `min_tickets` is refused with the counts, rather than reported as if it meant
 /// something.
 pub async fn ttr_shift(engine: &Engine, opts: &ShiftOptions) -> Result<Vec<Shift>> {
     let each = ttr_shift_each(engine, opts).await?;
     if each.is_empty() {
-        bail!(
+        return Err(Refused(
             "no adoption has tickets in its windows: ingest adoptions, or give --launch and --scope"
-        );
+                .into(),
+        )
+        .into());
     }
     each.into_iter().map(|a| a.shift).collect()
 }
@@ -369,10 +377,11 @@ pub async fn ttr_shift_each(engine: &Engine, opts: &ShiftOptions) -> Result<Vec<
     ids.dedup();
     if let Some(want) = &opts.adoption {
         if !ids.contains(want) {
-            bail!(
+            return Err(Refused(format!(
                 "no adoption '{want}' with tickets around it (adoptions with tickets: {})",
                 ids.join(", ")
-            );
+            ))
+            .into());
         }
         ids.retain(|i| i == want);
     }
@@ -399,13 +408,14 @@ pub async fn ttr_shift_each(engine: &Engine, opts: &ShiftOptions) -> Result<Vec<
 fn shift(id: &str, before: Tickets, after: Tickets, opts: &ShiftOptions) -> Result<Shift> {
     for (label, w) in [("before", &before), ("after", &after)] {
         if w.ttr.len() < opts.min_tickets {
-            bail!(
+            return Err(Refused(format!(
                 "adoption {id}: the {label} window has {} resolved tickets (of {} opened), fewer than the {} needed; \
                  widen --window or choose another launch",
                 w.ttr.len(),
                 w.tickets,
                 opts.min_tickets
-            );
+            ))
+            .into());
         }
     }
     let mut warnings = Vec::new();

@@ -209,14 +209,7 @@ pub async fn gather(lake: &Lake, config: &Config, week: &Week) -> Result<Data> {
         keep(name, pairs.metric(name).await?)?;
     }
 
-    let opt_out = followups::load_opt_out(config.opt_out.as_deref())?;
-    let throttles = Throttles {
-        now: week.end,
-        cooldown_days: config.cooldown_days,
-        cap: config.cap,
-        seed: config.seed,
-        opt_out,
-    };
+    let throttles = Throttles::from_config(config, week.end)?;
     let plan = followups::plan(&this_week, &throttles).await?;
     tables.insert(
         "followups".into(),

@@ -1,0 +1,76 @@
+//! `deskpulse report weekly|dashboard`: the chart reports of one ISO week.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use deskpulse::lake::Lake;
+use deskpulse::report;
+
+use super::flags::On;
+use super::{Context, outln, runtime, usage};
+
+#[derive(clap::Subcommand)]
+pub enum Kind {
+    /// Writes OUT/<week>/index.html, charts/*.svg|png and tables/*.csv|json.
+    Weekly {
+        #[command(flatten)]
+        week: Week,
+        #[arg(long, default_value = "reports")]
+        out: PathBuf,
+    },
+    /// Writes one self-contained page: KPI tiles, channel mix and satisfaction, deflection.
+    Dashboard {
+        #[command(flatten)]
+        week: Week,
+        #[arg(long, default_value = "reports/dashboard.html")]
+        out: PathBuf,
+    },
+}
+
+impl Kind {
+    pub fn week(&self) -> &Week {
+        match self {
+            Kind::Weekly { week, .. } | Kind::Dashboard { week, .. } => week,
+        }
+    }
+}
+
+/// The week a report is about.
+#[derive(clap::Args)]
+pub struct Week {
+    /// ISO week in the calendar's zone, e.g. 2026-W47 (default: the last complete week).
+    #[arg(long)]
+    week: Option<String>,
+    #[command(flatten)]
+    pub on: On,
+}
+
+pub fn run(kind: Kind, ctx: &Context) -> Result<ExitCode> {
+    let calendar = &ctx.config.calendar;
+    // The week is read with the configuration's calendar (its time zone), so not by clap.
+    let week = match &kind.week().week {
+        Some(w) => calendar
+            .parse_week(w)
+            .map_err(|e| usage(format!("--week: {e}")))?,
+        None => calendar.previous_week(&calendar.week_of(chrono::Utc::now().timestamp_micros())),
+    };
+    let lake = Lake::open(&ctx.lake_dir)?;
+    let data = runtime()?.block_on(report::gather(&lake, &ctx.config, &week))?;
+    match kind {
+        Kind::Weekly { out, .. } => {
+            let w = report::weekly(&data, &out)?;
+            outln!(
+                "wrote {} ({} charts as SVG and PNG, {} tables as CSV and JSON)",
+                w.index.display(),
+                w.charts.len() / 2,
+                w.tables.len() / 2
+            );
+        }
+        Kind::Dashboard { out, .. } => {
+            report::dashboard(&data, &out)?;
+            outln!("wrote {}", out.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
