@@ -3,7 +3,8 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use deskpulse::config::Config;
-use deskpulse::engine::{Engine, Params, QUERIES};
+use deskpulse::engine::catalogue::CATALOGUE;
+use deskpulse::engine::{Engine, Params};
 use deskpulse::generate::{GenerateOptions, generate};
 use deskpulse::ingest::ingest_canonical;
 use deskpulse::lake::Lake;
@@ -28,8 +29,8 @@ fn bench_metrics(c: &mut Criterion) {
     let params = Params::default();
     let mut group = c.benchmark_group("metrics");
     group.sample_size(10);
-    for (name, _) in QUERIES {
-        group.bench_function(*name, |b| {
+    for name in CATALOGUE.iter().map(|m| m.name) {
+        group.bench_function(name, |b| {
             b.iter(|| {
                 rt.block_on(async {
                     let e = Engine::open(&lake, &config, &params).await.unwrap();

@@ -1,3 +1,6 @@
+-- metric: Open tickets at --as-of by age, and how many went stale
+-- order: bucket_order
+--
 -- Backlog aging (DESIGN 4.5) at params.as_of: tickets opened by then and neither resolved nor
 -- closed by then, by age (0-1, 1-3, 3-7, 7-30, >30 days), and how many were not updated for
 -- more than 7 days (known only when the ticket's last update is not after as_of).

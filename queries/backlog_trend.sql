@@ -1,3 +1,6 @@
+-- metric: The backlog at the end of each week
+-- order: week
+--
 -- Backlog at the end of each ISO week of the period (DESIGN 4.5), for trend lines. The snapshot
 -- is the week's end, or params.as_of for a week not over by then. Open: opened by the snapshot and
 -- neither resolved nor closed by then (as in backlog.sql). older_than_7d: open for more than 7

@@ -1,3 +1,7 @@
+-- metric: Satisfaction per channel and week: CSAT with its interval, response rate, FRT, TTR, switching
+-- depends: ticket_facts
+-- order: period, channel
+--
 -- Per-channel satisfaction (DESIGN 4.1), per channel (the ticket's) and ISO week, or one period
 -- for --from/--to. Ratings count in the period they were given; ticket figures (resolved,
 -- response rate, channel switching, first response and resolution times) in the period the

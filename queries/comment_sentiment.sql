@@ -1,3 +1,6 @@
+-- metric: Rating comments' sentiment in 20 bins
+-- order: bin
+--
 -- How rating comments given in the period feel: their VADER compound sentiment in 20 bins of 0.1
 -- from -1 to 1 (the last bin includes 1). Every bin is listed, empty ones with 0. The usual VADER
 -- classes are negative <= -0.05 < neutral < 0.05 <= positive (see channel_satisfaction).

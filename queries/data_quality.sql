@@ -1,3 +1,6 @@
+-- metric: The lake's data quality, one row per check (deskpulse check)
+-- order: "check", table_name, item
+--
 -- Data quality of the lake (DESIGN 4.6), one row per check and table (and item):
 --   check       table_name    item      count                      total         examples
 --   rows        each table    -         rows (first_at, last_at: the time range)

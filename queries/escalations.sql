@@ -1,3 +1,6 @@
+-- metric: Every dissatisfied rating with what its team lead needs
+-- order: assignment_group, rated_at, ticket_id
+--
 -- Escalations (DESIGN 4.3): every dissatisfied rating (score_5 <= 2) given in the period, with
 -- what the team lead of the ticket's group needs to act on it. A rating whose ticket is not in
 -- the lake is escalated too, with what the rating itself says (group, agent and category empty).

@@ -1,3 +1,6 @@
+-- metric: Follow-up survey candidates before throttling
+-- order: cohort, requester_id, ticket_id
+--
 -- Follow-up survey candidates (DESIGN 4.3), before throttling, for the period:
 -- low_rating: the requester of every rating with score_5 <= 2 given in the period (the rating's
 --   own requester_id, else its ticket's; a rating whose ticket is not in the lake still counts).

@@ -1,3 +1,7 @@
+-- metric: Service-desk KPIs per week: volume, FRT, TTR, FCR, reopens, SLA, CSAT, bot vs human
+-- depends: ticket_facts
+-- order: period
+--
 -- Service-desk KPIs (DESIGN 4.5) per ISO week (or one --from/--to period).
 -- Opened tickets and first response time count in the week a ticket was opened; everything about
 -- resolution in the week it was resolved; CSAT in the week the rating was given.

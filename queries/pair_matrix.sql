@@ -1,3 +1,7 @@
+-- metric: Pair scores by responder role and request channel, with intervals
+-- depends: pairs
+-- order: responder_role, channel
+--
 -- Pair scores (DESIGN 4.2) by responder role (agent or bot) and request channel, over the pairs
 -- whose request falls in the period, with a 95% normal interval of the mean score
 -- (mean ± 1.96·sd/√n, kept within 0-100; NULL with fewer than 2 scored pairs).

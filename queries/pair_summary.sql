@@ -1,3 +1,7 @@
+-- metric: Pair scores by responder role, responder, channel and category
+-- depends: pairs
+-- order: dimension, value
+--
 -- Pair scores aggregated by responder role (bot vs human), responder, request channel and
 -- category, over the whole period (one pass over the pairs, with grouping sets). The shares say
 -- how many pairs had each score component (promptness is always there); hotspot_share: pairs

@@ -1,3 +1,8 @@
+-- metric: Request-response pairs with their score and its components
+-- depends: ticket_ratings
+-- order: ticket_id, request_at
+-- per_ticket: yes (computed in passes of tickets on a large lake)
+--
 -- Request-response pairs (DESIGN 4.2), one row per pair whose request falls in the period.
 -- Public requester, agent and bot interactions of a ticket are ordered by (at, seq, id). A
 -- request is a run of consecutive requester interactions; its response is the interaction right

@@ -1,3 +1,8 @@
+-- metric: One row per ticket: first response, resolution, durations, replies, channels
+-- depends: ticket_ratings
+-- order: ticket_id
+-- per_ticket: yes (computed in passes of tickets on a large lake)
+--
 -- One row per ticket: the facts several metrics share.
 -- first_response: the first public agent or bot interaction, else the export's first_response_at.
 -- Durations are in calendar seconds and in business seconds (the configured calendar).

@@ -1,3 +1,7 @@
+-- metric: Tickets before and after each self-service adoption
+-- depends: ticket_facts, ticket_ratings
+-- order: adoption_id, window, ticket_id
+--
 -- Tickets around each self-service adoption (DESIGN 4.4): for every adoption (the lake's, and
 -- any given on the command line) the tickets opened in its before window [launch - W, launch)
 -- and its after window [launch + ramp, launch + ramp + W), W and ramp from params.

@@ -186,7 +186,10 @@ fn main() {
         .iter()
         .map(|f| std::fs::read_to_string(f).unwrap())
         .collect();
-    for (name, _) in deskpulse::engine::QUERIES {
+    for name in deskpulse::engine::catalogue::CATALOGUE
+        .iter()
+        .map(|m| m.name)
+    {
         assert!(
             all.contains(&format!("FROM {name}")),
             "queries/{name}.sql has no .slt test"

@@ -71,7 +71,7 @@ pub enum Command {
     Ingest(ingest::Args),
     /// Run any SQL on the lake's tables and the metric views.
     Sql(query::SqlArgs),
-    /// Print one metric family (a view of queries/): channel_satisfaction, kpis, backlog, pair_summary, ...
+    /// Print one metric family: a view of queries/ (`deskpulse metrics --help` lists them).
     Metrics(query::MetricArgs),
     /// Write synthetic exports with planted effects (generic layout).
     Generate(generate::Args),

@@ -3,6 +3,8 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
+use clap::builder::{PossibleValue, PossibleValuesParser};
+use deskpulse::engine::catalogue::CATALOGUE;
 use deskpulse::engine::{Engine, output};
 use deskpulse::lake::Lake;
 
@@ -21,11 +23,22 @@ pub struct SqlArgs {
 
 #[derive(clap::Args)]
 pub struct MetricArgs {
+    /// The metric: a view of queries/.
+    #[arg(value_parser = metric_names())]
     name: String,
     #[command(flatten)]
     scope: Scope,
     #[command(flatten)]
     pub on: On,
+}
+
+/// The catalogue's metrics, each with its line of help.
+fn metric_names() -> PossibleValuesParser {
+    PossibleValuesParser::new(
+        CATALOGUE
+            .iter()
+            .map(|m| PossibleValue::new(m.name).help(m.help)),
+    )
 }
 
 /// What `sql` and `metrics` run.

@@ -17,6 +17,7 @@
 //!   (Parquet listings by path, small tables as VALUES views), and there are no passes: the
 //!   executors share the work and the memory.
 
+pub mod catalogue;
 pub mod functions;
 mod median;
 pub mod output;
@@ -46,51 +47,6 @@ use crate::config::{Config, Target};
 use crate::lake::Lake;
 use crate::model::{Adoption, Micros, Table, TableRow, timestamp_type};
 use crate::timeparse::format_micros;
-
-/// The metric queries, in dependency order (a view may read the views before it).
-pub const QUERIES: &[(&str, &str)] = &[
-    (
-        "ticket_ratings",
-        include_str!("../../queries/ticket_ratings.sql"),
-    ),
-    (
-        "ticket_facts",
-        include_str!("../../queries/ticket_facts.sql"),
-    ),
-    (
-        "channel_satisfaction",
-        include_str!("../../queries/channel_satisfaction.sql"),
-    ),
-    ("pairs", include_str!("../../queries/pairs.sql")),
-    (
-        "pair_summary",
-        include_str!("../../queries/pair_summary.sql"),
-    ),
-    ("pair_matrix", include_str!("../../queries/pair_matrix.sql")),
-    ("kpis", include_str!("../../queries/kpis.sql")),
-    ("backlog", include_str!("../../queries/backlog.sql")),
-    (
-        "backlog_trend",
-        include_str!("../../queries/backlog_trend.sql"),
-    ),
-    (
-        "comment_sentiment",
-        include_str!("../../queries/comment_sentiment.sql"),
-    ),
-    (
-        "ttr_shift_tickets",
-        include_str!("../../queries/ttr_shift_tickets.sql"),
-    ),
-    (
-        "followup_candidates",
-        include_str!("../../queries/followup_candidates.sql"),
-    ),
-    ("escalations", include_str!("../../queries/escalations.sql")),
-    (
-        "data_quality",
-        include_str!("../../queries/data_quality.sql"),
-    ),
-];
 
 /// What a run of the metrics is about.
 #[derive(Debug, Clone)]
@@ -215,26 +171,17 @@ impl Engine {
 
     /// One metric family: the rows of its view, in its natural order.
     pub async fn metric(&self, name: &str) -> Result<Vec<RecordBatch>> {
-        let order = match name {
-            "channel_satisfaction" => "period, channel",
-            "pairs" => "ticket_id, request_at",
-            "pair_summary" => "dimension, value",
-            "kpis" => "period",
-            "backlog" => "bucket_order",
-            "backlog_trend" => "week",
-            "pair_matrix" => "responder_role, channel",
-            "comment_sentiment" => "bin",
-            "ticket_facts" | "ticket_ratings" => "ticket_id",
-            "ttr_shift_tickets" => "adoption_id, window, ticket_id",
-            "followup_candidates" => "cohort, requester_id, ticket_id",
-            "escalations" => "assignment_group, rated_at, ticket_id",
-            "data_quality" => "\"check\", table_name, item",
-            other => anyhow::bail!(
-                "unknown metric '{other}' (expected one of {})",
-                QUERIES.iter().map(|q| q.0).collect::<Vec<_>>().join(", ")
-            ),
+        let Some(m) = catalogue::find(name) else {
+            anyhow::bail!(
+                "unknown metric '{name}' (expected one of {})",
+                catalogue::CATALOGUE
+                    .iter()
+                    .map(|m| m.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
         };
-        self.sql(&format!("SELECT * FROM {name} ORDER BY {order}"))
+        self.sql(&format!("SELECT * FROM {name} ORDER BY {}", m.order))
             .await
     }
 }
@@ -324,9 +271,10 @@ async fn add_tables(
         Scope::All { passes } if passes > 1 => Some(Arc::new(tempfile::tempdir()?)),
         _ => None,
     };
-    for (name, sql) in QUERIES {
+    for m in catalogue::CATALOGUE {
+        let (name, sql) = (m.name, m.sql);
         match (&scratch, scope) {
-            (Some(dir), Scope::All { passes }) if passes::PER_TICKET.contains(name) => {
+            (Some(dir), Scope::All { passes }) if m.per_ticket => {
                 let schema = ctx.sql(sql).await?.schema().as_arrow().clone();
                 let stage = passes::PassedStage {
                     name,
@@ -339,7 +287,7 @@ async fn add_tables(
                     scratch: dir.clone(),
                     table: Default::default(),
                 };
-                ctx.register_table(*name, Arc::new(stage))?;
+                ctx.register_table(name, Arc::new(stage))?;
             }
             _ => {
                 ctx.sql(&format!("CREATE VIEW {name} AS {sql}"))

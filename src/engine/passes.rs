@@ -29,9 +29,6 @@ use crate::config::Config;
 use crate::lake::Lake;
 use crate::model::Table;
 
-/// The views of `queries/` computed in passes on a large lake.
-pub(crate) const PER_TICKET: &[&str] = &["ticket_facts", "pairs"];
-
 /// The lake tables a pass filters to its tickets (all carry `ticket_id`).
 pub(crate) const PER_TICKET_INPUTS: &[Table] =
     &[Table::Tickets, Table::Interactions, Table::Ratings];

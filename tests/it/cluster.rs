@@ -12,8 +12,9 @@ use ballista_core::config::TaskSchedulingPolicy;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use deskpulse::cluster::{ExecutorOptions, SchedulerOptions, run_executor, run_scheduler};
 use deskpulse::config::Config;
+use deskpulse::engine::catalogue::CATALOGUE;
 use deskpulse::engine::output::{Format, render};
-use deskpulse::engine::{Engine, Params, QUERIES};
+use deskpulse::engine::{Engine, Params};
 use deskpulse::generate;
 use deskpulse::metrics::followups::{self, Throttles};
 use deskpulse::timeparse::TimeParser;
@@ -230,7 +231,11 @@ fn every_metric_on_the_cluster_matches_the_single_process_engine() {
         // data_quality runs locally only: Ballista 55 never finishes a UNION ALL that mixes
         // grouped and global aggregates (its grouped branches hang; found by bisecting the view),
         // so `deskpulse check` never sends it to a cluster.
-        for (name, _) in QUERIES.iter().filter(|(n, _)| *n != "data_quality") {
+        for name in CATALOGUE
+            .iter()
+            .map(|m| m.name)
+            .filter(|n| *n != "data_quality")
+        {
             let a = rows(&local, name).await;
             let b = rows(&cluster, name).await;
             assert!(!a.is_empty(), "{name}: no rows to compare");

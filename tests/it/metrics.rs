@@ -662,7 +662,10 @@ fn per_ticket_passes_give_the_same_metrics() {
             .unwrap();
         let passed = Engine::open(&g.lake, &sliced, &params).await.unwrap();
         assert_eq!((plain.passes(), passed.passes()), (1, 4));
-        for (name, _) in deskpulse::engine::QUERIES {
+        for name in deskpulse::engine::catalogue::CATALOGUE
+            .iter()
+            .map(|m| m.name)
+        {
             let json = |b: Vec<_>| -> Vec<Value> {
                 serde_json::from_str(&render(&b, Format::Json).unwrap()).unwrap()
             };
