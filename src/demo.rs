@@ -1,6 +1,8 @@
-//! The main job on the embedded default: generate `sample-data/` if it is missing, ingest it into
-//! the lake, say what the lake holds, and write the weekly report and the dashboard of the
-//! sample's last week.
+//! The main job on the embedded default: generate the demo's sample (`sample-data/demo/`,
+//! 25,000 tickets, deterministic) if it is missing, ingest it into the lake, say what the lake
+//! holds, and write the weekly report and the dashboard of the sample's last week. (The
+//! repository also carries a small sample of 3,000 tickets with the same seed in `sample-data/`,
+//! for tests and for the examples in docs/.)
 
 use std::path::{Path, PathBuf};
 
@@ -14,8 +16,9 @@ use crate::lake::Lake;
 use crate::model::Table;
 use crate::report::{DASHBOARD_SHOT, WEEKLY_SHOT, browser};
 
-/// Tickets in the committed sample and its seed.
-pub const SAMPLE_TICKETS: u64 = 3_000;
+/// Tickets the demo generates: enough for a week's report to show a few dozen ratings per
+/// channel rather than a handful. And the seed (also of the committed sample).
+pub const DEMO_TICKETS: u64 = 25_000;
 pub const SAMPLE_SEED: u64 = 42;
 /// The sample's files, in ingest order.
 pub const SAMPLE_FILES: [&str; 4] = [
@@ -45,10 +48,11 @@ pub fn sample_week(config: &Config) -> Week {
     config.calendar.week_of(end_micros() - 1)
 }
 
-/// Runs the demo: `sample` is the sample-data directory, `lake` the lake, `reports` where the
-/// weekly report and the dashboard go.
+/// Runs the demo: `sample` is the sample's directory (generated with `tickets` tickets when its
+/// files are missing), `lake` the lake, `reports` where the weekly report and the dashboard go.
 pub fn run(
     sample: &Path,
+    tickets: u64,
     lake: &Lake,
     config: &Config,
     reports: &Path,
@@ -58,7 +62,7 @@ pub fn run(
     let generated = !files.iter().all(|f| f.exists());
     if generated {
         generate(&GenerateOptions {
-            tickets: SAMPLE_TICKETS,
+            tickets,
             seed: SAMPLE_SEED,
             out: sample.to_path_buf(),
         })?;

@@ -11,9 +11,12 @@ use super::{Context, outln};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The sample-data directory.
-    #[arg(long, default_value = "sample-data")]
+    /// The sample's directory (generated when its files are missing).
+    #[arg(long, default_value = "sample-data/demo")]
     sample: PathBuf,
+    /// Tickets to generate when the sample is missing.
+    #[arg(long, default_value_t = demo::DEMO_TICKETS)]
+    tickets: u64,
     /// Where the reports go.
     #[arg(long, default_value = "reports")]
     out: PathBuf,
@@ -21,11 +24,19 @@ pub struct Args {
 
 pub fn run(a: Args, ctx: &Context) -> Result<ExitCode> {
     let lake = Lake::open(&ctx.lake_dir)?;
-    let r = demo::run(&a.sample, &lake, &ctx.config, &a.out, ctx.progress)?;
+    let r = demo::run(
+        &a.sample,
+        a.tickets,
+        &lake,
+        &ctx.config,
+        &a.out,
+        ctx.progress,
+    )?;
     if r.generated {
         outln!(
-            "generated {} (seed {})",
+            "generated {} ({} tickets, seed {})",
             a.sample.display(),
+            a.tickets,
             demo::SAMPLE_SEED
         );
     }

@@ -102,8 +102,8 @@ pub enum Command {
         #[command(subcommand)]
         role: cluster::Role,
     },
-    /// Run the main job on the embedded sample: generate sample-data/ if missing, ingest it,
-    /// write the weekly report and the dashboard of its last week.
+    /// Run the main job: generate the demo sample (sample-data/demo/, 25,000 tickets) if missing,
+    /// ingest it, write the weekly report and the dashboard of its last week.
     Demo(demo::Args),
 }
 

@@ -220,6 +220,9 @@ fn demo_generates_the_sample_when_missing_and_reports_the_lake() {
             "demo",
             "--sample",
             &sample.display().to_string(),
+            // The committed sample's size keeps the test quick (the demo's default is 25,000).
+            "--tickets",
+            "3000",
             "--out",
             &reports.display().to_string(),
         ],
