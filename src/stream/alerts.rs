@@ -186,9 +186,11 @@ pub async fn deliver(
             if let Some(p) = pause {
                 tokio::time::sleep(*p).await;
             }
+            // The id also as an idempotency key: receivers that dedupe by header drop repeats.
             let post = client
                 .post(&url)
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header("Idempotency-Key", &alert.id)
                 .body(alert.json.clone());
             match post.send().await {
                 Ok(r) if r.status().is_success() => {

@@ -532,7 +532,14 @@ async fn flaky_webhook() -> (String, Arc<Mutex<Vec<Value>>>) {
     use axum::extract::State;
     use axum::http::StatusCode;
     type Got = Arc<Mutex<(u32, Vec<Value>)>>;
-    async fn hook(State(got): State<Got>, axum::Json(v): axum::Json<Value>) -> StatusCode {
+    async fn hook(
+        State(got): State<Got>,
+        headers: axum::http::HeaderMap,
+        axum::Json(v): axum::Json<Value>,
+    ) -> StatusCode {
+        // Each alert carries its id as an idempotency key too, for receivers that dedupe there.
+        let key = headers.get("idempotency-key").and_then(|k| k.to_str().ok());
+        assert_eq!(key, v["alert_id"].as_str(), "{v}");
         let mut g = got.lock().unwrap();
         g.0 += 1;
         if g.0 == 1 {
