@@ -107,3 +107,25 @@ pub fn run(
         screenshot_error,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The README shows the demo's output: these are its row counts (the generator is
+    /// deterministic per seed, so a change to it shows here first).
+    #[test]
+    fn the_demo_sample_has_the_sizes_the_readme_shows() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = generate(&GenerateOptions {
+            tickets: DEMO_TICKETS,
+            seed: SAMPLE_SEED,
+            out: dir.path().to_path_buf(),
+        })
+        .unwrap();
+        assert_eq!(
+            (s.tickets, s.interactions, s.ratings, s.adoptions),
+            (25_000, 80_386, 7_084, 1)
+        );
+    }
+}
