@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::charts::{self, BarSeries, Bars, Scale, Sparkline};
 use super::weekly::{channel_csat, volume_ttr};
-use super::{DASHBOARD_TILES, Data, TREND_WEEKS, channels, count, page, quality, text, tiles};
+use super::{DASHBOARD_TILES, Data, Quality, TREND_WEEKS, page, tiles};
 use crate::lake::write_atomic;
 use crate::timeparse::format_micros;
 
@@ -56,7 +56,7 @@ pub fn dashboard(data: &Data, file: &Path) -> Result<()> {
         "csat": charts::svg(&channel_csat(data))?,
         "volume": charts::svg(&volume_ttr(data))?,
         "deflection": deflection,
-        "quality": quality(data),
+        "quality": Quality::of(data),
     });
     let html = page::render("dashboard.html", &ctx)?;
     if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -67,28 +67,22 @@ pub fn dashboard(data: &Data, file: &Path) -> Result<()> {
 
 /// Each channel's share of the week's resolved tickets.
 fn channel_mix(data: &Data) -> Bars {
-    let rows = data.week_rows("channel_satisfaction", "period", &data.week);
-    let cats = channels(&rows);
-    let resolved = |c: &String| {
-        rows.iter()
-            .find(|r| text(r, "channel") == c)
-            .map_or(0, |r| count(r, "resolved"))
-    };
-    let total: u64 = cats.iter().map(resolved).sum();
+    let rows = data.channels_of(&data.week);
+    let total: u64 = rows.iter().map(|r| r.resolved).sum();
     Bars {
         title: format!("Channel mix, {} (n={total} resolved)", data.week.label),
         y_label: "share of resolved tickets".into(),
         scale: Scale::Percent,
         series: vec![BarSeries {
             name: "share".into(),
-            values: cats
+            values: rows
                 .iter()
-                .map(|c| (total > 0).then(|| resolved(c) as f64 / total as f64))
+                .map(|r| (total > 0).then(|| r.resolved as f64 / total as f64))
                 .collect(),
-            notes: cats.iter().map(|c| resolved(c).to_string()).collect(),
+            notes: rows.iter().map(|r| r.resolved.to_string()).collect(),
             ..Default::default()
         }],
-        categories: cats,
+        categories: rows.iter().map(|r| r.channel.clone()).collect(),
         y_max: None,
     }
 }

@@ -9,6 +9,7 @@ pub mod browser;
 pub mod charts;
 mod dashboard;
 mod page;
+pub mod rows;
 mod weekly;
 
 use std::collections::BTreeMap;
@@ -17,7 +18,8 @@ use std::path::Path;
 use anyhow::Result;
 use datafusion::arrow::array::RecordBatch;
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 pub use dashboard::dashboard;
 pub use weekly::weekly;
@@ -30,6 +32,9 @@ use crate::lake::{Lake, write_atomic};
 use crate::metrics::followups::{self, Plan, Throttles};
 use crate::metrics::ttr_shift::{Adopted, SMALL_SAMPLE, Shift, ShiftOptions, ttr_shift_each};
 use crate::model::Micros;
+use rows::{
+    AgeBucket, BacklogWeek, ChannelWeek, Escalation, Kpis, PairCell, PairSummary, SentimentBin,
+};
 
 /// Screenshot sizes (pixels) of the weekly report's top and of the whole dashboard.
 pub const WEEKLY_SHOT: (u32, u32) = (1200, 4200);
@@ -45,79 +50,68 @@ pub const PAIR_WEEKS: usize = 4;
 /// A responder is ranked only with at least this many pairs.
 pub const MIN_PAIRS: u64 = 10;
 
-/// One row of a metric table, as JSON (nulls left out).
-pub type Row = Map<String, Value>;
-
-/// A metric table: its rows, kept for charts and pages and written as CSV and JSON.
+/// A metric table as written beside the report: CSV and pretty JSON.
 #[derive(Debug, Clone)]
 pub struct Table {
     pub name: String,
     pub csv: String,
-    pub rows: Vec<Row>,
+    pub json: String,
 }
 
 impl Table {
     fn from_batches(name: &str, batches: &[RecordBatch]) -> Result<Table> {
-        let json = render(batches, Format::Json)?;
+        let rows: Value = serde_json::from_str(&render(batches, Format::Json)?)?;
         Ok(Table {
             name: name.to_string(),
             csv: render(batches, Format::Csv)?,
-            rows: serde_json::from_str(&json)?,
+            json: serde_json::to_string_pretty(&rows)?,
         })
     }
 
     fn from_rows<T: Serialize>(name: &str, rows: &[T], csv: String) -> Result<Table> {
-        let rows = rows
-            .iter()
-            .map(|r| match serde_json::to_value(r)? {
-                Value::Object(m) => Ok(m),
-                other => anyhow::bail!("table {name}: a row is not an object: {other}"),
-            })
-            .collect::<Result<_>>()?;
         Ok(Table {
             name: name.to_string(),
             csv,
-            rows,
+            json: serde_json::to_string_pretty(&serde_json::to_value(rows)?)?,
         })
     }
-}
-
-/// A number from a row (missing or null: `None`).
-pub fn num(row: &Row, key: &str) -> Option<f64> {
-    row.get(key).and_then(Value::as_f64)
-}
-
-/// A count from a row (missing: 0).
-pub fn count(row: &Row, key: &str) -> u64 {
-    row.get(key).and_then(Value::as_u64).unwrap_or(0)
 }
 
 /// The week's data-quality panel, from its `kpis` row: the ratings placed on a ticket, the
 /// tickets left out of first response and resolution times (timestamps before opening), and the
 /// texts not scored (another language, or not analysed).
-pub fn quality(data: &Data) -> Value {
-    let row = data.week_rows("kpis", "period", &data.week).pop();
-    let n = |col: &str| row.map_or(0, |r| count(r, col));
-    let ratings = n("ratings");
-    let without = n("ratings_without_ticket");
-    serde_json::json!({
-        "ratings": ratings,
-        "ratings_placed": ratings - without,
-        "ratings_without_ticket": without,
-        "resolved": n("resolved"),
-        "ttr_left_out": n("ttr_left_out"),
-        "opened": n("opened"),
-        "frt_left_out": n("frt_left_out"),
-        "texts": n("texts"),
-        "texts_scored": n("texts_scored"),
-        "texts_other_language": n("texts_other_language"),
-        "texts_not_analysed": n("texts_not_analysed"),
-    })
+#[derive(Debug, Default, Serialize)]
+pub struct Quality {
+    ratings: u64,
+    ratings_placed: u64,
+    ratings_without_ticket: u64,
+    resolved: u64,
+    ttr_left_out: u64,
+    opened: u64,
+    frt_left_out: u64,
+    texts: u64,
+    texts_scored: u64,
+    texts_other_language: u64,
+    texts_not_analysed: u64,
 }
 
-/// A string from a row (missing: empty).
-pub fn text<'a>(row: &'a Row, key: &str) -> &'a str {
-    row.get(key).and_then(Value::as_str).unwrap_or("")
+impl Quality {
+    pub fn of(data: &Data) -> Quality {
+        data.kpis_of(&data.week)
+            .map_or_else(Quality::default, |k| Quality {
+                ratings: k.ratings,
+                ratings_placed: k.ratings - k.ratings_without_ticket,
+                ratings_without_ticket: k.ratings_without_ticket,
+                resolved: k.resolved,
+                ttr_left_out: k.ttr_left_out,
+                opened: k.opened,
+                frt_left_out: k.frt_left_out,
+                texts: k.texts,
+                texts_scored: k.texts_scored,
+                texts_other_language: k.texts_other_language,
+                texts_not_analysed: k.texts_not_analysed,
+            })
+    }
 }
 
 /// Everything the reports show about one week.
@@ -126,7 +120,20 @@ pub struct Data {
     pub previous: Week,
     /// The last [`HISTORY_WEEKS`] weeks, oldest first, ending with `week`.
     pub history: Vec<Week>,
-    /// Metric tables by name (see [`gather`]).
+    /// `kpis` per week of the history.
+    pub kpis: Vec<Kpis>,
+    /// `channel_satisfaction` per week of the history.
+    pub channels: Vec<ChannelWeek>,
+    /// `backlog_trend` per week of the history.
+    pub backlog_trend: Vec<BacklogWeek>,
+    /// The week's `escalations`, `comment_sentiment` and `backlog` at its end.
+    pub escalations: Vec<Escalation>,
+    pub sentiment: Vec<SentimentBin>,
+    pub backlog: Vec<AgeBucket>,
+    /// `pair_summary` and `pair_matrix` over the last [`PAIR_WEEKS`] weeks.
+    pub pair_summary: Vec<PairSummary>,
+    pub pair_matrix: Vec<PairCell>,
+    /// Every table above and the computed ones, by name, as written beside the report.
     pub tables: BTreeMap<String, Table>,
     /// Follow-up targets of the week, after throttling.
     pub followups: Plan,
@@ -135,18 +142,28 @@ pub struct Data {
 }
 
 impl Data {
-    /// A table by name (every name [`gather`] fills is there).
-    pub fn table(&self, name: &str) -> &Table {
-        &self.tables[name]
+    /// The `kpis` row of `week`.
+    pub fn kpis_of(&self, week: &Week) -> Option<&Kpis> {
+        self.kpis.iter().find(|r| r.period == week.label)
     }
 
-    /// Rows of a per-week table for `week`.
-    pub fn week_rows<'a>(&'a self, table: &str, key: &str, week: &Week) -> Vec<&'a Row> {
-        self.table(table)
-            .rows
+    /// The `channel_satisfaction` rows of `week`, channels in canonical order.
+    pub fn channels_of(&self, week: &Week) -> Vec<&ChannelWeek> {
+        let mut rows: Vec<&ChannelWeek> = self
+            .channels
             .iter()
-            .filter(|r| text(r, key) == week.label)
-            .collect()
+            .filter(|r| r.period == week.label)
+            .collect();
+        rows.sort_by_key(|r| channel_rank(&r.channel));
+        rows
+    }
+
+    /// Open tickets at the end of `week`.
+    pub fn open_at_end(&self, week: &Week) -> Option<u64> {
+        self.backlog_trend
+            .iter()
+            .find(|r| r.week == week.label)
+            .map(|r| r.open_tickets)
     }
 
     /// Writes every table as `<name>.csv` and `<name>.json` into `dir`.
@@ -155,8 +172,7 @@ impl Data {
         let mut names = Vec::new();
         for t in self.tables.values() {
             write_atomic(&dir.join(format!("{}.csv", t.name)), t.csv.as_bytes())?;
-            let json = serde_json::to_string_pretty(&t.rows)?;
-            write_atomic(&dir.join(format!("{}.json", t.name)), json.as_bytes())?;
+            write_atomic(&dir.join(format!("{}.json", t.name)), t.json.as_bytes())?;
             names.push(t.name.clone());
         }
         Ok(names)
@@ -190,24 +206,18 @@ pub async fn gather(lake: &Lake, config: &Config, week: &Week) -> Result<Data> {
         extra_adoptions: Vec::new(),
     };
     let mut tables = BTreeMap::new();
-    let mut keep = |name: &str, batches: Vec<RecordBatch>| -> Result<()> {
-        tables.insert(name.to_string(), Table::from_batches(name, &batches)?);
-        Ok(())
-    };
-
     let trend = Engine::open(lake, config, &period(history[0].start, true)).await?;
-    for name in ["kpis", "channel_satisfaction", "backlog_trend"] {
-        keep(name, trend.metric(name).await?)?;
-    }
+    let kpis = read(&trend, "kpis", &mut tables).await?;
+    let channels = read(&trend, "channel_satisfaction", &mut tables).await?;
+    let backlog_trend = read(&trend, "backlog_trend", &mut tables).await?;
     let this_week = Engine::open(lake, config, &period(week.start, false)).await?;
-    for name in ["escalations", "comment_sentiment", "backlog"] {
-        keep(name, this_week.metric(name).await?)?;
-    }
+    let escalations = read(&this_week, "escalations", &mut tables).await?;
+    let sentiment = read(&this_week, "comment_sentiment", &mut tables).await?;
+    let backlog = read(&this_week, "backlog", &mut tables).await?;
     let pair_from = history[HISTORY_WEEKS - PAIR_WEEKS].start;
     let pairs = Engine::open(lake, config, &period(pair_from, false)).await?;
-    for name in ["pair_summary", "pair_matrix"] {
-        keep(name, pairs.metric(name).await?)?;
-    }
+    let pair_summary = read(&pairs, "pair_summary", &mut tables).await?;
+    let pair_matrix = read(&pairs, "pair_matrix", &mut tables).await?;
 
     let throttles = Throttles::from_config(config, week.end)?;
     let plan = followups::plan(&this_week, &throttles).await?;
@@ -236,10 +246,36 @@ pub async fn gather(lake: &Lake, config: &Config, week: &Week) -> Result<Data> {
         week: week.clone(),
         previous: config.calendar.previous_week(week),
         history,
+        kpis,
+        channels,
+        backlog_trend,
+        escalations,
+        sentiment,
+        backlog,
+        pair_summary,
+        pair_matrix,
         tables,
         followups: plan,
         adoptions,
     })
+}
+
+/// Runs metric view `name`, keeps its table and reads its rows as `T`.
+async fn read<T: DeserializeOwned>(
+    engine: &Engine,
+    name: &str,
+    tables: &mut BTreeMap<String, Table>,
+) -> Result<Vec<T>> {
+    let batches = engine.metric(name).await?;
+    let schema = engine
+        .context()
+        .table(name)
+        .await?
+        .schema()
+        .as_arrow()
+        .clone();
+    tables.insert(name.to_string(), Table::from_batches(name, &batches)?);
+    rows::read(name, &schema, &batches)
 }
 
 /// One row per adoption: the headline figures of its shift.
@@ -373,14 +409,21 @@ pub struct Tile {
     pub trend: Vec<Option<f64>>,
 }
 
+/// A count of a week's `kpis` row.
+type Count = fn(&Kpis) -> u64;
+/// The ends of an interval in a week's `kpis` row.
+type Ends = fn(&Kpis) -> (Option<f64>, Option<f64>);
+
 /// How a KPI reads and which way is good.
 struct Kpi {
     label: &'static str,
-    table: &'static str,
-    column: &'static str,
-    /// The sample size column (or none).
-    basis: Option<(&'static str, &'static str)>,
-    interval: Option<(&'static str, &'static str)>,
+    /// The week's figure.
+    value: fn(&Data, &Week) -> Option<f64>,
+    /// The sample size (a count of the week's `kpis` row) and what it counts; none for a
+    /// figure that is not a share of a sample.
+    basis: Option<(Count, &'static str)>,
+    /// The 95% interval's ends.
+    interval: Option<Ends>,
     unit: Unit,
     higher_is_better: bool,
 }
@@ -424,53 +467,47 @@ pub fn duration(seconds: f64) -> String {
 const KPIS: &[Kpi] = &[
     Kpi {
         label: "CSAT",
-        table: "kpis",
-        column: "csat",
-        basis: Some(("ratings", "ratings")),
-        interval: Some(("csat_low", "csat_high")),
+        value: |d, w| d.kpis_of(w)?.csat,
+        basis: Some((|k| k.ratings, "ratings")),
+        interval: Some(|k| (k.csat_low, k.csat_high)),
         unit: Unit::Rate,
         higher_is_better: true,
     },
     Kpi {
         label: "Response rate",
-        table: "kpis",
-        column: "response_rate",
-        basis: Some(("offered", "surveys offered")),
-        interval: Some(("response_rate_low", "response_rate_high")),
+        value: |d, w| d.kpis_of(w)?.response_rate,
+        basis: Some((|k| k.offered, "surveys offered")),
+        interval: Some(|k| (k.response_rate_low, k.response_rate_high)),
         unit: Unit::Rate,
         higher_is_better: true,
     },
     Kpi {
         label: "First response (median)",
-        table: "kpis",
-        column: "median_frt_seconds",
-        basis: Some(("opened", "tickets opened")),
+        value: |d, w| d.kpis_of(w)?.median_frt_seconds,
+        basis: Some((|k| k.opened, "tickets opened")),
         interval: None,
         unit: Unit::Hours,
         higher_is_better: false,
     },
     Kpi {
         label: "Time to resolve (median)",
-        table: "kpis",
-        column: "median_ttr_seconds",
-        basis: Some(("resolved", "tickets resolved")),
+        value: |d, w| d.kpis_of(w)?.median_ttr_seconds,
+        basis: Some((|k| k.resolved, "tickets resolved")),
         interval: None,
         unit: Unit::Hours,
         higher_is_better: false,
     },
     Kpi {
         label: "First-contact resolution",
-        table: "kpis",
-        column: "fcr_rate",
-        basis: Some(("resolved", "tickets resolved")),
-        interval: Some(("fcr_low", "fcr_high")),
+        value: |d, w| d.kpis_of(w)?.fcr_rate,
+        basis: Some((|k| k.resolved, "tickets resolved")),
+        interval: Some(|k| (k.fcr_low, k.fcr_high)),
         unit: Unit::Rate,
         higher_is_better: true,
     },
     Kpi {
         label: "Backlog (open at week end)",
-        table: "backlog_trend",
-        column: "open_tickets",
+        value: |d, w| d.open_at_end(w).map(|n| n as f64),
         basis: None,
         interval: None,
         unit: Unit::Count,
@@ -478,19 +515,17 @@ const KPIS: &[Kpi] = &[
     },
     Kpi {
         label: "Reopen rate",
-        table: "kpis",
-        column: "reopen_rate",
-        basis: Some(("resolved", "tickets resolved")),
-        interval: Some(("reopen_low", "reopen_high")),
+        value: |d, w| d.kpis_of(w)?.reopen_rate,
+        basis: Some((|k| k.resolved, "tickets resolved")),
+        interval: Some(|k| (k.reopen_low, k.reopen_high)),
         unit: Unit::Rate,
         higher_is_better: false,
     },
     Kpi {
         label: "SLA attainment",
-        table: "kpis",
-        column: "sla_rate",
-        basis: Some(("sla_known", "tickets with an SLA")),
-        interval: Some(("sla_low", "sla_high")),
+        value: |d, w| d.kpis_of(w)?.sla_rate,
+        basis: Some((|k| k.sla_known, "tickets with an SLA")),
+        interval: Some(|k| (k.sla_low, k.sla_high)),
         unit: Unit::Rate,
         higher_is_better: true,
     },
@@ -501,12 +536,11 @@ pub const DASHBOARD_TILES: usize = 6;
 
 /// The KPI tiles of the week.
 pub fn tiles(data: &Data) -> Vec<Tile> {
+    let now = data.kpis_of(&data.week);
     KPIS.iter()
         .map(|k| {
-            let row = |w: &Week| data.week_rows(k.table, week_key(k.table), w).pop();
-            let (now, before) = (row(&data.week), row(&data.previous));
-            let value = now.and_then(|r| num(r, k.column));
-            let prev = before.and_then(|r| num(r, k.column));
+            let value = (k.value)(data, &data.week);
+            let prev = (k.value)(data, &data.previous);
             let (change, verdict) = match (value, prev) {
                 (Some(v), Some(p)) => {
                     let d = v - p;
@@ -521,22 +555,18 @@ pub fn tiles(data: &Data) -> Vec<Tile> {
                 }
                 _ => ("–".into(), "same"),
             };
-            let n = k.basis.map(|(col, _)| now.map_or(0, |r| count(r, col)));
+            let n = k.basis.map(|(count, _)| now.map_or(0, count));
             let basis = match (k.basis, n) {
                 (Some((_, what)), Some(n)) => format!("{n} {what}"),
                 _ => "at the end of the week".into(),
             };
-            let interval = k.interval.and_then(|(lo, hi)| {
-                let r = now?;
-                Some(format!(
-                    "95% CI {}–{}",
-                    k.unit.show(num(r, lo)),
-                    k.unit.show(num(r, hi))
-                ))
+            let interval = k.interval.and_then(|ends| {
+                let (lo, hi) = ends(now?);
+                Some(format!("95% CI {}–{}", k.unit.show(lo), k.unit.show(hi)))
             });
             let trend = data.history[HISTORY_WEEKS - TREND_WEEKS..]
                 .iter()
-                .map(|w| row(w).and_then(|r| num(r, k.column)))
+                .map(|w| (k.value)(data, w))
                 .collect();
             Tile {
                 label: k.label.into(),
@@ -553,26 +583,18 @@ pub fn tiles(data: &Data) -> Vec<Tile> {
         .collect()
 }
 
-fn week_key(table: &str) -> &'static str {
-    if table == "backlog_trend" {
-        "week"
-    } else {
-        "period"
-    }
+/// A channel's place in canonical order (unknown names last).
+fn channel_rank(name: &str) -> usize {
+    crate::model::Channel::ALL
+        .iter()
+        .position(|x| x.as_str() == name)
+        .unwrap_or(usize::MAX)
 }
 
-/// The channels in a per-channel table, in canonical order.
-pub fn channels(rows: &[&Row]) -> Vec<String> {
-    let mut c: Vec<String> = rows
-        .iter()
-        .map(|r| text(r, "channel").to_string())
-        .collect();
-    c.sort_by_key(|name| {
-        crate::model::Channel::ALL
-            .iter()
-            .position(|x| x.as_str() == name)
-            .unwrap_or(usize::MAX)
-    });
+/// The distinct channels among `names`, in canonical order.
+pub fn channels<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut c: Vec<String> = names.map(str::to_string).collect();
+    c.sort_by_key(|name| channel_rank(name));
     c.dedup();
     c
 }

@@ -23,10 +23,14 @@ fn environment() -> Result<Environment<'static>> {
     env.add_filter("signed", |v: Value, digits: Option<usize>| {
         fmt(&v, |x| format!("{x:+.*}", digits.unwrap_or(1)))
     });
-    // Timestamps as the JSON writer gives them ("2026-11-16T10:05:00"): minutes, no "T".
+    // Timestamps (microseconds, UTC) to the minute: "2026-11-16 10:05".
     env.add_filter("when", |v: Value| {
-        v.as_str()
-            .map(|s| s.get(..16).unwrap_or(s).replace('T', " "))
+        i64::try_from(v)
+            .ok()
+            .map(|t| {
+                let s = crate::timeparse::format_micros(t);
+                s.get(..16).unwrap_or(&s).replace('T', " ")
+            })
             .unwrap_or_else(|| "–".into())
     });
     Ok(env)
@@ -58,7 +62,7 @@ mod tests {
         let out = env
             .render_str(
                 "{{ a|pct }} {{ b|pct }} {{ c|duration }} {{ f|duration }} {{ a|num(2) }} {{ d|signed }} {{ e|when }}",
-                context! { a => 0.8125, b => (), c => 7200.0, f => 720.0, d => -1.25, e => "2026-11-16T10:05:00" },
+                context! { a => 0.8125, b => (), c => 7200.0, f => 720.0, d => -1.25, e => 1_794_823_500_000_000_i64 },
             )
             .unwrap();
         assert_eq!(out, "81.2% – 2.0 h 12 min 0.81 -1.2 2026-11-16 10:05");

@@ -8,9 +8,10 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::charts::{self, BarSeries, Bars, Line, Plot, Scale, WeekLines};
+use super::rows::{AgeBucket, ChannelWeek, PairCell, PairSummary};
 use super::{
-    Data, HISTORY_WEEKS, MIN_PAIRS, PAIR_WEEKS, Row, TREND_WEEKS, channels, count, num, page,
-    quality, text, tiles, ttr_bins,
+    Data, HISTORY_WEEKS, MIN_PAIRS, PAIR_WEEKS, Quality, TREND_WEEKS, channels, page, tiles,
+    ttr_bins,
 };
 use crate::lake::write_atomic;
 use crate::metrics::ttr_shift::{SMALL_SAMPLE, Shift};
@@ -74,11 +75,6 @@ pub fn weekly(data: &Data, out: &Path) -> Result<Written> {
         }));
     }
 
-    let week_rows = data.week_rows("channel_satisfaction", "period", &data.week);
-    let channel_rows: Vec<_> = channels(&week_rows)
-        .iter()
-        .filter_map(|c| week_rows.iter().find(|r| text(r, "channel") == c))
-        .collect();
     let (best, worst) = ranked(data);
     let ctx = json!({
         "title": format!("Service desk weekly report {}", data.week.label),
@@ -90,15 +86,15 @@ pub fn weekly(data: &Data, out: &Path) -> Result<Written> {
         "pair_weeks": PAIR_WEEKS,
         "min_pairs": MIN_PAIRS,
         "tiles": tiles(data),
-        "channels": channel_rows,
-        "roles": rows_of(data, "pair_summary", "responder_role"),
+        "channels": data.channels_of(&data.week),
+        "roles": pairs_by(data, "responder_role").collect::<Vec<_>>(),
         "best": best,
         "worst": worst,
         "followups": data.followups,
-        "escalations": data.table("escalations").rows,
+        "escalations": data.escalations,
         "adoptions": adoptions,
-        "backlog": data.table("backlog").rows,
-        "quality": quality(data),
+        "backlog": data.backlog,
+        "quality": Quality::of(data),
         "charts": svgs,
         "tables": data.tables.keys().collect::<Vec<_>>(),
     });
@@ -136,28 +132,23 @@ fn file_stem(s: &str) -> String {
         .collect()
 }
 
-fn rows_of<'a>(data: &'a Data, table: &str, dimension: &str) -> Vec<&'a Row> {
-    data.table(table)
-        .rows
+/// The `pair_summary` rows of one dimension.
+fn pairs_by<'a>(data: &'a Data, dimension: &str) -> impl Iterator<Item = &'a PairSummary> {
+    data.pair_summary
         .iter()
-        .filter(|r| text(r, "dimension") == dimension)
-        .collect()
+        .filter(move |r| r.dimension == dimension)
 }
 
 /// The best and the worst responders by mean pair score, among those with [`MIN_PAIRS`] pairs.
-fn ranked(data: &Data) -> (Vec<&Row>, Vec<&Row>) {
-    let mut r: Vec<&Row> = rows_of(data, "pair_summary", "responder")
-        .into_iter()
-        .filter(|r| count(r, "pairs") >= MIN_PAIRS && num(r, "mean_pair_score").is_some())
+fn ranked(data: &Data) -> (Vec<&PairSummary>, Vec<&PairSummary>) {
+    let mut r: Vec<(f64, &PairSummary)> = pairs_by(data, "responder")
+        .filter(|r| r.pairs >= MIN_PAIRS)
+        .filter_map(|r| Some((r.mean_pair_score?, r)))
         .collect();
-    r.sort_by(|a, b| {
-        num(b, "mean_pair_score")
-            .partial_cmp(&num(a, "mean_pair_score"))
-            .expect("scores are numbers")
-            .then_with(|| text(a, "value").cmp(text(b, "value")))
-    });
+    r.sort_by(|(a, ra), (b, rb)| b.total_cmp(a).then_with(|| ra.value.cmp(&rb.value)));
+    let mut r: Vec<&PairSummary> = r.into_iter().map(|(_, row)| row).collect();
     let best = r.len().min(RANKED).min(r.len().div_ceil(2));
-    let worst: Vec<&Row> = r[best..].iter().rev().take(RANKED).copied().collect();
+    let worst: Vec<&PairSummary> = r[best..].iter().rev().take(RANKED).copied().collect();
     r.truncate(best);
     (r, worst)
 }
@@ -178,29 +169,20 @@ fn shift_view(s: &Shift) -> serde_json::Value {
 
 /// CSAT per channel in the week, with Wilson whiskers and the number of ratings on each bar.
 pub(super) fn channel_csat(data: &Data) -> Bars {
-    let rows = data.week_rows("channel_satisfaction", "period", &data.week);
-    let cats = channels(&rows);
-    let row = |c: &String| rows.iter().find(|r| text(r, "channel") == c);
-    let col = |k: &str| {
-        cats.iter()
-            .map(|c| row(c).and_then(|r| num(r, k)))
-            .collect()
-    };
+    let rows = data.channels_of(&data.week);
+    let col = |f: fn(&ChannelWeek) -> Option<f64>| rows.iter().map(|r| f(r)).collect();
     Bars {
         title: format!("CSAT by channel, {} (95% Wilson interval)", data.week.label),
         y_label: "satisfied ratings".into(),
         scale: Scale::Percent,
         series: vec![BarSeries {
             name: "CSAT".into(),
-            values: col("csat"),
-            low: col("csat_low"),
-            high: col("csat_high"),
-            notes: cats
-                .iter()
-                .map(|c| format!("n={}", row(c).map_or(0, |r| count(r, "ratings"))))
-                .collect(),
+            values: col(|r| r.csat),
+            low: col(|r| r.csat_low),
+            high: col(|r| r.csat_high),
+            notes: rows.iter().map(|r| format!("n={}", r.ratings)).collect(),
         }],
-        categories: cats,
+        categories: rows.iter().map(|r| r.channel.clone()).collect(),
         y_max: Some(1.1),
     }
 }
@@ -208,25 +190,19 @@ pub(super) fn channel_csat(data: &Data) -> Bars {
 /// Weekly CSAT per channel over the last [`TREND_WEEKS`] weeks.
 fn csat_trend(data: &Data) -> WeekLines {
     let weeks = &data.history[HISTORY_WEEKS - TREND_WEEKS..];
-    let all: Vec<&Row> = data.table("channel_satisfaction").rows.iter().collect();
-    let lines = channels(&all)
+    let all = &data.channels;
+    let lines = channels(all.iter().map(|r| r.channel.as_str()))
         .into_iter()
         .map(|c| {
-            let cells: Vec<Option<&&Row>> = weeks
+            let cells: Vec<Option<&ChannelWeek>> = weeks
                 .iter()
-                .map(|w| {
-                    all.iter()
-                        .find(|r| text(r, "channel") == c && text(r, "period") == w.label)
-                })
+                .map(|w| all.iter().find(|r| r.channel == c && r.period == w.label))
                 .collect();
             Line {
-                values: cells
-                    .iter()
-                    .map(|r| r.and_then(|r| num(r, "csat")))
-                    .collect(),
+                values: cells.iter().map(|r| r.and_then(|r| r.csat)).collect(),
                 small: cells
                     .iter()
-                    .map(|r| r.is_none_or(|r| count(r, "ratings") < SMALL_SAMPLE))
+                    .map(|r| r.is_none_or(|r| r.ratings < SMALL_SAMPLE))
                     .collect(),
                 name: c,
             }
@@ -249,12 +225,7 @@ fn csat_trend(data: &Data) -> WeekLines {
 
 /// Tickets opened and median TTR per week, with every self-service launch in the span marked.
 pub(super) fn volume_ttr(data: &Data) -> WeekLines {
-    let kpi = |w: &crate::calendar::Week| {
-        data.table("kpis")
-            .rows
-            .iter()
-            .find(|r| text(r, "period") == w.label)
-    };
+    let kpi = |w| data.kpis_of(w);
     let marks = data
         .adoptions
         .iter()
@@ -280,21 +251,21 @@ pub(super) fn volume_ttr(data: &Data) -> WeekLines {
                 .iter()
                 .map(|w| {
                     kpi(w)
-                        .and_then(|r| num(r, "median_ttr_seconds"))
+                        .and_then(|r| r.median_ttr_seconds)
                         .map(|s| s / 3600.0)
                 })
                 .collect(),
             small: data
                 .history
                 .iter()
-                .map(|w| kpi(w).is_none_or(|r| count(r, "resolved") < SMALL_SAMPLE))
+                .map(|w| kpi(w).is_none_or(|r| r.resolved < SMALL_SAMPLE))
                 .collect(),
         }],
         bars: Some((
             "tickets opened".into(),
             data.history
                 .iter()
-                .map(|w| kpi(w).map_or(0.0, |r| count(r, "opened") as f64))
+                .map(|w| kpi(w).map_or(0.0, |r| r.opened as f64))
                 .collect(),
         )),
         marks,
@@ -334,31 +305,32 @@ fn ttr_distribution(s: &Shift) -> Bars {
 
 /// Mean pair score by request channel, agents beside the bot.
 fn pair_scores(data: &Data) -> Bars {
-    let rows: Vec<&Row> = data.table("pair_matrix").rows.iter().collect();
-    let cats = channels(&rows);
-    let mut roles: Vec<&str> = rows.iter().map(|r| text(r, "responder_role")).collect();
+    let rows = &data.pair_matrix;
+    let cats = channels(rows.iter().map(|r| r.channel.as_str()));
+    let mut roles: Vec<&str> = rows.iter().map(|r| r.responder_role.as_str()).collect();
     roles.sort();
     roles.dedup();
     let series = roles
         .iter()
         .map(|role| {
-            let cell = |c: &String| {
-                rows.iter()
-                    .find(|r| text(r, "responder_role") == *role && text(r, "channel") == c)
-            };
-            let col = |k: &str| {
-                cats.iter()
-                    .map(|c| cell(c).and_then(|r| num(r, k)))
-                    .collect()
+            let cells: Vec<Option<&PairCell>> = cats
+                .iter()
+                .map(|c| {
+                    rows.iter()
+                        .find(|r| r.responder_role == *role && r.channel == *c)
+                })
+                .collect();
+            let col = |f: fn(&PairCell) -> Option<f64>| {
+                cells.iter().map(|cell| cell.and_then(f)).collect()
             };
             BarSeries {
                 name: role.to_string(),
-                values: col("mean_pair_score"),
-                low: col("score_low"),
-                high: col("score_high"),
-                notes: cats
+                values: col(|r| r.mean_pair_score),
+                low: col(|r| r.score_low),
+                high: col(|r| r.score_high),
+                notes: cells
                     .iter()
-                    .map(|c| cell(c).map_or(String::new(), |r| format!("{}", count(r, "pairs"))))
+                    .map(|cell| cell.map_or(String::new(), |r| r.pairs.to_string()))
                     .collect(),
             }
         })
@@ -376,27 +348,21 @@ fn pair_scores(data: &Data) -> Bars {
 
 /// Open tickets at the week's end by age, and how many of them nobody touched for a week.
 pub(super) fn backlog(data: &Data) -> Bars {
-    let rows = &data.table("backlog").rows;
-    let col = |k: &str| rows.iter().map(|r| Some(count(r, k) as f64)).collect();
-    let notes = |k: &str| rows.iter().map(|r| count(r, k).to_string()).collect();
+    let rows = &data.backlog;
+    let series = |name: &str, f: fn(&AgeBucket) -> u64| BarSeries {
+        name: name.into(),
+        values: rows.iter().map(|r| Some(f(r) as f64)).collect(),
+        notes: rows.iter().map(|r| f(r).to_string()).collect(),
+        ..Default::default()
+    };
     Bars {
         title: format!("Backlog by age at the end of {}", data.week.label),
         y_label: "open tickets".into(),
         scale: Scale::Number,
-        categories: rows.iter().map(|r| text(r, "bucket").to_string()).collect(),
+        categories: rows.iter().map(|r| r.bucket.clone()).collect(),
         series: vec![
-            BarSeries {
-                name: "open".into(),
-                values: col("open_tickets"),
-                notes: notes("open_tickets"),
-                ..Default::default()
-            },
-            BarSeries {
-                name: "not updated for 7 days".into(),
-                values: col("stale_tickets"),
-                notes: notes("stale_tickets"),
-                ..Default::default()
-            },
+            series("open", |r| r.open_tickets),
+            series("not updated for 7 days", |r| r.stale_tickets),
         ],
         y_max: None,
     }
@@ -404,8 +370,8 @@ pub(super) fn backlog(data: &Data) -> Bars {
 
 /// How the week's rating comments feel (VADER compound), in bins of 0.1.
 fn comment_sentiment(data: &Data) -> Bars {
-    let rows = &data.table("comment_sentiment").rows;
-    let total: u64 = rows.iter().map(|r| count(r, "comments")).sum();
+    let rows = &data.sentiment;
+    let total: u64 = rows.iter().map(|r| r.comments).sum();
     Bars {
         title: format!(
             "Sentiment of rating comments, {} (n={total})",
@@ -413,16 +379,13 @@ fn comment_sentiment(data: &Data) -> Bars {
         ),
         y_label: "comments".into(),
         scale: Scale::Number,
-        categories: rows
-            .iter()
-            .map(|r| format!("{:.1}", num(r, "low").unwrap_or(0.0)))
-            .collect(),
+        categories: rows.iter().map(|r| format!("{:.1}", r.low)).collect(),
         series: vec![BarSeries {
             name: "comments".into(),
             // No comment at all: the chart says "no data" rather than showing flat zeros.
             values: rows
                 .iter()
-                .map(|r| (total > 0).then(|| count(r, "comments") as f64))
+                .map(|r| (total > 0).then_some(r.comments as f64))
                 .collect(),
             ..Default::default()
         }],
