@@ -1,0 +1,201 @@
+use std::collections::{HashMap, HashSet};
+use std::fs::{self};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
+use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::datatypes::{DataType, SchemaRef, TimestampMicrosecondType};
+
+use crate::model::Table;
+
+use super::CommitCounts;
+use super::parquet::{
+    Hidden, lake_properties, parquet_batches, read_parquet, write_parquet_hidden,
+};
+
+/// A 64-bit hash of a row key, for the first pass over keys (collisions are resolved exactly).
+pub(super) fn key_hash(key: &str) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::default().hash_one(key)
+}
+
+/// Maps of row keys, built once per commit over millions of keys: a fast hasher (SipHash was
+/// 5% of ingest), seeded per process.
+pub(super) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// Identity of a row within a partition: its key columns joined into one string.
+pub(super) fn row_keys(batch: &RecordBatch, table: Table) -> Result<Vec<String>> {
+    let cols: Vec<&ArrayRef> = table
+        .key_columns()
+        .iter()
+        .map(|k| batch.column_by_name(k).context("key column missing"))
+        .collect::<Result<_>>()?;
+    let mut keys = Vec::with_capacity(batch.num_rows());
+    for i in 0..batch.num_rows() {
+        let mut key = String::new();
+        for (n, c) in cols.iter().enumerate() {
+            if n > 0 {
+                key.push('\u{1f}');
+            }
+            match c.data_type() {
+                DataType::Utf8 => key.push_str(c.as_string::<i32>().value(i)),
+                DataType::Timestamp(..) => key.push_str(
+                    &c.as_primitive::<TimestampMicrosecondType>()
+                        .value(i)
+                        .to_string(),
+                ),
+                other => anyhow::bail!("unsupported key type {other}"),
+            }
+        }
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
+/// Each row's key and version (0 for tables without a version column), reading only those
+/// columns.
+pub(super) fn keys_and_versions(path: &Path, table: Table) -> Result<Vec<(String, i64)>> {
+    let mut projection: Vec<&str> = table.key_columns().to_vec();
+    if let Some(v) = table.version_column() {
+        projection.push(v);
+    }
+    let mut out = Vec::new();
+    for batch in read_parquet(path, Some(&projection))? {
+        let versions = table.version_column().map(|v| {
+            batch
+                .column_by_name(v)
+                .expect("version column projected")
+                .as_primitive::<TimestampMicrosecondType>()
+                .clone()
+        });
+        for (i, key) in row_keys(&batch, table)?.into_iter().enumerate() {
+            out.push((key, versions.as_ref().map_or(0, |v| v.value(i))));
+        }
+    }
+    Ok(out)
+}
+
+/// What a merged partition does to the lake once every partition is merged.
+pub(super) enum Change {
+    /// Its new file, written under a hidden name.
+    Write(Hidden),
+    /// Every row left it: its file goes.
+    Remove(PathBuf),
+    Nothing,
+}
+
+impl Change {
+    pub(super) fn apply(self) -> Result<()> {
+        match self {
+            Change::Write(hidden) => hidden.publish(),
+            Change::Remove(path) => Ok(fs::remove_file(path)?),
+            Change::Nothing => Ok(()),
+        }
+    }
+}
+
+/// Merges the partition file `target` (if any) with staged files: for each key the row with the
+/// greatest version wins, ties going to the later source (staged after existing, later staged
+/// after earlier, later rows after earlier ones); keys in `moved` (won in another partition)
+/// leave. Memory: one key per row, never whole rows. The new file is left hidden: the caller
+/// puts it in place.
+pub(super) fn merge_partition(
+    table: Table,
+    target: &Path,
+    staged: &[PathBuf],
+    moved: &HashSet<String>,
+) -> Result<(CommitCounts, Change)> {
+    let mut sources: Vec<PathBuf> = Vec::new();
+    let has_existing = target.exists();
+    if has_existing {
+        sources.push(target.to_path_buf());
+    }
+    sources.extend(staged.iter().cloned());
+
+    // Pass 1: the winning (source, row) of every key.
+    let mut winners: FastMap<String, (u32, u32, i64)> = FastMap::default();
+    let mut sizes = Vec::with_capacity(sources.len());
+    for (s, path) in sources.iter().enumerate() {
+        let rows = keys_and_versions(path, table)?;
+        sizes.push(rows.len());
+        for (row, (key, version)) in rows.into_iter().enumerate() {
+            if moved.contains(&key) {
+                continue;
+            }
+            let candidate = (s as u32, row as u32, version);
+            winners
+                .entry(key)
+                .and_modify(|w| {
+                    if version >= w.2 {
+                        *w = candidate;
+                    }
+                })
+                .or_insert(candidate);
+        }
+    }
+
+    // Pass 2: copy the winners, source by source, batch by batch.
+    let mut keep: Vec<Vec<bool>> = sizes.iter().map(|n| vec![false; *n]).collect();
+    for (s, r, _) in winners.values() {
+        keep[*s as usize][*r as usize] = true;
+    }
+    drop(winners);
+    let mut counts = CommitCounts::default();
+    for (s, k) in keep.iter().enumerate() {
+        let kept = k.iter().filter(|x| **x).count() as u64;
+        if has_existing && s == 0 {
+            counts.replaced = k.len() as u64 - kept;
+        } else {
+            counts.stored += kept;
+            counts.superseded += k.len() as u64 - kept;
+        }
+    }
+    if keep.iter().all(|k| !k.contains(&true)) {
+        // Every row moved to another partition (or none was there): no empty file is left.
+        let change = if has_existing {
+            Change::Remove(target.to_path_buf())
+        } else {
+            Change::Nothing
+        };
+        return Ok((counts, change));
+    }
+    // Streamed: one batch of one source in memory at a time.
+    let batches = sources.iter().zip(keep).flat_map(|(path, keep)| {
+        let mut offset = 0usize;
+        let reader: Box<dyn Iterator<Item = Result<RecordBatch>>> =
+            match parquet_batches(path, None) {
+                Ok(r) => Box::new(r.map(|b| Ok(b?))),
+                Err(e) => Box::new(std::iter::once(Err(e))),
+            };
+        reader.map(move |b| {
+            let b = conform(b?, &table.schema())?;
+            let mask = BooleanArray::from(keep[offset..offset + b.num_rows()].to_vec());
+            offset += b.num_rows();
+            Ok(filter_record_batch(&b, &mask)?)
+        })
+    });
+    let hidden = write_parquet_hidden(target, table.schema(), batches, lake_properties())?;
+    Ok((counts, Change::Write(hidden)))
+}
+
+/// A batch of a file written by an earlier deskpulse, in the table's current schema: columns added
+/// since (nullable, such as `lang`) are NULL. Any other difference is an error.
+pub(super) fn conform(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    if batch.schema().fields() == schema.fields() {
+        return Ok(batch);
+    }
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| match batch.column_by_name(f.name()) {
+            Some(c) => Ok(c.clone()),
+            None if f.is_nullable() => Ok(datafusion::arrow::array::new_null_array(
+                f.data_type(),
+                batch.num_rows(),
+            )),
+            None => anyhow::bail!("a lake file lacks the required column '{}'", f.name()),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}

@@ -1,0 +1,459 @@
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fs::{self};
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use crate::model::{
+    Adoption, Finding, Interaction, Micros, Rating, Reject, Survey, Table, TableRow, Ticket,
+    findings_batch, rejects_batch,
+};
+use crate::sentiment::lang::ScoredLanguages;
+use crate::timeparse::month_of;
+
+use super::merge::{FastMap, key_hash, keys_and_versions, merge_partition};
+use super::parquet::{staging_properties, write_parquet};
+use super::side::write_side_file;
+use super::{CommitCounts, Lake};
+
+/// Rows kept in memory across all partitions before they are spilled to staged Parquet files.
+const STAGING_ROW_BUDGET: usize = 200_000;
+/// Partitions merged at once by a commit (fewer on fewer cores).
+const MAX_PARALLEL_MERGES: usize = 2;
+
+/// Rows of one table waiting in memory, per partition (`""` for unpartitioned tables).
+pub struct Buffer<R> {
+    partitions: BTreeMap<String, Vec<R>>,
+    /// The UTC day of the last row's partition time and its partition's name: rows come
+    /// roughly in time order, so the name is formatted once per day, not once per row.
+    last_day: Option<(i64, String)>,
+}
+
+impl<R> Default for Buffer<R> {
+    fn default() -> Self {
+        Buffer {
+            partitions: BTreeMap::new(),
+            last_day: None,
+        }
+    }
+}
+
+impl<R: TableRow> Buffer<R> {
+    fn push(&mut self, row: R) {
+        let partition = match R::TABLE.partition_column() {
+            None => "",
+            Some(_) => {
+                let t = row.partition_time();
+                let day = t.div_euclid(86_400_000_000);
+                match &self.last_day {
+                    Some((d, name)) if *d == day => name,
+                    _ => {
+                        let name = format!("month={}", month_of(t));
+                        &self.last_day.insert((day, name)).1
+                    }
+                }
+            }
+        };
+        match self.partitions.get_mut(partition) {
+            Some(rows) => rows.push(row),
+            None => {
+                self.partitions.insert(partition.to_string(), vec![row]);
+            }
+        }
+    }
+}
+
+/// Rows of one ingest on their way into the lake: buffered in memory, spilled to staged Parquet
+/// files when the buffer is full, and merged into the lake's partitions by [`Staging::commit`].
+pub struct Staging {
+    dir: PathBuf,
+    tickets: Buffer<Ticket>,
+    interactions: Buffer<Interaction>,
+    ratings: Buffer<Rating>,
+    adoptions: Buffer<Adoption>,
+    surveys: Buffer<Survey>,
+    buffered: usize,
+    parts: BTreeMap<(Table, String), Vec<PathBuf>>,
+    next_part: usize,
+    rejects: Vec<Reject>,
+    reject_parts: Vec<PathBuf>,
+    findings: Vec<Finding>,
+    finding_parts: Vec<PathBuf>,
+    /// Detect the language of texts and score those VADER reads (see `sentiment::lang`).
+    sentiment: Option<ScoredLanguages>,
+    /// The spill being written in the background while the next rows are read (one at a time,
+    /// so at most two buffers' worth of rows are in memory).
+    writing: Option<std::thread::JoinHandle<Result<()>>>,
+}
+
+/// One staged file to write: the rows are moved in, so it can run on another thread.
+type SpillJob = Box<dyn FnOnce() -> Result<()> + Send>;
+
+/// Row types that can be staged.
+pub trait Stageable: TableRow + Send + 'static {
+    fn buffer(s: &mut Staging) -> &mut Buffer<Self>;
+}
+
+macro_rules! stageable {
+    ($t:ty, $field:ident) => {
+        impl Stageable for $t {
+            fn buffer(s: &mut Staging) -> &mut Buffer<Self> {
+                &mut s.$field
+            }
+        }
+    };
+}
+stageable!(Ticket, tickets);
+stageable!(Interaction, interactions);
+stageable!(Rating, ratings);
+stageable!(Adoption, adoptions);
+stageable!(Survey, surveys);
+
+impl Staging {
+    /// An empty staging area in `dir` (see [`Lake::stage`]).
+    pub(super) fn new(dir: PathBuf) -> Staging {
+        Staging {
+            dir,
+            tickets: Buffer::default(),
+            interactions: Buffer::default(),
+            ratings: Buffer::default(),
+            adoptions: Buffer::default(),
+            surveys: Buffer::default(),
+            buffered: 0,
+            parts: BTreeMap::new(),
+            next_part: 0,
+            rejects: Vec::new(),
+            reject_parts: Vec::new(),
+            findings: Vec::new(),
+            finding_parts: Vec::new(),
+            sentiment: None,
+            writing: None,
+        }
+    }
+
+    /// Sets the language and sentiment of the text of rows that carry one (see
+    /// [`TableRow::text`]), in parallel, as each buffer is spilled.
+    pub fn with_sentiment(mut self, languages: ScoredLanguages) -> Staging {
+        self.sentiment = Some(languages);
+        self
+    }
+
+    /// Adds a row with the findings of its fields, judged at `now` (the moment of ingest);
+    /// `source` and `line` say where it came from. Returns how many findings it had.
+    pub fn push_checked<R: Stageable>(
+        &mut self,
+        row: R,
+        source: &str,
+        line: u64,
+        now: Micros,
+    ) -> Result<u64> {
+        let mut found = Vec::new();
+        row.findings(now, &mut found);
+        let n = found.len() as u64;
+        for (column, rule, value) in found {
+            self.push_finding(Finding {
+                table: R::TABLE,
+                key: row.key(),
+                source_file: source.to_string(),
+                line,
+                column: column.to_string(),
+                rule,
+                value: Some(crate::timeparse::format_micros(value)),
+            })?;
+        }
+        self.push(row)?;
+        Ok(n)
+    }
+
+    /// Adds a row; spills all buffers to disk when the memory budget is reached.
+    pub fn push<R: Stageable>(&mut self, row: R) -> Result<()> {
+        R::buffer(self).push(row);
+        self.buffered_one()
+    }
+
+    /// Counts one buffered row; spills every buffer when the memory budget is reached.
+    fn buffered_one(&mut self) -> Result<()> {
+        self.buffered += 1;
+        if self.buffered >= STAGING_ROW_BUDGET {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    /// Adds a reject (spilled to disk like rows, so a file of bad rows stays in bounded memory).
+    pub fn push_reject(&mut self, reject: Reject) -> Result<()> {
+        self.rejects.push(reject);
+        self.buffered_one()
+    }
+
+    /// Adds a finding (a kept row's contradictory field), spilled like rejects.
+    pub fn push_finding(&mut self, finding: Finding) -> Result<()> {
+        self.findings.push(finding);
+        self.buffered_one()
+    }
+
+    /// Hands every buffered row to a background thread that writes them to staged files, and
+    /// empties the buffers. Waits for the previous spill first. Staged file names are given out
+    /// here, in push order, which is what decides ties between versions of a key.
+    pub fn spill(&mut self) -> Result<()> {
+        self.finish_writing()?;
+        let mut jobs: Vec<SpillJob> = Vec::new();
+        if !self.rejects.is_empty() {
+            let path = self.next_path("rejects");
+            self.reject_parts.push(path.clone());
+            let rejects = std::mem::take(&mut self.rejects);
+            jobs.push(Box::new(move || {
+                let batch = rejects_batch(&rejects);
+                write_parquet(&path, batch.schema(), [Ok(batch)], staging_properties())
+            }));
+        }
+        if !self.findings.is_empty() {
+            let path = self.next_path("findings");
+            self.finding_parts.push(path.clone());
+            let findings = std::mem::take(&mut self.findings);
+            jobs.push(Box::new(move || {
+                let batch = findings_batch(&findings);
+                write_parquet(&path, batch.schema(), [Ok(batch)], staging_properties())
+            }));
+        }
+        let tickets = std::mem::take(&mut self.tickets.partitions);
+        self.spill_table(tickets, &mut jobs);
+        let interactions = std::mem::take(&mut self.interactions.partitions);
+        self.spill_table(interactions, &mut jobs);
+        let ratings = std::mem::take(&mut self.ratings.partitions);
+        self.spill_table(ratings, &mut jobs);
+        let adoptions = std::mem::take(&mut self.adoptions.partitions);
+        self.spill_table(adoptions, &mut jobs);
+        let surveys = std::mem::take(&mut self.surveys.partitions);
+        self.spill_table(surveys, &mut jobs);
+        self.buffered = 0;
+        if !jobs.is_empty() {
+            self.writing = Some(std::thread::spawn(move || {
+                jobs.into_iter().try_for_each(|job| job())
+            }));
+        }
+        Ok(())
+    }
+
+    /// Waits for the background spill, if one is running, and returns its outcome.
+    fn finish_writing(&mut self) -> Result<()> {
+        match self.writing.take() {
+            Some(handle) => handle
+                .join()
+                .map_err(|_| anyhow::anyhow!("the staging writer panicked"))?,
+            None => Ok(()),
+        }
+    }
+
+    fn next_path(&mut self, kind: &str) -> PathBuf {
+        let path = self
+            .dir
+            .join(format!("{kind}-{:06}.parquet", self.next_part));
+        self.next_part += 1;
+        path
+    }
+
+    fn spill_table<R: Stageable>(
+        &mut self,
+        partitions: BTreeMap<String, Vec<R>>,
+        jobs: &mut Vec<SpillJob>,
+    ) {
+        for (partition, mut rows) in partitions {
+            if rows.is_empty() {
+                continue;
+            }
+            let path = self.next_path("part");
+            self.parts
+                .entry((R::TABLE, partition))
+                .or_default()
+                .push(path.clone());
+            let sentiment = self.sentiment.clone();
+            jobs.push(Box::new(move || {
+                if let Some(languages) = sentiment {
+                    crate::sentiment::lang::annotate(&mut rows, &languages);
+                }
+                let batch = R::to_batch(&rows);
+                write_parquet(&path, batch.schema(), [Ok(batch)], staging_properties())
+            }));
+        }
+    }
+
+    /// Merges every staged row into the lake, partition by partition, writes the rejects to
+    /// `_rejects/<rejects_name>.parquet` (replacing those of an earlier, interrupted run) and
+    /// removes the staging directory. Returns what happened per table.
+    pub fn commit(
+        mut self,
+        lake: &Lake,
+        rejects_name: &str,
+    ) -> Result<BTreeMap<Table, CommitCounts>> {
+        self.spill()?;
+        self.finish_writing()?;
+        let drops = self.cross_partition_drops(lake)?;
+        let mut partitions: BTreeSet<&(Table, String)> = self.parts.keys().collect();
+        partitions.extend(drops.keys());
+        let none = HashSet::new();
+        // Partitions merge independently, so on every core; each new file stays hidden until all
+        // are written, then they are put in place in partition order (a failed merge changes
+        // nothing visible; a crash among the renames leaves whole files, as before).
+        // Each merge holds one key per row of its partition, so their number is capped: memory
+        // must not grow with the machine's cores.
+        use rayon::prelude::*;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(rayon::current_num_threads().min(MAX_PARALLEL_MERGES))
+            .build()?;
+        let partitions: Vec<&(Table, String)> = partitions.into_iter().collect();
+        let merged = pool.install(|| {
+            partitions
+                .par_iter()
+                .map(|key| {
+                    let (table, partition) = key;
+                    let dir = if partition.is_empty() {
+                        lake.table_dir(*table)
+                    } else {
+                        lake.table_dir(*table).join(partition)
+                    };
+                    fs::create_dir_all(&dir)?;
+                    let target = dir.join("data.parquet");
+                    let staged = self.parts.get(*key).map_or(&[][..], Vec::as_slice);
+                    merge_partition(*table, &target, staged, drops.get(*key).unwrap_or(&none))
+                })
+                .collect::<Result<Vec<_>>>()
+        })?;
+        let mut counts: BTreeMap<Table, CommitCounts> = BTreeMap::new();
+        for (key, (c, change)) in partitions.iter().zip(merged) {
+            change.apply()?;
+            let e = counts.entry(key.0).or_default();
+            e.stored += c.stored;
+            e.superseded += c.superseded;
+            e.replaced += c.replaced;
+        }
+        let schemas = [
+            (
+                "_rejects",
+                &self.reject_parts,
+                crate::model::rejects_schema(),
+            ),
+            (
+                "_findings",
+                &self.finding_parts,
+                crate::model::findings_schema(),
+            ),
+        ];
+        for (dir, parts, schema) in schemas {
+            write_side_file(&lake.root.join(dir), rejects_name, parts, schema)?;
+        }
+        fs::remove_dir_all(&self.dir)?;
+        Ok(counts)
+    }
+
+    /// The keys each partition must lose because the winning version of the same key lies in
+    /// another partition: a ticket whose `opened_at` moved to another month keeps one row, the
+    /// newest version's (ties go to the staged row, as within a partition). The lake's
+    /// partitions are read for their key and version columns only.
+    ///
+    /// Memory: a first pass keeps one 64-bit hash and partition per staged key (16 bytes, so
+    /// ten million staged tickets fit in a few hundred MB); only the keys whose hash shows up
+    /// in two partitions (in practice the moved tickets, plus the odd hash collision) are then
+    /// resolved exactly, by their full key.
+    fn cross_partition_drops(
+        &self,
+        lake: &Lake,
+    ) -> Result<HashMap<(Table, String), HashSet<String>>> {
+        let mut drops: HashMap<(Table, String), HashSet<String>> = HashMap::new();
+        let tables: BTreeSet<Table> = self
+            .parts
+            .keys()
+            // Versioned tables only (tickets): an interaction or a rating is an immutable event
+            // whose time does not change between exports.
+            .filter(|(t, _)| t.partition_column().is_some() && t.version_column().is_some())
+            .map(|(t, _)| *t)
+            .collect();
+        for table in tables {
+            // Every file that may hold a staged key, with its partition's name.
+            let mut files: Vec<(String, PathBuf, bool)> = Vec::new();
+            for ((t, part), staged) in &self.parts {
+                if *t == table {
+                    files.extend(staged.iter().map(|f| (part.clone(), f.clone(), true)));
+                }
+            }
+            for f in lake.files(table)? {
+                let part = f
+                    .parent()
+                    .and_then(Path::file_name)
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                files.push((part, f, false));
+            }
+            let names: Vec<&str> = files.iter().map(|(p, _, _)| p.as_str()).collect();
+            let index = |p: &str| names.iter().position(|n| *n == p).unwrap_or(0) as u32;
+
+            // Pass 1: per staged key hash, its first partition and whether it has another one.
+            let mut seen: FastMap<u64, (u32, bool)> = FastMap::default();
+            let mut suspects: HashSet<u64, foldhash::fast::RandomState> = HashSet::default();
+            for (part, f, staged) in &files {
+                let p = index(part);
+                for (key, _) in keys_and_versions(f, table)? {
+                    let h = key_hash(&key);
+                    if *staged {
+                        let e = seen.entry(h).or_insert((p, false));
+                        if e.0 != p && !e.1 {
+                            e.1 = true;
+                            suspects.insert(h);
+                        }
+                    } else if let Some(e) = seen.get_mut(&h)
+                        && e.0 != p
+                        && !e.1
+                    {
+                        e.1 = true;
+                        suspects.insert(h);
+                    }
+                }
+            }
+            drop(seen);
+            if suspects.is_empty() {
+                continue;
+            }
+
+            // Pass 2, exact, for the suspects only: the partitions each key is in, and the
+            // winning (partition, version); staged files come first, so a tie in the lake loses.
+            let mut found: HashMap<String, (BTreeSet<String>, String, i64)> = HashMap::new();
+            for (part, f, staged) in &files {
+                for (key, version) in keys_and_versions(f, table)? {
+                    if !suspects.contains(&key_hash(&key)) {
+                        continue;
+                    }
+                    if *staged {
+                        let e = found
+                            .entry(key)
+                            .or_insert_with(|| (BTreeSet::new(), part.clone(), version));
+                        e.0.insert(part.clone());
+                        if version >= e.2 {
+                            (e.1, e.2) = (part.clone(), version);
+                        }
+                    } else if let Some(e) = found.get_mut(&key) {
+                        e.0.insert(part.clone());
+                        if version > e.2 {
+                            (e.1, e.2) = (part.clone(), version);
+                        }
+                    }
+                }
+            }
+            for (key, (parts, winner, _)) in found {
+                for p in parts.into_iter().filter(|p| *p != winner) {
+                    drops.entry((table, p)).or_default().insert(key.clone());
+                }
+            }
+        }
+        Ok(drops)
+    }
+
+    /// Drops everything staged (nothing reaches the lake).
+    pub fn abort(mut self) -> Result<()> {
+        // Its outcome no longer matters, but it must not write into a removed directory.
+        let _ = self.finish_writing();
+        if self.dir.exists() {
+            fs::remove_dir_all(&self.dir)?;
+        }
+        Ok(())
+    }
+}
