@@ -103,6 +103,8 @@ impl Engine {
     /// Opens a session over `lake` with the metric views for `params`.
     /// With `config.cluster`, the session's queries run on that Ballista cluster.
     pub async fn open(lake: &Lake, config: &Config, params: &Params) -> Result<Engine> {
+        // Every read of this engine (its passes too) sees the snapshot of now.
+        let lake = &lake.pinned()?;
         if let Some(url) = &config.cluster {
             return Engine::on_cluster(url, lake, config, params).await;
         }
@@ -337,13 +339,24 @@ fn small_table(batch: RecordBatch) -> Result<Arc<dyn TableProvider>> {
 }
 
 async fn register_table(ctx: &SessionContext, lake: &Lake, table: Table, name: &str) -> Result<()> {
-    let dir = lake.table_dir(table);
-    std::fs::create_dir_all(&dir)?;
-    let partitioned = table.partition_column().is_some();
-    ctx.register_table(
-        name,
-        Arc::new(parquet_listing(&dir, table.schema(), partitioned)?),
-    )?;
+    let files = lake.files(table)?;
+    let urls = if files.is_empty() {
+        // No file yet: a listing of a directory that holds no Parquet file.
+        let empty = lake.root().join("_snapshots");
+        std::fs::create_dir_all(&empty)?;
+        vec![ListingTableUrl::parse(dir_url(&empty)?)?]
+    } else {
+        files
+            .iter()
+            .map(|f| Ok(ListingTableUrl::parse(f.to_string_lossy())?))
+            .collect::<Result<_>>()?
+    };
+    let options =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config = ListingTableConfig::new_with_multi_paths(urls)
+        .with_listing_options(options)
+        .with_schema(table.schema());
+    ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
     Ok(())
 }
 

@@ -73,9 +73,12 @@ pub async fn files(dir: &Path, version: u64) -> Result<Vec<PathBuf>> {
     let mut out = table
         .get_file_uris()?
         .map(|uri| {
-            Url::parse(&uri)
-                .ok()
-                .and_then(|u| u.to_file_path().ok())
+            // delta-rs gives local files as plain paths (other stores as URLs).
+            let path = match Url::parse(&uri) {
+                Ok(u) => u.to_file_path().ok(),
+                Err(_) => Some(PathBuf::from(&uri)),
+            };
+            path.filter(|p| p.is_absolute())
                 .with_context(|| format!("not a local file: {uri}"))
         })
         .collect::<Result<Vec<_>>>()?;
@@ -102,9 +105,8 @@ fn schema(table: Table) -> Result<StructType> {
 /// A data file written for a commit.
 #[derive(Debug, Clone)]
 pub struct NewFile {
+    /// Under the table's directory, in `month=YYYY-MM/` when the table is partitioned.
     pub path: PathBuf,
-    /// `month=YYYY-MM` or empty for an unpartitioned table.
-    pub partition: String,
     pub rows: u64,
 }
 

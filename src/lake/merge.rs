@@ -1,5 +1,4 @@
 use std::collections::{HashMap, HashSet};
-use std::fs::{self};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -10,9 +9,8 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef, TimestampMicrosecondType
 use crate::model::Table;
 
 use super::CommitCounts;
-use super::parquet::{
-    Hidden, lake_properties, parquet_batches, read_parquet, write_parquet_hidden,
-};
+use super::delta::NewFile;
+use super::parquet::{parquet_batches, read_parquet, write_data_file};
 
 /// A 64-bit hash of a row key, for the first pass over keys (collisions are resolved exactly).
 pub(super) fn key_hash(key: &str) -> u64 {
@@ -76,42 +74,22 @@ pub(super) fn keys_and_versions(path: &Path, table: Table) -> Result<Vec<(String
     Ok(out)
 }
 
-/// What a merged partition does to the lake once every partition is merged.
-pub(super) enum Change {
-    /// Its new file, written under a hidden name.
-    Write(Hidden),
-    /// Every row left it: its file goes.
-    Remove(PathBuf),
-    Nothing,
-}
+/// What a merged partition changes: the file written for it (if any rows are left) and the files
+/// it replaces. `None` when nothing changed (every staged row lost to the lake's own version).
+pub(super) type Change = Option<(Option<NewFile>, Vec<PathBuf>)>;
 
-impl Change {
-    pub(super) fn apply(self) -> Result<()> {
-        match self {
-            Change::Write(hidden) => hidden.publish(),
-            Change::Remove(path) => Ok(fs::remove_file(path)?),
-            Change::Nothing => Ok(()),
-        }
-    }
-}
-
-/// Merges the partition file `target` (if any) with staged files: for each key the row with the
-/// greatest version wins, ties going to the later source (staged after existing, later staged
-/// after earlier, later rows after earlier ones); keys in `moved` (won in another partition)
-/// leave. Memory: one key per row, never whole rows. The new file is left hidden: the caller
-/// puts it in place.
+/// Merges the partition's `existing` files with staged files into `out`: for each key the row
+/// with the greatest version wins, ties going to the later source (staged after existing, later
+/// staged after earlier, later rows after earlier ones); keys in `moved` (won in another
+/// partition) leave. Memory: one key per row, never whole rows.
 pub(super) fn merge_partition(
     table: Table,
-    target: &Path,
+    existing: &[PathBuf],
     staged: &[PathBuf],
     moved: &HashSet<String>,
+    out: &Path,
 ) -> Result<(CommitCounts, Change)> {
-    let mut sources: Vec<PathBuf> = Vec::new();
-    let has_existing = target.exists();
-    if has_existing {
-        sources.push(target.to_path_buf());
-    }
-    sources.extend(staged.iter().cloned());
+    let sources: Vec<&PathBuf> = existing.iter().chain(staged).collect();
 
     // Pass 1: the winning (source, row) of every key.
     let mut winners: FastMap<String, (u32, u32, i64)> = FastMap::default();
@@ -144,21 +122,21 @@ pub(super) fn merge_partition(
     let mut counts = CommitCounts::default();
     for (s, k) in keep.iter().enumerate() {
         let kept = k.iter().filter(|x| **x).count() as u64;
-        if has_existing && s == 0 {
-            counts.replaced = k.len() as u64 - kept;
+        if s < existing.len() {
+            counts.replaced += k.len() as u64 - kept;
         } else {
             counts.stored += kept;
             counts.superseded += k.len() as u64 - kept;
         }
     }
-    if keep.iter().all(|k| !k.contains(&true)) {
-        // Every row moved to another partition (or none was there): no empty file is left.
-        let change = if has_existing {
-            Change::Remove(target.to_path_buf())
-        } else {
-            Change::Nothing
-        };
-        return Ok((counts, change));
+    if counts.stored == 0 && counts.replaced == 0 {
+        // The lake already has every row as it would be written.
+        return Ok((counts, None));
+    }
+    let rows: u64 = keep.iter().flatten().filter(|x| **x).count() as u64;
+    if rows == 0 {
+        // Every row moved to another partition: no empty file is left.
+        return Ok((counts, Some((None, existing.to_vec()))));
     }
     // Streamed: one batch of one source in memory at a time.
     let batches = sources.iter().zip(keep).flat_map(|(path, keep)| {
@@ -175,8 +153,12 @@ pub(super) fn merge_partition(
             Ok(filter_record_batch(&b, &mask)?)
         })
     });
-    let hidden = write_parquet_hidden(target, table.schema(), batches, lake_properties())?;
-    Ok((counts, Change::Write(hidden)))
+    write_data_file(out, table.schema(), batches)?;
+    let file = NewFile {
+        path: out.to_path_buf(),
+        rows,
+    };
+    Ok((counts, Some((Some(file), existing.to_vec()))))
 }
 
 /// A batch of a file written by an earlier deskpulse, in the table's current schema: columns added

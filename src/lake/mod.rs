@@ -1,17 +1,21 @@
-//! The Parquet lake: one directory per table, hive-partitioned by month, zstd-compressed.
+//! The lake: one Delta Lake table per canonical table, and the lake's snapshots over them.
 //!
 //! Layout:
 //! ```text
-//! lake/tickets/month=2026-01/data.parquet      (also interactions, ratings)
-//! lake/adoptions/data.parquet                   (also surveys: small, unpartitioned)
-//! lake/_rejects/<content-hash>.parquet          (one file per ingested input)
-//! lake/_findings/<content-hash>.parquet         (likewise: kept rows with a contradictory field)
-//! lake/_manifest/data.parquet                   (one row per ingested input)
-//! lake/_staging/<content-hash>/...              (private to a running ingest)
+//! lake/tickets/_delta_log/...                   (Delta's log: which files make each version)
+//! lake/tickets/month=2026-01/part-<uuid>.parquet (also interactions, ratings: by month)
+//! lake/adoptions/part-<uuid>.parquet             (also surveys: small, unpartitioned)
+//! lake/_snapshots/<version>.json                 (the Delta version of every table, per commit)
+//! lake/_rejects/<content-hash>.parquet           (one file per ingested input)
+//! lake/_findings/<content-hash>.parquet          (likewise: kept rows with a contradictory field)
+//! lake/_manifest/data.parquet                    (one row per ingested input)
+//! lake/_staging/<content-hash>/...               (private to a running ingest)
 //! ```
-//! Every file is written under a hidden temporary name, fsync'd and renamed into place, so a reader
-//! sees either the old file or the new one. A partition holds exactly one file, and each key
-//! appears in it once: a commit merges the staged rows with the partition's current file.
+//! A commit merges the staged rows with the current files of the partitions they touch into new
+//! files (one row per key), commits each table's new and replaced files to Delta, then publishes
+//! the lake's next snapshot ([`snapshot`]). Readers read the tables at one snapshot's versions,
+//! so they see a commit in every table at once or not at all, whatever writers do meanwhile.
+//! A partition holds one file, and each key appears once in the whole table.
 
 pub mod delta;
 mod merge;
@@ -29,16 +33,18 @@ use anyhow::{Context, Result};
 use datafusion::arrow::array::RecordBatch;
 
 use crate::model::Table;
+pub use snapshot::{At, Snapshot};
 
 use parquet::parquet_rows;
 pub use parquet::{read_parquet, write_atomic, write_parquet_atomic};
 pub use side::ManifestEntry;
 pub use staging::{Buffer, Stageable, Staging};
 
-/// A lake directory.
+/// A lake directory, read at one snapshot ([`At::Latest`] unless asked otherwise).
 #[derive(Debug, Clone)]
 pub struct Lake {
     root: PathBuf,
+    at: At,
 }
 
 /// What a commit did to one table.
@@ -53,12 +59,39 @@ pub struct CommitCounts {
 }
 
 impl Lake {
-    /// Opens (and creates, if needed) a lake directory.
+    /// Opens (and creates, if needed) a lake directory. A lake written by deskpulse before its
+    /// tables were Delta tables is refused with the command that converts it.
     pub fn open(root: impl Into<PathBuf>) -> Result<Lake> {
         let root = root.into();
         fs::create_dir_all(&root)
             .with_context(|| format!("cannot create lake directory {}", root.display()))?;
-        Ok(Lake { root })
+        let lake = Lake {
+            root,
+            at: At::Latest,
+        };
+        if let Some(table) = Table::ALL.into_iter().find(|t| lake.is_legacy(*t)) {
+            anyhow::bail!(
+                "{} holds {} in the plain Parquet layout of earlier deskpulse versions; convert \
+                 the lake to Delta tables with `deskpulse --lake {} convert`",
+                lake.root.display(),
+                table.name(),
+                lake.root.display()
+            );
+        }
+        Ok(lake)
+    }
+
+    /// The same lake, read at `at` (time travel). Such a lake cannot be written.
+    pub fn at(mut self, at: At) -> Lake {
+        self.at = at;
+        self
+    }
+
+    /// The same lake read at the snapshot it resolves to now, so that every later read (the
+    /// engine's passes, say) sees that snapshot even while writers commit.
+    pub fn pinned(&self) -> Result<Lake> {
+        let s = self.snapshot()?;
+        Ok(self.clone().at(At::Version(s.version)))
     }
 
     pub fn root(&self) -> &Path {
@@ -69,36 +102,32 @@ impl Lake {
         self.root.join(table.name())
     }
 
-    /// The data files of a table, in partition order.
+    /// The snapshot this lake is read at.
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        snapshot::resolve(&self.root, self.at)
+    }
+
+    /// Fails when this lake was opened at an earlier snapshot: history is not rewritten.
+    pub(crate) fn writable(&self) -> Result<()> {
+        anyhow::ensure!(
+            self.at == At::Latest,
+            "the lake is opened at an earlier snapshot (--as-of-version / --as-of-time), which \
+             can be read but not written"
+        );
+        Ok(())
+    }
+
+    /// The data files of a table at the snapshot this lake is read at, in partition order.
     pub fn files(&self, table: Table) -> Result<Vec<PathBuf>> {
-        let dir = self.table_dir(table);
-        let mut out = Vec::new();
-        if !dir.exists() {
-            return Ok(out);
+        self.files_at(&self.snapshot()?, table)
+    }
+
+    /// The data files of a table at `snapshot`, in partition order.
+    pub fn files_at(&self, snapshot: &Snapshot, table: Table) -> Result<Vec<PathBuf>> {
+        match snapshot.tables.get(table.name()) {
+            Some(v) => delta::block_on(delta::files(&self.table_dir(table), *v)),
+            None => Ok(Vec::new()),
         }
-        if table.partition_column().is_none() {
-            let f = dir.join("data.parquet");
-            if f.exists() {
-                out.push(f);
-            }
-            return Ok(out);
-        }
-        let mut parts: Vec<PathBuf> = fs::read_dir(&dir)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("month="))
-            })
-            .collect();
-        parts.sort();
-        for p in parts {
-            let f = p.join("data.parquet");
-            if f.exists() {
-                out.push(f);
-            }
-        }
-        Ok(out)
     }
 
     /// Reads a whole table (or some of its columns). For tests and small tables: the engine is
@@ -118,6 +147,68 @@ impl Lake {
             .map(|f| parquet_rows(f))
             .sum::<Result<u64>>()
     }
+
+    /// Whether `table` is in the layout of deskpulse before Delta: `data.parquet` files and no log.
+    fn is_legacy(&self, table: Table) -> bool {
+        let dir = self.table_dir(table);
+        if dir.join("_delta_log").exists() || !dir.exists() {
+            return false;
+        }
+        legacy_files(&dir).is_ok_and(|f| !f.is_empty())
+    }
+
+    /// Converts a lake of the layout before Delta: each table's `data.parquet` files become the
+    /// first version of its Delta table (the files stay where they are), and one snapshot names
+    /// them all. Returns the tables converted and their files.
+    pub fn convert(root: impl Into<PathBuf>) -> Result<Vec<(Table, usize)>> {
+        let lake = Lake {
+            root: root.into(),
+            at: At::Latest,
+        };
+        let _lock = lake.lock()?;
+        let base = lake.snapshot()?;
+        let mut tables = base.tables.clone();
+        let mut done = Vec::new();
+        for table in Table::ALL {
+            if !lake.is_legacy(table) {
+                continue;
+            }
+            let dir = lake.table_dir(table);
+            let files = legacy_files(&dir)?
+                .into_iter()
+                .map(|path| {
+                    Ok(delta::NewFile {
+                        rows: parquet_rows(&path)?,
+                        path,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let v = delta::block_on(delta::commit(&dir, table, None, &files, &[]))?;
+            tables.insert(table.name().to_string(), v);
+            done.push((table, files.len()));
+        }
+        if !done.is_empty() {
+            snapshot::publish(&lake.root, &base, tables)?;
+        }
+        Ok(done)
+    }
+}
+
+/// The `data.parquet` files of a table directory in the layout before Delta.
+fn legacy_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let top = dir.join("data.parquet");
+    if top.exists() {
+        out.push(top);
+    }
+    for e in fs::read_dir(dir)? {
+        let p = e?.path().join("data.parquet");
+        if p.exists() {
+            out.push(p);
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 impl Lake {

@@ -12,9 +12,10 @@ use datafusion::parquet::file::properties::WriterProperties;
 
 /// Rows per Parquet row group in the lake (smaller groups prune and parallelise better).
 const ROW_GROUP_ROWS: usize = 256 * 1024;
-/// Testing hook: abort the process after this many temporary files were written and before the
-/// next rename, to prove that a crash at that point leaves the lake readable and complete.
-const CRASH_ENV: &str = "DESKPULSE_CRASH_BEFORE_RENAME";
+/// Testing hook: abort the process at the n-th step of a lake commit (each data file written,
+/// each table's Delta commit, the snapshot about to be published), to prove that a crash at any
+/// of them leaves the previous snapshot and that running again completes the commit.
+const CRASH_ENV: &str = "DESKPULSE_CRASH_AT";
 
 pub(super) fn lake_properties() -> WriterProperties {
     WriterProperties::builder()
@@ -49,6 +50,26 @@ pub(super) fn write_parquet(
     Ok(())
 }
 
+/// Writes a new data file of the lake (a name no version refers to yet), fsync'd with its
+/// directory: a Delta commit may name it right after.
+pub(super) fn write_data_file(
+    path: &Path,
+    schema: SchemaRef,
+    batches: impl IntoIterator<Item = Result<RecordBatch>>,
+) -> Result<()> {
+    let dir = path.parent().context("path has no directory")?;
+    fs::create_dir_all(dir)?;
+    let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut w = ArrowWriter::try_new(file, schema, Some(lake_properties()))?;
+    for b in batches {
+        w.write(&b?)?;
+    }
+    w.into_inner()?.sync_all()?;
+    File::open(dir)?.sync_all()?;
+    crash_point();
+    Ok(())
+}
+
 /// Writes batches to `path` atomically: a hidden temporary file in the same directory, fsync'd,
 /// then renamed over `path`, then the directory fsync'd. Readers never see a partial file.
 pub fn write_parquet_atomic(
@@ -67,7 +88,7 @@ pub(super) fn write_parquet_hidden(
     batches: impl IntoIterator<Item = Result<RecordBatch>>,
     props: WriterProperties,
 ) -> Result<Hidden> {
-    write_hidden(path, true, |file| {
+    write_hidden(path, |file| {
         let mut w = ArrowWriter::try_new(file, schema, Some(props))?;
         for b in batches {
             w.write(&b?)?;
@@ -79,21 +100,16 @@ pub(super) fn write_parquet_hidden(
 /// Writes a (small) file atomically, as [`write_parquet_atomic`] does: for reports and target
 /// lists that scripts pick up.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    replace(path, false, |mut file| {
+    replace(path, |mut file| {
         std::io::Write::write_all(&mut file, bytes)?;
         Ok(file)
     })
 }
 
 /// Writes `path` through `write` into a hidden temporary file beside it, fsyncs it, renames it
-/// over `path` and fsyncs the directory. `crash_test`: the crash-test hook may stop the process
-/// between the write and the rename (lake files only).
-pub(super) fn replace(
-    path: &Path,
-    crash_test: bool,
-    write: impl FnOnce(File) -> Result<File>,
-) -> Result<()> {
-    write_hidden(path, crash_test, write)?.publish()
+/// over `path` and fsyncs the directory.
+pub(super) fn replace(path: &Path, write: impl FnOnce(File) -> Result<File>) -> Result<()> {
+    write_hidden(path, write)?.publish()
 }
 
 /// A file written and fsync'd under its hidden temporary name, not yet renamed into place.
@@ -103,13 +119,11 @@ pub(super) fn replace(
 pub(super) struct Hidden {
     tmp: PathBuf,
     path: PathBuf,
-    crash_test: bool,
 }
 
 /// The first half of [`replace`]: writes the hidden temporary file beside `path`.
 pub(super) fn write_hidden(
     path: &Path,
-    crash_test: bool,
     write: impl FnOnce(File) -> Result<File>,
 ) -> Result<Hidden> {
     let dir = path.parent().context("path has no directory")?;
@@ -123,7 +137,6 @@ pub(super) fn write_hidden(
     let hidden = Hidden {
         tmp,
         path: path.to_path_buf(),
-        crash_test,
     };
     write(file)?.sync_all()?;
     Ok(hidden)
@@ -139,9 +152,6 @@ impl Drop for Hidden {
 impl Hidden {
     /// The second half of [`replace`]: renames the file into place and fsyncs the directory.
     pub(super) fn publish(self) -> Result<()> {
-        if self.crash_test {
-            crash_point();
-        }
         fs::rename(&self.tmp, &self.path).with_context(|| {
             format!(
                 "cannot rename {} to {}",
@@ -162,7 +172,7 @@ pub(super) fn crash_point() {
         && let Ok(n) = n.parse::<usize>()
         && WRITES.fetch_add(1, Ordering::SeqCst) + 1 >= n
     {
-        eprintln!("{CRASH_ENV}: simulated crash before rename");
+        eprintln!("{CRASH_ENV}: simulated crash");
         std::process::abort();
     }
 }

@@ -11,10 +11,11 @@ use crate::model::{
 use crate::sentiment::lang::ScoredLanguages;
 use crate::timeparse::month_of;
 
+use super::delta::{self, NewFile};
 use super::merge::{FastMap, key_hash, keys_and_versions, merge_partition};
 use super::parquet::{staging_properties, write_parquet};
 use super::side::write_side_file;
-use super::{CommitCounts, Lake};
+use super::{CommitCounts, Lake, snapshot};
 
 /// Rows kept in memory across all partitions before they are spilled to staged Parquet files.
 const STAGING_ROW_BUDGET: usize = 200_000;
@@ -288,13 +289,18 @@ impl Staging {
     ) -> Result<BTreeMap<Table, CommitCounts>> {
         self.spill()?;
         self.finish_writing()?;
-        let drops = self.cross_partition_drops(lake)?;
+        lake.writable()?;
+        let base = lake.snapshot()?;
+        let current: BTreeMap<Table, Vec<PathBuf>> = Table::ALL
+            .into_iter()
+            .map(|t| Ok((t, lake.files_at(&base, t)?)))
+            .collect::<Result<_>>()?;
+        let drops = self.cross_partition_drops(&current)?;
         let mut partitions: BTreeSet<&(Table, String)> = self.parts.keys().collect();
         partitions.extend(drops.keys());
         let none = HashSet::new();
-        // Partitions merge independently, so on every core; each new file stays hidden until all
-        // are written, then they are put in place in partition order (a failed merge changes
-        // nothing visible; a crash among the renames leaves whole files, as before).
+        // Partitions merge independently, so on every core, each into a new file that no
+        // snapshot names until the commit below.
         // Each merge holds one key per row of its partition, so their number is capped: memory
         // must not grow with the machine's cores.
         use rayon::prelude::*;
@@ -307,25 +313,43 @@ impl Staging {
                 .par_iter()
                 .map(|key| {
                     let (table, partition) = key;
-                    let dir = if partition.is_empty() {
-                        lake.table_dir(*table)
-                    } else {
-                        lake.table_dir(*table).join(partition)
-                    };
-                    fs::create_dir_all(&dir)?;
-                    let target = dir.join("data.parquet");
+                    let dir = lake.table_dir(*table).join(partition);
+                    let existing: Vec<PathBuf> = current[table]
+                        .iter()
+                        .filter(|f| f.parent() == Some(dir.as_path()))
+                        .cloned()
+                        .collect();
+                    let out = dir.join(format!("part-{}.parquet", uuid::Uuid::new_v4()));
                     let staged = self.parts.get(*key).map_or(&[][..], Vec::as_slice);
-                    merge_partition(*table, &target, staged, drops.get(*key).unwrap_or(&none))
+                    let moved = drops.get(*key).unwrap_or(&none);
+                    merge_partition(*table, &existing, staged, moved, &out)
                 })
                 .collect::<Result<Vec<_>>>()
         })?;
+        // Each table's new and replaced files become one Delta version, then the lake's next
+        // snapshot names them all: the moment the commit becomes visible.
         let mut counts: BTreeMap<Table, CommitCounts> = BTreeMap::new();
+        let mut changes: BTreeMap<Table, (Vec<NewFile>, Vec<PathBuf>)> = BTreeMap::new();
         for (key, (c, change)) in partitions.iter().zip(merged) {
-            change.apply()?;
             let e = counts.entry(key.0).or_default();
             e.stored += c.stored;
             e.superseded += c.superseded;
             e.replaced += c.replaced;
+            if let Some((added, removed)) = change {
+                let t = changes.entry(key.0).or_default();
+                t.0.extend(added);
+                t.1.extend(removed);
+            }
+        }
+        if !changes.is_empty() {
+            let mut versions = base.tables.clone();
+            for (table, (added, removed)) in &changes {
+                let base_version = base.tables.get(table.name()).copied();
+                let dir = lake.table_dir(*table);
+                let v = delta::block_on(delta::commit(&dir, *table, base_version, added, removed))?;
+                versions.insert(table.name().to_string(), v);
+            }
+            snapshot::publish(lake.root(), &base, versions)?;
         }
         let schemas = [
             (
@@ -357,15 +381,16 @@ impl Staging {
     /// resolved exactly, by their full key.
     fn cross_partition_drops(
         &self,
-        lake: &Lake,
+        current: &BTreeMap<Table, Vec<PathBuf>>,
     ) -> Result<HashMap<(Table, String), HashSet<String>>> {
         let mut drops: HashMap<(Table, String), HashSet<String>> = HashMap::new();
         let tables: BTreeSet<Table> = self
             .parts
             .keys()
-            // Versioned tables only (tickets): an interaction or a rating is an immutable event
-            // whose time does not change between exports.
-            .filter(|(t, _)| t.partition_column().is_some() && t.version_column().is_some())
+            // Every partitioned table: a ticket's `opened_at` changes between versions, and an
+            // event's time can too (Zendesk dates a changed rating by its update). Events have
+            // no version column, so the last ingested wins.
+            .filter(|(t, _)| t.partition_column().is_some())
             .map(|(t, _)| *t)
             .collect();
         for table in tables {
@@ -376,7 +401,7 @@ impl Staging {
                     files.extend(staged.iter().map(|f| (part.clone(), f.clone(), true)));
                 }
             }
-            for f in lake.files(table)? {
+            for f in current[&table].iter().cloned() {
                 let part = f
                     .parent()
                     .and_then(Path::file_name)

@@ -6,14 +6,14 @@ fn a_failed_or_abandoned_write_leaves_no_temporary_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("f.parquet");
     let tmp = dir.path().join(".f.parquet.tmp");
-    let failed = write_hidden(&path, false, |mut file| {
+    let failed = write_hidden(&path, |mut file| {
         std::io::Write::write_all(&mut file, b"half a file")?;
         anyhow::bail!("the writer failed")
     });
     assert!(failed.is_err());
     assert!(!tmp.exists() && !path.exists());
     // Written, then dropped unpublished (another partition's merge failed).
-    let hidden = write_hidden(&path, false, Ok).unwrap();
+    let hidden = write_hidden(&path, Ok).unwrap();
     assert!(tmp.exists());
     drop(hidden);
     assert!(!tmp.exists() && !path.exists());
