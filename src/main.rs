@@ -28,6 +28,8 @@ fn run(command: Command, ctx: Context) -> anyhow::Result<ExitCode> {
         Command::Stream(a) => cli::stream::run(a, &ctx),
         Command::Sentiment(a) => cli::sentiment::run(a),
         Command::Cluster { role } => cli::cluster::run(role),
+        Command::History(a) => cli::history::run(a, &ctx),
+        Command::Convert => cli::history::convert(&ctx),
         Command::Demo(a) => cli::demo::run(a, &ctx),
     }
 }

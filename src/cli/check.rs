@@ -6,7 +6,6 @@ use anyhow::Result;
 use deskpulse::check;
 use deskpulse::config::Config;
 use deskpulse::engine::{Engine, Params, output::Format};
-use deskpulse::lake::Lake;
 
 use super::{Context, out, outln, runtime, usage};
 
@@ -28,7 +27,7 @@ pub fn run(a: Args, ctx: &Context) -> Result<ExitCode> {
     if a.format == Format::Csv {
         return Err(usage("--format: check prints table or json"));
     }
-    let lake = Lake::open(&ctx.lake_dir)?;
+    let lake = ctx.lake()?;
     // Always in this process: a Ballista cluster hangs on the data_quality view.
     let local = Config {
         cluster: None,

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use deskpulse::demo;
-use deskpulse::lake::Lake;
 
 use super::{Context, outln};
 
@@ -23,7 +22,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args, ctx: &Context) -> Result<ExitCode> {
-    let lake = Lake::open(&ctx.lake_dir)?;
+    let lake = ctx.lake()?;
     let r = demo::run(
         &a.sample,
         a.tickets,

@@ -4,7 +4,6 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use deskpulse::engine::{Engine, output};
-use deskpulse::lake::Lake;
 
 use super::flags::{On, Period};
 use super::{Context, out, runtime};
@@ -21,7 +20,7 @@ pub struct Args {
 
 pub fn run(a: Args, ctx: &Context) -> Result<ExitCode> {
     let params = a.period.params();
-    let lake = Lake::open(&ctx.lake_dir)?;
+    let lake = ctx.lake()?;
     let batches = runtime()?.block_on(async {
         Engine::open(&lake, &ctx.config, &params)
             .await?

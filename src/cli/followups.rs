@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use deskpulse::engine::{Engine, output::Format};
-use deskpulse::lake::Lake;
 use deskpulse::metrics::followups::{self, Throttles};
 
 use super::flags::{On, Period};
@@ -47,7 +46,7 @@ pub fn run(a: Args, ctx: &Context) -> Result<ExitCode> {
     config.cap = a.cap.unwrap_or(config.cap);
     config.cooldown_days = a.cooldown_days.unwrap_or(config.cooldown_days);
     let throttles = Throttles::from_config(&config, params.as_of)?;
-    let lake = Lake::open(&ctx.lake_dir)?;
+    let lake = ctx.lake()?;
     let plan = runtime()?.block_on(async {
         let engine = Engine::open(&lake, &config, &params).await?;
         followups::plan(&engine, &throttles).await

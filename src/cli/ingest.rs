@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use anyhow::Result;
 use chrono_tz::Tz;
 use deskpulse::ingest::{IngestOptions, ingest};
-use deskpulse::lake::Lake;
 use deskpulse::model::Table;
 
 use super::{Context, out, outln, unreadable_input};
@@ -34,7 +33,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args, ctx: &Context) -> Result<ExitCode> {
-    let lake = Lake::open(&ctx.lake_dir)?;
+    let lake = ctx.lake()?;
     let opts = IngestOptions {
         profile: a.profile,
         mapping: a.mapping,

@@ -15,6 +15,7 @@ pub mod escalations;
 pub mod flags;
 pub mod followups;
 pub mod generate;
+pub mod history;
 pub mod ingest;
 pub mod query;
 pub mod rejects;
@@ -30,6 +31,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use deskpulse::config::Config;
+use deskpulse::lake::{At, Lake};
 
 /// Writes to stdout, returning the write's error: a reader that closed the pipe
 /// (`deskpulse sql ... | head -1`) ends the command quietly, as Unix tools do (see [`exit`]).
@@ -61,6 +63,12 @@ pub struct Cli {
     /// Configuration file (default: ./deskpulse.toml when present, else built-in defaults).
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
+    /// Read the lake as it was at this snapshot version (`deskpulse history` lists them).
+    #[arg(long, global = true, conflicts_with = "as_of_time")]
+    pub as_of_version: Option<u64>,
+    /// Read the lake as it was at this time (the last snapshot committed at or before it).
+    #[arg(long, global = true, value_parser = flags::time)]
+    pub as_of_time: Option<deskpulse::model::Micros>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -102,6 +110,10 @@ pub enum Command {
         #[command(subcommand)]
         role: cluster::Role,
     },
+    /// The lake's snapshots: one per completed commit, with the Delta version of each table.
+    History(history::Args),
+    /// Convert a lake written by deskpulse before its tables were Delta tables (in place).
+    Convert,
     /// Run the main job: generate the demo sample (sample-data/demo/, 25,000 tickets) if missing,
     /// ingest it, write the weekly report and the dashboard of its last week.
     Demo(demo::Args),
@@ -127,6 +139,8 @@ impl Command {
 pub struct Context {
     pub config: Config,
     pub lake_dir: PathBuf,
+    /// Which snapshot readers read (`--as-of-version`, `--as-of-time`).
+    pub at: At,
     /// Draw progress bars (stderr is a terminal).
     pub progress: bool,
 }
@@ -137,11 +151,24 @@ impl Context {
         if let Some(url) = cli.command.cluster() {
             config.cluster = Some(url.to_string());
         }
+        let at = match (cli.as_of_version, cli.as_of_time) {
+            (Some(v), _) => At::Version(v),
+            (_, Some(t)) => At::Time(t),
+            _ => At::Latest,
+        };
         Ok(Context {
             lake_dir: cli.lake.clone().unwrap_or_else(|| config.lake.clone()),
+            at,
             config,
             progress: std::io::stderr().is_terminal(),
         })
+    }
+}
+
+impl Context {
+    /// The lake, read at the snapshot the flags ask for.
+    pub fn lake(&self) -> Result<Lake> {
+        Ok(Lake::open(&self.lake_dir)?.at(self.at))
     }
 }
 

@@ -6,7 +6,6 @@ use anyhow::Result;
 use clap::builder::{PossibleValue, PossibleValuesParser};
 use deskpulse::engine::catalogue::CATALOGUE;
 use deskpulse::engine::{Engine, output};
-use deskpulse::lake::Lake;
 
 use super::flags::{On, Scope};
 use super::{Context, out, outln, runtime};
@@ -61,7 +60,7 @@ fn run(query: Query, scope: &Scope, mut ctx: Context) -> Result<ExitCode> {
         ctx.config.fcr = fcr;
     }
     let params = scope.params();
-    let lake = Lake::open(&ctx.lake_dir)?;
+    let lake = ctx.lake()?;
     let batches = runtime()?.block_on(async {
         let engine = Engine::open(&lake, &ctx.config, &params).await?;
         match query {

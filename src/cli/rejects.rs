@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use deskpulse::lake::Lake;
 
 use super::{Context, outln};
 
@@ -15,7 +14,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args, ctx: &Context) -> Result<ExitCode> {
-    let rejects = Lake::open(&ctx.lake_dir)?.rejects()?;
+    let rejects = ctx.lake()?.rejects()?;
     let shown = match a.limit {
         0 => rejects.len(),
         n => n.min(rejects.len()),

@@ -4,7 +4,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use deskpulse::lake::Lake;
 use deskpulse::report;
 
 use super::flags::On;
@@ -55,7 +54,7 @@ pub fn run(kind: Kind, ctx: &Context) -> Result<ExitCode> {
             .map_err(|e| usage(format!("--week: {e}")))?,
         None => calendar.previous_week(&calendar.week_of(chrono::Utc::now().timestamp_micros())),
     };
-    let lake = Lake::open(&ctx.lake_dir)?;
+    let lake = ctx.lake()?;
     let data = runtime()?.block_on(report::gather(&lake, &ctx.config, &week))?;
     match kind {
         Kind::Weekly { out, .. } => {

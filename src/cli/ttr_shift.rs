@@ -4,7 +4,6 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use deskpulse::engine::{Engine, Params, output::Format};
-use deskpulse::lake::Lake;
 use deskpulse::metrics::ttr_shift::{Refused, ShiftOptions, render_text, ttr_shift};
 use deskpulse::model::{Adoption, Micros};
 
@@ -44,6 +43,7 @@ fn launch(s: &str) -> Result<(String, Micros), String> {
 }
 
 pub fn run(a: Args, mut ctx: Context) -> Result<ExitCode> {
+    let lake = ctx.lake()?;
     let config = &mut ctx.config;
     config.window_weeks = a.window.unwrap_or(config.window_weeks);
     config.ramp_weeks = a.ramp.unwrap_or(config.ramp_weeks);
@@ -65,7 +65,6 @@ pub fn run(a: Args, mut ctx: Context) -> Result<ExitCode> {
         });
         only.get_or_insert_with(|| "cli".into());
     }
-    let lake = Lake::open(&ctx.lake_dir)?;
     let opts = ShiftOptions {
         adoption: only,
         min_tickets: a.min_tickets,

@@ -338,26 +338,75 @@ fn small_table(batch: RecordBatch) -> Result<Arc<dyn TableProvider>> {
     Ok(Arc::new(ViewTable::new(plan.build()?, None)))
 }
 
+/// Registers `table` as `name`: the Parquet files of the snapshot the lake is read at (never
+/// a directory listing, which would also find files of other versions). A table partitioned by
+/// month is the UNION ALL of one scan per month with its `month` as a constant column, so a
+/// filter on `month` removes whole months at planning, as hive partitions did.
 async fn register_table(ctx: &SessionContext, lake: &Lake, table: Table, name: &str) -> Result<()> {
     let files = lake.files(table)?;
-    let urls = if files.is_empty() {
+    let partitioned = table.partition_column().is_some();
+    if files.is_empty() {
         // No file yet: a listing of a directory that holds no Parquet file.
         let empty = lake.root().join("_snapshots");
         std::fs::create_dir_all(&empty)?;
-        vec![ListingTableUrl::parse(dir_url(&empty)?)?]
-    } else {
-        files
+        let listing = parquet_listing(&empty, table.schema(), partitioned)?;
+        ctx.register_table(name, Arc::new(listing))?;
+        return Ok(());
+    }
+    if !partitioned {
+        ctx.register_table(name, Arc::new(file_listing(&files, table)?))?;
+        return Ok(());
+    }
+    let mut months: std::collections::BTreeMap<String, Vec<std::path::PathBuf>> =
+        Default::default();
+    for f in files {
+        let month = f
+            .parent()
+            .and_then(Path::file_name)
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix("month="))
+            .with_context(|| format!("{} is not in a month=YYYY-MM directory", f.display()))?
+            .to_string();
+        months.entry(month).or_default().push(f);
+    }
+    let mut plan: Option<LogicalPlanBuilder> = None;
+    for (month, files) in months {
+        let source =
+            datafusion::datasource::provider_as_source(Arc::new(file_listing(&files, table)?));
+        let columns = table
+            .schema()
+            .fields()
             .iter()
-            .map(|f| Ok(ListingTableUrl::parse(f.to_string_lossy())?))
-            .collect::<Result<_>>()?
-    };
+            .map(|f| col(f.name()))
+            .chain([lit(month.clone()).alias("month")])
+            .collect::<Vec<_>>();
+        let scan = LogicalPlanBuilder::scan(format!("{name}_{month}"), source, None)?
+            .project(columns)?
+            .build()?;
+        plan = Some(match plan {
+            None => LogicalPlanBuilder::from(scan),
+            Some(p) => p.union(scan)?,
+        });
+    }
+    let plan = plan
+        .expect("a partitioned table with files has a month")
+        .build()?;
+    ctx.register_table(name, Arc::new(ViewTable::new(plan, None)))?;
+    Ok(())
+}
+
+/// Some Parquet files of `table` as one table.
+fn file_listing(files: &[std::path::PathBuf], table: Table) -> Result<ListingTable> {
+    let urls = files
+        .iter()
+        .map(|f| Ok(ListingTableUrl::parse(f.to_string_lossy())?))
+        .collect::<Result<_>>()?;
     let options =
         ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
     let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(options)
         .with_schema(table.schema());
-    ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
-    Ok(())
+    Ok(ListingTable::try_new(config)?)
 }
 
 /// The Parquet files of a directory as one table of `schema` (with the hive column `month` when

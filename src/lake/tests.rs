@@ -1,5 +1,8 @@
-use super::parquet::write_hidden;
+use datafusion::arrow::array::{Array, AsArray};
+
+use super::parquet::{lake_properties, write_hidden};
 use super::*;
+use crate::model::{Interaction, Micros, Rating, TableRow, Ticket};
 
 #[test]
 fn a_failed_or_abandoned_write_leaves_no_temporary_file() {
@@ -40,9 +43,9 @@ fn interaction(id: &str, at: Micros, lang: Option<&str>) -> Interaction {
 }
 
 #[test]
-fn a_file_written_before_a_column_was_added_merges_with_nulls() {
+fn a_lake_of_the_layout_before_delta_is_refused_then_converted_and_merges_with_nulls() {
     let dir = tempfile::tempdir().unwrap();
-    let lake = Lake::open(dir.path().join("lake")).unwrap();
+    let root = dir.path().join("lake");
     let t = 1_772_442_000_000_000; // 2026-03-02
     // An interactions file of an earlier deskpulse: no `lang` column.
     let full = Interaction::to_batch(&[interaction("old", t, None)]);
@@ -53,7 +56,7 @@ fn a_file_written_before_a_column_was_added_merges_with_nulls() {
                 .collect::<Vec<_>>(),
         )
         .unwrap();
-    let part = lake.table_dir(Table::Interactions).join("month=2026-03");
+    let part = root.join("interactions").join("month=2026-03");
     fs::create_dir_all(&part).unwrap();
     write_parquet_atomic(
         &part.join("data.parquet"),
@@ -62,6 +65,13 @@ fn a_file_written_before_a_column_was_added_merges_with_nulls() {
         lake_properties(),
     )
     .unwrap();
+    let refused = Lake::open(&root).unwrap_err().to_string();
+    assert!(refused.contains("deskpulse --lake"), "{refused}");
+    assert!(refused.ends_with("convert`"), "{refused}");
+    let converted = Lake::convert(&root).unwrap();
+    assert_eq!(converted, vec![(Table::Interactions, 1)]);
+    let lake = Lake::open(&root).unwrap();
+    assert_eq!(lake.row_count(Table::Interactions).unwrap(), 1);
 
     let mut staging = lake.stage("s").unwrap();
     staging.push(interaction("new", t + 1, Some("en"))).unwrap();
@@ -200,8 +210,18 @@ fn partitions_by_month_of_the_partition_column() {
     s.commit(&lake, "t").unwrap();
     let files = lake.files(Table::Tickets).unwrap();
     assert_eq!(files.len(), 2);
-    assert!(files[0].ends_with("tickets/month=2026-01/data.parquet"));
-    assert!(files[1].ends_with("tickets/month=2026-02/data.parquet"));
+    assert!(
+        files[0]
+            .parent()
+            .unwrap()
+            .ends_with("tickets/month=2026-01")
+    );
+    assert!(
+        files[1]
+            .parent()
+            .unwrap()
+            .ends_with("tickets/month=2026-02")
+    );
 }
 
 #[test]
@@ -266,4 +286,72 @@ fn manifest_round_trips() {
     assert_eq!(lake.manifest().unwrap(), vec![e]);
     assert!(lake.already_ingested("abc", "generic").unwrap());
     assert!(!lake.already_ingested("abc", "servicenow").unwrap());
+}
+
+#[test]
+fn a_rating_sent_again_in_a_later_month_is_one_row_the_last_ingested() {
+    let parse = |s: &str| crate::timeparse::TimeParser::default().parse(s).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path()).unwrap();
+    let rating = |at: &str, score: f64| Rating {
+        rating_id: "R1".into(),
+        ticket_id: "T1".into(),
+        interaction_id: None,
+        requester_id: None,
+        rated_at: parse(at),
+        channel: None,
+        score_raw: score.to_string(),
+        scale: crate::model::Scale::Five,
+        score_5: score,
+        comment: None,
+        lang: None,
+        sentiment: None,
+    };
+    for (name, at, score) in [
+        ("a", "2026-01-20T10:00:00Z", 2.0),
+        ("b", "2026-03-02T09:00:00Z", 5.0),
+    ] {
+        let mut s = lake.stage(name).unwrap();
+        s.push(rating(at, score)).unwrap();
+        s.commit(&lake, name).unwrap();
+    }
+    let files = lake.files(Table::Ratings).unwrap();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].parent().unwrap().ends_with("month=2026-03"));
+    let b = lake.scan(Table::Ratings, Some(&["score_5"])).unwrap();
+    let scores: Vec<f64> = b
+        .iter()
+        .flat_map(|b| {
+            b.column(0)
+                .as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+                .values()
+                .to_vec()
+        })
+        .collect();
+    assert_eq!(scores, vec![5.0]);
+}
+
+#[test]
+fn readers_keep_their_snapshot_and_time_travel_reads_an_earlier_one() {
+    let parse = |s: &str| crate::timeparse::TimeParser::default().parse(s).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path()).unwrap();
+    let commit = |name: &str, id: &str| {
+        let mut s = lake.stage(name).unwrap();
+        s.push(ticket(id, parse("2026-01-15T00:00:00Z"), 1, "new"))
+            .unwrap();
+        s.commit(&lake, name).unwrap();
+    };
+    commit("a", "T1");
+    let pinned = lake.pinned().unwrap();
+    commit("b", "T2");
+    assert_eq!(pinned.row_count(Table::Tickets).unwrap(), 1);
+    assert_eq!(lake.row_count(Table::Tickets).unwrap(), 2);
+    let first = lake.clone().at(At::Version(1));
+    assert_eq!(first.row_count(Table::Tickets).unwrap(), 1);
+    // History is read, never written.
+    let mut s = first.stage("c").unwrap();
+    s.push(ticket("T3", 0, 1, "x")).unwrap();
+    assert!(s.commit(&first, "c").is_err());
+    assert_eq!(lake.row_count(Table::Tickets).unwrap(), 2);
 }

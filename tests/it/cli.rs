@@ -1,5 +1,5 @@
-//! The real binary, end to end: exit codes, summaries, a crash between write and rename, the
-//! demo, and generated data ingesting without a reject.
+//! The real binary, end to end: exit codes, summaries, an ingest killed at every step of its
+//! commit, the demo, and generated data ingesting without a reject.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -97,62 +97,86 @@ fn a_refused_file_exits_2_names_the_column_and_stores_nothing() {
     assert_eq!(o.status.code(), Some(2));
 }
 
-#[test]
-fn a_crash_between_write_and_rename_leaves_the_lake_readable_and_a_rerun_completes_it() {
-    let clean = tempfile::tempdir().unwrap();
-    for f in ["tickets_v1.csv", "tickets_v2.csv"] {
-        assert!(
-            deskpulse(clean.path(), &["ingest", &fixture(f)])
-                .status
-                .success()
-        );
+/// A second version of a generated tickets export: every ticket updated a day later and
+/// closed, and every third one opened 40 days later (so it moves to another month partition).
+fn reversion(from: &Path, to: &Path) {
+    let shift = |s: &str, days: i64| {
+        let t = chrono::DateTime::parse_from_rfc3339(s).unwrap() + chrono::Duration::days(days);
+        t.to_utc().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    };
+    let mut r = csv::Reader::from_path(from).unwrap();
+    let headers = r.headers().unwrap().clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let (opened, updated, status) = (col("opened_at"), col("updated_at"), col("status"));
+    let mut w = csv::Writer::from_path(to).unwrap();
+    w.write_record(&headers).unwrap();
+    for (n, rec) in r.records().enumerate() {
+        let mut rec: Vec<String> = rec.unwrap().iter().map(str::to_string).collect();
+        rec[updated] = shift(&rec[updated], 1);
+        rec[status] = "closed".into();
+        if n % 3 == 0 {
+            rec[opened] = shift(&rec[opened], 40);
+        }
+        w.write_record(&rec).unwrap();
     }
-    let want = tickets(clean.path());
+    w.flush().unwrap();
+}
 
+/// The probe's case: an ingest that re-versions tickets across every month partition (and
+/// moves some between months), killed after its 1st, 2nd, ... step (each new file written,
+/// the Delta commit, the snapshot about to be published). Every time, readers see the lake as
+/// it was (each ticket once, all on their old version); the next run, from the leftovers of all
+/// the killed ones, completes it.
+#[test]
+fn an_ingest_killed_at_any_step_shows_none_of_it_and_a_rerun_completes_it() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(
-        deskpulse(dir.path(), &["ingest", &fixture("tickets_v1.csv")])
-            .status
-            .success()
-    );
-    let before = tickets(dir.path());
-    // v2 touches two month partitions; die after writing the second one's file, before its rename.
-    let crashed = Command::new(env!("CARGO_BIN_EXE_deskpulse"))
-        .env("DESKPULSE_CRASH_BEFORE_RENAME", "2")
-        .args([
-            "--lake",
-            &dir.path().display().to_string(),
-            "ingest",
-            &fixture("tickets_v2.csv"),
-        ])
+    let (data, lake) = (dir.path().join("data"), dir.path().join("lake"));
+    let g = Command::new(env!("CARGO_BIN_EXE_deskpulse"))
+        .args(["generate", "--tickets", "600", "--seed", "9", "--out"])
+        .arg(&data)
         .output()
         .unwrap();
-    assert!(!crashed.status.success());
-    // Readable: every visible file is complete; January has v2's versions, February still v1's.
-    let mid = tickets(dir.path());
-    assert_eq!(mid.len(), before.len());
-    assert!(mid.iter().any(|(id, st, _)| id == "A" && st == "resolved"));
-    assert!(!mid.iter().any(|(id, _, _)| id == "D"));
-    let feb = dir.path().join("tickets/month=2026-02");
-    assert!(
-        feb.join(".data.parquet.tmp").exists(),
-        "the unrenamed file stays hidden"
-    );
-    // The file is not in the manifest, so running again ingests it and completes the lake.
-    assert!(
-        deskpulse(dir.path(), &["ingest", &fixture("tickets_v2.csv")])
-            .status
-            .success()
-    );
-    assert_eq!(tickets(dir.path()), want);
-    assert!(!feb.join(".data.parquet.tmp").exists());
-    assert!(
-        !dir.path()
-            .join("_staging")
-            .read_dir()
-            .unwrap()
-            .any(|_| true)
-    );
+    assert!(g.status.success(), "{g:?}");
+    let v1 = data.join("tickets.csv");
+    let v2 = data.join("tickets_v2.csv");
+    reversion(&v1, &v2);
+    let v1 = v1.display().to_string();
+    let v2 = v2.display().to_string();
+    assert!(deskpulse(&lake, &["ingest", &v1]).status.success());
+    let before = tickets(&lake);
+    assert_eq!(before.len(), 600);
+
+    let mut step = 1;
+    loop {
+        let run = Command::new(env!("CARGO_BIN_EXE_deskpulse"))
+            .env("DESKPULSE_CRASH_AT", step.to_string())
+            .arg("--lake")
+            .arg(&lake)
+            .args(["ingest", &v2])
+            .output()
+            .unwrap();
+        if run.status.success() {
+            break;
+        }
+        assert!(
+            String::from_utf8_lossy(&run.stderr).contains("simulated crash"),
+            "{run:?}"
+        );
+        assert_eq!(tickets(&lake), before, "killed at step {step}");
+        step += 1;
+        assert!(step < 100, "the commit never completes");
+    }
+    // 14 months of files, the tickets table's commit and the snapshot at least.
+    assert!(step > 15, "only {step} steps");
+    let after = tickets(&lake);
+    assert_eq!(after.len(), 600);
+    assert!(after.iter().all(|(_, status, _)| status == "closed"));
+    let clean = dir.path().join("clean");
+    for f in [&v1, &v2] {
+        assert!(deskpulse(&clean, &["ingest", f]).status.success());
+    }
+    assert_eq!(after, tickets(&clean));
+    assert!(!lake.join("_staging").read_dir().unwrap().any(|_| true));
 }
 
 #[test]
