@@ -7,6 +7,7 @@ mod cli;
 mod cluster;
 mod common;
 mod followups;
+mod lake;
 mod metrics;
 mod report;
 mod stream;

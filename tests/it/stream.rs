@@ -31,6 +31,11 @@ impl Drop for Stream {
 impl Stream {
     /// Starts the stream (flushing every 200 ms unless `args` say otherwise).
     fn start(lake: &Path, args: &[&str]) -> Stream {
+        Stream::start_with(lake, args, &[])
+    }
+
+    /// [`Stream::start`] with environment variables.
+    fn start_with(lake: &Path, args: &[&str], env: &[(&str, String)]) -> Stream {
         let mut args = args.to_vec();
         if !args.contains(&"--flush-interval") {
             args.extend(["--flush-interval", "200ms"]);
@@ -40,6 +45,7 @@ impl Stream {
             .arg(lake)
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -137,9 +143,14 @@ async fn health(url: &str) -> Value {
 
 /// rating_id → how many rows the lake holds for it.
 fn rating_rows(lake: &Path) -> HashMap<String, usize> {
+    key_rows(lake, Table::Ratings)
+}
+
+/// Each key of `table` → how many rows the lake holds for it.
+fn key_rows(lake: &Path, table: Table) -> HashMap<String, usize> {
     let lake = Lake::open(lake).unwrap();
     let mut n = HashMap::new();
-    for b in lake.scan(Table::Ratings, Some(&["rating_id"])).unwrap() {
+    for b in lake.scan(table, Some(&[table.key_columns()[0]])).unwrap() {
         let ids = b.column(0).as_string::<i32>();
         for i in 0..b.num_rows() {
             *n.entry(ids.value(i).to_string()).or_default() += 1;
@@ -525,6 +536,63 @@ async fn sigkill_in_the_middle_of_a_send_loop_loses_no_acknowledged_event_and_do
     }
     assert!(rows.values().all(|n| *n == 1));
     assert_eq!(rows.len(), (acked.len() + 1) * 25);
+}
+
+/// ticket_id → how many rows the lake holds for it.
+fn ticket_rows(lake: &Path) -> HashMap<String, usize> {
+    key_rows(lake, Table::Tickets)
+}
+
+/// One micro-batch (a ticket and its ratings: two tables), its stream killed after the 1st, 2nd,
+/// ... step of the batch's commit: each time the lake shows none of it; the next start replays
+/// the spool and commits it, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_micro_batch_killed_at_any_step_of_its_commit_shows_none_of_it() {
+    let (_d, lake) = lake_dir();
+    let events = ndjson(&[
+        ticket("T1", "network"),
+        rating("R1", "T1", 5, "chat", "great"),
+        rating("R2", "T1", 1, "email", "bad"),
+    ]);
+    let mut step = 1;
+    loop {
+        let mut s = Stream::start_with(&lake, &[], &[("DESKPULSE_CRASH_AT", step.to_string())]);
+        let (status, _) = post(&s.url, events.clone(), None).await;
+        assert_eq!(status, 200);
+        let t = Instant::now();
+        let crashed = loop {
+            if s.child.try_wait().unwrap().is_some() {
+                break true;
+            }
+            // The process may die while it answers.
+            let h = async {
+                let r = client().get(format!("{}/healthz", s.url)).send().await;
+                r.ok()?.json::<Value>().await.ok()
+            };
+            if h.await.and_then(|h| h["in_lake"].as_u64()) >= Some(3) {
+                break false;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "neither committed nor crashed"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        if !crashed {
+            s.stop();
+            break;
+        }
+        assert!(rating_rows(&lake).is_empty(), "killed at step {step}");
+        assert!(ticket_rows(&lake).is_empty(), "killed at step {step}");
+        step += 1;
+        assert!(step < 20, "the commit never completes");
+    }
+    // A file per table, a Delta commit per table and the snapshot.
+    assert!(step >= 5, "only {step} steps");
+    assert_eq!(ticket_rows(&lake), HashMap::from([("T1".to_string(), 1)]));
+    let ratings = rating_rows(&lake);
+    assert_eq!(ratings.len(), 2);
+    assert!(ratings.values().all(|n| *n == 1));
 }
 
 /// A webhook that fails its first call, then records what it gets.
