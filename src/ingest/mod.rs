@@ -224,10 +224,11 @@ pub fn ingest(
     files: &[PathBuf],
     opts: &IngestOptions,
 ) -> Result<(Vec<FileReport>, Vec<FileError>)> {
-    let _lock = lake.lock()?;
     let mut reports = Vec::new();
     let mut errors = Vec::new();
     for path in files {
+        // Held per file, so the stream's micro-batches commit between two files.
+        let _lock = lake.lock()?;
         let name = path.display().to_string();
         let result = profiles::profile(opts, path).and_then(|profile| {
             let copy = regular_file(path)?;

@@ -11,11 +11,11 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use deltalake_core::DeltaTable;
 use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake_core::kernel::transaction::CommitBuilder;
 use deltalake_core::kernel::{Action, Add, Remove, StructType};
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
+use deltalake_core::{DeltaTable, TableProperty};
 use url::Url;
 
 use crate::model::Table;
@@ -129,7 +129,10 @@ pub async fn commit(
                 .await?
                 .create()
                 .with_table_name(name)
-                .with_columns(schema(table)?.fields().cloned());
+                .with_columns(schema(table)?.fields().cloned())
+                // The lake's snapshots name old versions: keep their log (it is small) until
+                // the lake's own clean-up, so time travel reaches every snapshot.
+                .with_configuration_property(TableProperty::EnableExpiredLogCleanup, Some("false"));
             if table.partition_column().is_some() {
                 create = create.with_partition_columns([MONTH]);
             }

@@ -213,7 +213,9 @@ fn legacy_files(dir: &Path) -> Result<Vec<PathBuf>> {
 
 impl Lake {
     /// Takes the lake's write lock (an OS file lock on `_lock`, released when the holder exits,
-    /// even by a crash): one writer at a time, so two ingests never interleave their merges.
+    /// even by a crash), waiting while another writer holds it: writers take turns (an ingest
+    /// holds it for one file, the stream for one micro-batch), so two never interleave their
+    /// commits. Readers take no lock.
     pub fn lock(&self) -> Result<WriteLock> {
         let path = self.root.join("_lock");
         let file = File::options()
@@ -223,13 +225,17 @@ impl Lake {
             .open(&path)
             .with_context(|| format!("cannot open {}", path.display()))?;
         match file.try_lock() {
-            Ok(()) => Ok(WriteLock { _file: file }),
-            Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
-                "another deskpulse process is writing to the lake {} (wait for it to finish)",
-                self.root.display()
-            ),
-            Err(std::fs::TryLockError::Error(e)) => Err(e).context("cannot lock the lake"),
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                eprintln!(
+                    "deskpulse: another process is writing to the lake {}; waiting for its turn",
+                    self.root.display()
+                );
+                file.lock().context("cannot lock the lake")?;
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e).context("cannot lock the lake"),
         }
+        Ok(WriteLock { _file: file })
     }
 
     /// Starts staging the rows of one ingest under `_staging/<id>` (removing leftovers of a crashed

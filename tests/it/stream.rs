@@ -595,6 +595,65 @@ async fn a_micro_batch_killed_at_any_step_of_its_commit_shows_none_of_it() {
     assert!(ratings.values().all(|n| *n == 1));
 }
 
+/// A batch ingest and the stream on one lake at once: the stream's micro-batches take turns with
+/// the ingest's file commits (none fails), and every row of both is there once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_ingest_and_the_stream_write_one_lake_at_once() {
+    let (d, lake) = lake_dir();
+    let data = d.path().join("data");
+    let g = Command::new(env!("CARGO_BIN_EXE_deskpulse"))
+        .args(["generate", "--tickets", "3000", "--seed", "4", "--out"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(g.status.success(), "{g:?}");
+    let s = Stream::start(&lake, &["--flush-interval", "50ms"]);
+    let mut ingest = Command::new(env!("CARGO_BIN_EXE_deskpulse"))
+        .arg("--lake")
+        .arg(&lake)
+        .arg("ingest")
+        .args(["tickets", "interactions", "ratings"].map(|t| data.join(format!("{t}.csv"))))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut sent = 0;
+    let mut during = 0;
+    loop {
+        let running = ingest.try_wait().unwrap().is_none();
+        let events: Vec<Value> = (0..10)
+            .map(|i| rating(&format!("S{sent}-{i}"), "T1", 4, "chat", "ok"))
+            .collect();
+        assert_eq!(post(&s.url, ndjson(&events), None).await.0, 200);
+        sent += 1;
+        if running {
+            during += 1;
+        } else if sent > during + 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(ingest.wait().unwrap().success());
+    assert!(during > 5, "the ingest ended before the stream wrote");
+    let t = Instant::now();
+    while health(&s.url).await["in_lake"].as_u64() < Some(sent * 10) {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the stream's events never reached the lake"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(health(&s.url).await["failed_batches"], 0);
+    s.stop();
+    let ratings = rating_rows(&lake);
+    assert!(ratings.values().all(|n| *n == 1));
+    let streamed = ratings.keys().filter(|k| k.starts_with('S')).count();
+    assert_eq!(streamed as u64, sent * 10);
+    let generated = std::fs::read_to_string(data.join("ratings.csv")).unwrap();
+    assert_eq!(ratings.len() - streamed, generated.lines().count() - 1);
+    assert_eq!(ticket_rows(&lake).len(), 3000);
+}
+
 /// A webhook that fails its first call, then records what it gets.
 async fn flaky_webhook() -> (String, Arc<Mutex<Vec<Value>>>) {
     use axum::extract::State;
