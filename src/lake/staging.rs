@@ -291,7 +291,9 @@ impl Staging {
         self.finish_writing()?;
         lake.writable()?;
         let base = lake.snapshot()?;
-        let current: BTreeMap<Table, Vec<PathBuf>> = Table::ALL
+        // The current files of the tables this commit touches (each a read of its Delta log).
+        let touched: BTreeSet<Table> = self.parts.keys().map(|(t, _)| *t).collect();
+        let current: BTreeMap<Table, Vec<PathBuf>> = touched
             .into_iter()
             .map(|t| Ok((t, lake.files_at(&base, t)?)))
             .collect::<Result<_>>()?;
