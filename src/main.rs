@@ -30,6 +30,7 @@ fn run(command: Command, ctx: Context) -> anyhow::Result<ExitCode> {
         Command::Cluster { role } => cli::cluster::run(role),
         Command::History(a) => cli::history::run(a, &ctx),
         Command::Convert => cli::history::convert(&ctx),
+        Command::Compact(a) => cli::compact::run(a, &ctx),
         Command::Demo(a) => cli::demo::run(a, &ctx),
     }
 }

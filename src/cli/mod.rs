@@ -10,6 +10,7 @@
 
 pub mod check;
 pub mod cluster;
+pub mod compact;
 pub mod demo;
 pub mod escalations;
 pub mod flags;
@@ -114,6 +115,9 @@ pub enum Command {
     History(history::Args),
     /// Convert a lake written by deskpulse before its tables were Delta tables (in place).
     Convert,
+    /// Rewrite the lake's small files into fewer (same rows), then delete the files and
+    /// snapshots older than the retention period.
+    Compact(compact::Args),
     /// Run the main job: generate the demo sample (sample-data/demo/, 25,000 tickets) if missing,
     /// ingest it, write the weekly report and the dashboard of its last week.
     Demo(demo::Args),

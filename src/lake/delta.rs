@@ -86,6 +86,33 @@ pub async fn files(dir: &Path, version: u64) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// The files added to the table in `dir` by its versions from `from` on (read from the log's
+/// commit files, which the lake keeps: `delta.enableExpiredLogCleanup` is off).
+pub fn added_since(dir: &Path, from: u64) -> Result<Vec<PathBuf>> {
+    let root = url(dir)?;
+    let mut out = Vec::new();
+    for v in from.. {
+        let commit = dir.join("_delta_log").join(format!("{v:020}.json"));
+        let text = match std::fs::read_to_string(&commit) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+            Err(e) => return Err(e).with_context(|| format!("{}", commit.display())),
+        };
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let action: serde_json::Value = serde_json::from_str(line)
+                .with_context(|| format!("{} is not a Delta log", commit.display()))?;
+            if let Some(path) = action["add"]["path"].as_str() {
+                // A relative, percent-encoded URI (Delta's protocol): resolved against the table.
+                let file = root.join(path)?.to_file_path().map_err(|()| {
+                    anyhow::anyhow!("{} adds a file outside the table: {path}", commit.display())
+                })?;
+                out.push(file);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The Delta schema of `table`: its columns, plus `month` when partitioned.
 fn schema(table: Table) -> Result<StructType> {
     let mut fields: Vec<_> = table.schema().fields().iter().cloned().collect();
@@ -110,6 +137,16 @@ pub struct NewFile {
     pub rows: u64,
 }
 
+/// What a commit does to a table's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// New or changed rows (Delta's WRITE).
+    Write,
+    /// The same rows in fewer files (Delta's OPTIMIZE, `dataChange: false`, so a Delta stream
+    /// reader skips it).
+    Compact,
+}
+
 /// Commits `added` and `removed` files to `table` in `dir` as one version, starting from `base`
 /// (the version the lake's snapshot names, `None` when the table is not in it yet). Versions
 /// after `base` were left by a writer that crashed before it published the lake's snapshot: the
@@ -120,6 +157,7 @@ pub async fn commit(
     base: Option<u64>,
     added: &[NewFile],
     removed: &[PathBuf],
+    operation: Operation,
 ) -> Result<u64> {
     let mut delta = match open(dir, None).await? {
         Some(t) => t,
@@ -152,38 +190,46 @@ pub async fn commit(
         // what they removed (a Delta RESTORE, written as plain actions).
         let mut actions = Vec::new();
         for f in stale.iter().filter(|f| !keep.contains(f)) {
-            actions.push(remove(dir, f)?);
+            actions.push(remove(dir, f, true)?);
         }
         for f in keep.iter().filter(|f| !stale.contains(f)) {
-            actions.push(add(dir, f, None)?);
+            actions.push(add(dir, f, None, true)?);
         }
         if !actions.is_empty() {
-            commit_actions(&mut delta, actions).await?;
+            commit_actions(&mut delta, actions, Operation::Write).await?;
         }
     }
+    let change = operation == Operation::Write;
     let mut actions = Vec::new();
     for f in removed {
-        actions.push(remove(dir, f)?);
+        actions.push(remove(dir, f, change)?);
     }
     for f in added {
-        actions.push(add(dir, &f.path, Some(f.rows))?);
+        actions.push(add(dir, &f.path, Some(f.rows), change)?);
     }
-    commit_actions(&mut delta, actions).await
+    commit_actions(&mut delta, actions, operation).await
 }
 
-async fn commit_actions(delta: &mut DeltaTable, actions: Vec<Action>) -> Result<u64> {
+async fn commit_actions(
+    delta: &mut DeltaTable,
+    actions: Vec<Action>,
+    operation: Operation,
+) -> Result<u64> {
     let partition_by = delta.snapshot()?.metadata().partition_columns();
+    let operation = match operation {
+        Operation::Write => DeltaOperation::Write {
+            mode: SaveMode::Overwrite,
+            partition_by: (!partition_by.is_empty()).then_some(partition_by.to_vec()),
+            predicate: None,
+        },
+        Operation::Compact => DeltaOperation::Optimize {
+            predicate: None,
+            target_size: super::compact::TARGET_FILE_BYTES as i64,
+        },
+    };
     let done = CommitBuilder::default()
         .with_actions(actions)
-        .build(
-            Some(delta.snapshot()?),
-            delta.log_store(),
-            DeltaOperation::Write {
-                mode: SaveMode::Overwrite,
-                partition_by: (!partition_by.is_empty()).then_some(partition_by.to_vec()),
-                predicate: None,
-            },
-        )
+        .build(Some(delta.snapshot()?), delta.log_store(), operation)
         .await?;
     let version = done.version();
     delta.load_version(version).await?;
@@ -211,7 +257,7 @@ fn partition_values(rel: &str) -> HashMap<String, Option<String>> {
         .collect()
 }
 
-fn add(dir: &Path, file: &Path, rows: Option<u64>) -> Result<Action> {
+fn add(dir: &Path, file: &Path, rows: Option<u64>, data_change: bool) -> Result<Action> {
     let rel = relative(dir, file)?;
     let meta = std::fs::metadata(file).with_context(|| format!("{}", file.display()))?;
     let modified = meta
@@ -223,19 +269,19 @@ fn add(dir: &Path, file: &Path, rows: Option<u64>) -> Result<Action> {
         path: rel,
         size: meta.len() as i64,
         modification_time: modified,
-        data_change: true,
+        data_change,
         stats: rows.map(|n| format!("{{\"numRecords\":{n}}}")),
         ..Default::default()
     }))
 }
 
-fn remove(dir: &Path, file: &Path) -> Result<Action> {
+fn remove(dir: &Path, file: &Path, data_change: bool) -> Result<Action> {
     let rel = relative(dir, file)?;
     let size = std::fs::metadata(file).map(|m| m.len() as i64).ok();
     Ok(Action::Remove(Remove {
         partition_values: Some(partition_values(&rel)),
         path: rel,
-        data_change: true,
+        data_change,
         deletion_timestamp: Some(chrono::Utc::now().timestamp_millis()),
         extended_file_metadata: Some(true),
         size,

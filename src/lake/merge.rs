@@ -78,10 +78,13 @@ pub(super) fn keys_and_versions(path: &Path, table: Table) -> Result<Vec<(String
 /// it replaces. `None` when nothing changed (every staged row lost to the lake's own version).
 pub(super) type Change = Option<(Option<NewFile>, Vec<PathBuf>)>;
 
-/// Merges the partition's `existing` files with staged files into `out`: for each key the row
-/// with the greatest version wins, ties going to the later source (staged after existing, later
-/// staged after earlier, later rows after earlier ones); keys in `moved` (won in another
-/// partition) leave. Memory: one key per row, never whole rows.
+/// Merges staged files into a partition whose `existing` files hold each key once: for each
+/// staged key the row with the greatest version wins, ties going to the later source (staged
+/// after existing, later staged after earlier, later rows after earlier ones); keys in `moved`
+/// (won in another partition) leave. The winners go to `out` together with the rows of the
+/// existing files that lost a row (copy-on-write, file by file); existing files that lose
+/// nothing stay as they are, so rows with new keys are an append. Memory: one key per staged
+/// row, and one flag per row of the existing file being read.
 pub(super) fn merge_partition(
     table: Table,
     existing: &[PathBuf],
@@ -89,14 +92,12 @@ pub(super) fn merge_partition(
     moved: &HashSet<String>,
     out: &Path,
 ) -> Result<(CommitCounts, Change)> {
-    let sources: Vec<&PathBuf> = existing.iter().chain(staged).collect();
-
-    // Pass 1: the winning (source, row) of every key.
+    // Pass 1: the winning (staged source, row, version) of every staged key.
     let mut winners: FastMap<String, (u32, u32, i64)> = FastMap::default();
-    let mut sizes = Vec::with_capacity(sources.len());
-    for (s, path) in sources.iter().enumerate() {
+    let mut staged_sizes = Vec::with_capacity(staged.len());
+    for (s, path) in staged.iter().enumerate() {
         let rows = keys_and_versions(path, table)?;
-        sizes.push(rows.len());
+        staged_sizes.push(rows.len());
         for (row, (key, version)) in rows.into_iter().enumerate() {
             if moved.contains(&key) {
                 continue;
@@ -113,33 +114,69 @@ pub(super) fn merge_partition(
         }
     }
 
-    // Pass 2: copy the winners, source by source, batch by batch.
-    let mut keep: Vec<Vec<bool>> = sizes.iter().map(|n| vec![false; *n]).collect();
-    for (s, r, _) in winners.values() {
-        keep[*s as usize][*r as usize] = true;
-    }
-    drop(winners);
+    // Pass 2: which rows of the existing files lose (to a staged row or to another partition);
+    // a staged row that loses to a newer existing one is no winner.
     let mut counts = CommitCounts::default();
-    for (s, k) in keep.iter().enumerate() {
-        let kept = k.iter().filter(|x| **x).count() as u64;
-        if s < existing.len() {
-            counts.replaced += k.len() as u64 - kept;
-        } else {
-            counts.stored += kept;
-            counts.superseded += k.len() as u64 - kept;
+    let mut rewritten: Vec<(&PathBuf, Vec<bool>)> = Vec::new();
+    for path in existing {
+        let rows = keys_and_versions(path, table)?;
+        let mut keep = vec![true; rows.len()];
+        for (row, (key, version)) in rows.into_iter().enumerate() {
+            if moved.contains(&key) {
+                keep[row] = false;
+            } else if let Some(w) = winners.get(&key) {
+                if version > w.2 {
+                    winners.remove(&key);
+                } else {
+                    keep[row] = false;
+                }
+            }
+        }
+        let lost = keep.iter().filter(|k| !**k).count() as u64;
+        if lost > 0 {
+            counts.replaced += lost;
+            rewritten.push((path, keep));
         }
     }
+    let mut staged_keep: Vec<Vec<bool>> = staged_sizes.iter().map(|n| vec![false; *n]).collect();
+    for (s, r, _) in winners.values() {
+        staged_keep[*s as usize][*r as usize] = true;
+    }
+    drop(winners);
+    counts.stored = staged_keep.iter().flatten().filter(|k| **k).count() as u64;
+    counts.superseded = staged_sizes.iter().sum::<usize>() as u64 - counts.stored;
     if counts.stored == 0 && counts.replaced == 0 {
         // The lake already has every row as it would be written.
         return Ok((counts, None));
     }
-    let rows: u64 = keep.iter().flatten().filter(|x| **x).count() as u64;
+    let removed: Vec<PathBuf> = rewritten.iter().map(|(p, _)| (*p).clone()).collect();
+    let sources: Vec<(&PathBuf, Vec<bool>)> = rewritten
+        .into_iter()
+        .chain(staged.iter().zip(staged_keep))
+        .collect();
+    let rows = sources
+        .iter()
+        .map(|(_, k)| k.iter().filter(|x| **x).count() as u64)
+        .sum::<u64>();
     if rows == 0 {
         // Every row moved to another partition: no empty file is left.
-        return Ok((counts, Some((None, existing.to_vec()))));
+        return Ok((counts, Some((None, removed))));
     }
-    // Streamed: one batch of one source in memory at a time.
-    let batches = sources.iter().zip(keep).flat_map(|(path, keep)| {
+    write_data_file(out, table.schema(), copy_rows(table, sources))?;
+    let file = NewFile {
+        path: out.to_path_buf(),
+        rows,
+    };
+    Ok((counts, Some((Some(file), removed))))
+}
+
+/// The rows of each source whose flag is set, streamed: one batch of one source in memory at a
+/// time.
+pub(super) fn copy_rows<'a>(
+    table: Table,
+    sources: Vec<(&'a PathBuf, Vec<bool>)>,
+) -> impl Iterator<Item = Result<RecordBatch>> + 'a {
+    sources.into_iter().flat_map(move |(path, keep)| {
         let mut offset = 0usize;
         let reader: Box<dyn Iterator<Item = Result<RecordBatch>>> =
             match parquet_batches(path, None) {
@@ -152,13 +189,7 @@ pub(super) fn merge_partition(
             offset += b.num_rows();
             Ok(filter_record_batch(&b, &mask)?)
         })
-    });
-    write_data_file(out, table.schema(), batches)?;
-    let file = NewFile {
-        path: out.to_path_buf(),
-        rows,
-    };
-    Ok((counts, Some((Some(file), existing.to_vec()))))
+    })
 }
 
 /// A batch of a file written by an earlier deskpulse, in the table's current schema: columns added

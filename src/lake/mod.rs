@@ -15,8 +15,13 @@
 //! files (one row per key), commits each table's new and replaced files to Delta, then publishes
 //! the lake's next snapshot ([`snapshot`]). Readers read the tables at one snapshot's versions,
 //! so they see a commit in every table at once or not at all, whatever writers do meanwhile.
-//! A partition holds one file, and each key appears once in the whole table.
+//! Each key appears once in the whole table. A commit rewrites only the files that lose a row
+//! and adds the rest as a new file, so a partition gains a file per commit; a commit compacts
+//! the partitions it wrote to once they hold [`AUTO_COMPACT_FILES`] small files, and
+//! `deskpulse compact` compacts all and deletes what the retention period no longer keeps
+//! ([`compact`]).
 
+mod compact;
 pub mod delta;
 mod merge;
 mod parquet;
@@ -33,6 +38,7 @@ use anyhow::{Context, Result};
 use datafusion::arrow::array::RecordBatch;
 
 use crate::model::Table;
+pub use compact::{AUTO_COMPACT_FILES, CleanUp, Compacted, TARGET_FILE_BYTES};
 pub use snapshot::{At, Snapshot};
 
 use parquet::parquet_rows;
@@ -65,6 +71,10 @@ impl Lake {
         let root = root.into();
         fs::create_dir_all(&root)
             .with_context(|| format!("cannot create lake directory {}", root.display()))?;
+        // Delta names files by absolute URL: the root is made absolute too, so that a file of
+        // the log and the same file under the root compare equal.
+        let root = fs::canonicalize(&root)
+            .with_context(|| format!("cannot resolve lake directory {}", root.display()))?;
         let lake = Lake {
             root,
             at: At::Latest,
@@ -161,8 +171,10 @@ impl Lake {
     /// first version of its Delta table (the files stay where they are), and one snapshot names
     /// them all. Returns the tables converted and their files.
     pub fn convert(root: impl Into<PathBuf>) -> Result<Vec<(Table, usize)>> {
+        let root: PathBuf = root.into();
         let lake = Lake {
-            root: root.into(),
+            root: fs::canonicalize(&root)
+                .with_context(|| format!("no lake at {}", root.display()))?,
             at: At::Latest,
         };
         let _lock = lake.lock()?;
@@ -183,7 +195,14 @@ impl Lake {
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let v = delta::block_on(delta::commit(&dir, table, None, &files, &[]))?;
+            let v = delta::block_on(delta::commit(
+                &dir,
+                table,
+                None,
+                &files,
+                &[],
+                delta::Operation::Write,
+            ))?;
             tables.insert(table.name().to_string(), v);
             done.push((table, files.len()));
         }

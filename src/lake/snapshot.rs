@@ -132,6 +132,12 @@ pub fn publish(root: &Path, base: &Snapshot, tables: BTreeMap<String, u64>) -> R
     Ok(next)
 }
 
+/// Deletes snapshot `version` (clean-up: its files may be gone).
+pub fn expire(root: &Path, version: u64) -> Result<()> {
+    let p = path(root, version);
+    fs::remove_file(&p).with_context(|| format!("cannot delete {}", p.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

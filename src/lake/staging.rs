@@ -15,7 +15,7 @@ use super::delta::{self, NewFile};
 use super::merge::{FastMap, key_hash, keys_and_versions, merge_partition};
 use super::parquet::{staging_properties, write_parquet};
 use super::side::write_side_file;
-use super::{CommitCounts, Lake, snapshot};
+use super::{AUTO_COMPACT_FILES, CommitCounts, Lake, snapshot};
 
 /// Rows kept in memory across all partitions before they are spilled to staged Parquet files.
 const STAGING_ROW_BUDGET: usize = 200_000;
@@ -348,7 +348,14 @@ impl Staging {
             for (table, (added, removed)) in &changes {
                 let base_version = base.tables.get(table.name()).copied();
                 let dir = lake.table_dir(*table);
-                let v = delta::block_on(delta::commit(&dir, *table, base_version, added, removed))?;
+                let v = delta::block_on(delta::commit(
+                    &dir,
+                    *table,
+                    base_version,
+                    added,
+                    removed,
+                    delta::Operation::Write,
+                ))?;
                 versions.insert(table.name().to_string(), v);
             }
             snapshot::publish(lake.root(), &base, versions)?;
@@ -369,6 +376,14 @@ impl Staging {
             write_side_file(&lake.root.join(dir), rejects_name, parts, schema)?;
         }
         fs::remove_dir_all(&self.dir)?;
+        if !changes.is_empty() {
+            // Appends leave a file per commit: keep the partitions written to few. The commit
+            // is done whatever happens here; a failed compaction is retried by the next one.
+            let written = partitions.iter().map(|p| (*p).clone()).collect();
+            if let Err(e) = lake.compact_partitions(AUTO_COMPACT_FILES, Some(&written)) {
+                eprintln!("deskpulse: warning: compaction after the commit failed: {e:#}");
+            }
+        }
         Ok(counts)
     }
 

@@ -76,6 +76,9 @@ fn a_lake_of_the_layout_before_delta_is_refused_then_converted_and_merges_with_n
     let mut staging = lake.stage("s").unwrap();
     staging.push(interaction("new", t + 1, Some("en"))).unwrap();
     staging.commit(&lake, "s").unwrap();
+    // The new row is appended; compaction rewrites the old file in the current schema.
+    assert_eq!(lake.files(Table::Interactions).unwrap().len(), 2);
+    lake.compact(2).unwrap();
     let batches = lake.scan(Table::Interactions, None).unwrap();
     assert_eq!(batches[0].schema(), Table::Interactions.schema());
     let lang = batches[0].column_by_name("lang").unwrap();
@@ -354,4 +357,133 @@ fn readers_keep_their_snapshot_and_time_travel_reads_an_earlier_one() {
     s.push(ticket("T3", 0, 1, "x")).unwrap();
     assert!(s.commit(&first, "c").is_err());
     assert_eq!(lake.row_count(Table::Tickets).unwrap(), 2);
+}
+
+/// Commits one ticket opened in January 2026 per call.
+fn commit_ticket(lake: &Lake, id: &str, updated: Micros, status: &str) {
+    let jan = 1_768_435_200_000_000; // 2026-01-15
+    let mut s = lake.stage(id).unwrap();
+    s.push(ticket(id, jan, updated, status)).unwrap();
+    s.commit(lake, id).unwrap();
+}
+
+#[test]
+fn new_keys_are_appended_and_an_update_rewrites_only_the_file_holding_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path()).unwrap();
+    commit_ticket(&lake, "T1", 1, "new");
+    let first = lake.files(Table::Tickets).unwrap();
+    commit_ticket(&lake, "T2", 1, "new");
+    let second = lake.files(Table::Tickets).unwrap();
+    assert_eq!(second.len(), 2);
+    assert!(second.contains(&first[0]), "T1's file was rewritten");
+    commit_ticket(&lake, "T1", 2, "resolved");
+    let third = lake.files(Table::Tickets).unwrap();
+    assert_eq!(third.len(), 2);
+    assert!(!third.contains(&first[0]), "T1's old file is still read");
+    let t2 = second.iter().find(|f| **f != first[0]).unwrap();
+    assert!(third.contains(t2), "T2's file was rewritten");
+    assert_eq!(
+        statuses(&lake),
+        [
+            ("T1".into(), "resolved".into()),
+            ("T2".into(), "new".into())
+        ]
+    );
+}
+
+#[test]
+fn a_commit_compacts_a_partition_of_many_small_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path()).unwrap();
+    for i in 0..AUTO_COMPACT_FILES {
+        commit_ticket(&lake, &format!("T{i:02}"), 1, "new");
+    }
+    // The commit that made the 16th file compacted them: one file, every row.
+    assert_eq!(lake.files(Table::Tickets).unwrap().len(), 1);
+    commit_ticket(&lake, "T99", 1, "new");
+    assert_eq!(lake.files(Table::Tickets).unwrap().len(), 2);
+    assert_eq!(lake.row_count(Table::Tickets).unwrap(), 17);
+    // Compaction changed no data: its snapshot reads what the one before it did.
+    let versions = snapshot::versions(lake.root()).unwrap();
+    let compacted = versions[AUTO_COMPACT_FILES];
+    let before = lake.clone().at(At::Version(compacted - 1));
+    let after = lake.clone().at(At::Version(compacted));
+    assert_eq!(statuses(&before), statuses(&after));
+    assert_eq!(after.files(Table::Tickets).unwrap().len(), 1);
+}
+
+#[test]
+fn compact_keeps_the_rows_and_clean_up_keeps_what_retained_snapshots_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path()).unwrap();
+    for i in 1..=5 {
+        commit_ticket(&lake, &format!("T{i}"), 1, "new");
+    }
+    commit_ticket(&lake, "T1", 2, "resolved");
+    let rows = statuses(&lake);
+    let done = lake.compact(2).unwrap();
+    assert_eq!(
+        done,
+        [Compacted {
+            table: Table::Tickets,
+            partition: "month=2026-01".into(),
+            files: 5,
+            rows: 5
+        }]
+    );
+    assert_eq!(lake.files(Table::Tickets).unwrap().len(), 1);
+    assert_eq!(statuses(&lake), rows);
+    assert_eq!(
+        snapshot::versions(lake.root()).unwrap(),
+        (1..=7).collect::<Vec<_>>()
+    );
+
+    // Keep everything since snapshot 3: 1 and 2 expire, 3 and later stay readable with
+    // their files (the first T1 file, which snapshot 3 reads, too).
+    let third = snapshot::read(lake.root(), 3).unwrap();
+    let c = lake.clean_up(0, third.committed_at).unwrap();
+    assert_eq!(
+        (c.oldest_kept, c.snapshots_expired, c.files_deleted),
+        (3, 2, 0)
+    );
+    assert!(
+        lake.clone()
+            .at(At::Version(2))
+            .files(Table::Tickets)
+            .is_err()
+    );
+    let at3 = lake.clone().at(At::Version(3));
+    assert_eq!(at3.row_count(Table::Tickets).unwrap(), 3);
+    assert_eq!(statuses(&at3)[0], ("T1".into(), "new".into()));
+
+    // Keep nothing but the newest: the six files compaction and the update replaced go.
+    let later = chrono::Utc::now().timestamp_micros() + 1_000_000;
+    let c = lake.clean_up(0, later).unwrap();
+    assert_eq!(
+        (c.oldest_kept, c.snapshots_expired, c.files_deleted),
+        (7, 4, 6)
+    );
+    assert_eq!(snapshot::versions(lake.root()).unwrap(), [7]);
+    assert_eq!(statuses(&lake), rows);
+    let on_disk = walk_parquet(&lake.table_dir(Table::Tickets));
+    assert_eq!(on_disk, lake.files(Table::Tickets).unwrap());
+    // Writes go on from the newest version.
+    commit_ticket(&lake, "T6", 1, "new");
+    assert_eq!(lake.snapshot().unwrap().version, 8);
+    assert_eq!(lake.row_count(Table::Tickets).unwrap(), 6);
+}
+
+fn walk_parquet(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk_parquet(&p));
+        } else if p.extension().is_some_and(|x| x == "parquet") {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
 }

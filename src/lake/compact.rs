@@ -1,0 +1,231 @@
+//! Compaction and clean-up. A commit appends a file per partition it changes (rewriting only the
+//! files that lose a row), so a stream of micro-batches leaves many small files. Compaction
+//! rewrites the small files of a partition into one (the same rows; Delta's OPTIMIZE), and
+//! clean-up deletes what no kept snapshot reads: the files replaced before the retention period,
+//! the snapshots that named only them, and the staging left by crashed writers.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::model::{Micros, Table};
+
+use super::delta::{self, NewFile, Operation};
+use super::merge::copy_rows;
+use super::parquet::{parquet_rows, write_data_file};
+use super::{Lake, snapshot};
+
+/// Files at least this large are left alone; smaller ones are packed into files up to this size.
+pub const TARGET_FILE_BYTES: u64 = 128 << 20;
+/// A commit compacts a partition it wrote to once the partition holds this many small files, so
+/// the files a query opens stay bounded however many micro-batches the stream commits.
+pub const AUTO_COMPACT_FILES: usize = 16;
+
+/// One partition's small files rewritten as one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compacted {
+    pub table: Table,
+    /// `month=YYYY-MM`, or empty for an unpartitioned table.
+    pub partition: String,
+    /// Files replaced.
+    pub files: usize,
+    pub rows: u64,
+}
+
+/// What a clean-up deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CleanUp {
+    /// The oldest snapshot still readable (`--as-of-version`); earlier ones were expired.
+    pub oldest_kept: u64,
+    pub snapshots_expired: usize,
+    pub files_deleted: usize,
+    pub bytes_deleted: u64,
+    /// Staging directories of writers that crashed.
+    pub staging_deleted: usize,
+}
+
+/// The partition of a table's data file: its directory under the table's (empty at the top).
+fn partition_of(table_dir: &Path, file: &Path) -> String {
+    file.parent()
+        .and_then(|p| p.strip_prefix(table_dir).ok())
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Groups files (in order) into runs of at most `TARGET_FILE_BYTES` together.
+fn bins(files: Vec<(PathBuf, u64)>) -> Vec<Vec<PathBuf>> {
+    let mut out: Vec<Vec<PathBuf>> = Vec::new();
+    let mut size = u64::MAX;
+    for (f, bytes) in files {
+        if size.saturating_add(bytes) > TARGET_FILE_BYTES {
+            out.push(Vec::new());
+            size = 0;
+        }
+        size += bytes;
+        out.last_mut().expect("a bin was opened").push(f);
+    }
+    out
+}
+
+impl Lake {
+    /// Compacts every partition that holds at least `min_files` small files (at least 2), as
+    /// one lake commit. The caller holds the lake's lock.
+    pub fn compact(&self, min_files: usize) -> Result<Vec<Compacted>> {
+        self.compact_partitions(min_files.max(2), None)
+    }
+
+    /// [`Lake::compact`] restricted to `only` (the partitions a commit just wrote).
+    pub(super) fn compact_partitions(
+        &self,
+        min_files: usize,
+        only: Option<&BTreeSet<(Table, String)>>,
+    ) -> Result<Vec<Compacted>> {
+        self.writable()?;
+        let base = self.snapshot()?;
+        let mut versions = base.tables.clone();
+        let mut done = Vec::new();
+        for table in Table::ALL {
+            let dir = self.table_dir(table);
+            let mut small: BTreeMap<String, Vec<(PathBuf, u64)>> = BTreeMap::new();
+            for f in self.files_at(&base, table)? {
+                let partition = partition_of(&dir, &f);
+                if only.is_some_and(|o| !o.contains(&(table, partition.clone()))) {
+                    continue;
+                }
+                let bytes = fs::metadata(&f)
+                    .with_context(|| format!("{}", f.display()))?
+                    .len();
+                if bytes < TARGET_FILE_BYTES {
+                    small.entry(partition).or_default().push((f, bytes));
+                }
+            }
+            let (mut added, mut removed) = (Vec::new(), Vec::new());
+            for (partition, files) in small {
+                if files.len() < min_files {
+                    continue;
+                }
+                for group in bins(files).into_iter().filter(|g| g.len() > 1) {
+                    let sizes = group
+                        .iter()
+                        .map(|f| parquet_rows(f))
+                        .collect::<Result<Vec<_>>>()?;
+                    let rows = sizes.iter().sum();
+                    let out = dir
+                        .join(&partition)
+                        .join(format!("part-{}.parquet", uuid::Uuid::new_v4()));
+                    // Each key is in one file of the table, so the rows are copied as they are.
+                    let sources = group
+                        .iter()
+                        .zip(sizes)
+                        .map(|(f, n)| (f, vec![true; n as usize]));
+                    write_data_file(&out, table.schema(), copy_rows(table, sources.collect()))?;
+                    done.push(Compacted {
+                        table,
+                        partition: partition.clone(),
+                        files: group.len(),
+                        rows,
+                    });
+                    added.push(NewFile { path: out, rows });
+                    removed.extend(group);
+                }
+            }
+            if !added.is_empty() {
+                let base_version = base.tables.get(table.name()).copied();
+                let v = delta::block_on(delta::commit(
+                    &dir,
+                    table,
+                    base_version,
+                    &added,
+                    &removed,
+                    Operation::Compact,
+                ))?;
+                versions.insert(table.name().to_string(), v);
+            }
+        }
+        if !done.is_empty() {
+            snapshot::publish(self.root(), &base, versions)?;
+        }
+        Ok(done)
+    }
+
+    /// Deletes what no snapshot kept reads. Kept: every snapshot published after `now - retain`,
+    /// and the newest one before it (so the lake as it was at that moment stays readable). Data
+    /// files in no kept snapshot and older than the retention period are deleted (a file is
+    /// older than its removal, so nothing a kept snapshot names goes), then the expired
+    /// snapshots, so `--as-of-*` cannot reach a version whose files are gone. The caller holds
+    /// the lake's lock, so staging directories are leftovers of crashed writers: removed too.
+    pub fn clean_up(&self, retain: Micros, now: Micros) -> Result<CleanUp> {
+        self.writable()?;
+        let cutoff = now - retain;
+        let versions = snapshot::versions(self.root())?;
+        let mut oldest = snapshot::Snapshot::default();
+        for v in &versions {
+            let s = snapshot::read(self.root(), *v)?;
+            if s.committed_at > cutoff && oldest.version != 0 {
+                break;
+            }
+            oldest = s;
+        }
+        let mut out = CleanUp {
+            oldest_kept: oldest.version,
+            ..CleanUp::default()
+        };
+        for table in Table::ALL {
+            let dir = self.table_dir(table);
+            if !dir.join("_delta_log").exists() {
+                continue;
+            }
+            let from = oldest.tables.get(table.name()).copied();
+            let mut keep: HashSet<PathBuf> = match from {
+                Some(v) => delta::block_on(delta::files(&dir, v))?
+                    .into_iter()
+                    .collect(),
+                None => HashSet::new(),
+            };
+            keep.extend(delta::added_since(&dir, from.map_or(0, |v| v + 1))?);
+            for f in data_files(&dir)? {
+                let meta = fs::metadata(&f)?;
+                let modified = chrono::DateTime::<chrono::Utc>::from(meta.modified()?);
+                if !keep.contains(&f) && modified.timestamp_micros() < cutoff {
+                    fs::remove_file(&f).with_context(|| format!("{}", f.display()))?;
+                    out.files_deleted += 1;
+                    out.bytes_deleted += meta.len();
+                }
+            }
+        }
+        for v in versions.into_iter().filter(|v| *v < oldest.version) {
+            snapshot::expire(self.root(), v)?;
+            out.snapshots_expired += 1;
+        }
+        let staging = self.root().join("_staging");
+        if staging.exists() {
+            for e in fs::read_dir(&staging)? {
+                fs::remove_dir_all(e?.path())?;
+                out.staging_deleted += 1;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Every Parquet file under a table directory but its log.
+fn data_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in fs::read_dir(&d)? {
+            let e = e?;
+            let p = e.path();
+            if e.file_type()?.is_dir() {
+                if e.file_name() != "_delta_log" {
+                    dirs.push(p);
+                }
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                out.push(p);
+            }
+        }
+    }
+    Ok(out)
+}
