@@ -122,6 +122,34 @@ fn reversion(from: &Path, to: &Path) {
     w.flush().unwrap();
 }
 
+/// `--lake lake`, as the README writes it: rows sent again replace the lake's, never doubled
+/// (the log names files by absolute path; a relative root once matched none of them).
+#[test]
+fn a_lake_named_by_a_relative_path_replaces_rows_sent_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data/tickets.csv");
+    let text = std::fs::read_to_string(&sample).unwrap();
+    let again: String = text.lines().take(50).map(|l| format!("{l}\n")).collect();
+    std::fs::write(dir.path().join("tickets_again.csv"), again).unwrap();
+    let run = |file: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_deskpulse"))
+            .current_dir(dir.path())
+            .args(["--lake", "lake", "ingest"])
+            .arg(file)
+            .output()
+            .unwrap()
+    };
+    assert!(run(&sample).status.success());
+    let o = run(Path::new("tickets_again.csv"));
+    assert!(o.status.success(), "{o:?}");
+    assert!(
+        stdout(&o).contains("(49 earlier versions replaced)"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(tickets(&dir.path().join("lake")).len(), 3000);
+}
+
 /// The probe's case: an ingest that re-versions tickets across every month partition (and
 /// moves some between months), killed after its 1st, 2nd, ... step (each new file written,
 /// the Delta commit, the snapshot about to be published). Every time, readers see the lake as
@@ -177,6 +205,59 @@ fn an_ingest_killed_at_any_step_shows_none_of_it_and_a_rerun_completes_it() {
     }
     assert_eq!(after, tickets(&clean));
     assert!(!lake.join("_staging").read_dir().unwrap().any(|_| true));
+
+    // New tickets are appended (two files a month), and a compaction killed at any step
+    // leaves the rows as they were; the one that completes leaves a file a month.
+    let text = std::fs::read_to_string(&v1).unwrap();
+    let mut lines = text.lines();
+    let mut new = format!("{}\n", lines.next().unwrap());
+    for l in lines {
+        new.push_str(&format!("N{l}\n"));
+    }
+    let new_file = data.join("tickets_new.csv");
+    std::fs::write(&new_file, new).unwrap();
+    let o = deskpulse(&lake, &["ingest", &new_file.display().to_string()]);
+    assert!(o.status.success(), "{o:?}");
+    let files = || {
+        Lake::open(&lake)
+            .unwrap()
+            .files(Table::Tickets)
+            .unwrap()
+            .len()
+    };
+    let (appended, months) = (files(), tickets_months(&lake));
+    assert!(
+        appended > months && months > 10,
+        "{appended} files, {months} months"
+    );
+    let before = tickets(&lake);
+    let mut step = 1;
+    loop {
+        let run = Command::new(env!("CARGO_BIN_EXE_deskpulse"))
+            .env("DESKPULSE_CRASH_AT", step.to_string())
+            .arg("--lake")
+            .arg(&lake)
+            .args(["compact", "--retain", "0s"])
+            .output()
+            .unwrap();
+        if run.status.success() {
+            break;
+        }
+        assert_eq!(tickets(&lake), before, "compaction killed at step {step}");
+        assert_eq!(files(), appended, "compaction killed at step {step}");
+        step += 1;
+        assert!(step < 100, "the compaction never completes");
+    }
+    assert!(step > 10, "only {step} steps");
+    assert_eq!(tickets(&lake), before);
+    assert_eq!(files(), months);
+}
+
+/// The month partitions of the tickets table.
+fn tickets_months(lake: &Path) -> usize {
+    let files = Lake::open(lake).unwrap().files(Table::Tickets).unwrap();
+    let months: std::collections::BTreeSet<_> = files.iter().map(|f| f.parent()).collect();
+    months.len()
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::{Array, AsArray};
-use deskpulse::lake::Lake;
+use deskpulse::lake::{AUTO_COMPACT_FILES, Lake};
 use deskpulse::model::Table;
 use serde_json::{Value, json};
 
@@ -644,14 +644,83 @@ async fn a_batch_ingest_and_the_stream_write_one_lake_at_once() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(health(&s.url).await["failed_batches"], 0);
+    // Then micro-batches one at a time, each committed before the next is sent.
+    for m in 0..2 * AUTO_COMPACT_FILES as u64 {
+        let events: Vec<Value> = (0..10)
+            .map(|i| rating(&format!("M{m}-{i}"), "T1", 4, "chat", "ok"))
+            .collect();
+        assert_eq!(post(&s.url, ndjson(&events), None).await.0, 200);
+        sent += 1;
+        while health(&s.url).await["in_lake"].as_u64() < Some(sent * 10) {
+            assert!(
+                t.elapsed() < Duration::from_secs(60),
+                "a micro-batch never committed"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
     s.stop();
     let ratings = rating_rows(&lake);
     assert!(ratings.values().all(|n| *n == 1));
-    let streamed = ratings.keys().filter(|k| k.starts_with('S')).count();
+    let streamed = ratings
+        .keys()
+        .filter(|k| k.starts_with('S') || k.starts_with('M'))
+        .count();
     assert_eq!(streamed as u64, sent * 10);
     let generated = std::fs::read_to_string(data.join("ratings.csv")).unwrap();
     assert_eq!(ratings.len() - streamed, generated.lines().count() - 1);
     assert_eq!(ticket_rows(&lake).len(), 3000);
+
+    // Micro-batches of new ratings are appends, and commits compact: this month's partition
+    // took a file per micro-batch, yet never holds AUTO_COMPACT_FILES of them.
+    let opened = Lake::open(&lake).unwrap();
+    let month = format!("month={}", chrono::Utc::now().format("%Y-%m"));
+    let in_month = |l: &Lake| {
+        let files = l.files(Table::Ratings).unwrap();
+        files
+            .iter()
+            .filter(|f| f.parent().unwrap().ends_with(&month))
+            .count()
+    };
+    assert!((1..AUTO_COMPACT_FILES).contains(&in_month(&opened)));
+    // `compact` leaves one file per partition and the same rows, and its clean-up leaves on
+    // disk only the files the newest snapshot reads.
+    let o = Command::new(env!("CARGO_BIN_EXE_deskpulse"))
+        .arg("--lake")
+        .arg(&lake)
+        .args(["compact", "--retain", "0s"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(rating_rows(&lake), ratings);
+    assert_eq!(in_month(&opened), 1);
+    let mut read: Vec<PathBuf> = Table::ALL
+        .into_iter()
+        .flat_map(|t| opened.files(t).unwrap())
+        .collect();
+    read.sort();
+    assert_eq!(parquet_under(&lake), read);
+}
+
+/// Every Parquet file of the lake's tables (not of its side directories), sorted.
+fn parquet_under(lake: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs: Vec<PathBuf> = Table::ALL
+        .into_iter()
+        .map(|t| lake.join(t.name()))
+        .collect();
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                out.push(std::fs::canonicalize(p).unwrap());
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 /// A webhook that fails its first call, then records what it gets.
