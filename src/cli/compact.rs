@@ -25,14 +25,12 @@ pub fn run(a: Args, ctx: &Context) -> Result<ExitCode> {
     let _lock = lake.lock()?;
     let compacted = lake.compact(2)?;
     let files: usize = compacted.iter().map(|c| c.files).sum();
+    let partitions: std::collections::BTreeSet<_> =
+        compacted.iter().map(|c| (c.table, &c.partition)).collect();
     outln!(
-        "compacted {files} files into {} in {} partitions",
+        "compacted {files} files into {}, in {} partitions",
         compacted.len(),
-        compacted
-            .iter()
-            .map(|c| (c.table, &c.partition))
-            .collect::<std::collections::BTreeSet<_>>()
-            .len()
+        partitions.len()
     );
     for c in &compacted {
         let partition = if c.partition.is_empty() {
@@ -54,14 +52,14 @@ pub fn run(a: Args, ctx: &Context) -> Result<ExitCode> {
     let retain = i64::try_from(a.retain.as_micros()).unwrap_or(i64::MAX);
     let c = lake.clean_up(retain, now)?;
     outln!(
-        "cleaned up: {} files ({:.1} MiB) and {} snapshots older than {}; the oldest readable \
-         snapshot is {}; {} staging directories of crashed writers",
+        "retention {}: deleted {} data files ({:.1} MiB), {} snapshots and {} staging \
+         directories of crashed writers; the oldest readable snapshot is {}",
+        humanize(a.retain),
         c.files_deleted,
         c.bytes_deleted as f64 / (1024.0 * 1024.0),
         c.snapshots_expired,
-        humanize(a.retain),
-        c.oldest_kept,
-        c.staging_deleted
+        c.staging_deleted,
+        c.oldest_kept
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -69,7 +67,7 @@ pub fn run(a: Args, ctx: &Context) -> Result<ExitCode> {
 fn humanize(d: std::time::Duration) -> String {
     let s = d.as_secs();
     match s {
-        0 => "now".to_string(),
+        0 => "0s".to_string(),
         s if s % 86_400 == 0 => format!("{}d", s / 86_400),
         s if s % 3_600 == 0 => format!("{}h", s / 3_600),
         s => format!("{s}s"),
