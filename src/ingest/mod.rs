@@ -227,8 +227,6 @@ pub fn ingest(
     let mut reports = Vec::new();
     let mut errors = Vec::new();
     for path in files {
-        // Held per file, so the stream's micro-batches commit between two files.
-        let _lock = lake.lock()?;
         let name = path.display().to_string();
         let result = profiles::profile(opts, path).and_then(|profile| {
             let copy = regular_file(path)?;
@@ -296,7 +294,13 @@ fn ingest_file(
 ) -> Result<FileReport> {
     let hash = content_hash(path)?;
     let id = profile.id();
+    // One name per content *and* way of reading it: the same file ingested through two mappings
+    // (its tickets, then its ratings) keeps two sets of rejects and findings. Staging locks the
+    // name, so the same file ingested twice at once is read once: the second finds it done.
+    let staging_id = &hex(&Sha256::digest(format!("{hash}\0{id}")))[..16];
+    let mut staging = lake.stage(staging_id)?;
     if lake.already_ingested(&hash, &id)? {
+        staging.abort()?;
         return Ok(FileReport {
             file: name.to_string(),
             skipped: true,
@@ -312,10 +316,6 @@ fn ingest_file(
     let file = File::open(path)?;
     let bar = progress_bar(opts.progress, len, name);
     let reader: Box<dyn BufRead> = Box::new(BufReader::with_capacity(1 << 20, bar.wrap_read(file)));
-    // One name per content *and* way of reading it: the same file ingested through two mappings
-    // (its tickets, then its ratings) keeps two sets of rejects and findings.
-    let staging_id = &hex(&Sha256::digest(format!("{hash}\0{id}")))[..16];
-    let mut staging = lake.stage(staging_id)?;
     if !opts.no_sentiment {
         staging = staging.with_sentiment(opts.sentiment_languages.clone());
     }

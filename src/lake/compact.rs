@@ -23,6 +23,10 @@ pub const TARGET_FILE_BYTES: u64 = 128 << 20;
 /// the files a query opens stay bounded however many micro-batches the stream commits.
 pub const AUTO_COMPACT_FILES: usize = 16;
 
+/// Data files that no Delta version names are deleted only once they are this old (an hour, in
+/// microseconds), whatever the retention: a writer merging outside the lock has just written them.
+const ORPHAN_GRACE: Micros = 3_600_000_000;
+
 /// One partition's small files rewritten as one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Compacted {
@@ -154,8 +158,9 @@ impl Lake {
     /// and the newest one before it (so the lake as it was at that moment stays readable). Data
     /// files in no kept snapshot and older than the retention period are deleted (a file is
     /// older than its removal, so nothing a kept snapshot names goes), then the expired
-    /// snapshots, so `--as-of-*` cannot reach a version whose files are gone. The caller holds
-    /// the lake's lock, so staging directories are leftovers of crashed writers: removed too.
+    /// snapshots, so `--as-of-*` cannot reach a version whose files are gone. Staging
+    /// directories that no running writer holds are leftovers of crashed ones: removed too.
+    /// The caller holds the lake's lock.
     pub fn clean_up(&self, retain: Micros, now: Micros) -> Result<CleanUp> {
         self.writable()?;
         let cutoff = now - retain;
@@ -185,10 +190,21 @@ impl Lake {
                 None => HashSet::new(),
             };
             keep.extend(delta::added_since(&dir, from.map_or(0, |v| v + 1))?);
+            let committed: HashSet<PathBuf> = delta::added_since(&dir, 0)?.into_iter().collect();
             for f in data_files(&dir)? {
+                if keep.contains(&f) {
+                    continue;
+                }
                 let meta = fs::metadata(&f)?;
                 let modified = chrono::DateTime::<chrono::Utc>::from(meta.modified()?);
-                if !keep.contains(&f) && modified.timestamp_micros() < cutoff {
+                // A file no version ever named may be a merge in flight (writers merge without
+                // the lock): it gets an hour whatever the retention.
+                let before = if committed.contains(&f) {
+                    cutoff
+                } else {
+                    cutoff.min(now - ORPHAN_GRACE)
+                };
+                if modified.timestamp_micros() < before {
                     fs::remove_file(&f).with_context(|| format!("{}", f.display()))?;
                     out.files_deleted += 1;
                     out.bytes_deleted += meta.len();
@@ -199,14 +215,38 @@ impl Lake {
             snapshot::expire(self.root(), v)?;
             out.snapshots_expired += 1;
         }
-        let staging = self.root().join("_staging");
-        if staging.exists() {
-            for e in fs::read_dir(&staging)? {
-                fs::remove_dir_all(e?.path())?;
-                out.staging_deleted += 1;
-            }
-        }
+        out.staging_deleted = self.remove_abandoned_staging()?;
         Ok(out)
+    }
+
+    /// Removes the staging directories (and their locks) that no running writer holds.
+    fn remove_abandoned_staging(&self) -> Result<usize> {
+        let staging = self.root().join("_staging");
+        if !staging.exists() {
+            return Ok(0);
+        }
+        let mut removed = 0;
+        for e in fs::read_dir(&staging)? {
+            let path = e?.path();
+            if !path.is_dir() {
+                continue;
+            }
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            let lock_path = staging.join(format!("{name}.lock"));
+            let lock = fs::File::open(&lock_path).ok();
+            if let Some(l) = &lock
+                && l.try_lock().is_err()
+            {
+                continue; // a writer is staging there now
+            }
+            // Removed while locked, as a staging that completes does (see `Lake::stage`).
+            fs::remove_dir_all(&path)?;
+            if lock.is_some() {
+                fs::remove_file(&lock_path)?;
+            }
+            removed += 1;
+        }
+        Ok(removed)
     }
 }
 

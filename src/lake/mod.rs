@@ -232,41 +232,73 @@ fn legacy_files(dir: &Path) -> Result<Vec<PathBuf>> {
 
 impl Lake {
     /// Takes the lake's write lock (an OS file lock on `_lock`, released when the holder exits,
-    /// even by a crash), waiting while another writer holds it: writers take turns (an ingest
-    /// holds it for one file, the stream for one micro-batch), so two never interleave their
-    /// commits. Readers take no lock.
+    /// even by a crash), waiting while another writer holds it. A commit holds it from the
+    /// check of its merge against the newest snapshot to the snapshot it publishes (see
+    /// [`Staging::commit`]), so writers merge side by side and commit in turn. Readers take
+    /// no lock.
     pub fn lock(&self) -> Result<WriteLock> {
-        let path = self.root.join("_lock");
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .with_context(|| format!("cannot open {}", path.display()))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                eprintln!(
-                    "deskpulse: another process is writing to the lake {}; waiting for its turn",
-                    self.root.display()
-                );
-                file.lock().context("cannot lock the lake")?;
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(e).context("cannot lock the lake"),
-        }
+        let file = lock_file(&self.root.join("_lock"), || {
+            format!(
+                "another process is committing to the lake {}; waiting for its turn",
+                self.root.display()
+            )
+        })?;
         Ok(WriteLock { _file: file })
     }
 
     /// Starts staging the rows of one ingest under `_staging/<id>` (removing leftovers of a crashed
     /// run with the same id).
+    ///
+    /// The id is locked (`_staging/<id>.lock`) while the staging lives, so two writers of the
+    /// same id (the same file ingested twice at once) take turns, and clean-up leaves it alone;
+    /// the lock file goes with the staging directory.
     pub fn stage(&self, id: &str) -> Result<Staging> {
-        let dir = self.root.join("_staging").join(id);
+        let staging = self.root.join("_staging");
+        fs::create_dir_all(&staging)?;
+        let lock_path = staging.join(format!("{id}.lock"));
+        // The lock file is deleted when its staging is done: a lock taken on a file that was
+        // deleted meanwhile locks nothing, so it is taken again on the file now there.
+        let lock = loop {
+            let lock = lock_file(&lock_path, || {
+                format!("another process is staging {id} in the lake; waiting for it")
+            })?;
+            use std::os::unix::fs::MetadataExt;
+            let held = lock.metadata()?.ino();
+            let same = fs::metadata(&lock_path).is_ok_and(|m| m.ino() == held);
+            if same {
+                break lock;
+            }
+        };
+        let dir = staging.join(id);
         if dir.exists() {
             fs::remove_dir_all(&dir)?;
         }
         fs::create_dir_all(&dir)?;
-        Ok(Staging::new(dir))
+        Ok(Staging::new(dir, (lock_path, lock)))
     }
+}
+
+/// Opens and locks `path` (an OS file lock, released when the holder exits, even by a crash),
+/// waiting with a message while another process holds it.
+fn lock_file(path: &Path, waiting: impl FnOnce() -> String) -> Result<File> {
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            eprintln!("deskpulse: {}", waiting());
+            file.lock()
+                .with_context(|| format!("cannot lock {}", path.display()))?;
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+        }
+    }
+    Ok(file)
 }
 
 /// Proof that this process holds the lake's write lock; dropping it releases the lock.

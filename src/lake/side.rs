@@ -139,8 +139,10 @@ impl Lake {
             .any(|e| e.content_hash == content_hash && e.profile == profile))
     }
 
-    /// Appends one entry to `_manifest` (rewritten atomically: it is small).
+    /// Appends one entry to `_manifest` (rewritten atomically: it is small), under the lake's
+    /// lock.
     pub fn record_ingest(&self, entry: ManifestEntry) -> Result<()> {
+        let _lock = self.lock()?;
         let mut all = self.manifest()?;
         all.push(entry);
         fs::create_dir_all(self.root.join("_manifest"))?;

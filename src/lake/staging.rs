@@ -15,7 +15,8 @@ use super::delta::{self, NewFile};
 use super::merge::{FastMap, key_hash, keys_and_versions, merge_partition};
 use super::parquet::{staging_properties, write_parquet};
 use super::side::write_side_file;
-use super::{AUTO_COMPACT_FILES, CommitCounts, Lake, snapshot};
+use super::snapshot::Snapshot;
+use super::{AUTO_COMPACT_FILES, CommitCounts, Lake, WriteLock, snapshot};
 
 /// Rows kept in memory across all partitions before they are spilled to staged Parquet files.
 const STAGING_ROW_BUDGET: usize = 200_000;
@@ -68,6 +69,8 @@ impl<R: TableRow> Buffer<R> {
 /// files when the buffer is full, and merged into the lake's partitions by [`Staging::commit`].
 pub struct Staging {
     dir: PathBuf,
+    /// The lock of this staging's id, held while it lives (see [`Lake::stage`]).
+    lock: (PathBuf, std::fs::File),
     tickets: Buffer<Ticket>,
     interactions: Buffer<Interaction>,
     ratings: Buffer<Rating>,
@@ -85,6 +88,27 @@ pub struct Staging {
     /// The spill being written in the background while the next rows are read (one at a time,
     /// so at most two buffers' worth of rows are in memory).
     writing: Option<std::thread::JoinHandle<Result<()>>>,
+}
+
+/// A merge of the staged rows against one snapshot, not committed yet.
+pub(super) struct Merged {
+    base: Snapshot,
+    partitions: Vec<(Table, String)>,
+    counts: BTreeMap<Table, CommitCounts>,
+    /// Per table: the files written and the files they replace.
+    changes: BTreeMap<Table, (Vec<NewFile>, Vec<PathBuf>)>,
+}
+
+impl Merged {
+    /// Deletes the files this merge wrote (it lost to a conflicting commit; no snapshot names
+    /// them). Best effort: clean-up deletes what is left.
+    fn discard(&self) {
+        for (added, _) in self.changes.values() {
+            for f in added {
+                let _ = fs::remove_file(&f.path);
+            }
+        }
+    }
 }
 
 /// One staged file to write: the rows are moved in, so it can run on another thread.
@@ -112,9 +136,10 @@ stageable!(Survey, surveys);
 
 impl Staging {
     /// An empty staging area in `dir` (see [`Lake::stage`]).
-    pub(super) fn new(dir: PathBuf) -> Staging {
+    pub(super) fn new(dir: PathBuf, lock: (PathBuf, std::fs::File)) -> Staging {
         Staging {
             dir,
+            lock,
             tickets: Buffer::default(),
             interactions: Buffer::default(),
             ratings: Buffer::default(),
@@ -282,15 +307,68 @@ impl Staging {
     /// Merges every staged row into the lake, partition by partition, writes the rejects to
     /// `_rejects/<rejects_name>.parquet` (replacing those of an earlier, interrupted run) and
     /// removes the staging directory. Returns what happened per table.
+    ///
+    /// Optimistic: the merge runs against the snapshot of the moment, without the lake's lock,
+    /// so other writers commit meanwhile; only the commit itself takes the lock. If a writer
+    /// committed in between, the merge still holds unless that writer replaced a file this one
+    /// replaces or wrote one of its keys: then the merge is done again, under the lock, against
+    /// the new snapshot (one retry; it cannot conflict again).
     pub fn commit(
         mut self,
         lake: &Lake,
         rejects_name: &str,
     ) -> Result<BTreeMap<Table, CommitCounts>> {
+        let merged = self.prepare(lake)?;
+        self.finish(lake, merged, rejects_name)
+    }
+
+    /// The first half of [`Staging::commit`]: the merge against the newest snapshot, unlocked.
+    pub(super) fn prepare(&mut self, lake: &Lake) -> Result<Merged> {
         self.spill()?;
         self.finish_writing()?;
         lake.writable()?;
-        let base = lake.snapshot()?;
+        self.merge(lake, lake.snapshot()?)
+    }
+
+    /// The second half of [`Staging::commit`]: under the lock, the merge checked against the
+    /// snapshot of now (and done again on a conflict), then published.
+    pub(super) fn finish(
+        self,
+        lake: &Lake,
+        mut merged: Merged,
+        rejects_name: &str,
+    ) -> Result<BTreeMap<Table, CommitCounts>> {
+        let lock = lake.lock()?;
+        let latest = lake.snapshot()?;
+        if latest.version != merged.base.version {
+            if self.conflicts(lake, &merged, &latest)? {
+                merged.discard();
+                merged = self.merge(lake, latest)?;
+            } else {
+                merged.base = latest;
+            }
+        }
+        self.publish(lake, merged, rejects_name, &lock)
+    }
+
+    /// [`Staging::commit`] for a caller that holds the lake's lock already (it read the lake to
+    /// decide what to write, and nothing may commit in between).
+    pub fn commit_locked(
+        mut self,
+        lake: &Lake,
+        rejects_name: &str,
+        lock: &WriteLock,
+    ) -> Result<BTreeMap<Table, CommitCounts>> {
+        self.spill()?;
+        self.finish_writing()?;
+        lake.writable()?;
+        let merged = self.merge(lake, lake.snapshot()?)?;
+        self.publish(lake, merged, rejects_name, lock)
+    }
+
+    /// Merges the staged rows into the partitions of `base`, each into a new file that no
+    /// snapshot names yet.
+    fn merge(&self, lake: &Lake, base: Snapshot) -> Result<Merged> {
         // The current files of the tables this commit touches (each a read of its Delta log).
         let touched: BTreeSet<Table> = self.parts.keys().map(|(t, _)| *t).collect();
         let current: BTreeMap<Table, Vec<PathBuf>> = touched
@@ -301,16 +379,15 @@ impl Staging {
         let mut partitions: BTreeSet<&(Table, String)> = self.parts.keys().collect();
         partitions.extend(drops.keys());
         let none = HashSet::new();
-        // Partitions merge independently, so on every core, each into a new file that no
-        // snapshot names until the commit below.
-        // Each merge holds one key per row of its partition, so their number is capped: memory
-        // must not grow with the machine's cores.
+        // Partitions merge independently, so on every core.
+        // Each merge holds one key per staged row of its partition, so their number is capped:
+        // memory must not grow with the machine's cores.
         use rayon::prelude::*;
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(rayon::current_num_threads().min(MAX_PARALLEL_MERGES))
             .build()?;
-        let partitions: Vec<&(Table, String)> = partitions.into_iter().collect();
-        let merged = pool.install(|| {
+        let partitions: Vec<(Table, String)> = partitions.into_iter().cloned().collect();
+        let results = pool.install(|| {
             partitions
                 .par_iter()
                 .map(|key| {
@@ -322,27 +399,87 @@ impl Staging {
                         .cloned()
                         .collect();
                     let out = dir.join(format!("part-{}.parquet", uuid::Uuid::new_v4()));
-                    let staged = self.parts.get(*key).map_or(&[][..], Vec::as_slice);
-                    let moved = drops.get(*key).unwrap_or(&none);
+                    let staged = self.parts.get(key).map_or(&[][..], Vec::as_slice);
+                    let moved = drops.get(key).unwrap_or(&none);
                     merge_partition(*table, &existing, staged, moved, &out)
                 })
                 .collect::<Result<Vec<_>>>()
         })?;
-        // Each table's new and replaced files become one Delta version, then the lake's next
-        // snapshot names them all: the moment the commit becomes visible.
-        let mut counts: BTreeMap<Table, CommitCounts> = BTreeMap::new();
-        let mut changes: BTreeMap<Table, (Vec<NewFile>, Vec<PathBuf>)> = BTreeMap::new();
-        for (key, (c, change)) in partitions.iter().zip(merged) {
-            let e = counts.entry(key.0).or_default();
+        let mut merged = Merged {
+            base,
+            partitions,
+            counts: BTreeMap::new(),
+            changes: BTreeMap::new(),
+        };
+        for (key, (c, change)) in merged.partitions.iter().zip(results) {
+            let e = merged.counts.entry(key.0).or_default();
             e.stored += c.stored;
             e.superseded += c.superseded;
             e.replaced += c.replaced;
             if let Some((added, removed)) = change {
-                let t = changes.entry(key.0).or_default();
+                let t = merged.changes.entry(key.0).or_default();
                 t.0.extend(added);
                 t.1.extend(removed);
             }
         }
+        Ok(merged)
+    }
+
+    /// Whether the commits between `merged.base` and `latest` invalidate the merge: they
+    /// replaced a file this merge replaces, or they added a row with one of the staged keys
+    /// (which this merge could not see, and would leave twice).
+    fn conflicts(&self, lake: &Lake, merged: &Merged, latest: &Snapshot) -> Result<bool> {
+        for (table, (_, removed)) in &merged.changes {
+            let before: HashSet<PathBuf> =
+                lake.files_at(&merged.base, *table)?.into_iter().collect();
+            let now: HashSet<PathBuf> = lake.files_at(latest, *table)?.into_iter().collect();
+            if removed.iter().any(|f| !now.contains(f)) {
+                return Ok(true);
+            }
+            let added: Vec<&PathBuf> = now.iter().filter(|f| !before.contains(*f)).collect();
+            if added.is_empty() {
+                continue;
+            }
+            let mut staged: HashSet<u64, foldhash::fast::RandomState> = HashSet::default();
+            for ((t, _), files) in &self.parts {
+                if t == table {
+                    for f in files {
+                        staged.extend(
+                            keys_and_versions(f, *table)?
+                                .iter()
+                                .map(|(k, _)| key_hash(k)),
+                        );
+                    }
+                }
+            }
+            for f in added {
+                if keys_and_versions(f, *table)?
+                    .iter()
+                    .any(|(k, _)| staged.contains(&key_hash(k)))
+                {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// Commits a merge under the lake's lock: each table's new and replaced files as one Delta
+    /// version, then the lake's next snapshot naming them all (the moment the commit becomes
+    /// visible); then the side files, and compaction of the partitions written to.
+    fn publish(
+        self,
+        lake: &Lake,
+        merged: Merged,
+        rejects_name: &str,
+        _lock: &WriteLock,
+    ) -> Result<BTreeMap<Table, CommitCounts>> {
+        let Merged {
+            base,
+            partitions,
+            counts,
+            changes,
+        } = merged;
         if !changes.is_empty() {
             let mut versions = base.tables.clone();
             for (table, (added, removed)) in &changes {
@@ -375,11 +512,11 @@ impl Staging {
         for (dir, parts, schema) in schemas {
             write_side_file(&lake.root.join(dir), rejects_name, parts, schema)?;
         }
-        fs::remove_dir_all(&self.dir)?;
+        self.remove()?;
         if !changes.is_empty() {
             // Appends leave a file per commit: keep the partitions written to few. The commit
             // is done whatever happens here; a failed compaction is retried by the next one.
-            let written = partitions.iter().map(|p| (*p).clone()).collect();
+            let written = partitions.into_iter().collect();
             if let Err(e) = lake.compact_partitions(AUTO_COMPACT_FILES, Some(&written)) {
                 eprintln!("deskpulse: warning: compaction after the commit failed: {e:#}");
             }
@@ -493,9 +630,18 @@ impl Staging {
     pub fn abort(mut self) -> Result<()> {
         // Its outcome no longer matters, but it must not write into a removed directory.
         let _ = self.finish_writing();
+        self.remove()
+    }
+
+    /// Removes the staging directory, then its lock file (still held, so a writer waiting for
+    /// it sees it gone and takes a new one).
+    fn remove(&self) -> Result<()> {
         if self.dir.exists() {
             fs::remove_dir_all(&self.dir)?;
         }
-        Ok(())
+        match fs::remove_file(&self.lock.0) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
     }
 }

@@ -487,3 +487,69 @@ fn walk_parquet(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+#[test]
+fn a_writer_that_merged_while_another_committed_commits_without_losing_or_doubling_a_row() {
+    let parse = |s: &str| crate::timeparse::TimeParser::default().parse(s).unwrap();
+    let feb = parse("2026-02-15T00:00:00Z");
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path()).unwrap();
+    commit_ticket(&lake, "T1", 1, "new");
+
+    // A merges an update of T1; B commits a new ticket meanwhile: no conflict, A's merge holds.
+    let mut a = lake.stage("a").unwrap();
+    a.push(ticket("T1", 1_768_435_200_000_000, 2, "active"))
+        .unwrap();
+    let merged = a.prepare(&lake).unwrap();
+    commit_ticket(&lake, "T2", 1, "new");
+    a.finish(&lake, merged, "a").unwrap();
+    assert_eq!(
+        statuses(&lake),
+        [("T1".into(), "active".into()), ("T2".into(), "new".into())]
+    );
+
+    // C merges T1 again; D commits a newer T1 that rewrote the file C replaces: C merges again
+    // and loses to D's newer version.
+    let mut c = lake.stage("c").unwrap();
+    c.push(ticket("T1", 1_768_435_200_000_000, 3, "stale"))
+        .unwrap();
+    let merged = c.prepare(&lake).unwrap();
+    commit_ticket(&lake, "T1", 4, "resolved");
+    let counts = c.finish(&lake, merged, "c").unwrap();
+    assert_eq!(counts[&Table::Tickets].superseded, 1);
+    assert_eq!(
+        statuses(&lake),
+        [
+            ("T1".into(), "resolved".into()),
+            ("T2".into(), "new".into())
+        ]
+    );
+
+    // E merges T2 in January; F commits T2 moved to February (a file E never read): E's key is
+    // in F's new file, so E merges again, and T2 is one row, the newer.
+    let mut e = lake.stage("e").unwrap();
+    e.push(ticket("T2", 1_768_435_200_000_000, 5, "january"))
+        .unwrap();
+    let merged = e.prepare(&lake).unwrap();
+    let mut f = lake.stage("f").unwrap();
+    f.push(ticket("T2", feb, 6, "february")).unwrap();
+    f.commit(&lake, "f").unwrap();
+    e.finish(&lake, merged, "e").unwrap();
+    assert_eq!(
+        located_statuses(&lake),
+        [
+            ("month=2026-01".into(), "T1".into(), "resolved".into()),
+            ("month=2026-02".into(), "T2".into(), "february".into())
+        ]
+    );
+    // The merges that lost were deleted (every file on disk is in a version); staging left
+    // nothing behind.
+    let dir_t = lake.table_dir(Table::Tickets);
+    let committed = delta::added_since(&dir_t, 0).unwrap();
+    let on_disk = walk_parquet(&dir_t);
+    assert!(on_disk.iter().all(|f| committed.contains(f)), "{on_disk:?}");
+    assert_eq!(
+        fs::read_dir(dir.path().join("_staging")).unwrap().count(),
+        0
+    );
+}

@@ -222,7 +222,7 @@ pub async fn plan(engine: &Engine, t: &Throttles) -> Result<Plan> {
 
 /// Appends the targets to `surveys`, sent at `now` (one atomic commit).
 pub fn record(lake: &Lake, targets: &[Target], now: Micros) -> Result<u64> {
-    let _lock = lake.lock()?;
+    let lock = lake.lock()?;
     let mut staging = lake.stage("followups-record")?;
     for x in targets {
         staging.push(Survey {
@@ -232,7 +232,7 @@ pub fn record(lake: &Lake, targets: &[Target], now: Micros) -> Result<u64> {
             cohort_key: Some(x.cohort_key.clone()),
         })?;
     }
-    let counts = staging.commit(lake, "followups-record")?;
+    let counts = staging.commit_locked(lake, "followups-record", &lock)?;
     Ok(counts.values().map(|c| c.stored).sum())
 }
 

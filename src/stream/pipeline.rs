@@ -606,8 +606,6 @@ fn commit(
     sentiment: Option<&ScoredLanguages>,
     batch: &Batch,
 ) -> Result<BTreeMap<Table, CommitCounts>> {
-    // Held per batch, so a batch `deskpulse ingest` can run between micro-batches.
-    let _lock = lake.lock()?;
     let name = format!("stream-{:020}", batch.upto);
     let mut staging = lake.stage(&name)?;
     if let Some(languages) = sentiment {
