@@ -40,7 +40,7 @@ pub fn run(a: Args, ctx: &Context) -> Result<ExitCode> {
         };
         outln!(
             "  {}{partition}: {} files -> 1 ({} rows)",
-            c.table.name(),
+            c.table,
             c.files,
             c.rows
         );

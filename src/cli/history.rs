@@ -43,7 +43,7 @@ pub fn run(a: Args, ctx: &Context) -> Result<ExitCode> {
 pub fn convert(ctx: &Context) -> Result<ExitCode> {
     let done = Lake::convert(&ctx.lake_dir)?;
     for (table, files) in &done {
-        outln!("{}: {files} files, now a Delta table", table.name());
+        outln!("{table}: {files} files, now a Delta table");
     }
     if done.is_empty() {
         outln!("nothing to convert: every table is a Delta table already");

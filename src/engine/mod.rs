@@ -44,7 +44,7 @@ use datafusion::logical_expr::{Expr, LogicalPlanBuilder, col, lit};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::config::{Config, Target};
-use crate::lake::Lake;
+use crate::lake::{Lake, Side};
 use crate::model::{Adoption, Micros, Table, TableRow, timestamp_type};
 use crate::timeparse::format_micros;
 
@@ -254,13 +254,15 @@ async fn add_tables(
         }
     }
     // The side tables: refused rows and findings, queryable like the rest.
-    for (name, schema) in [
-        ("_rejects", crate::model::rejects_schema()),
-        ("_findings", crate::model::findings_schema()),
-    ] {
-        let dir = lake.root().join(name);
-        std::fs::create_dir_all(&dir)?;
-        ctx.register_table(name, Arc::new(parquet_listing(&dir, schema, false)?))?;
+    for side in [Side::Rejects, Side::Findings] {
+        let files = lake.side_files(side.name())?;
+        let schema = side.def().schema;
+        let table = if files.is_empty() {
+            empty_listing(lake, schema, false)?
+        } else {
+            file_listing(&files, schema)?
+        };
+        ctx.register_table(side.name(), Arc::new(table))?;
     }
     ctx.register_table("params", small_table(params_table(config, params)?)?)?;
     ctx.register_table("targets", small_table(targets_table(config)?)?)?;
@@ -346,15 +348,12 @@ async fn register_table(ctx: &SessionContext, lake: &Lake, table: Table, name: &
     let files = lake.files(table)?;
     let partitioned = table.partition_column().is_some();
     if files.is_empty() {
-        // No file yet: a listing of a directory that holds no Parquet file.
-        let empty = lake.root().join("_snapshots");
-        std::fs::create_dir_all(&empty)?;
-        let listing = parquet_listing(&empty, table.schema(), partitioned)?;
+        let listing = empty_listing(lake, table.schema(), partitioned)?;
         ctx.register_table(name, Arc::new(listing))?;
         return Ok(());
     }
     if !partitioned {
-        ctx.register_table(name, Arc::new(file_listing(&files, table)?))?;
+        ctx.register_table(name, Arc::new(file_listing(&files, table.schema())?))?;
         return Ok(());
     }
     let mut months: std::collections::BTreeMap<String, Vec<std::path::PathBuf>> =
@@ -371,8 +370,8 @@ async fn register_table(ctx: &SessionContext, lake: &Lake, table: Table, name: &
     }
     let mut plan: Option<LogicalPlanBuilder> = None;
     for (month, files) in months {
-        let source =
-            datafusion::datasource::provider_as_source(Arc::new(file_listing(&files, table)?));
+        let listing = file_listing(&files, table.schema())?;
+        let source = datafusion::datasource::provider_as_source(Arc::new(listing));
         let columns = table
             .schema()
             .fields()
@@ -395,8 +394,22 @@ async fn register_table(ctx: &SessionContext, lake: &Lake, table: Table, name: &
     Ok(())
 }
 
-/// Some Parquet files of `table` as one table.
-fn file_listing(files: &[std::path::PathBuf], table: Table) -> Result<ListingTable> {
+/// A table with no file yet: a listing of a directory that holds no Parquet file.
+fn empty_listing(
+    lake: &Lake,
+    schema: datafusion::arrow::datatypes::SchemaRef,
+    partitioned: bool,
+) -> Result<ListingTable> {
+    let empty = lake.root().join("_snapshots");
+    std::fs::create_dir_all(&empty)?;
+    parquet_listing(&empty, schema, partitioned)
+}
+
+/// Some Parquet files as one table of `schema`.
+fn file_listing(
+    files: &[std::path::PathBuf],
+    schema: datafusion::arrow::datatypes::SchemaRef,
+) -> Result<ListingTable> {
     let urls = files
         .iter()
         .map(|f| Ok(ListingTableUrl::parse(f.to_string_lossy())?))
@@ -405,7 +418,7 @@ fn file_listing(files: &[std::path::PathBuf], table: Table) -> Result<ListingTab
         ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
     let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(options)
-        .with_schema(table.schema());
+        .with_schema(schema);
     Ok(ListingTable::try_new(config)?)
 }
 

@@ -343,7 +343,17 @@ fn ingest_file(
         mut counts,
         ..
     } = out;
-    let committed = staging.commit(lake, staging_id)?;
+    // Recorded in `_manifest` by the same commit as the rows: ingested and recorded at once.
+    let staging = staging.with_manifest(ManifestEntry {
+        content_hash: hash,
+        profile: id,
+        source_file: name.to_string(),
+        ingested_at: 0,
+        records,
+        rows_stored: 0,
+        rows_rejected: counts.values().map(|c| c.rejected).sum(),
+    });
+    let committed = staging.commit(lake)?;
     for (table, c) in committed {
         let e = counts.entry(table).or_default();
         e.stored = c.stored;
@@ -351,15 +361,6 @@ fn ingest_file(
         e.replaced = c.replaced;
     }
     debug_assert!(counts.values().all(TableCounts::balances), "{counts:?}");
-    lake.record_ingest(ManifestEntry {
-        content_hash: hash,
-        profile: id,
-        source_file: name.to_string(),
-        ingested_at: chrono::Utc::now().timestamp_micros(),
-        records,
-        rows_stored: counts.values().map(|c| c.stored).sum(),
-        rows_rejected: counts.values().map(|c| c.rejected).sum(),
-    })?;
     Ok(FileReport {
         file: name.to_string(),
         records,

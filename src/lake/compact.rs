@@ -10,12 +10,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::model::{Micros, Table};
+use crate::model::Micros;
 
 use super::delta::{self, NewFile, Operation};
 use super::merge::copy_rows;
 use super::parquet::{parquet_rows, write_data_file};
-use super::{Lake, snapshot};
+use super::{Lake, all_tables, snapshot};
 
 /// Files at least this large are left alone; smaller ones are packed into files up to this size.
 pub const TARGET_FILE_BYTES: u64 = 128 << 20;
@@ -30,7 +30,8 @@ const ORPHAN_GRACE: Micros = 3_600_000_000;
 /// One partition's small files rewritten as one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Compacted {
-    pub table: Table,
+    /// A canonical table's name, or a side table's (`_manifest`).
+    pub table: &'static str,
     /// `month=YYYY-MM`, or empty for an unpartitioned table.
     pub partition: String,
     /// Files replaced.
@@ -84,18 +85,18 @@ impl Lake {
     pub(super) fn compact_partitions(
         &self,
         min_files: usize,
-        only: Option<&BTreeSet<(Table, String)>>,
+        only: Option<&BTreeSet<(String, String)>>,
     ) -> Result<Vec<Compacted>> {
         self.writable()?;
         let base = self.snapshot()?;
         let mut versions = base.tables.clone();
         let mut done = Vec::new();
-        for table in Table::ALL {
-            let dir = self.table_dir(table);
+        for table in all_tables() {
+            let dir = self.root().join(table.name);
             let mut small: BTreeMap<String, Vec<(PathBuf, u64)>> = BTreeMap::new();
-            for f in self.files_at(&base, table)? {
+            for f in self.named_files(&base, table.name)? {
                 let partition = partition_of(&dir, &f);
-                if only.is_some_and(|o| !o.contains(&(table, partition.clone()))) {
+                if only.is_some_and(|o| !o.contains(&(table.name.to_string(), partition.clone()))) {
                     continue;
                 }
                 let bytes = fs::metadata(&f)
@@ -124,9 +125,10 @@ impl Lake {
                         .iter()
                         .zip(sizes)
                         .map(|(f, n)| (f, vec![true; n as usize]));
-                    write_data_file(&out, table.schema(), copy_rows(table, sources.collect()))?;
+                    let rows_of = copy_rows(table.schema.clone(), sources.collect());
+                    write_data_file(&out, table.schema.clone(), rows_of)?;
                     done.push(Compacted {
-                        table,
+                        table: table.name,
                         partition: partition.clone(),
                         files: group.len(),
                         rows,
@@ -136,16 +138,16 @@ impl Lake {
                 }
             }
             if !added.is_empty() {
-                let base_version = base.tables.get(table.name()).copied();
+                let base_version = base.tables.get(table.name).copied();
                 let v = delta::block_on(delta::commit(
                     &dir,
-                    table,
+                    &table,
                     base_version,
                     &added,
                     &removed,
                     Operation::Compact,
                 ))?;
-                versions.insert(table.name().to_string(), v);
+                versions.insert(table.name.to_string(), v);
             }
         }
         if !done.is_empty() {
@@ -177,12 +179,12 @@ impl Lake {
             oldest_kept: oldest.version,
             ..CleanUp::default()
         };
-        for table in Table::ALL {
-            let dir = self.table_dir(table);
+        for table in all_tables() {
+            let dir = self.root().join(table.name);
             if !dir.join("_delta_log").exists() {
                 continue;
             }
-            let from = oldest.tables.get(table.name()).copied();
+            let from = oldest.tables.get(table.name).copied();
             let mut keep: HashSet<PathBuf> = match from {
                 Some(v) => delta::block_on(delta::files(&dir, v))?
                     .into_iter()

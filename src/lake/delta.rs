@@ -11,6 +11,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use datafusion::arrow::datatypes::SchemaRef;
 use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake_core::kernel::transaction::CommitBuilder;
 use deltalake_core::kernel::{Action, Add, Remove, StructType};
@@ -113,20 +114,42 @@ pub fn added_since(dir: &Path, from: u64) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// The Delta schema of `table`: its columns, plus `month` when partitioned.
-fn schema(table: Table) -> Result<StructType> {
-    let mut fields: Vec<_> = table.schema().fields().iter().cloned().collect();
-    if table.partition_column().is_some() {
-        fields.push(std::sync::Arc::new(
-            datafusion::arrow::datatypes::Field::new(
-                MONTH,
-                datafusion::arrow::datatypes::DataType::Utf8,
-                false,
-            ),
-        ));
+/// What Delta needs to know of one of the lake's tables: a canonical table or a side table
+/// (`_rejects`, `_findings`, `_manifest`).
+#[derive(Debug, Clone)]
+pub struct Def {
+    pub name: &'static str,
+    pub schema: SchemaRef,
+    /// Partitioned by month (the Delta partition column [`MONTH`]).
+    pub by_month: bool,
+}
+
+impl From<Table> for Def {
+    fn from(table: Table) -> Def {
+        Def {
+            name: table.name(),
+            schema: table.schema(),
+            by_month: table.partition_column().is_some(),
+        }
     }
-    let arrow = datafusion::arrow::datatypes::Schema::new(fields);
-    Ok((&arrow).try_into_kernel()?)
+}
+
+impl Def {
+    /// The Delta schema: the columns, plus `month` when partitioned.
+    fn delta_schema(&self) -> Result<StructType> {
+        let mut fields: Vec<_> = self.schema.fields().iter().cloned().collect();
+        if self.by_month {
+            fields.push(std::sync::Arc::new(
+                datafusion::arrow::datatypes::Field::new(
+                    MONTH,
+                    datafusion::arrow::datatypes::DataType::Utf8,
+                    false,
+                ),
+            ));
+        }
+        let arrow = datafusion::arrow::datatypes::Schema::new(fields);
+        Ok((&arrow).try_into_kernel()?)
+    }
 }
 
 /// A data file written for a commit.
@@ -153,7 +176,7 @@ pub enum Operation {
 /// table is first restored to `base` (or emptied). Returns the new version.
 pub async fn commit(
     dir: &Path,
-    table: Table,
+    table: &Def,
     base: Option<u64>,
     added: &[NewFile],
     removed: &[PathBuf],
@@ -162,16 +185,15 @@ pub async fn commit(
     let mut delta = match open(dir, None).await? {
         Some(t) => t,
         None => {
-            let name = table.name();
             let mut create = DeltaTable::try_from_url(url(dir)?)
                 .await?
                 .create()
-                .with_table_name(name)
-                .with_columns(schema(table)?.fields().cloned())
+                .with_table_name(table.name)
+                .with_columns(table.delta_schema()?.fields().cloned())
                 // The lake's snapshots name old versions: keep their log (it is small) until
                 // the lake's own clean-up, so time travel reaches every snapshot.
                 .with_configuration_property(TableProperty::EnableExpiredLogCleanup, Some("false"));
-            if table.partition_column().is_some() {
+            if table.by_month {
                 create = create.with_partition_columns([MONTH]);
             }
             create.await?

@@ -162,7 +162,7 @@ pub(super) fn merge_partition(
         // Every row moved to another partition: no empty file is left.
         return Ok((counts, Some((None, removed))));
     }
-    write_data_file(out, table.schema(), copy_rows(table, sources))?;
+    write_data_file(out, table.schema(), copy_rows(table.schema(), sources))?;
     let file = NewFile {
         path: out.to_path_buf(),
         rows,
@@ -173,10 +173,11 @@ pub(super) fn merge_partition(
 /// The rows of each source whose flag is set, streamed: one batch of one source in memory at a
 /// time.
 pub(super) fn copy_rows<'a>(
-    table: Table,
+    schema: SchemaRef,
     sources: Vec<(&'a PathBuf, Vec<bool>)>,
 ) -> impl Iterator<Item = Result<RecordBatch>> + 'a {
     sources.into_iter().flat_map(move |(path, keep)| {
+        let schema = schema.clone();
         let mut offset = 0usize;
         let reader: Box<dyn Iterator<Item = Result<RecordBatch>>> =
             match parquet_batches(path, None) {
@@ -184,7 +185,7 @@ pub(super) fn copy_rows<'a>(
                 Err(e) => Box::new(std::iter::once(Err(e))),
             };
         reader.map(move |b| {
-            let b = conform(b?, &table.schema())?;
+            let b = conform(b?, &schema)?;
             let mask = BooleanArray::from(keep[offset..offset + b.num_rows()].to_vec());
             offset += b.num_rows();
             Ok(filter_record_batch(&b, &mask)?)

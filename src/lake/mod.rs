@@ -6,9 +6,9 @@
 //! lake/tickets/month=2026-01/part-<uuid>.parquet (also interactions, ratings: by month)
 //! lake/adoptions/part-<uuid>.parquet             (also surveys: small, unpartitioned)
 //! lake/_snapshots/<version>.json                 (the Delta version of every table, per commit)
-//! lake/_rejects/<content-hash>.parquet           (one file per ingested input)
-//! lake/_findings/<content-hash>.parquet          (likewise: kept rows with a contradictory field)
-//! lake/_manifest/data.parquet                    (one row per ingested input)
+//! lake/_rejects/part-<uuid>.parquet              (side tables, Delta too: refused rows,
+//! lake/_findings/part-<uuid>.parquet              kept rows with a contradictory field,
+//! lake/_manifest/part-<uuid>.parquet              one row per ingested input)
 //! lake/_staging/<content-hash>/...               (private to a running ingest)
 //! ```
 //! A commit merges the staged rows with the current files of the partitions they touch into new
@@ -42,8 +42,8 @@ pub use compact::{AUTO_COMPACT_FILES, CleanUp, Compacted, TARGET_FILE_BYTES};
 pub use snapshot::{At, Snapshot};
 
 use parquet::parquet_rows;
-pub use parquet::{read_parquet, write_atomic, write_parquet_atomic};
-pub use side::ManifestEntry;
+pub use parquet::{read_parquet, write_atomic};
+pub use side::{ManifestEntry, Side};
 pub use staging::{Buffer, Stageable, Staging};
 
 /// A lake directory, read at one snapshot ([`At::Latest`] unless asked otherwise).
@@ -79,12 +79,12 @@ impl Lake {
             root,
             at: At::Latest,
         };
-        if let Some(table) = Table::ALL.into_iter().find(|t| lake.is_legacy(*t)) {
+        if let Some(table) = all_tables().into_iter().find(|t| lake.is_legacy(t.name)) {
             anyhow::bail!(
                 "{} holds {} in the plain Parquet layout of earlier deskpulse versions; convert \
                  the lake to Delta tables with `deskpulse --lake {} convert`",
                 lake.root.display(),
-                table.name(),
+                table.name,
                 lake.root.display()
             );
         }
@@ -134,8 +134,13 @@ impl Lake {
 
     /// The data files of a table at `snapshot`, in partition order.
     pub fn files_at(&self, snapshot: &Snapshot, table: Table) -> Result<Vec<PathBuf>> {
-        match snapshot.tables.get(table.name()) {
-            Some(v) => delta::block_on(delta::files(&self.table_dir(table), *v)),
+        self.named_files(snapshot, table.name())
+    }
+
+    /// The data files at `snapshot` of the lake's Delta table `name` (canonical or side).
+    pub(crate) fn named_files(&self, snapshot: &Snapshot, name: &str) -> Result<Vec<PathBuf>> {
+        match snapshot.tables.get(name) {
+            Some(v) => delta::block_on(delta::files(&self.root.join(name), *v)),
             None => Ok(Vec::new()),
         }
     }
@@ -158,19 +163,21 @@ impl Lake {
             .sum::<Result<u64>>()
     }
 
-    /// Whether `table` is in the layout of deskpulse before Delta: `data.parquet` files and no log.
-    fn is_legacy(&self, table: Table) -> bool {
-        let dir = self.table_dir(table);
+    /// Whether the table `name` is in a layout of deskpulse before Delta: Parquet files and no
+    /// log.
+    fn is_legacy(&self, name: &str) -> bool {
+        let dir = self.root.join(name);
         if dir.join("_delta_log").exists() || !dir.exists() {
             return false;
         }
         legacy_files(&dir).is_ok_and(|f| !f.is_empty())
     }
 
-    /// Converts a lake of the layout before Delta: each table's `data.parquet` files become the
-    /// first version of its Delta table (the files stay where they are), and one snapshot names
-    /// them all. Returns the tables converted and their files.
-    pub fn convert(root: impl Into<PathBuf>) -> Result<Vec<(Table, usize)>> {
+    /// Converts a lake of a layout before Delta: each table's Parquet files (the canonical
+    /// tables' before deskpulse wrote Delta, the side tables' before those were Delta too)
+    /// become the first version of its Delta table (the files stay where they are), and one
+    /// snapshot names them all. Returns the tables converted and their files.
+    pub fn convert(root: impl Into<PathBuf>) -> Result<Vec<(&'static str, usize)>> {
         let root: PathBuf = root.into();
         let lake = Lake {
             root: fs::canonicalize(&root)
@@ -181,11 +188,11 @@ impl Lake {
         let base = lake.snapshot()?;
         let mut tables = base.tables.clone();
         let mut done = Vec::new();
-        for table in Table::ALL {
-            if !lake.is_legacy(table) {
+        for table in all_tables() {
+            if !lake.is_legacy(table.name) {
                 continue;
             }
-            let dir = lake.table_dir(table);
+            let dir = lake.root.join(table.name);
             let files = legacy_files(&dir)?
                 .into_iter()
                 .map(|path| {
@@ -197,14 +204,14 @@ impl Lake {
                 .collect::<Result<Vec<_>>>()?;
             let v = delta::block_on(delta::commit(
                 &dir,
-                table,
+                &table,
                 None,
                 &files,
                 &[],
                 delta::Operation::Write,
             ))?;
-            tables.insert(table.name().to_string(), v);
-            done.push((table, files.len()));
+            tables.insert(table.name.to_string(), v);
+            done.push((table.name, files.len()));
         }
         if !done.is_empty() {
             snapshot::publish(&lake.root, &base, tables)?;
@@ -213,16 +220,28 @@ impl Lake {
     }
 }
 
-/// The `data.parquet` files of a table directory in the layout before Delta.
+/// Every Delta table of the lake: the canonical tables, then the side tables.
+pub(crate) fn all_tables() -> Vec<delta::Def> {
+    let data = Table::ALL.into_iter().map(delta::Def::from);
+    data.chain(Side::ALL.into_iter().map(Side::def)).collect()
+}
+
+/// The Parquet files of a table directory in a layout before Delta: `data.parquet` in each month
+/// directory, or any `.parquet` at the top (an unpartitioned table, a side table).
 fn legacy_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
-    let top = dir.join("data.parquet");
-    if top.exists() {
-        out.push(top);
-    }
     for e in fs::read_dir(dir)? {
-        let p = e?.path().join("data.parquet");
-        if p.exists() {
+        let p = e?.path();
+        if p.is_dir() {
+            let data = p.join("data.parquet");
+            if data.exists() {
+                out.push(data);
+            }
+        } else if p.extension().is_some_and(|x| x == "parquet")
+            // A file of today's layout that a killed writer left before the table's first
+            // commit: no log names it, and nobody reads it.
+            && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("part-"))
+        {
             out.push(p);
         }
     }

@@ -70,35 +70,9 @@ pub(super) fn write_data_file(
     Ok(())
 }
 
-/// Writes batches to `path` atomically: a hidden temporary file in the same directory, fsync'd,
-/// then renamed over `path`, then the directory fsync'd. Readers never see a partial file.
-pub fn write_parquet_atomic(
-    path: &Path,
-    schema: SchemaRef,
-    batches: impl IntoIterator<Item = Result<RecordBatch>>,
-    props: WriterProperties,
-) -> Result<()> {
-    write_parquet_hidden(path, schema, batches, props)?.publish()
-}
-
-/// The first half of [`write_parquet_atomic`]: the file under its hidden name.
-pub(super) fn write_parquet_hidden(
-    path: &Path,
-    schema: SchemaRef,
-    batches: impl IntoIterator<Item = Result<RecordBatch>>,
-    props: WriterProperties,
-) -> Result<Hidden> {
-    write_hidden(path, |file| {
-        let mut w = ArrowWriter::try_new(file, schema, Some(props))?;
-        for b in batches {
-            w.write(&b?)?;
-        }
-        Ok(w.into_inner()?)
-    })
-}
-
-/// Writes a (small) file atomically, as [`write_parquet_atomic`] does: for reports and target
-/// lists that scripts pick up.
+/// Writes a (small) file atomically (a hidden temporary file in the same directory, fsync'd,
+/// renamed over `path`, the directory fsync'd): for reports and target lists that scripts pick
+/// up, which never see a partial file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     replace(path, |mut file| {
         std::io::Write::write_all(&mut file, bytes)?;
@@ -113,8 +87,7 @@ pub(super) fn replace(path: &Path, write: impl FnOnce(File) -> Result<File>) -> 
 }
 
 /// A file written and fsync'd under its hidden temporary name, not yet renamed into place.
-/// Dropped unpublished (its write failed, or another partition's merge did), it deletes the
-/// temporary file: a failed commit leaves nothing behind. (A crash still can; the next write
+/// Dropped unpublished (its write failed), it deletes the temporary file. (A crash still can; the next write
 /// of the same file overwrites it.)
 pub(super) struct Hidden {
     tmp: PathBuf,

@@ -1,4 +1,3 @@
-use std::fs::{self};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -12,7 +11,8 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, Timestamp
 use crate::model::{Micros, Reject, timestamp_type};
 
 use super::Lake;
-use super::parquet::{lake_properties, parquet_rows, read_parquet, write_parquet_atomic};
+use super::delta::{Def, NewFile};
+use super::parquet::{parquet_rows, read_parquet, write_data_file};
 
 /// One ingested input, as recorded in `_manifest`.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,40 +26,68 @@ pub struct ManifestEntry {
     pub rows_rejected: u64,
 }
 
-impl Lake {
-    /// The files of a side table (`_rejects`, `_findings`: one per ingested input), sorted.
-    pub fn side_files(&self, dir: &str) -> Result<Vec<PathBuf>> {
-        let dir = self.root.join(dir);
-        if !dir.exists() {
-            return Ok(Vec::new());
+/// The side tables: what was refused, what contradicts itself, what was ingested. Delta tables
+/// like the others (unpartitioned), committed in the same lake commit as the rows they go with,
+/// so a snapshot's rejects and manifest are those of its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Side {
+    Rejects,
+    Findings,
+    Manifest,
+}
+
+impl Side {
+    pub const ALL: [Side; 3] = [Side::Rejects, Side::Findings, Side::Manifest];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Rejects => "_rejects",
+            Side::Findings => "_findings",
+            Side::Manifest => "_manifest",
         }
-        let mut files: Vec<PathBuf> = fs::read_dir(dir)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
-            .collect();
-        files.sort();
-        Ok(files)
+    }
+
+    pub fn def(self) -> Def {
+        Def {
+            name: self.name(),
+            schema: match self {
+                Side::Rejects => crate::model::rejects_schema(),
+                Side::Findings => crate::model::findings_schema(),
+                Side::Manifest => manifest_schema(),
+            },
+            by_month: false,
+        }
+    }
+}
+
+impl Lake {
+    /// The files of a side table (`_rejects`, `_findings`, `_manifest`) at the snapshot this
+    /// lake is read at.
+    pub fn side_files(&self, name: &str) -> Result<Vec<PathBuf>> {
+        self.named_files(&self.snapshot()?, name)
     }
 
     /// Rows in `_rejects`.
     pub fn reject_count(&self) -> Result<u64> {
-        self.side_count("_rejects")
+        self.side_count(Side::Rejects)
     }
 
     /// Rows in `_findings`.
     pub fn finding_count(&self) -> Result<u64> {
-        self.side_count("_findings")
+        self.side_count(Side::Findings)
     }
 
-    fn side_count(&self, dir: &str) -> Result<u64> {
-        self.side_files(dir)?.iter().map(|f| parquet_rows(f)).sum()
+    fn side_count(&self, side: Side) -> Result<u64> {
+        self.side_files(side.name())?
+            .iter()
+            .map(|f| parquet_rows(f))
+            .sum()
     }
 
-    /// Every reject recorded in the lake.
+    /// Every reject recorded in the lake, by file and line.
     pub fn rejects(&self) -> Result<Vec<Reject>> {
         let mut out = Vec::new();
-        let files = self.side_files("_rejects")?;
-        for f in files {
+        for f in self.side_files(Side::Rejects.name())? {
             for batch in read_parquet(&f, None)? {
                 let col = |n: &str| batch.column_by_name(n).expect("rejects schema").clone();
                 let (file, line, column, reason, raw) = (
@@ -82,52 +110,50 @@ impl Lake {
                 }
             }
         }
+        // Files are named by uuid: order by what a reader looks for.
+        out.sort_by(|a, b| (&a.source_file, a.line).cmp(&(&b.source_file, b.line)));
         Ok(out)
     }
 
-    fn manifest_path(&self) -> PathBuf {
-        self.root.join("_manifest").join("data.parquet")
-    }
-
-    /// Every input ingested so far.
+    /// Every input ingested so far, in the order they were ingested.
     pub fn manifest(&self) -> Result<Vec<ManifestEntry>> {
-        let path = self.manifest_path();
         let mut out = Vec::new();
-        if !path.exists() {
-            return Ok(out);
-        }
-        for b in read_parquet(&path, None)? {
-            let s = |n: &str| {
-                b.column_by_name(n)
+        for f in self.side_files(Side::Manifest.name())? {
+            for b in read_parquet(&f, None)? {
+                let s = |n: &str| {
+                    b.column_by_name(n)
+                        .expect("manifest schema")
+                        .as_string::<i32>()
+                        .clone()
+                };
+                let u = |n: &str| {
+                    b.column_by_name(n)
+                        .expect("manifest schema")
+                        .as_primitive::<datafusion::arrow::datatypes::UInt64Type>()
+                        .clone()
+                };
+                let (hash, profile, file) = (s("content_hash"), s("profile"), s("source_file"));
+                let at = b
+                    .column_by_name("ingested_at")
                     .expect("manifest schema")
-                    .as_string::<i32>()
-                    .clone()
-            };
-            let u = |n: &str| {
-                b.column_by_name(n)
-                    .expect("manifest schema")
-                    .as_primitive::<datafusion::arrow::datatypes::UInt64Type>()
-                    .clone()
-            };
-            let (hash, profile, file) = (s("content_hash"), s("profile"), s("source_file"));
-            let at = b
-                .column_by_name("ingested_at")
-                .expect("manifest schema")
-                .as_primitive::<TimestampMicrosecondType>()
-                .clone();
-            let (records, stored, rejected) = (u("records"), u("rows_stored"), u("rows_rejected"));
-            for i in 0..b.num_rows() {
-                out.push(ManifestEntry {
-                    content_hash: hash.value(i).to_string(),
-                    profile: profile.value(i).to_string(),
-                    source_file: file.value(i).to_string(),
-                    ingested_at: at.value(i),
-                    records: records.value(i),
-                    rows_stored: stored.value(i),
-                    rows_rejected: rejected.value(i),
-                });
+                    .as_primitive::<TimestampMicrosecondType>()
+                    .clone();
+                let (records, stored, rejected) =
+                    (u("records"), u("rows_stored"), u("rows_rejected"));
+                for i in 0..b.num_rows() {
+                    out.push(ManifestEntry {
+                        content_hash: hash.value(i).to_string(),
+                        profile: profile.value(i).to_string(),
+                        source_file: file.value(i).to_string(),
+                        ingested_at: at.value(i),
+                        records: records.value(i),
+                        rows_stored: stored.value(i),
+                        rows_rejected: rejected.value(i),
+                    });
+                }
             }
         }
+        out.sort_by_key(|e| e.ingested_at);
         Ok(out)
     }
 
@@ -138,46 +164,41 @@ impl Lake {
             .iter()
             .any(|e| e.content_hash == content_hash && e.profile == profile))
     }
-
-    /// Appends one entry to `_manifest` (rewritten atomically: it is small), under the lake's
-    /// lock.
-    pub fn record_ingest(&self, entry: ManifestEntry) -> Result<()> {
-        let _lock = self.lock()?;
-        let mut all = self.manifest()?;
-        all.push(entry);
-        fs::create_dir_all(self.root.join("_manifest"))?;
-        let batch = manifest_batch(&all);
-        write_parquet_atomic(
-            &self.manifest_path(),
-            batch.schema(),
-            [Ok(batch)],
-            lake_properties(),
-        )
-    }
 }
 
-/// Writes the staged `parts` of a side table (`_rejects`, `_findings`) as `dir/<name>.parquet`,
-/// replacing the file of an earlier, interrupted run of the same input (or removing it when this
-/// run has none).
-pub(super) fn write_side_file(
-    dir: &Path,
-    name: &str,
-    parts: &[PathBuf],
-    schema: SchemaRef,
-) -> Result<()> {
-    let path = dir.join(format!("{name}.parquet"));
-    if parts.is_empty() {
-        if path.exists() {
-            fs::remove_file(&path)?;
-        }
-        return Ok(());
+/// Writes batches as a new file of a side table (for the commit to add), or nothing when there
+/// are none. Streamed: a file of many refused rows is not held in memory.
+pub(super) fn side_file(
+    root: &Path,
+    side: Side,
+    batches: impl IntoIterator<Item = Result<RecordBatch>>,
+) -> Result<Option<NewFile>> {
+    let mut batches = batches.into_iter().peekable();
+    if batches.peek().is_none() {
+        return Ok(None);
     }
-    fs::create_dir_all(dir)?;
-    let batches = parts.iter().flat_map(|p| match read_parquet(p, None) {
+    let path = root
+        .join(side.name())
+        .join(format!("part-{}.parquet", uuid::Uuid::new_v4()));
+    let rows = std::cell::Cell::new(0u64);
+    let counted = batches.inspect(|b| {
+        if let Ok(b) = b {
+            rows.set(rows.get() + b.num_rows() as u64);
+        }
+    });
+    write_data_file(&path, side.def().schema, counted)?;
+    Ok(Some(NewFile {
+        path,
+        rows: rows.get(),
+    }))
+}
+
+/// The rows of staged side files.
+pub(super) fn staged_rows(parts: &[PathBuf]) -> impl Iterator<Item = Result<RecordBatch>> + '_ {
+    parts.iter().flat_map(|p| match read_parquet(p, None) {
         Ok(b) => b.into_iter().map(Ok).collect::<Vec<_>>(),
         Err(e) => vec![Err(e)],
-    });
-    write_parquet_atomic(&path, schema, batches, lake_properties())
+    })
 }
 
 pub(super) fn manifest_schema() -> SchemaRef {

@@ -11,10 +11,11 @@ use crate::model::{
 use crate::sentiment::lang::ScoredLanguages;
 use crate::timeparse::month_of;
 
+use super::delta::Def;
 use super::delta::{self, NewFile};
 use super::merge::{key_hash, keys_and_versions, merge_partition};
 use super::parquet::{staging_properties, write_parquet};
-use super::side::write_side_file;
+use super::side::{ManifestEntry, Side, manifest_batch, side_file, staged_rows};
 use super::snapshot::Snapshot;
 use super::{AUTO_COMPACT_FILES, CommitCounts, Lake, WriteLock, snapshot};
 
@@ -83,6 +84,8 @@ pub struct Staging {
     reject_parts: Vec<PathBuf>,
     findings: Vec<Finding>,
     finding_parts: Vec<PathBuf>,
+    /// The input this staging ingests, recorded in `_manifest` by the commit.
+    manifest: Option<ManifestEntry>,
     /// Detect the language of texts and score those VADER reads (see `sentiment::lang`).
     sentiment: Option<ScoredLanguages>,
     /// The spill being written in the background while the next rows are read (one at a time,
@@ -152,9 +155,17 @@ impl Staging {
             reject_parts: Vec::new(),
             findings: Vec::new(),
             finding_parts: Vec::new(),
+            manifest: None,
             sentiment: None,
             writing: None,
         }
+    }
+
+    /// Records `entry` in `_manifest` with the commit (its `rows_stored` and `ingested_at` are
+    /// set then), so an input is ingested and recorded at once or not at all.
+    pub fn with_manifest(mut self, entry: ManifestEntry) -> Staging {
+        self.manifest = Some(entry);
+        self
     }
 
     /// Sets the language and sentiment of the text of rows that carry one (see
@@ -313,13 +324,9 @@ impl Staging {
     /// committed in between, the merge still holds unless that writer replaced a file this one
     /// replaces or wrote one of its keys: then the merge is done again, under the lock, against
     /// the new snapshot (one retry; it cannot conflict again).
-    pub fn commit(
-        mut self,
-        lake: &Lake,
-        rejects_name: &str,
-    ) -> Result<BTreeMap<Table, CommitCounts>> {
+    pub fn commit(mut self, lake: &Lake) -> Result<BTreeMap<Table, CommitCounts>> {
         let merged = self.prepare(lake)?;
-        self.finish(lake, merged, rejects_name)
+        self.finish(lake, merged)
     }
 
     /// The first half of [`Staging::commit`]: the merge against the newest snapshot, unlocked.
@@ -336,7 +343,6 @@ impl Staging {
         self,
         lake: &Lake,
         mut merged: Merged,
-        rejects_name: &str,
     ) -> Result<BTreeMap<Table, CommitCounts>> {
         let lock = lake.lock()?;
         let latest = lake.snapshot()?;
@@ -348,7 +354,7 @@ impl Staging {
                 merged.base = latest;
             }
         }
-        self.publish(lake, merged, rejects_name, &lock)
+        self.publish(lake, merged, &lock)
     }
 
     /// [`Staging::commit`] for a caller that holds the lake's lock already (it read the lake to
@@ -356,14 +362,13 @@ impl Staging {
     pub fn commit_locked(
         mut self,
         lake: &Lake,
-        rejects_name: &str,
         lock: &WriteLock,
     ) -> Result<BTreeMap<Table, CommitCounts>> {
         self.spill()?;
         self.finish_writing()?;
         lake.writable()?;
         let merged = self.merge(lake, lake.snapshot()?)?;
-        self.publish(lake, merged, rejects_name, lock)
+        self.publish(lake, merged, lock)
     }
 
     /// Merges the staged rows into the partitions of `base`, each into a new file that no
@@ -471,7 +476,6 @@ impl Staging {
         self,
         lake: &Lake,
         merged: Merged,
-        rejects_name: &str,
         _lock: &WriteLock,
     ) -> Result<BTreeMap<Table, CommitCounts>> {
         let Merged {
@@ -480,43 +484,73 @@ impl Staging {
             counts,
             changes,
         } = merged;
-        if !changes.is_empty() {
+        // The side tables' rows go in the same commit: a snapshot's rejects, findings and
+        // manifest are those of its rows.
+        let mut commits: Vec<(Def, Vec<NewFile>, Vec<PathBuf>)> = changes
+            .into_iter()
+            .map(|(t, (added, removed))| (t.into(), added, removed))
+            .collect();
+        let mut manifest = self.manifest.clone();
+        if let Some(m) = &mut manifest {
+            m.rows_stored = counts.values().map(|c| c.stored).sum();
+            m.ingested_at = chrono::Utc::now().timestamp_micros();
+        }
+        let sides = [
+            (
+                Side::Rejects,
+                side_file(lake.root(), Side::Rejects, staged_rows(&self.reject_parts))?,
+            ),
+            (
+                Side::Findings,
+                side_file(
+                    lake.root(),
+                    Side::Findings,
+                    staged_rows(&self.finding_parts),
+                )?,
+            ),
+            (
+                Side::Manifest,
+                match &manifest {
+                    Some(m) => side_file(
+                        lake.root(),
+                        Side::Manifest,
+                        [Ok(manifest_batch(std::slice::from_ref(m)))],
+                    )?,
+                    None => None,
+                },
+            ),
+        ];
+        for (side, file) in sides {
+            if let Some(f) = file {
+                commits.push((side.def(), vec![f], Vec::new()));
+            }
+        }
+        if !commits.is_empty() {
             let mut versions = base.tables.clone();
-            for (table, (added, removed)) in &changes {
-                let base_version = base.tables.get(table.name()).copied();
-                let dir = lake.table_dir(*table);
+            for (table, added, removed) in &commits {
+                let base_version = base.tables.get(table.name).copied();
+                let dir = lake.root().join(table.name);
                 let v = delta::block_on(delta::commit(
                     &dir,
-                    *table,
+                    table,
                     base_version,
                     added,
                     removed,
                     delta::Operation::Write,
                 ))?;
-                versions.insert(table.name().to_string(), v);
+                versions.insert(table.name.to_string(), v);
             }
             snapshot::publish(lake.root(), &base, versions)?;
         }
-        let schemas = [
-            (
-                "_rejects",
-                &self.reject_parts,
-                crate::model::rejects_schema(),
-            ),
-            (
-                "_findings",
-                &self.finding_parts,
-                crate::model::findings_schema(),
-            ),
-        ];
-        for (dir, parts, schema) in schemas {
-            write_side_file(&lake.root.join(dir), rejects_name, parts, schema)?;
-        }
         self.remove()?;
-        if !changes.is_empty() {
-            // Appends leave a file per commit: keep the partitions written to few. The commit
+        if !commits.is_empty() {
+            // Appends leave a file per commit: keep the tables written to few files. The commit
             // is done whatever happens here; a failed compaction is retried by the next one.
-            let written = partitions.into_iter().collect();
+            let mut written: BTreeSet<(String, String)> = partitions
+                .into_iter()
+                .map(|(t, p)| (t.name().to_string(), p))
+                .collect();
+            written.extend(Side::ALL.map(|s| (s.name().to_string(), String::new())));
             if let Err(e) = lake.compact_partitions(AUTO_COMPACT_FILES, Some(&written)) {
                 eprintln!("deskpulse: warning: compaction after the commit failed: {e:#}");
             }

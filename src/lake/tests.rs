@@ -1,6 +1,6 @@
 use datafusion::arrow::array::{Array, AsArray};
 
-use super::parquet::{lake_properties, write_hidden};
+use super::parquet::{lake_properties, write_hidden, write_parquet};
 use super::*;
 use crate::model::{Interaction, Micros, Rating, TableRow, Ticket};
 
@@ -58,24 +58,35 @@ fn a_lake_of_the_layout_before_delta_is_refused_then_converted_and_merges_with_n
         .unwrap();
     let part = root.join("interactions").join("month=2026-03");
     fs::create_dir_all(&part).unwrap();
-    write_parquet_atomic(
-        &part.join("data.parquet"),
-        old.schema(),
-        [Ok(old)],
-        lake_properties(),
-    )
-    .unwrap();
+    let data = part.join("data.parquet");
+    write_parquet(&data, old.schema(), [Ok(old)], lake_properties()).unwrap();
+    // Its manifest, a plain Parquet file then (as the side tables were until they became Delta
+    // tables too).
+    let entry = ManifestEntry {
+        content_hash: "abc".into(),
+        profile: "generic".into(),
+        source_file: "interactions.csv".into(),
+        ingested_at: t,
+        records: 1,
+        rows_stored: 1,
+        rows_rejected: 0,
+    };
+    let manifest = side::manifest_batch(std::slice::from_ref(&entry));
+    fs::create_dir_all(root.join("_manifest")).unwrap();
+    let path = root.join("_manifest/data.parquet");
+    write_parquet(&path, manifest.schema(), [Ok(manifest)], lake_properties()).unwrap();
     let refused = Lake::open(&root).unwrap_err().to_string();
     assert!(refused.contains("deskpulse --lake"), "{refused}");
     assert!(refused.ends_with("convert`"), "{refused}");
     let converted = Lake::convert(&root).unwrap();
-    assert_eq!(converted, vec![(Table::Interactions, 1)]);
+    assert_eq!(converted, vec![("interactions", 1), ("_manifest", 1)]);
     let lake = Lake::open(&root).unwrap();
     assert_eq!(lake.row_count(Table::Interactions).unwrap(), 1);
+    assert_eq!(lake.manifest().unwrap(), [entry]);
 
     let mut staging = lake.stage("s").unwrap();
     staging.push(interaction("new", t + 1, Some("en"))).unwrap();
-    staging.commit(&lake, "s").unwrap();
+    staging.commit(&lake).unwrap();
     // The new row is appended; compaction rewrites the old file in the current schema.
     assert_eq!(lake.files(Table::Interactions).unwrap().len(), 2);
     lake.compact(2).unwrap();
@@ -145,7 +156,7 @@ fn newer_versions_replace_older_ones_and_ties_go_to_the_later_row() {
     s.push(ticket("T1", 0, 30, "resolved")).unwrap();
     s.push(ticket("T1", 0, 20, "active")).unwrap();
     s.push(ticket("T2", 0, 5, "new")).unwrap();
-    let c = s.commit(&lake, "t").unwrap();
+    let c = s.commit(&lake).unwrap();
     assert_eq!(
         c[&Table::Tickets],
         CommitCounts {
@@ -165,7 +176,7 @@ fn newer_versions_replace_older_ones_and_ties_go_to_the_later_row() {
     let mut s = lake.stage("b").unwrap();
     s.push(ticket("T1", 0, 25, "stale")).unwrap(); // older than the lake's: loses
     s.push(ticket("T2", 0, 5, "tie")).unwrap(); // same version: the later row wins
-    let c = s.commit(&lake, "t").unwrap();
+    let c = s.commit(&lake).unwrap();
     assert_eq!(
         c[&Table::Tickets],
         CommitCounts {
@@ -192,7 +203,7 @@ fn spilled_rows_merge_like_buffered_ones() {
     s.push(ticket("T1", 0, 10, "first")).unwrap();
     s.spill().unwrap();
     s.push(ticket("T1", 0, 10, "second")).unwrap();
-    s.commit(&lake, "t").unwrap();
+    s.commit(&lake).unwrap();
     assert_eq!(statuses(&lake), vec![("T1".into(), "second".into())]);
     assert!(!dir.path().join("_staging/a").exists());
 }
@@ -210,7 +221,7 @@ fn partitions_by_month_of_the_partition_column() {
     let mut s = lake.stage("a").unwrap();
     s.push(ticket("T1", jan, feb, "x")).unwrap();
     s.push(ticket("T2", feb, feb, "x")).unwrap();
-    s.commit(&lake, "t").unwrap();
+    s.commit(&lake).unwrap();
     let files = lake.files(Table::Tickets).unwrap();
     assert_eq!(files.len(), 2);
     assert!(
@@ -244,7 +255,7 @@ fn a_ticket_that_moves_month_keeps_one_row_the_newest() {
     // Within one batch: the newer version (January's) wins over February's.
     s.push(ticket("T3", jan, 5, "jan-newer")).unwrap();
     s.push(ticket("T3", feb, 3, "feb-older")).unwrap();
-    s.commit(&lake, "t").unwrap();
+    s.commit(&lake).unwrap();
     assert_eq!(
         where_is(&lake),
         [
@@ -260,7 +271,7 @@ fn a_ticket_that_moves_month_keeps_one_row_the_newest() {
     s.push(ticket("T1", feb, 20, "moved")).unwrap();
     s.push(ticket("T2", jan, 5, "stale")).unwrap();
     s.push(ticket("T3", feb, 5, "tie")).unwrap();
-    s.commit(&lake, "t").unwrap();
+    s.commit(&lake).unwrap();
     assert_eq!(
         where_is(&lake),
         [
@@ -273,22 +284,43 @@ fn a_ticket_that_moves_month_keeps_one_row_the_newest() {
 }
 
 #[test]
-fn manifest_round_trips() {
+fn the_manifest_and_the_rejects_are_committed_with_the_rows() {
     let dir = tempfile::tempdir().unwrap();
     let lake = Lake::open(dir.path()).unwrap();
     let e = ManifestEntry {
         content_hash: "abc".into(),
         profile: "generic".into(),
         source_file: "t.csv".into(),
-        ingested_at: 7,
+        ingested_at: 0,
         records: 3,
-        rows_stored: 2,
+        rows_stored: 0,
         rows_rejected: 1,
     };
-    lake.record_ingest(e.clone()).unwrap();
-    assert_eq!(lake.manifest().unwrap(), vec![e]);
+    let jan = 1_768_435_200_000_000;
+    let mut s = lake.stage("a").unwrap().with_manifest(e.clone());
+    s.push(ticket("T1", jan, 1, "new")).unwrap();
+    s.push(ticket("T2", jan, 1, "new")).unwrap();
+    s.push_reject(crate::model::Reject {
+        source_file: "t.csv".into(),
+        line: 4,
+        column: Some("opened_at".into()),
+        reason: "missing opened_at".into(),
+        raw: "T3,,".into(),
+    })
+    .unwrap();
+    s.commit(&lake).unwrap();
+    // One snapshot holds the rows, the reject and the manifest's entry, with the counts.
+    assert_eq!(snapshot::versions(lake.root()).unwrap(), [1]);
+    let m = lake.manifest().unwrap();
+    assert_eq!(m.len(), 1);
+    assert_eq!((m[0].rows_stored, m[0].rows_rejected), (2, 1));
+    assert!(m[0].ingested_at > 0);
     assert!(lake.already_ingested("abc", "generic").unwrap());
     assert!(!lake.already_ingested("abc", "servicenow").unwrap());
+    assert_eq!(lake.rejects().unwrap()[0].line, 4);
+    let before = lake.clone().at(At::Version(0));
+    assert!(before.manifest().unwrap().is_empty());
+    assert_eq!(before.reject_count().unwrap(), 0);
 }
 
 #[test]
@@ -316,7 +348,7 @@ fn a_rating_sent_again_in_a_later_month_is_one_row_the_last_ingested() {
     ] {
         let mut s = lake.stage(name).unwrap();
         s.push(rating(at, score)).unwrap();
-        s.commit(&lake, name).unwrap();
+        s.commit(&lake).unwrap();
     }
     let files = lake.files(Table::Ratings).unwrap();
     assert_eq!(files.len(), 1, "{files:?}");
@@ -343,7 +375,7 @@ fn readers_keep_their_snapshot_and_time_travel_reads_an_earlier_one() {
         let mut s = lake.stage(name).unwrap();
         s.push(ticket(id, parse("2026-01-15T00:00:00Z"), 1, "new"))
             .unwrap();
-        s.commit(&lake, name).unwrap();
+        s.commit(&lake).unwrap();
     };
     commit("a", "T1");
     let pinned = lake.pinned().unwrap();
@@ -355,7 +387,7 @@ fn readers_keep_their_snapshot_and_time_travel_reads_an_earlier_one() {
     // History is read, never written.
     let mut s = first.stage("c").unwrap();
     s.push(ticket("T3", 0, 1, "x")).unwrap();
-    assert!(s.commit(&first, "c").is_err());
+    assert!(s.commit(&first).is_err());
     assert_eq!(lake.row_count(Table::Tickets).unwrap(), 2);
 }
 
@@ -364,7 +396,7 @@ fn commit_ticket(lake: &Lake, id: &str, updated: Micros, status: &str) {
     let jan = 1_768_435_200_000_000; // 2026-01-15
     let mut s = lake.stage(id).unwrap();
     s.push(ticket(id, jan, updated, status)).unwrap();
-    s.commit(lake, id).unwrap();
+    s.commit(lake).unwrap();
 }
 
 #[test]
@@ -426,7 +458,7 @@ fn compact_keeps_the_rows_and_clean_up_keeps_what_retained_snapshots_read() {
     assert_eq!(
         done,
         [Compacted {
-            table: Table::Tickets,
+            table: "tickets",
             partition: "month=2026-01".into(),
             files: 5,
             rows: 5
@@ -502,7 +534,7 @@ fn a_writer_that_merged_while_another_committed_commits_without_losing_or_doubli
         .unwrap();
     let merged = a.prepare(&lake).unwrap();
     commit_ticket(&lake, "T2", 1, "new");
-    a.finish(&lake, merged, "a").unwrap();
+    a.finish(&lake, merged).unwrap();
     assert_eq!(
         statuses(&lake),
         [("T1".into(), "active".into()), ("T2".into(), "new".into())]
@@ -515,7 +547,7 @@ fn a_writer_that_merged_while_another_committed_commits_without_losing_or_doubli
         .unwrap();
     let merged = c.prepare(&lake).unwrap();
     commit_ticket(&lake, "T1", 4, "resolved");
-    let counts = c.finish(&lake, merged, "c").unwrap();
+    let counts = c.finish(&lake, merged).unwrap();
     assert_eq!(counts[&Table::Tickets].superseded, 1);
     assert_eq!(
         statuses(&lake),
@@ -533,8 +565,8 @@ fn a_writer_that_merged_while_another_committed_commits_without_losing_or_doubli
     let merged = e.prepare(&lake).unwrap();
     let mut f = lake.stage("f").unwrap();
     f.push(ticket("T2", feb, 6, "february")).unwrap();
-    f.commit(&lake, "f").unwrap();
-    e.finish(&lake, merged, "e").unwrap();
+    f.commit(&lake).unwrap();
+    e.finish(&lake, merged).unwrap();
     assert_eq!(
         located_statuses(&lake),
         [

@@ -232,7 +232,7 @@ pub fn record(lake: &Lake, targets: &[Target], now: Micros) -> Result<u64> {
             cohort_key: Some(x.cohort_key.clone()),
         })?;
     }
-    let counts = staging.commit_locked(lake, "followups-record", &lock)?;
+    let counts = staging.commit_locked(lake, &lock)?;
     Ok(counts.values().map(|c| c.stored).sum())
 }
 

@@ -628,7 +628,7 @@ fn commit(
         anyhow::Ok(())
     })();
     match staged {
-        Ok(()) => staging.commit(lake, &name),
+        Ok(()) => staging.commit(lake),
         Err(e) => {
             staging.abort()?;
             Err(e)
