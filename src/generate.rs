@@ -338,6 +338,8 @@ fn raw_score(rng: &mut Pcg64Mcg, scale: Scale, satisfied: bool) -> String {
         (Scale::Ten, true) | (Scale::Eleven, true) => rng.random_range(8..=10).to_string(),
         (Scale::Ten, false) => rng.random_range(1..=7).to_string(),
         (Scale::Eleven, false) => rng.random_range(0..=7).to_string(),
+        (Scale::Freshdesk, true) => if rng.random_bool(0.6) { "103" } else { "101" }.into(),
+        (Scale::Freshdesk, false) => if rng.random_bool(0.6) { "-103" } else { "100" }.into(),
     }
 }
 
@@ -891,6 +893,7 @@ mod tests {
             Scale::Three,
             Scale::Ten,
             Scale::Eleven,
+            Scale::Freshdesk,
         ] {
             for satisfied in [true, false] {
                 for _ in 0..50 {

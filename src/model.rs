@@ -336,6 +336,11 @@ pub enum Scale {
     Ten,
     /// 0–10, linear onto 1–5.
     Eleven,
+    /// Freshdesk's survey answers, 103 "Extremely happy" down to −103 "Extremely unhappy", by
+    /// meaning: 103 → 5; 102, 101 (very happy, happy) → 4; 100 (neutral) → 3; −101, −102 → 2;
+    /// −103 → 1. So a 2-point survey (103, −103) reads as good_bad, a 3-point one (103, 100,
+    /// −103) as three, a 5-point one (103, 102, 100, −102, −103) as five.
+    Freshdesk,
 }
 
 /// Why a rating value could not be placed on its scale.
@@ -351,6 +356,7 @@ impl Scale {
             Scale::Three => "three",
             Scale::Ten => "ten",
             Scale::Eleven => "eleven",
+            Scale::Freshdesk => "freshdesk",
         }
     }
 
@@ -367,12 +373,25 @@ impl Scale {
                 ))),
             };
         }
+        if self == Scale::Freshdesk {
+            return match raw {
+                "103" => Ok(5.0),
+                "102" | "101" => Ok(4.0),
+                "100" => Ok(3.0),
+                "-101" | "-102" => Ok(2.0),
+                "-103" => Ok(1.0),
+                _ => Err(ScaleError(format!(
+                    "'{raw}' is not a Freshdesk survey answer (103, 102, 101, 100, -101, -102, \
+                     -103)"
+                ))),
+            };
+        }
         let (lo, hi) = match self {
             Scale::Five => (1, 5),
             Scale::Three => (1, 3),
             Scale::Ten => (1, 10),
             Scale::Eleven => (0, 10),
-            Scale::GoodBad => unreachable!(),
+            Scale::GoodBad | Scale::Freshdesk => unreachable!(),
         };
         let value: f64 = raw
             .parse()
@@ -388,7 +407,7 @@ impl Scale {
             Scale::Three => 1.0 + (value - 1.0) * 2.0,
             Scale::Ten => 1.0 + (value - 1.0) * 4.0 / 9.0,
             Scale::Eleven => 1.0 + value * 4.0 / 10.0,
-            Scale::GoodBad => unreachable!(),
+            Scale::GoodBad | Scale::Freshdesk => unreachable!(),
         })
     }
 }
@@ -408,8 +427,10 @@ impl FromStr for Scale {
             "three" | "3" | "1-3" => Ok(Scale::Three),
             "ten" | "10" | "1-10" => Ok(Scale::Ten),
             "eleven" | "11" | "0-10" | "nps" => Ok(Scale::Eleven),
+            "freshdesk" => Ok(Scale::Freshdesk),
             other => Err(format!(
-                "unknown rating scale '{other}' (expected five, good_bad, three, ten or eleven)"
+                "unknown rating scale '{other}' (expected five, good_bad, three, ten, eleven or \
+                 freshdesk)"
             )),
         }
     }

@@ -251,6 +251,21 @@ fn zendesk_tickets_and_ratings() {
 }
 
 #[test]
+fn freshdesk_tickets_conversations_and_ratings() {
+    for (fixture_name, name) in [
+        ("freshdesk_tickets.json", "tickets.json"),
+        ("freshdesk_conversations.json", "conversations.json"),
+        (
+            "freshdesk_satisfaction_ratings.json",
+            "satisfaction_ratings.json",
+        ),
+    ] {
+        let seed = std::fs::read(fixture(fixture_name)).unwrap();
+        fuzz("freshdesk", name, seed, None);
+    }
+}
+
+#[test]
 fn jira_issues() {
     let seed = std::fs::read(fixture("jira_issues.csv")).unwrap();
     fuzz("jira", "issues.csv", seed, None);

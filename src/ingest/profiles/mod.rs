@@ -3,6 +3,7 @@
 //! - `mod.rs`: the profile, i.e. what a mapping cannot say (collapsing events, threads, comments),
 //! - `tests.rs`: the profile on its reference file or fixture, with exact expected counts.
 
+pub mod freshdesk;
 pub mod generic;
 pub mod jira;
 pub mod servicenow;
@@ -22,7 +23,14 @@ use super::{IngestOptions, Output, Profile};
 use crate::model::{ActorRole, Channel, Interaction, Table, Ticket};
 
 /// The built-in profiles.
-pub const NAMES: &[&str] = &["generic", "servicenow", "zendesk", "jira", "twitter"];
+pub const NAMES: &[&str] = &[
+    "generic",
+    "servicenow",
+    "zendesk",
+    "jira",
+    "twitter",
+    "freshdesk",
+];
 
 /// The profile that reads `path` under these options.
 pub fn profile(opts: &IngestOptions, path: &Path) -> Result<Box<dyn Profile>> {
@@ -38,6 +46,7 @@ pub fn profile(opts: &IngestOptions, path: &Path) -> Result<Box<dyn Profile>> {
         "zendesk" => Box::new(zendesk::Zendesk::new(opts.tz)),
         "jira" => Box::new(jira::Jira::new(opts.tz)),
         "twitter" => Box::new(twitter::Twitter::new(opts.tz)),
+        "freshdesk" => Box::new(freshdesk::Freshdesk::new(opts.tz)),
         other => bail!(
             "unknown profile '{other}' (expected one of {})",
             NAMES.join(", ")
