@@ -172,7 +172,12 @@ impl Context {
 impl Context {
     /// The lake, read at the snapshot the flags ask for.
     pub fn lake(&self) -> Result<Lake> {
-        Ok(Lake::open(&self.lake_dir)?.at(self.at))
+        let lake = Lake::open(&self.lake_dir)?.at(self.at);
+        if self.at != At::Latest {
+            // A snapshot the lake does not have is a bad flag value, not a failure.
+            lake.snapshot().map_err(|e| usage(format!("{e:#}")))?;
+        }
+        Ok(lake)
     }
 }
 

@@ -11,8 +11,7 @@ use crate::model::{
 use crate::sentiment::lang::ScoredLanguages;
 use crate::timeparse::month_of;
 
-use super::delta::Def;
-use super::delta::{self, NewFile};
+use super::delta::{self, Def, NewFile};
 use super::merge::{key_hash, keys_and_versions, merge_partition};
 use super::parquet::{staging_properties, write_parquet};
 use super::side::{ManifestEntry, Side, manifest_batch, side_file, staged_rows};
@@ -315,9 +314,9 @@ impl Staging {
         }
     }
 
-    /// Merges every staged row into the lake, partition by partition, writes the rejects to
-    /// `_rejects/<rejects_name>.parquet` (replacing those of an earlier, interrupted run) and
-    /// removes the staging directory. Returns what happened per table.
+    /// Merges every staged row into the lake, partition by partition, and commits them with the
+    /// rejects, findings and manifest entry in one snapshot; then removes the staging
+    /// directory. Returns what happened per table.
     ///
     /// Optimistic: the merge runs against the snapshot of the moment, without the lake's lock,
     /// so other writers commit meanwhile; only the commit itself takes the lock. If a writer

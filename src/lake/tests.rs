@@ -585,3 +585,74 @@ fn a_writer_that_merged_while_another_committed_commits_without_losing_or_doubli
         0
     );
 }
+
+mod concurrent_writers {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A row a writer stages: key (T0..T3), month (January or February) and version; versions
+    /// are made unique, so each key has one right answer, whatever order writers commit in.
+    type Row = (u8, bool, i64);
+
+    fn writers() -> impl Strategy<Value = (Vec<Vec<Row>>, Vec<usize>)> {
+        let row = (0u8..4, any::<bool>(), 0i64..1_000);
+        let writer = prop::collection::vec(row, 1..4);
+        prop::collection::vec(writer, 2..5).prop_flat_map(|ws| {
+            // A schedule: each writer appears twice, first to merge, then to commit.
+            let n = ws.len();
+            let order = Just((0..n).chain(0..n).collect::<Vec<_>>()).prop_shuffle();
+            (Just(ws), order)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        /// Writers merge and commit in any interleaving: every key is one row, the newest
+        /// version, in that version's month; no file is left that no version names.
+        #[test]
+        fn any_interleaving_of_writers_keeps_one_row_per_key_the_newest((ws, order) in writers()) {
+            let (jan, feb) = (1_768_435_200_000_000, 1_771_113_600_000_000);
+            let dir = tempfile::tempdir().unwrap();
+            let lake = Lake::open(dir.path()).unwrap();
+            let mut expected: std::collections::BTreeMap<String, (i64, String, String)> =
+                Default::default();
+            let mut stagings: Vec<Option<Staging>> = Vec::new();
+            for (w, rows) in ws.iter().enumerate() {
+                let mut s = lake.stage(&format!("w{w}")).unwrap();
+                for (r, (key, february, version)) in rows.iter().enumerate() {
+                    let version = version * 100 + (w * 10 + r) as i64; // unique
+                    let (key, status) = (format!("T{key}"), format!("w{w}r{r}"));
+                    let (opened, month) = if *february { (feb, "month=2026-02") } else { (jan, "month=2026-01") };
+                    s.push(ticket(&key, opened, version, &status)).unwrap();
+                    let e = expected.entry(key).or_insert((i64::MIN, String::new(), String::new()));
+                    if version > e.0 {
+                        *e = (version, month.to_string(), status);
+                    }
+                }
+                stagings.push(Some(s));
+            }
+            let mut merged: Vec<Option<crate::lake::staging::Merged>> = (0..ws.len()).map(|_| None).collect();
+            for w in order {
+                match merged[w].take() {
+                    None => merged[w] = Some(stagings[w].as_mut().unwrap().prepare(&lake).unwrap()),
+                    Some(m) => {
+                        stagings[w].take().unwrap().finish(&lake, m).unwrap();
+                    }
+                }
+            }
+            let want: Vec<(String, String, String)> = expected
+                .into_iter()
+                .map(|(key, (_, month, status))| (month, key, status))
+                .collect();
+            let mut got = located_statuses(&lake);
+            got.sort_by(|a, b| a.1.cmp(&b.1));
+            let mut want = want;
+            want.sort_by(|a, b| a.1.cmp(&b.1));
+            prop_assert_eq!(got, want);
+            let table = lake.table_dir(Table::Tickets);
+            let committed = delta::added_since(&table, 0).unwrap();
+            prop_assert!(walk_parquet(&table).iter().all(|f| committed.contains(f)));
+        }
+    }
+}

@@ -122,6 +122,33 @@ fn reversion(from: &Path, to: &Path) {
     w.flush().unwrap();
 }
 
+#[test]
+fn a_snapshot_the_lake_does_not_have_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    assert!(
+        deskpulse(&lake, &["ingest", &fixture("tickets_v1.csv")])
+            .status
+            .success()
+    );
+    let o = deskpulse(&lake, &["--as-of-version", "99", "sql", "SELECT 1"]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("no snapshot version 99") && err.contains("history"),
+        "{err}"
+    );
+    let early = ["--as-of-time", "2001-01-01T00:00:00Z", "sql", "SELECT 1"];
+    assert_eq!(deskpulse(&lake, &early).status.code(), Some(2));
+    let first = [
+        "--as-of-version",
+        "1",
+        "sql",
+        "SELECT COUNT(*) FROM tickets",
+    ];
+    assert!(deskpulse(&lake, &first).status.success());
+}
+
 /// `--lake lake`, as the README writes it: rows sent again replace the lake's, never doubled
 /// (the log names files by absolute path; a relative root once matched none of them).
 #[test]
@@ -176,13 +203,7 @@ fn an_ingest_killed_at_any_step_shows_none_of_it_and_a_rerun_completes_it() {
 
     let mut step = 1;
     loop {
-        let run = Command::new(env!("CARGO_BIN_EXE_deskpulse"))
-            .env("DESKPULSE_CRASH_AT", step.to_string())
-            .arg("--lake")
-            .arg(&lake)
-            .args(["ingest", &v2])
-            .output()
-            .unwrap();
+        let run = killed_at(step, &lake, &["ingest", &v2]);
         if run.status.success() {
             break;
         }
@@ -233,13 +254,7 @@ fn an_ingest_killed_at_any_step_shows_none_of_it_and_a_rerun_completes_it() {
     let before = tickets(&lake);
     let mut step = 1;
     loop {
-        let run = Command::new(env!("CARGO_BIN_EXE_deskpulse"))
-            .env("DESKPULSE_CRASH_AT", step.to_string())
-            .arg("--lake")
-            .arg(&lake)
-            .args(["compact", "--retain", "0s"])
-            .output()
-            .unwrap();
+        let run = killed_at(step, &lake, &["compact", "--retain", "0s"]);
         if run.status.success() {
             break;
         }
@@ -251,6 +266,17 @@ fn an_ingest_killed_at_any_step_shows_none_of_it_and_a_rerun_completes_it() {
     assert!(step > 10, "only {step} steps");
     assert_eq!(tickets(&lake), before);
     assert_eq!(files(), months);
+}
+
+/// Runs the binary on `lake`, aborting it at the `step`-th step of its commits.
+fn killed_at(step: usize, lake: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_deskpulse"))
+        .env("DESKPULSE_CRASH_AT", step.to_string())
+        .arg("--lake")
+        .arg(lake)
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 /// The month partitions of the tickets table.
