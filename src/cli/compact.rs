@@ -22,8 +22,8 @@ pub struct Args {
 
 pub fn run(a: Args, ctx: &Context) -> Result<ExitCode> {
     let lake = ctx.lake()?;
-    let _lock = lake.lock()?;
-    let compacted = lake.compact(2)?;
+    let lock = lake.lock()?;
+    let compacted = lake.compact(2, &lock)?;
     let files: usize = compacted.iter().map(|c| c.files).sum();
     let partitions: std::collections::BTreeSet<_> =
         compacted.iter().map(|c| (c.table, &c.partition)).collect();
@@ -50,7 +50,7 @@ pub fn run(a: Args, ctx: &Context) -> Result<ExitCode> {
     }
     let now = chrono::Utc::now().timestamp_micros();
     let retain = i64::try_from(a.retain.as_micros()).unwrap_or(i64::MAX);
-    let c = lake.clean_up(retain, now)?;
+    let c = lake.clean_up(retain, now, &lock)?;
     outln!(
         "retention {}: deleted {} data files ({:.1} MiB), {} snapshots and {} staging \
          directories of crashed writers; the oldest readable snapshot is {}",

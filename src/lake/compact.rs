@@ -15,7 +15,7 @@ use crate::model::Micros;
 use super::delta::{self, NewFile, Operation};
 use super::merge::copy_rows;
 use super::parquet::{parquet_rows, write_data_file};
-use super::{Lake, all_tables, snapshot};
+use super::{Lake, WriteLock, all_tables, snapshot};
 
 /// Files at least this large are left alone; smaller ones are packed into files up to this size.
 pub const TARGET_FILE_BYTES: u64 = 128 << 20;
@@ -76,8 +76,8 @@ fn bins(files: Vec<(PathBuf, u64)>) -> Vec<Vec<PathBuf>> {
 
 impl Lake {
     /// Compacts every partition that holds at least `min_files` small files (at least 2), as
-    /// one lake commit. The caller holds the lake's lock.
-    pub fn compact(&self, min_files: usize) -> Result<Vec<Compacted>> {
+    /// one lake commit, under the lake's lock.
+    pub fn compact(&self, min_files: usize, _lock: &WriteLock) -> Result<Vec<Compacted>> {
         self.compact_partitions(min_files.max(2), None)
     }
 
@@ -162,8 +162,8 @@ impl Lake {
     /// older than its removal, so nothing a kept snapshot names goes), then the expired
     /// snapshots, so `--as-of-*` cannot reach a version whose files are gone. Staging
     /// directories that no running writer holds are leftovers of crashed ones: removed too.
-    /// The caller holds the lake's lock.
-    pub fn clean_up(&self, retain: Micros, now: Micros) -> Result<CleanUp> {
+    /// Runs under the lake's lock.
+    pub fn clean_up(&self, retain: Micros, now: Micros, _lock: &WriteLock) -> Result<CleanUp> {
         self.writable()?;
         let cutoff = now - retain;
         let versions = snapshot::versions(self.root())?;

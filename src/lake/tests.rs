@@ -89,7 +89,7 @@ fn a_lake_of_the_layout_before_delta_is_refused_then_converted_and_merges_with_n
     staging.commit(&lake).unwrap();
     // The new row is appended; compaction rewrites the old file in the current schema.
     assert_eq!(lake.files(Table::Interactions).unwrap().len(), 2);
-    lake.compact(2).unwrap();
+    lake.compact(2, &lake.lock().unwrap()).unwrap();
     let batches = lake.scan(Table::Interactions, None).unwrap();
     assert_eq!(batches[0].schema(), Table::Interactions.schema());
     let lang = batches[0].column_by_name("lang").unwrap();
@@ -454,7 +454,8 @@ fn compact_keeps_the_rows_and_clean_up_keeps_what_retained_snapshots_read() {
     }
     commit_ticket(&lake, "T1", 2, "resolved");
     let rows = statuses(&lake);
-    let done = lake.compact(2).unwrap();
+    let lock = lake.lock().unwrap();
+    let done = lake.compact(2, &lock).unwrap();
     assert_eq!(
         done,
         [Compacted {
@@ -474,7 +475,7 @@ fn compact_keeps_the_rows_and_clean_up_keeps_what_retained_snapshots_read() {
     // Keep everything since snapshot 3: 1 and 2 expire, 3 and later stay readable with
     // their files (the first T1 file, which snapshot 3 reads, too).
     let third = snapshot::read(lake.root(), 3).unwrap();
-    let c = lake.clean_up(0, third.committed_at).unwrap();
+    let c = lake.clean_up(0, third.committed_at, &lock).unwrap();
     assert_eq!(
         (c.oldest_kept, c.snapshots_expired, c.files_deleted),
         (3, 2, 0)
@@ -491,7 +492,7 @@ fn compact_keeps_the_rows_and_clean_up_keeps_what_retained_snapshots_read() {
 
     // Keep nothing but the newest: the six files compaction and the update replaced go.
     let later = chrono::Utc::now().timestamp_micros() + 1_000_000;
-    let c = lake.clean_up(0, later).unwrap();
+    let c = lake.clean_up(0, later, &lock).unwrap();
     assert_eq!(
         (c.oldest_kept, c.snapshots_expired, c.files_deleted),
         (7, 4, 6)
@@ -500,6 +501,7 @@ fn compact_keeps_the_rows_and_clean_up_keeps_what_retained_snapshots_read() {
     assert_eq!(statuses(&lake), rows);
     let on_disk = walk_parquet(&lake.table_dir(Table::Tickets));
     assert_eq!(on_disk, lake.files(Table::Tickets).unwrap());
+    drop(lock);
     // Writes go on from the newest version.
     commit_ticket(&lake, "T6", 1, "new");
     assert_eq!(lake.snapshot().unwrap().version, 8);

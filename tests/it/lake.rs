@@ -81,10 +81,10 @@ fn the_python_deltalake_package_reads_the_same_rows() {
         ingest_canonical(&lake, &[file], false).unwrap();
     }
     {
-        let _lock = lake.lock().unwrap();
-        assert!(!lake.compact(2).unwrap().is_empty());
+        let lock = lake.lock().unwrap();
+        assert!(!lake.compact(2, &lock).unwrap().is_empty());
         let later = chrono::Utc::now().timestamp_micros() + 1_000_000;
-        assert!(lake.clean_up(0, later).unwrap().files_deleted > 0);
+        assert!(lake.clean_up(0, later, &lock).unwrap().files_deleted > 0);
     }
     let ours = keys(&lake);
     let script = r#"
