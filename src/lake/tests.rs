@@ -658,3 +658,43 @@ mod concurrent_writers {
         }
     }
 }
+
+#[test]
+fn clean_up_leaves_alone_what_a_running_writer_is_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path()).unwrap();
+    commit_ticket(&lake, "T1", 1, "new");
+    // A writer has merged (its new file is on disk, named by no version) and a second one is
+    // still staging; a third crashed and left its staging behind.
+    let mut merging = lake.stage("merging").unwrap();
+    merging
+        .push(ticket("T2", 1_768_435_200_000_000, 1, "new"))
+        .unwrap();
+    let merged = merging.prepare(&lake).unwrap();
+    let staging = lake.stage("staging").unwrap();
+    let crashed = dir.path().join("_staging/crashed");
+    fs::create_dir_all(&crashed).unwrap();
+    fs::write(crashed.join("part-000000.parquet"), b"half").unwrap();
+    fs::write(dir.path().join("_staging/crashed.lock"), b"").unwrap(); // its lock died with it
+    let later = chrono::Utc::now().timestamp_micros() + 1_000_000;
+    {
+        let lock = lake.lock().unwrap();
+        let c = lake.clean_up(0, later, &lock).unwrap();
+        assert_eq!(
+            c.files_deleted, 0,
+            "the merge's file is an hour from being an orphan"
+        );
+        assert_eq!(
+            c.staging_deleted, 1,
+            "only the crashed writer's staging goes"
+        );
+    }
+    assert!(!crashed.exists() && !dir.path().join("_staging/crashed.lock").exists());
+    merging.finish(&lake, merged).unwrap();
+    assert_eq!(lake.row_count(Table::Tickets).unwrap(), 2);
+    staging.abort().unwrap();
+    assert_eq!(
+        fs::read_dir(dir.path().join("_staging")).unwrap().count(),
+        0
+    );
+}
