@@ -52,7 +52,7 @@ pub struct CleanUp {
 }
 
 /// The partition of a table's data file: its directory under the table's (empty at the top).
-fn partition_of(table_dir: &Path, file: &Path) -> String {
+pub(super) fn partition_of(table_dir: &Path, file: &Path) -> String {
     file.parent()
         .and_then(|p| p.strip_prefix(table_dir).ok())
         .map(|p| p.to_string_lossy().into_owned())
@@ -92,6 +92,9 @@ impl Lake {
         let mut versions = base.tables.clone();
         let mut done = Vec::new();
         for table in all_tables() {
+            if only.is_some_and(|o| !o.iter().any(|(t, _)| t == table.name)) {
+                continue; // not written to: its log is not even read
+            }
             let dir = self.root().join(table.name);
             let mut small: BTreeMap<String, Vec<(PathBuf, u64)>> = BTreeMap::new();
             for f in self.named_files(&base, table.name)? {

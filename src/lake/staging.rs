@@ -11,6 +11,7 @@ use crate::model::{
 use crate::sentiment::lang::ScoredLanguages;
 use crate::timeparse::month_of;
 
+use super::compact::partition_of;
 use super::delta::{self, Def, NewFile};
 use super::merge::{key_hash, keys_and_versions, merge_partition};
 use super::parquet::{staging_properties, write_parquet};
@@ -479,9 +480,9 @@ impl Staging {
     ) -> Result<BTreeMap<Table, CommitCounts>> {
         let Merged {
             base,
-            partitions,
             counts,
             changes,
+            ..
         } = merged;
         // The side tables' rows go in the same commit: a snapshot's rejects, findings and
         // manifest are those of its rows.
@@ -545,11 +546,15 @@ impl Staging {
         if !commits.is_empty() {
             // Appends leave a file per commit: keep the tables written to few files. The commit
             // is done whatever happens here; a failed compaction is retried by the next one.
-            let mut written: BTreeSet<(String, String)> = partitions
-                .into_iter()
-                .map(|(t, p)| (t.name().to_string(), p))
+            let written: BTreeSet<(String, String)> = commits
+                .iter()
+                .flat_map(|(table, added, _)| {
+                    let dir = lake.root().join(table.name);
+                    added
+                        .iter()
+                        .map(move |f| (table.name.to_string(), partition_of(&dir, &f.path)))
+                })
                 .collect();
-            written.extend(Side::ALL.map(|s| (s.name().to_string(), String::new())));
             if let Err(e) = lake.compact_partitions(AUTO_COMPACT_FILES, Some(&written)) {
                 eprintln!("deskpulse: warning: compaction after the commit failed: {e:#}");
             }
