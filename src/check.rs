@@ -32,6 +32,10 @@ pub const RULES: &[(&str, &str)] = &[
         "a timestamp later than the moment it was ingested",
     ),
     (
+        "opened_at_changed",
+        "a ticket whose rows in one file give different opening times (an event log?)",
+    ),
+    (
         "rating_before_opened",
         "a rating given before its ticket was opened",
     ),

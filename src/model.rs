@@ -652,6 +652,10 @@ pub enum Rule {
     BeforeOpened,
     /// A timestamp later than the moment the row was ingested: no export knows the future.
     InFuture,
+    /// Rows of one ticket in one file give it different opening times: the lake keeps the
+    /// latest row's, which is wrong when the file is an event log (one row per change) whose
+    /// "opened" column is in fact the time of the change.
+    OpenedAtChanged,
 }
 
 impl Rule {
@@ -659,6 +663,7 @@ impl Rule {
         match self {
             Rule::BeforeOpened => "before_opened",
             Rule::InFuture => "in_future",
+            Rule::OpenedAtChanged => "opened_at_changed",
         }
     }
 }

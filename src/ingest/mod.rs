@@ -14,7 +14,7 @@ pub mod profiles;
 mod properties;
 pub mod reader;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -26,7 +26,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
 use crate::lake::{Lake, ManifestEntry, Stageable, Staging};
-use crate::model::{Micros, Reject, Table};
+use crate::model::{Finding, Micros, Reject, Rule, Table};
 use crate::sentiment::lang::ScoredLanguages;
 use reader::{Fault, Format, Header, RawJson, Row};
 
@@ -69,6 +69,8 @@ pub struct TableCounts {
     pub findings: u64,
     /// Rows already in the lake that this file replaced with a newer version.
     pub replaced: u64,
+    /// Tickets whose rows in this file give different `opened_at` (each one finding).
+    pub opened_changed: u64,
 }
 
 impl TableCounts {
@@ -118,6 +120,15 @@ impl fmt::Display for FileReport {
             if c.findings > 0 {
                 write!(f, "; findings {} (kept, see `deskpulse check`)", c.findings)?;
             }
+            if c.opened_changed > 0 {
+                write!(
+                    f,
+                    "\n  warning: {} tickets have rows with different opened_at; each keeps its \
+                     latest row's. If this file is an event log (one row per change), its \
+                     opening and resolution times are wrong (docs/data-quality.md)",
+                    c.opened_changed
+                )?;
+            }
             if c.replaced > 0 {
                 write!(f, " ({} earlier versions replaced)", c.replaced)?;
             }
@@ -149,7 +160,13 @@ pub struct Output {
     counts: BTreeMap<Table, TableCounts>,
     /// The moment of ingest: a timestamp after it is a finding.
     now: Micros,
+    /// Per ticket (by key hash), the `opened_at` of its first row in this file and whether a
+    /// later row contradicted it; at most [`OPENED_TRACKED`] tickets.
+    opened: HashMap<u64, (Micros, bool)>,
 }
+
+/// Tickets per file whose opening times are compared across rows (about 100 MB at most).
+const OPENED_TRACKED: usize = 4_000_000;
 
 impl Output {
     /// Counts one input record.
@@ -159,11 +176,50 @@ impl Output {
 
     /// Stages one canonical row read at `line`, with the findings of its fields.
     pub fn push<R: Stageable>(&mut self, line: u64, row: R) -> Result<()> {
+        let changed = R::TABLE == Table::Tickets && self.opened_changed(&row, line)?;
         let found = self.staging.push_checked(row, &self.file, line, self.now)?;
         let c = self.counts.entry(R::TABLE).or_default();
         c.read += 1;
-        c.findings += found;
+        c.findings += found + u64::from(changed);
+        c.opened_changed += u64::from(changed);
         Ok(())
+    }
+
+    /// Whether this ticket row is the first to give its ticket another `opened_at` than the
+    /// ticket's first row in the file did (then it is recorded as an `opened_at_changed`
+    /// finding, once per ticket).
+    fn opened_changed<R: Stageable>(&mut self, row: &R, line: u64) -> Result<bool> {
+        use std::hash::BuildHasher;
+        let key = row.key();
+        let hash = foldhash::fast::FixedState::default().hash_one(&key);
+        let opened = row.partition_time();
+        let full = self.opened.len() >= OPENED_TRACKED;
+        let first = match self.opened.get_mut(&hash) {
+            Some(e) => e,
+            None if full => return Ok(false),
+            None => {
+                self.opened.insert(hash, (opened, false));
+                return Ok(false);
+            }
+        };
+        if first.0 == opened || first.1 {
+            return Ok(false);
+        }
+        first.1 = true;
+        let earlier = crate::timeparse::format_micros(first.0);
+        self.staging.push_finding(Finding {
+            table: Table::Tickets,
+            key,
+            source_file: self.file.clone(),
+            line,
+            column: "opened_at".into(),
+            rule: Rule::OpenedAtChanged,
+            value: Some(format!(
+                "{} (an earlier row: {earlier})",
+                crate::timeparse::format_micros(opened)
+            )),
+        })?;
+        Ok(true)
     }
 
     /// Stages a row, or rejects the record it came from.
@@ -325,6 +381,7 @@ fn ingest_file(
         records: 0,
         counts: BTreeMap::new(),
         now: chrono::Utc::now().timestamp_micros(),
+        opened: HashMap::new(),
     };
     let input = Input {
         path: path.to_path_buf(),

@@ -655,6 +655,38 @@ fn contradictory_timings_keep_their_ratings_and_check_names_them() {
     assert_eq!(o.status.code(), Some(2), "{o:?}");
 }
 
+/// An event log read as one row per ticket (the change time mapped to `opened_at`) is loud: the
+/// ingest warns, `check` names the tickets, and a script can stop on it.
+#[test]
+fn an_event_log_read_as_tickets_warns_and_check_can_fail_on_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("tickets_log.csv");
+    std::fs::write(
+        &log,
+        "ticket_id,opened_at,status\n\
+         SR1,2026-03-02T09:00:00Z,Queued\n\
+         SR1,2026-03-02T11:00:00Z,Accepted\n\
+         SR2,2026-03-02T12:00:00Z,Queued\n\
+         SR1,2026-03-03T16:00:00Z,Completed\n",
+    )
+    .unwrap();
+    let lake = dir.path().join("lake");
+    let o = deskpulse(&lake, &["ingest", &log.display().to_string()]);
+    assert!(o.status.success(), "{o:?}");
+    assert!(
+        stdout(&o).contains("warning: 1 tickets have rows with different opened_at"),
+        "{}",
+        stdout(&o)
+    );
+    let o = deskpulse(&lake, &["check", "--fail-on", "opened_at_changed"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(
+        stdout(&o).contains("tickets_log.csv:3 SR1 opened_at=2026-03-02T11:00:00Z"),
+        "{}",
+        stdout(&o)
+    );
+}
+
 /// A reader that stops early (`deskpulse sql ... | head -1`) ends the command quietly, as Unix
 /// tools do: no panic, exit 0.
 #[test]

@@ -481,3 +481,36 @@ fn text_after_a_json_array_is_a_reject_not_ignored() {
         vec![Some("T1".into())]
     );
 }
+
+/// An event log (one row per change) read as if it were one row per ticket, with the time of
+/// each change mapped to `opened_at`: the lake keeps each ticket's latest row, so it must say so.
+#[test]
+fn a_ticket_whose_rows_disagree_on_opened_at_is_a_finding_once() {
+    let body = "ticket_id,opened_at,updated_at,status\n\
+                T1,2026-03-02T09:00:00Z,2026-03-02T09:00:00Z,new\n\
+                T2,2026-03-02T09:30:00Z,2026-03-02T09:30:00Z,new\n\
+                T1,2026-03-02T10:00:00Z,2026-03-02T10:00:00Z,active\n\
+                T1,2026-03-03T08:00:00Z,2026-03-03T08:00:00Z,resolved\n\
+                T2,2026-03-02T09:30:00Z,2026-03-02T11:00:00Z,resolved\n";
+    let (_d, path) = temp_file("tickets_events.csv", body);
+    let (_dir, lake, reports) = ingest_fresh("generic", &[path]);
+    let c = reports[0].tables[&Table::Tickets];
+    assert_eq!((c.read, c.stored, c.superseded), (5, 2, 3));
+    // T1's second row is the first to disagree; T2's rows agree.
+    assert_eq!((c.opened_changed, c.findings), (1, 1));
+    assert_eq!(
+        findings(&lake),
+        [(
+            4,
+            "T1".to_string(),
+            "opened_at".to_string(),
+            "opened_at_changed".to_string(),
+            Some("2026-03-02T10:00:00Z (an earlier row: 2026-03-02T09:00:00Z)".to_string())
+        )]
+    );
+    let shown = reports[0].to_string();
+    assert!(
+        shown.contains("warning: 1 tickets have rows with different opened_at"),
+        "{shown}"
+    );
+}

@@ -15,6 +15,8 @@ fn the_reference_sample_collapses_to_one_ticket_per_incident() {
         (14_422, 2_491, 11_931, 0)
     );
     assert_eq!(lake.row_count(Table::Tickets).unwrap(), 2_491);
+    // An event export with an `opened_at` column: every version agrees on it.
+    assert_eq!(t.opened_changed, 0);
 
     // Channels from contact_type (final versions: 2,472 Phone, 11 Self service, 7 Email, 1 Direct opening).
     let ch = counts(&lake, Table::Tickets, "channel");
