@@ -23,7 +23,7 @@ pub fn run(a: Args, ctx: &Context) -> Result<ExitCode> {
         0 => 0,
         n => versions.len().saturating_sub(n),
     };
-    outln!("version  committed_at          tables (Delta version)");
+    outln!("version  committed_at          operation / tables (Delta version)");
     for v in versions[from..].iter().rev() {
         let s = snapshot::read(lake.root(), *v)?;
         let tables: Vec<String> = s.tables.iter().map(|(t, v)| format!("{t}@{v}")).collect();
@@ -31,8 +31,9 @@ pub fn run(a: Args, ctx: &Context) -> Result<ExitCode> {
             "{:>7}  {}  {}",
             s.version,
             format_micros(s.committed_at),
-            tables.join(" ")
+            s.operation.as_deref().unwrap_or("")
         );
+        outln!("{:>31}{}", "", tables.join(" "));
     }
     if versions.is_empty() {
         outln!("(no commit yet)");

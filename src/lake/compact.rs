@@ -154,7 +154,7 @@ impl Lake {
             }
         }
         if !done.is_empty() {
-            snapshot::publish(self.root(), &base, versions)?;
+            snapshot::publish(self.root(), &base, versions, "compact")?;
         }
         Ok(done)
     }

@@ -214,7 +214,7 @@ impl Lake {
             done.push((table.name, files.len()));
         }
         if !done.is_empty() {
-            snapshot::publish(&lake.root, &base, tables)?;
+            snapshot::publish(&lake.root, &base, tables, "convert")?;
         }
         Ok(done)
     }

@@ -29,6 +29,9 @@ pub struct Snapshot {
     pub committed_at: Micros,
     /// The Delta version of each table (by name) in this state; a table not listed is empty.
     pub tables: BTreeMap<String, u64>,
+    /// What the commit was (`ingest tickets.csv`, `stream-…`, `compact`), for `history`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
 }
 
 /// Which snapshot a reader wants.
@@ -107,11 +110,17 @@ pub fn resolve(root: &Path, at: At) -> Result<Snapshot> {
 /// Publishes the next snapshot after `base` with `tables`. Written whole under a temporary name,
 /// then linked to its final name, which fails if another writer took that version first: the
 /// snapshot that exists is always complete, and two writers never publish the same version.
-pub fn publish(root: &Path, base: &Snapshot, tables: BTreeMap<String, u64>) -> Result<Snapshot> {
+pub fn publish(
+    root: &Path,
+    base: &Snapshot,
+    tables: BTreeMap<String, u64>,
+    operation: &str,
+) -> Result<Snapshot> {
     let next = Snapshot {
         version: base.version + 1,
         committed_at: chrono::Utc::now().timestamp_micros(),
         tables,
+        operation: Some(operation.to_string()),
     };
     let dir = root.join(DIR);
     fs::create_dir_all(&dir)?;
@@ -148,8 +157,8 @@ mod tests {
         let root = dir.path();
         let empty = resolve(root, At::Latest).unwrap();
         assert_eq!(empty, Snapshot::default());
-        let one = publish(root, &empty, [("tickets".to_string(), 0)].into()).unwrap();
-        let two = publish(root, &one, [("tickets".to_string(), 1)].into()).unwrap();
+        let one = publish(root, &empty, [("tickets".to_string(), 0)].into(), "a").unwrap();
+        let two = publish(root, &one, [("tickets".to_string(), 1)].into(), "b").unwrap();
         assert_eq!((one.version, two.version), (1, 2));
         assert_eq!(resolve(root, At::Latest).unwrap(), two);
         assert_eq!(resolve(root, At::Version(1)).unwrap(), one);
@@ -157,7 +166,7 @@ mod tests {
         assert!(resolve(root, At::Time(one.committed_at - 1)).is_err());
         assert!(resolve(root, At::Version(3)).is_err());
         // A second writer that started from snapshot 1 cannot publish version 2 again.
-        assert!(publish(root, &one, BTreeMap::new()).is_err());
+        assert!(publish(root, &one, BTreeMap::new(), "c").is_err());
         assert_eq!(resolve(root, At::Latest).unwrap(), two);
         assert_eq!(versions(root).unwrap(), vec![1, 2]);
     }

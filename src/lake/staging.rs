@@ -540,7 +540,15 @@ impl Staging {
                 ))?;
                 versions.insert(table.name.to_string(), v);
             }
-            snapshot::publish(lake.root(), &base, versions)?;
+            // What the commit was: the input it ingests, else the staging's name.
+            let operation = match &manifest {
+                Some(m) => format!("ingest {}", m.source_file),
+                None => self
+                    .dir
+                    .file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+            };
+            snapshot::publish(lake.root(), &base, versions, &operation)?;
         }
         self.remove()?;
         if !commits.is_empty() {

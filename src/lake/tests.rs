@@ -311,6 +311,8 @@ fn the_manifest_and_the_rejects_are_committed_with_the_rows() {
     s.commit(&lake).unwrap();
     // One snapshot holds the rows, the reject and the manifest's entry, with the counts.
     assert_eq!(snapshot::versions(lake.root()).unwrap(), [1]);
+    let first = snapshot::read(lake.root(), 1).unwrap();
+    assert_eq!(first.operation.as_deref(), Some("ingest t.csv"));
     let m = lake.manifest().unwrap();
     assert_eq!(m.len(), 1);
     assert_eq!((m[0].rows_stored, m[0].rows_rejected), (2, 1));
@@ -443,6 +445,8 @@ fn a_commit_compacts_a_partition_of_many_small_files() {
     let after = lake.clone().at(At::Version(compacted));
     assert_eq!(statuses(&before), statuses(&after));
     assert_eq!(after.files(Table::Tickets).unwrap().len(), 1);
+    let compaction = snapshot::read(lake.root(), compacted).unwrap();
+    assert_eq!(compaction.operation.as_deref(), Some("compact"));
 }
 
 #[test]
