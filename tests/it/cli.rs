@@ -147,6 +147,12 @@ fn a_snapshot_the_lake_does_not_have_is_a_usage_error() {
         "SELECT COUNT(*) FROM tickets",
     ];
     assert!(deskpulse(&lake, &first).status.success());
+    // history says what each snapshot was.
+    let history = stdout(&deskpulse(&lake, &["history"]));
+    assert!(
+        history.contains("      1  ") && history.contains("tickets_v1.csv"),
+        "{history}"
+    );
 }
 
 /// `--lake lake`, as the README writes it: rows sent again replace the lake's, never doubled
