@@ -189,9 +189,8 @@ impl Output {
     /// ticket's first row in the file did (then it is recorded as an `opened_at_changed`
     /// finding, once per ticket).
     fn opened_changed<R: Stageable>(&mut self, row: &R, line: u64) -> Result<bool> {
-        use std::hash::BuildHasher;
         let key = row.key();
-        let hash = foldhash::fast::FixedState::default().hash_one(&key);
+        let hash = crate::lake::key_hash(&key);
         let opened = row.partition_time();
         let full = self.opened.len() >= OPENED_TRACKED;
         let first = match self.opened.get_mut(&hash) {

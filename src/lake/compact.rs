@@ -89,8 +89,7 @@ impl Lake {
     ) -> Result<Vec<Compacted>> {
         self.writable()?;
         let base = self.snapshot()?;
-        let mut versions = base.tables.clone();
-        let mut done = Vec::new();
+        let (mut commits, mut done) = (Vec::new(), Vec::new());
         for table in all_tables() {
             if only.is_some_and(|o| !o.iter().any(|(t, _)| t == table.name)) {
                 continue; // not written to: its log is not even read
@@ -141,20 +140,11 @@ impl Lake {
                 }
             }
             if !added.is_empty() {
-                let base_version = base.tables.get(table.name).copied();
-                let v = delta::block_on(delta::commit(
-                    &dir,
-                    &table,
-                    base_version,
-                    &added,
-                    &removed,
-                    Operation::Compact,
-                ))?;
-                versions.insert(table.name.to_string(), v);
+                commits.push((table, added, removed));
             }
         }
-        if !done.is_empty() {
-            snapshot::publish(self.root(), &base, versions, "compact")?;
+        if !commits.is_empty() {
+            self.commit_tables(&base, &commits, Operation::Compact, "compact")?;
         }
         Ok(done)
     }

@@ -13,7 +13,7 @@ use super::delta::NewFile;
 use super::parquet::{parquet_batches, read_parquet, write_data_file};
 
 /// A 64-bit hash of a row key, for the first pass over keys (collisions are resolved exactly).
-pub(super) fn key_hash(key: &str) -> u64 {
+pub(crate) fn key_hash(key: &str) -> u64 {
     use std::hash::BuildHasher;
     foldhash::fast::FixedState::default().hash_one(key)
 }

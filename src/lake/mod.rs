@@ -41,6 +41,7 @@ use crate::model::Table;
 pub use compact::{AUTO_COMPACT_FILES, CleanUp, Compacted, TARGET_FILE_BYTES};
 pub use snapshot::{At, Snapshot};
 
+pub(crate) use merge::key_hash;
 use parquet::parquet_rows;
 pub use parquet::{read_parquet, write_atomic};
 pub use side::{ManifestEntry, Side};
@@ -186,8 +187,7 @@ impl Lake {
         };
         let _lock = lake.lock()?;
         let base = lake.snapshot()?;
-        let mut tables = base.tables.clone();
-        let mut done = Vec::new();
+        let (mut commits, mut done) = (Vec::new(), Vec::new());
         for table in all_tables() {
             if !lake.is_legacy(table.name) {
                 continue;
@@ -202,23 +202,43 @@ impl Lake {
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let v = delta::block_on(delta::commit(
-                &dir,
-                &table,
-                None,
-                &files,
-                &[],
-                delta::Operation::Write,
-            ))?;
-            tables.insert(table.name.to_string(), v);
             done.push((table.name, files.len()));
+            commits.push((table, files, Vec::new()));
         }
-        if !done.is_empty() {
-            snapshot::publish(&lake.root, &base, tables, "convert")?;
+        if !commits.is_empty() {
+            lake.commit_tables(&base, &commits, delta::Operation::Write, "convert")?;
         }
         Ok(done)
     }
+
+    /// Commits each table's added and replaced files as one Delta version on top of `base`,
+    /// then publishes the lake's next snapshot naming them all: the moment the commit becomes
+    /// visible, in every table at once. The caller holds the lake's lock.
+    fn commit_tables(
+        &self,
+        base: &Snapshot,
+        commits: &[TableCommit],
+        operation: delta::Operation,
+        label: &str,
+    ) -> Result<Snapshot> {
+        let mut versions = base.tables.clone();
+        for (table, added, removed) in commits {
+            let v = delta::block_on(delta::commit(
+                &self.root.join(table.name),
+                table,
+                base.tables.get(table.name).copied(),
+                added,
+                removed,
+                operation,
+            ))?;
+            versions.insert(table.name.to_string(), v);
+        }
+        snapshot::publish(&self.root, base, versions, label)
+    }
 }
+
+/// One table's part of a lake commit: the files it adds and the files they replace.
+type TableCommit = (delta::Def, Vec<delta::NewFile>, Vec<PathBuf>);
 
 /// Every Delta table of the lake: the canonical tables, then the side tables.
 pub(crate) fn all_tables() -> Vec<delta::Def> {

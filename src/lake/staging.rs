@@ -12,12 +12,12 @@ use crate::sentiment::lang::ScoredLanguages;
 use crate::timeparse::month_of;
 
 use super::compact::partition_of;
-use super::delta::{self, Def, NewFile};
+use super::delta::{self, NewFile};
 use super::merge::{key_hash, keys_and_versions, merge_partition};
 use super::parquet::{staging_properties, write_parquet};
 use super::side::{ManifestEntry, Side, manifest_batch, side_file, staged_rows};
 use super::snapshot::Snapshot;
-use super::{AUTO_COMPACT_FILES, CommitCounts, Lake, WriteLock, snapshot};
+use super::{AUTO_COMPACT_FILES, CommitCounts, Lake, TableCommit, WriteLock};
 
 /// Rows kept in memory across all partitions before they are spilled to staged Parquet files.
 const STAGING_ROW_BUDGET: usize = 200_000;
@@ -486,7 +486,7 @@ impl Staging {
         } = merged;
         // The side tables' rows go in the same commit: a snapshot's rejects, findings and
         // manifest are those of its rows.
-        let mut commits: Vec<(Def, Vec<NewFile>, Vec<PathBuf>)> = changes
+        let mut commits: Vec<TableCommit> = changes
             .into_iter()
             .map(|(t, (added, removed))| (t.into(), added, removed))
             .collect();
@@ -526,29 +526,15 @@ impl Staging {
             }
         }
         if !commits.is_empty() {
-            let mut versions = base.tables.clone();
-            for (table, added, removed) in &commits {
-                let base_version = base.tables.get(table.name).copied();
-                let dir = lake.root().join(table.name);
-                let v = delta::block_on(delta::commit(
-                    &dir,
-                    table,
-                    base_version,
-                    added,
-                    removed,
-                    delta::Operation::Write,
-                ))?;
-                versions.insert(table.name.to_string(), v);
-            }
             // What the commit was: the input it ingests, else the staging's name.
-            let operation = match &manifest {
+            let label = match &manifest {
                 Some(m) => format!("ingest {}", m.source_file),
                 None => self
                     .dir
                     .file_name()
                     .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
             };
-            snapshot::publish(lake.root(), &base, versions, &operation)?;
+            lake.commit_tables(&base, &commits, delta::Operation::Write, &label)?;
         }
         self.remove()?;
         if !commits.is_empty() {
