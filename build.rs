@@ -53,7 +53,11 @@ fn header(name: &str, text: &str, path: String) -> Metric {
 }
 
 fn main() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("queries");
+    // Read when the script runs, not when it was compiled: Cargo reuses a compiled build script
+    // for a checkout at another path (a target directory shared between worktrees), which
+    // would otherwise embed the other checkout's queries.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("Cargo sets CARGO_MANIFEST_DIR");
+    let dir = Path::new(&manifest).join("queries");
     println!("cargo:rerun-if-changed={}", dir.display());
     let mut metrics = BTreeMap::new();
     for entry in std::fs::read_dir(&dir).expect("queries/ exists") {
