@@ -18,14 +18,14 @@ pub struct Args {
 
 pub fn run(a: Args, ctx: &Context) -> Result<ExitCode> {
     let lake = Lake::open(&ctx.lake_dir)?;
-    let versions = snapshot::versions(lake.root())?;
+    let versions = snapshot::versions(lake.store())?;
     let from = match a.limit {
         0 => 0,
         n => versions.len().saturating_sub(n),
     };
     outln!("version  committed_at          operation / tables (Delta version)");
     for v in versions[from..].iter().rev() {
-        let s = snapshot::read(lake.root(), *v)?;
+        let s = snapshot::read(lake.store(), *v)?;
         let tables: Vec<String> = s.tables.iter().map(|(t, v)| format!("{t}@{v}")).collect();
         outln!(
             "{:>7}  {}  {}",

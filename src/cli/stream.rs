@@ -118,7 +118,7 @@ pub fn run(a: Args, ctx: &Context) -> Result<ExitCode> {
             None => None,
         };
         let addr = listener.as_ref().map(|l| l.local_addr()).transpose()?;
-        let alerts_file = opts.alerts_path();
+        let alerts_file = opts.alerts_path()?;
         stream::run(opts, listener, stop_signal(), |replayed| {
             if let Some(a) = addr {
                 println!("listening on http://{a}");

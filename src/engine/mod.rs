@@ -44,7 +44,7 @@ use datafusion::logical_expr::{Expr, LogicalPlanBuilder, col, lit};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::config::{Config, Target};
-use crate::lake::{Lake, Side};
+use crate::lake::{DataFile, Lake, Side};
 use crate::model::{Adoption, Micros, Table, TableRow, timestamp_type};
 use crate::timeparse::format_micros;
 
@@ -225,6 +225,9 @@ pub(crate) async fn context(
         .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()))
         .with_information_schema(true);
     let ctx = SessionContext::new_with_config_rt(session, runtime);
+    if let Some((bucket, store)) = lake.store().object_store() {
+        ctx.register_object_store(&bucket, store);
+    }
     functions::register_functions(&ctx, &config.calendar);
     add_tables(&ctx, lake, config, params, scope).await?;
     Ok(ctx)
@@ -356,15 +359,12 @@ async fn register_table(ctx: &SessionContext, lake: &Lake, table: Table, name: &
         ctx.register_table(name, Arc::new(file_listing(&files, table.schema())?))?;
         return Ok(());
     }
-    let mut months: std::collections::BTreeMap<String, Vec<std::path::PathBuf>> =
-        Default::default();
+    let mut months: std::collections::BTreeMap<String, Vec<DataFile>> = Default::default();
     for f in files {
         let month = f
-            .parent()
-            .and_then(Path::file_name)
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_prefix("month="))
-            .with_context(|| format!("{} is not in a month=YYYY-MM directory", f.display()))?
+            .partition()
+            .strip_prefix("month=")
+            .with_context(|| format!("{} is not in a month=YYYY-MM directory", f.rel()))?
             .to_string();
         months.entry(month).or_default().push(f);
     }
@@ -400,19 +400,23 @@ fn empty_listing(
     schema: datafusion::arrow::datatypes::SchemaRef,
     partitioned: bool,
 ) -> Result<ListingTable> {
-    let empty = lake.root().join("_snapshots");
-    std::fs::create_dir_all(&empty)?;
-    parquet_listing(&empty, schema, partitioned)
+    let empty = "_snapshots/";
+    if let Some(dir) = lake.store().path_of(empty) {
+        std::fs::create_dir_all(&dir)?;
+        return parquet_listing(&dir, schema, partitioned);
+    }
+    let url = ListingTableUrl::parse(lake.store().url_of(empty)?)?;
+    listing(url, schema, partitioned)
 }
 
 /// Some Parquet files as one table of `schema`.
 fn file_listing(
-    files: &[std::path::PathBuf],
+    files: &[DataFile],
     schema: datafusion::arrow::datatypes::SchemaRef,
 ) -> Result<ListingTable> {
     let urls = files
         .iter()
-        .map(|f| Ok(ListingTableUrl::parse(f.to_string_lossy())?))
+        .map(|f| Ok(ListingTableUrl::parse(f.url()?)?))
         .collect::<Result<_>>()?;
     let options =
         ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
@@ -429,7 +433,15 @@ pub(crate) fn parquet_listing(
     schema: datafusion::arrow::datatypes::SchemaRef,
     partitioned: bool,
 ) -> Result<ListingTable> {
-    let url = ListingTableUrl::parse(dir_url(dir)?)?;
+    listing(ListingTableUrl::parse(dir_url(dir)?)?, schema, partitioned)
+}
+
+/// The Parquet files under `url` as one table of `schema` (see [`parquet_listing`]).
+fn listing(
+    url: ListingTableUrl,
+    schema: datafusion::arrow::datatypes::SchemaRef,
+    partitioned: bool,
+) -> Result<ListingTable> {
     let mut options =
         ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
     if partitioned {

@@ -13,7 +13,7 @@ use proptest::test_runner::TestCaseError;
 
 use crate::ingest::profiles::testkit::{fixture, reference};
 use crate::ingest::{IngestOptions, ingest};
-use crate::lake::{Lake, read_parquet};
+use crate::lake::Lake;
 
 /// One change to a file.
 #[derive(Debug, Clone)]
@@ -130,7 +130,7 @@ fn head(path: &Path, lines: usize) -> Vec<u8> {
 /// Rows in a side table (`_rejects`).
 fn side_rows(lake: &Lake, dir: &str) -> u64 {
     let files = lake.side_files(dir).unwrap();
-    let batches = files.iter().flat_map(|f| read_parquet(f, None).unwrap());
+    let batches = files.iter().flat_map(|f| f.read(None).unwrap());
     batches.map(|b| b.num_rows() as u64).sum()
 }
 

@@ -6,15 +6,14 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs;
-use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::model::Micros;
 
 use super::delta::{self, NewFile, Operation};
 use super::merge::copy_rows;
-use super::parquet::{parquet_rows, write_data_file};
+use super::parquet::{DataFile, write_data_file};
 use super::{Lake, WriteLock, all_tables, snapshot};
 
 /// Files at least this large are left alone; smaller ones are packed into files up to this size.
@@ -51,17 +50,9 @@ pub struct CleanUp {
     pub staging_deleted: usize,
 }
 
-/// The partition of a table's data file: its directory under the table's (empty at the top).
-pub(super) fn partition_of(table_dir: &Path, file: &Path) -> String {
-    file.parent()
-        .and_then(|p| p.strip_prefix(table_dir).ok())
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
 /// Groups files (in order) into runs of at most `TARGET_FILE_BYTES` together.
-fn bins(files: Vec<(PathBuf, u64)>) -> Vec<Vec<PathBuf>> {
-    let mut out: Vec<Vec<PathBuf>> = Vec::new();
+fn bins(files: Vec<(DataFile, u64)>) -> Vec<Vec<DataFile>> {
+    let mut out: Vec<Vec<DataFile>> = Vec::new();
     let mut size = u64::MAX;
     for (f, bytes) in files {
         if size.saturating_add(bytes) > TARGET_FILE_BYTES {
@@ -94,16 +85,13 @@ impl Lake {
             if only.is_some_and(|o| !o.iter().any(|(t, _)| t == table.name)) {
                 continue; // not written to: its log is not even read
             }
-            let dir = self.root().join(table.name);
-            let mut small: BTreeMap<String, Vec<(PathBuf, u64)>> = BTreeMap::new();
+            let mut small: BTreeMap<String, Vec<(DataFile, u64)>> = BTreeMap::new();
             for f in self.named_files(&base, table.name)? {
-                let partition = partition_of(&dir, &f);
+                let partition = f.partition().to_string();
                 if only.is_some_and(|o| !o.contains(&(table.name.to_string(), partition.clone()))) {
                     continue;
                 }
-                let bytes = fs::metadata(&f)
-                    .with_context(|| format!("{}", f.display()))?
-                    .len();
+                let bytes = f.size()?;
                 if bytes < TARGET_FILE_BYTES {
                     small.entry(partition).or_default().push((f, bytes));
                 }
@@ -116,26 +104,35 @@ impl Lake {
                 for group in bins(files).into_iter().filter(|g| g.len() > 1) {
                     let sizes = group
                         .iter()
-                        .map(|f| parquet_rows(f))
+                        .map(DataFile::rows)
                         .collect::<Result<Vec<_>>>()?;
                     let rows = sizes.iter().sum();
-                    let out = dir
-                        .join(&partition)
-                        .join(format!("part-{}.parquet", uuid::Uuid::new_v4()));
+                    let dir = match partition.as_str() {
+                        "" => table.name.to_string(),
+                        p => format!("{}/{p}", table.name),
+                    };
+                    let out = DataFile::new(
+                        self.store(),
+                        format!("{dir}/part-{}.parquet", uuid::Uuid::new_v4()),
+                    );
                     // Each key is in one file of the table, so the rows are copied as they are.
                     let sources = group
                         .iter()
                         .zip(sizes)
                         .map(|(f, n)| (f, vec![true; n as usize]));
                     let rows_of = copy_rows(table.schema.clone(), sources.collect());
-                    write_data_file(&out, table.schema.clone(), rows_of)?;
+                    let bytes = write_data_file(&out, table.schema.clone(), rows_of)?;
                     done.push(Compacted {
                         table: table.name,
                         partition: partition.clone(),
                         files: group.len(),
                         rows,
                     });
-                    added.push(NewFile { path: out, rows });
+                    added.push(NewFile {
+                        file: out,
+                        rows,
+                        bytes,
+                    });
                     removed.extend(group);
                 }
             }
@@ -159,10 +156,11 @@ impl Lake {
     pub fn clean_up(&self, retain: Micros, now: Micros, _lock: &WriteLock) -> Result<CleanUp> {
         self.writable()?;
         let cutoff = now - retain;
-        let versions = snapshot::versions(self.root())?;
+        let store = self.store();
+        let versions = snapshot::versions(store)?;
         let mut oldest = snapshot::Snapshot::default();
         for v in &versions {
-            let s = snapshot::read(self.root(), *v)?;
+            let s = snapshot::read(store, *v)?;
             if s.committed_at > cutoff && oldest.version != 0 {
                 break;
             }
@@ -173,25 +171,30 @@ impl Lake {
             ..CleanUp::default()
         };
         for table in all_tables() {
-            let dir = self.root().join(table.name);
-            if !dir.join("_delta_log").exists() {
+            let name = table.name;
+            if !delta::exists(store, name)? {
                 continue;
             }
-            let from = oldest.tables.get(table.name).copied();
-            let mut keep: HashSet<PathBuf> = match from {
-                Some(v) => delta::block_on(delta::files(&dir, v))?
+            let from = oldest.tables.get(name).copied();
+            let mut keep: HashSet<DataFile> = match from {
+                Some(v) => delta::block_on(delta::files(store, name, v))?
                     .into_iter()
                     .collect(),
                 None => HashSet::new(),
             };
-            keep.extend(delta::added_since(&dir, from.map_or(0, |v| v + 1))?);
-            let committed: HashSet<PathBuf> = delta::added_since(&dir, 0)?.into_iter().collect();
-            for f in data_files(&dir)? {
+            keep.extend(delta::added_since(store, name, from.map_or(0, |v| v + 1))?);
+            let committed: HashSet<DataFile> =
+                delta::added_since(store, name, 0)?.into_iter().collect();
+            // Every Parquet file under the table's directory but its log.
+            let log = format!("{name}/_delta_log/");
+            for meta in store.list(&format!("{name}/"))? {
+                if meta.rel.starts_with(&log) || !meta.rel.ends_with(".parquet") {
+                    continue;
+                }
+                let f = DataFile::new(store, meta.rel);
                 if keep.contains(&f) {
                     continue;
                 }
-                let meta = fs::metadata(&f)?;
-                let modified = chrono::DateTime::<chrono::Utc>::from(meta.modified()?);
                 // A file no version ever named may be a merge in flight (writers merge without
                 // the lock): it gets an hour whatever the retention.
                 let before = if committed.contains(&f) {
@@ -199,15 +202,15 @@ impl Lake {
                 } else {
                     cutoff.min(now - ORPHAN_GRACE)
                 };
-                if modified.timestamp_micros() < before {
-                    fs::remove_file(&f).with_context(|| format!("{}", f.display()))?;
+                if meta.modified < before {
+                    f.delete()?;
                     out.files_deleted += 1;
-                    out.bytes_deleted += meta.len();
+                    out.bytes_deleted += meta.size;
                 }
             }
         }
         for v in versions.into_iter().filter(|v| *v < oldest.version) {
-            snapshot::expire(self.root(), v)?;
+            snapshot::expire(store, v)?;
             out.snapshots_expired += 1;
         }
         out.staging_deleted = self.remove_abandoned_staging()?;
@@ -216,7 +219,7 @@ impl Lake {
 
     /// Removes the staging directories (and their locks) that no running writer holds.
     fn remove_abandoned_staging(&self) -> Result<usize> {
-        let staging = self.root().join("_staging");
+        let staging = self.local_dir()?.join("_staging");
         if !staging.exists() {
             return Ok(0);
         }
@@ -243,24 +246,4 @@ impl Lake {
         }
         Ok(removed)
     }
-}
-
-/// Every Parquet file under a table directory but its log.
-fn data_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    let mut dirs = vec![dir.to_path_buf()];
-    while let Some(d) = dirs.pop() {
-        for e in fs::read_dir(&d)? {
-            let e = e?;
-            let p = e.path();
-            if e.file_type()?.is_dir() {
-                if e.file_name() != "_delta_log" {
-                    dirs.push(p);
-                }
-            } else if p.extension().is_some_and(|x| x == "parquet") {
-                out.push(p);
-            }
-        }
-    }
-    Ok(out)
 }

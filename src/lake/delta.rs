@@ -7,8 +7,6 @@
 //! carry the partition column `month` (`YYYY-MM`) in Delta's metadata, not in their files.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use datafusion::arrow::datatypes::SchemaRef;
@@ -21,93 +19,131 @@ use url::Url;
 
 use crate::model::Table;
 
+use super::parquet::DataFile;
+use super::store::Store;
+
 /// The Delta partition column of a table partitioned by month.
 pub const MONTH: &str = "month";
 
-/// Runs `fut` to completion from synchronous code: on a runtime of its own, on a thread of its own
-/// when the caller is already inside a runtime (which cannot be blocked on).
-pub fn block_on<F: Future + Send>(fut: F) -> F::Output
-where
-    F::Output: Send,
-{
-    let run = || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a tokio runtime")
-            .block_on(fut)
-    };
-    if tokio::runtime::Handle::try_current().is_ok() {
-        std::thread::scope(|s| s.spawn(run).join().expect("the Delta thread panicked"))
+pub use super::store::block_on;
+
+/// The URL of the lake's table `name`; on object storage, Delta is told how to reach it first.
+fn url(store: &Store, name: &str) -> Result<Url> {
+    if let Some(dir) = store.path_of(name) {
+        std::fs::create_dir_all(dir)?;
     } else {
-        run()
+        register_s3();
+    }
+    store.url_of(&format!("{name}/"))
+}
+
+/// Lets delta-rs (which knows `file://` only without its AWS crate) reach `s3://` tables: with
+/// object_store's S3 client configured like the lake's, and Delta's default log store, which
+/// commits a version by a create-only put (`If-None-Match: *`), so two writers never both
+/// commit the same version. (delta-rs's AWS crate would bring the AWS SDK for a DynamoDB lock
+/// that conditional puts make unnecessary.)
+fn register_s3() {
+    use deltalake_core::logstore::{
+        LogStore, LogStoreFactory, ObjectStoreFactory, ObjectStoreRef, StorageConfig,
+        default_logstore, logstore_factories, object_store_factories,
+    };
+    struct S3;
+    impl ObjectStoreFactory for S3 {
+        fn parse_url_opts(
+            &self,
+            url: &Url,
+            _config: &StorageConfig,
+        ) -> deltalake_core::DeltaResult<(ObjectStoreRef, object_store::path::Path)> {
+            let client = object_store::aws::AmazonS3Builder::from_env()
+                .with_bucket_name(url.host_str().unwrap_or_default())
+                .build()?;
+            let path = object_store::path::Path::from_url_path(url.path())?;
+            Ok((std::sync::Arc::new(client), path))
+        }
+    }
+    impl LogStoreFactory for S3 {
+        fn with_options(
+            &self,
+            prefixed_store: ObjectStoreRef,
+            root_store: ObjectStoreRef,
+            location: &Url,
+            options: &StorageConfig,
+        ) -> deltalake_core::DeltaResult<std::sync::Arc<dyn LogStore>> {
+            Ok(default_logstore(
+                prefixed_store,
+                root_store,
+                location,
+                options,
+            ))
+        }
+    }
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let scheme = Url::parse("s3://").expect("a URL");
+        object_store_factories().insert(scheme.clone(), std::sync::Arc::new(S3));
+        logstore_factories().insert(scheme, std::sync::Arc::new(S3));
+    });
+}
+
+/// Whether the lake has a Delta table `name`.
+pub fn exists(store: &Store, name: &str) -> Result<bool> {
+    match store.path_of(name) {
+        Some(dir) => Ok(dir.join("_delta_log").exists()),
+        None => Ok(!store.list(&format!("{name}/_delta_log/"))?.is_empty()),
     }
 }
 
-fn url(dir: &Path) -> Result<Url> {
-    std::fs::create_dir_all(dir)?;
-    let abs = std::fs::canonicalize(dir)?;
-    Url::from_directory_path(&abs)
-        .map_err(|()| anyhow::anyhow!("not an absolute path: {}", abs.display()))
-}
-
-/// The table in `dir` at `version` (the newest when `None`), or `None` when there is none yet.
-pub async fn open(dir: &Path, version: Option<u64>) -> Result<Option<DeltaTable>> {
-    if !dir.join("_delta_log").exists() {
+/// The table `name` at `version` (the newest when `None`), or `None` when there is none yet.
+pub async fn open(store: &Store, name: &str, version: Option<u64>) -> Result<Option<DeltaTable>> {
+    if !exists(store, name)? {
         return Ok(None);
     }
-    let mut table = DeltaTable::try_from_url(url(dir)?).await?;
+    let mut table = DeltaTable::try_from_url(url(store, name)?).await?;
     if let Some(v) = version {
         table
             .load_version(v)
             .await
-            .with_context(|| format!("cannot load version {v} of {}", dir.display()))?;
+            .with_context(|| format!("cannot load version {v} of {name} in {store}"))?;
     }
     Ok(table.version().is_some().then_some(table))
 }
 
-/// The data files of the table in `dir` at `version`, as local paths, sorted.
-pub async fn files(dir: &Path, version: u64) -> Result<Vec<PathBuf>> {
-    let Some(table) = open(dir, Some(version)).await? else {
-        anyhow::bail!("{} is not a Delta table", dir.display());
+/// The data files of the table `name` at `version`, sorted.
+pub async fn files(store: &Store, name: &str, version: u64) -> Result<Vec<DataFile>> {
+    let Some(table) = open(store, name, Some(version)).await? else {
+        anyhow::bail!("{name} in {store} is not a Delta table");
     };
-    let mut out = table
-        .get_file_uris()?
-        .map(|uri| {
-            // delta-rs gives local files as plain paths (other stores as URLs).
-            let path = match Url::parse(&uri) {
-                Ok(u) => u.to_file_path().ok(),
-                Err(_) => Some(PathBuf::from(&uri)),
-            };
-            path.filter(|p| p.is_absolute())
-                .with_context(|| format!("not a local file: {uri}"))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let mut out: Vec<DataFile> = table
+        .snapshot()?
+        .log_data()
+        .into_iter()
+        .map(|add| DataFile::new(store, format!("{name}/{}", add.object_store_path())))
+        .collect();
     out.sort();
     Ok(out)
 }
 
-/// The files added to the table in `dir` by its versions from `from` on (read from the log's
+/// The files added to the table `name` by its versions from `from` on (read from the log's
 /// commit files, which the lake keeps: `delta.enableExpiredLogCleanup` is off).
-pub fn added_since(dir: &Path, from: u64) -> Result<Vec<PathBuf>> {
-    let root = url(dir)?;
+pub fn added_since(store: &Store, name: &str, from: u64) -> Result<Vec<DataFile>> {
     let mut out = Vec::new();
     for v in from.. {
-        let commit = dir.join("_delta_log").join(format!("{v:020}.json"));
-        let text = match std::fs::read_to_string(&commit) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
-            Err(e) => return Err(e).with_context(|| format!("{}", commit.display())),
+        let commit = format!("{name}/_delta_log/{v:020}.json");
+        let Some(bytes) = store.get(&commit)? else {
+            break;
         };
+        let text = String::from_utf8_lossy(&bytes);
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let action: serde_json::Value = serde_json::from_str(line)
-                .with_context(|| format!("{} is not a Delta log", commit.display()))?;
+                .with_context(|| format!("{commit} in {store} is not a Delta log"))?;
             if let Some(path) = action["add"]["path"].as_str() {
-                // A relative, percent-encoded URI (Delta's protocol): resolved against the table.
-                let file = root.join(path)?.to_file_path().map_err(|()| {
-                    anyhow::anyhow!("{} adds a file outside the table: {path}", commit.display())
-                })?;
-                out.push(file);
+                // A relative, percent-encoded URI (Delta's protocol).
+                anyhow::ensure!(
+                    !path.contains("://"),
+                    "{commit} in {store} adds a file outside the table: {path}"
+                );
+                let rel = object_store::path::Path::from_url_path(path)?;
+                out.push(DataFile::new(store, format!("{name}/{rel}")));
             }
         }
     }
@@ -156,8 +192,9 @@ impl Def {
 #[derive(Debug, Clone)]
 pub struct NewFile {
     /// Under the table's directory, in `month=YYYY-MM/` when the table is partitioned.
-    pub path: PathBuf,
+    pub file: DataFile,
     pub rows: u64,
+    pub bytes: u64,
 }
 
 /// What a commit does to a table's rows.
@@ -170,25 +207,26 @@ pub enum Operation {
     Compact,
 }
 
-/// Commits `added` and `removed` files to `table` in `dir` as one version, starting from `base`
-/// (the version the lake's snapshot names, `None` when the table is not in it yet). Versions
-/// after `base` were left by a writer that crashed before it published the lake's snapshot: the
+/// Commits `added` and `removed` files to `table` as one version, starting from `base` (the
+/// version the lake's snapshot names, `None` when the table is not in it yet). Versions after
+/// `base` were left by a writer that crashed before it published the lake's snapshot: the
 /// table is first restored to `base` (or emptied). Returns the new version.
 pub async fn commit(
-    dir: &Path,
+    store: &Store,
     table: &Def,
     base: Option<u64>,
     added: &[NewFile],
-    removed: &[PathBuf],
+    removed: &[DataFile],
     operation: Operation,
 ) -> Result<u64> {
-    let mut delta = match open(dir, None).await? {
+    let name = table.name;
+    let mut delta = match open(store, name, None).await? {
         Some(t) => t,
         None => {
-            let mut create = DeltaTable::try_from_url(url(dir)?)
+            let mut create = DeltaTable::try_from_url(url(store, name)?)
                 .await?
                 .create()
-                .with_table_name(table.name)
+                .with_table_name(name)
                 .with_columns(table.delta_schema()?.fields().cloned())
                 // The lake's snapshots name old versions: keep their log (it is small) until
                 // the lake's own clean-up, so time travel reaches every snapshot.
@@ -202,9 +240,9 @@ pub async fn commit(
     let latest = delta.version().unwrap_or(0);
     let target = base.unwrap_or(0);
     if latest > target {
-        let stale = files(dir, latest).await?;
+        let stale = files(store, name, latest).await?;
         let keep = if base.is_some() {
-            files(dir, target).await?
+            files(store, name, target).await?
         } else {
             Vec::new()
         };
@@ -212,10 +250,11 @@ pub async fn commit(
         // what they removed (a Delta RESTORE, written as plain actions).
         let mut actions = Vec::new();
         for f in stale.iter().filter(|f| !keep.contains(f)) {
-            actions.push(remove(dir, f, true)?);
+            actions.push(remove(name, f, true)?);
         }
         for f in keep.iter().filter(|f| !stale.contains(f)) {
-            actions.push(add(dir, f, None, true)?);
+            let meta = store.head(f.rel())?;
+            actions.push(add(name, f, None, meta.size, true)?);
         }
         if !actions.is_empty() {
             commit_actions(&mut delta, actions, Operation::Write).await?;
@@ -224,10 +263,10 @@ pub async fn commit(
     let change = operation == Operation::Write;
     let mut actions = Vec::new();
     for f in removed {
-        actions.push(remove(dir, f, change)?);
+        actions.push(remove(name, f, change)?);
     }
     for f in added {
-        actions.push(add(dir, &f.path, Some(f.rows), change)?);
+        actions.push(add(name, &f.file, Some(f.rows), f.bytes, change)?);
     }
     commit_actions(&mut delta, actions, operation).await
 }
@@ -259,16 +298,12 @@ async fn commit_actions(
     Ok(version)
 }
 
-/// The path of `file` relative to the table directory, as Delta records it.
-fn relative(dir: &Path, file: &Path) -> Result<String> {
-    let rel = file
-        .strip_prefix(dir)
-        .with_context(|| format!("{} is not in {}", file.display(), dir.display()))?;
-    Ok(rel
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/"))
+/// The path of `file` relative to the table's directory, as Delta records it.
+fn relative<'a>(name: &str, file: &'a DataFile) -> Result<&'a str> {
+    file.rel()
+        .strip_prefix(name)
+        .and_then(|r| r.strip_prefix('/'))
+        .with_context(|| format!("{} is not in the table {name}", file.rel()))
 }
 
 /// `month=YYYY-MM` of a file's directory, as Delta's partition values.
@@ -279,34 +314,32 @@ fn partition_values(rel: &str) -> HashMap<String, Option<String>> {
         .collect()
 }
 
-fn add(dir: &Path, file: &Path, rows: Option<u64>, data_change: bool) -> Result<Action> {
-    let rel = relative(dir, file)?;
-    let meta = std::fs::metadata(file).with_context(|| format!("{}", file.display()))?;
-    let modified = meta
-        .modified()?
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_millis() as i64;
+fn add(
+    name: &str,
+    file: &DataFile,
+    rows: Option<u64>,
+    bytes: u64,
+    data_change: bool,
+) -> Result<Action> {
+    let rel = relative(name, file)?;
     Ok(Action::Add(Add {
-        partition_values: partition_values(&rel),
-        path: rel,
-        size: meta.len() as i64,
-        modification_time: modified,
+        partition_values: partition_values(rel),
+        path: rel.to_string(),
+        size: bytes as i64,
+        modification_time: chrono::Utc::now().timestamp_millis(),
         data_change,
         stats: rows.map(|n| format!("{{\"numRecords\":{n}}}")),
         ..Default::default()
     }))
 }
 
-fn remove(dir: &Path, file: &Path, data_change: bool) -> Result<Action> {
-    let rel = relative(dir, file)?;
-    let size = std::fs::metadata(file).map(|m| m.len() as i64).ok();
+fn remove(name: &str, file: &DataFile, data_change: bool) -> Result<Action> {
+    let rel = relative(name, file)?;
     Ok(Action::Remove(Remove {
-        partition_values: Some(partition_values(&rel)),
-        path: rel,
+        partition_values: Some(partition_values(rel)),
+        path: rel.to_string(),
         data_change,
         deletion_timestamp: Some(chrono::Utc::now().timestamp_millis()),
-        extended_file_metadata: Some(true),
-        size,
         ..Default::default()
     }))
 }

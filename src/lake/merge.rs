@@ -1,5 +1,4 @@
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
@@ -10,7 +9,7 @@ use crate::model::Table;
 
 use super::CommitCounts;
 use super::delta::NewFile;
-use super::parquet::{parquet_batches, read_parquet, write_data_file};
+use super::parquet::{DataFile, write_data_file};
 
 /// A 64-bit hash of a row key, for the first pass over keys (collisions are resolved exactly).
 pub(crate) fn key_hash(key: &str) -> u64 {
@@ -53,13 +52,13 @@ pub(super) fn row_keys(batch: &RecordBatch, table: Table) -> Result<Vec<String>>
 
 /// Each row's key and version (0 for tables without a version column), reading only those
 /// columns.
-pub(super) fn keys_and_versions(path: &Path, table: Table) -> Result<Vec<(String, i64)>> {
+pub(super) fn keys_and_versions(file: &DataFile, table: Table) -> Result<Vec<(String, i64)>> {
     let mut projection: Vec<&str> = table.key_columns().to_vec();
     if let Some(v) = table.version_column() {
         projection.push(v);
     }
     let mut out = Vec::new();
-    for batch in read_parquet(path, Some(&projection))? {
+    for batch in file.read(Some(&projection))? {
         let versions = table.version_column().map(|v| {
             batch
                 .column_by_name(v)
@@ -76,7 +75,7 @@ pub(super) fn keys_and_versions(path: &Path, table: Table) -> Result<Vec<(String
 
 /// What a merged partition changes: the file written for it (if any rows are left) and the files
 /// it replaces. `None` when nothing changed (every staged row lost to the lake's own version).
-pub(super) type Change = Option<(Option<NewFile>, Vec<PathBuf>)>;
+pub(super) type Change = Option<(Option<NewFile>, Vec<DataFile>)>;
 
 /// Merges staged files into a partition whose `existing` files hold each key once: for each
 /// staged key the row with the greatest version wins, ties going to the later source (staged
@@ -87,10 +86,10 @@ pub(super) type Change = Option<(Option<NewFile>, Vec<PathBuf>)>;
 /// row, and one flag per row of the existing file being read.
 pub(super) fn merge_partition(
     table: Table,
-    existing: &[PathBuf],
-    staged: &[PathBuf],
+    existing: &[DataFile],
+    staged: &[DataFile],
     moved: &HashSet<String>,
-    out: &Path,
+    out: &DataFile,
 ) -> Result<(CommitCounts, Change)> {
     // Pass 1: the winning (staged source, row, version) of every staged key.
     let mut winners: FastMap<String, (u32, u32, i64)> = FastMap::default();
@@ -117,7 +116,7 @@ pub(super) fn merge_partition(
     // Pass 2: which rows of the existing files lose (to a staged row or to another partition);
     // a staged row that loses to a newer existing one is no winner.
     let mut counts = CommitCounts::default();
-    let mut rewritten: Vec<(&PathBuf, Vec<bool>)> = Vec::new();
+    let mut rewritten: Vec<(&DataFile, Vec<bool>)> = Vec::new();
     for path in existing {
         let rows = keys_and_versions(path, table)?;
         let mut keep = vec![true; rows.len()];
@@ -149,8 +148,8 @@ pub(super) fn merge_partition(
         // The lake already has every row as it would be written.
         return Ok((counts, None));
     }
-    let removed: Vec<PathBuf> = rewritten.iter().map(|(p, _)| (*p).clone()).collect();
-    let sources: Vec<(&PathBuf, Vec<bool>)> = rewritten
+    let removed: Vec<DataFile> = rewritten.iter().map(|(p, _)| (*p).clone()).collect();
+    let sources: Vec<(&DataFile, Vec<bool>)> = rewritten
         .into_iter()
         .chain(staged.iter().zip(staged_keep))
         .collect();
@@ -162,10 +161,11 @@ pub(super) fn merge_partition(
         // Every row moved to another partition: no empty file is left.
         return Ok((counts, Some((None, removed))));
     }
-    write_data_file(out, table.schema(), copy_rows(table.schema(), sources))?;
+    let bytes = write_data_file(out, table.schema(), copy_rows(table.schema(), sources))?;
     let file = NewFile {
-        path: out.to_path_buf(),
+        file: out.clone(),
         rows,
+        bytes,
     };
     Ok((counts, Some((Some(file), removed))))
 }
@@ -174,16 +174,15 @@ pub(super) fn merge_partition(
 /// time.
 pub(super) fn copy_rows<'a>(
     schema: SchemaRef,
-    sources: Vec<(&'a PathBuf, Vec<bool>)>,
+    sources: Vec<(&'a DataFile, Vec<bool>)>,
 ) -> impl Iterator<Item = Result<RecordBatch>> + 'a {
     sources.into_iter().flat_map(move |(path, keep)| {
         let schema = schema.clone();
         let mut offset = 0usize;
-        let reader: Box<dyn Iterator<Item = Result<RecordBatch>>> =
-            match parquet_batches(path, None) {
-                Ok(r) => Box::new(r.map(|b| Ok(b?))),
-                Err(e) => Box::new(std::iter::once(Err(e))),
-            };
+        let reader: Box<dyn Iterator<Item = Result<RecordBatch>>> = match path.batches(None) {
+            Ok(r) => Box::new(r.map(|b| Ok(b?))),
+            Err(e) => Box::new(std::iter::once(Err(e))),
+        };
         reader.map(move |b| {
             let b = conform(b?, &schema)?;
             let mask = BooleanArray::from(keep[offset..offset + b.num_rows()].to_vec());

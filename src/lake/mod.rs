@@ -11,6 +11,8 @@
 //! lake/_manifest/part-<uuid>.parquet              one row per ingested input)
 //! lake/_staging/<content-hash>/...               (private to a running ingest)
 //! ```
+//! The lake is a local directory or a prefix of an S3 bucket ([`store`]); on object storage, a
+//! writer's staging and the stream's spool stay on its own machine ([`Lake::local_dir`]).
 //! A commit merges the staged rows with the current files of the partitions they touch into new
 //! files (one row per key), commits each table's new and replaced files to Delta, then publishes
 //! the lake's next snapshot ([`snapshot`]). Readers read the tables at one snapshot's versions,
@@ -23,15 +25,17 @@
 
 mod compact;
 pub mod delta;
+mod lock;
 mod merge;
 mod parquet;
 mod side;
 pub mod snapshot;
 mod staging;
+pub mod store;
 #[cfg(test)]
 mod tests;
 
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -39,18 +43,20 @@ use datafusion::arrow::array::RecordBatch;
 
 use crate::model::Table;
 pub use compact::{AUTO_COMPACT_FILES, CleanUp, Compacted, TARGET_FILE_BYTES};
+pub use lock::WriteLock;
 pub use snapshot::{At, Snapshot};
 
 pub(crate) use merge::key_hash;
 use parquet::parquet_rows;
-pub use parquet::{read_parquet, write_atomic};
+pub use parquet::{DataFile, read_parquet, write_atomic};
 pub use side::{ManifestEntry, Side};
 pub use staging::{Buffer, Stageable, Staging};
+pub use store::Store;
 
-/// A lake directory, read at one snapshot ([`At::Latest`] unless asked otherwise).
+/// A lake, read at one snapshot ([`At::Latest`] unless asked otherwise).
 #[derive(Debug, Clone)]
 pub struct Lake {
-    root: PathBuf,
+    store: Store,
     at: At,
 }
 
@@ -66,27 +72,21 @@ pub struct CommitCounts {
 }
 
 impl Lake {
-    /// Opens (and creates, if needed) a lake directory. A lake written by deskpulse before its
-    /// tables were Delta tables is refused with the command that converts it.
-    pub fn open(root: impl Into<PathBuf>) -> Result<Lake> {
-        let root = root.into();
-        fs::create_dir_all(&root)
-            .with_context(|| format!("cannot create lake directory {}", root.display()))?;
-        // Delta names files by absolute URL: the root is made absolute too, so that a file of
-        // the log and the same file under the root compare equal.
-        let root = fs::canonicalize(&root)
-            .with_context(|| format!("cannot resolve lake directory {}", root.display()))?;
+    /// Opens (and creates, if needed) the lake at `location`: a directory, or `s3://bucket/prefix`.
+    /// A lake written by deskpulse before its tables were Delta tables is refused with the
+    /// command that converts it.
+    pub fn open(location: impl AsRef<Path>) -> Result<Lake> {
         let lake = Lake {
-            root,
+            store: Store::open(location.as_ref())?,
             at: At::Latest,
         };
         if let Some(table) = all_tables().into_iter().find(|t| lake.is_legacy(t.name)) {
             anyhow::bail!(
                 "{} holds {} in the plain Parquet layout of earlier deskpulse versions; convert \
                  the lake to Delta tables with `deskpulse --lake {} convert`",
-                lake.root.display(),
+                lake.store,
                 table.name,
-                lake.root.display()
+                lake.store
             );
         }
         Ok(lake)
@@ -105,17 +105,43 @@ impl Lake {
         Ok(self.clone().at(At::Version(s.version)))
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
+    /// Where the lake's files are.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
-    pub fn table_dir(&self, table: Table) -> PathBuf {
-        self.root.join(table.name())
+    /// A directory on this machine for what one writer keeps to itself (staging, the stream's
+    /// spool): the lake's own directory, or for a lake on object storage
+    /// `$XDG_STATE_HOME/deskpulse/<bucket>/<prefix>` (`~/.local/state/...` by default).
+    pub fn local_dir(&self) -> Result<PathBuf> {
+        if let Some(dir) = self.store.local_dir() {
+            return Ok(dir.to_path_buf());
+        }
+        let state = std::env::var_os("XDG_STATE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+            .context(
+                "neither XDG_STATE_HOME nor HOME is set: no local directory for the lake's state",
+            )?;
+        let url = self.store.url();
+        let dir = url
+            .path_segments()
+            .into_iter()
+            .flatten()
+            .filter(|p| !p.is_empty())
+            .fold(
+                state
+                    .join("deskpulse")
+                    .join(url.host_str().unwrap_or("bucket")),
+                |d, p| d.join(p),
+            );
+        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        Ok(dir)
     }
 
     /// The snapshot this lake is read at.
     pub fn snapshot(&self) -> Result<Snapshot> {
-        snapshot::resolve(&self.root, self.at)
+        snapshot::resolve(&self.store, self.at)
     }
 
     /// Fails when this lake was opened at an earlier snapshot: history is not rewritten.
@@ -129,19 +155,19 @@ impl Lake {
     }
 
     /// The data files of a table at the snapshot this lake is read at, in partition order.
-    pub fn files(&self, table: Table) -> Result<Vec<PathBuf>> {
+    pub fn files(&self, table: Table) -> Result<Vec<DataFile>> {
         self.files_at(&self.snapshot()?, table)
     }
 
     /// The data files of a table at `snapshot`, in partition order.
-    pub fn files_at(&self, snapshot: &Snapshot, table: Table) -> Result<Vec<PathBuf>> {
+    pub fn files_at(&self, snapshot: &Snapshot, table: Table) -> Result<Vec<DataFile>> {
         self.named_files(snapshot, table.name())
     }
 
     /// The data files at `snapshot` of the lake's Delta table `name` (canonical or side).
-    pub(crate) fn named_files(&self, snapshot: &Snapshot, name: &str) -> Result<Vec<PathBuf>> {
+    pub(crate) fn named_files(&self, snapshot: &Snapshot, name: &str) -> Result<Vec<DataFile>> {
         match snapshot.tables.get(name) {
-            Some(v) => delta::block_on(delta::files(&self.root.join(name), *v)),
+            Some(v) => delta::block_on(delta::files(&self.store, name, *v)),
             None => Ok(Vec::new()),
         }
     }
@@ -151,7 +177,7 @@ impl Lake {
     pub fn scan(&self, table: Table, columns: Option<&[&str]>) -> Result<Vec<RecordBatch>> {
         let mut out = Vec::new();
         for f in self.files(table)? {
-            out.extend(read_parquet(&f, columns)?);
+            out.extend(f.read(columns)?);
         }
         Ok(out)
     }
@@ -160,14 +186,17 @@ impl Lake {
     pub fn row_count(&self, table: Table) -> Result<u64> {
         self.files(table)?
             .iter()
-            .map(|f| parquet_rows(f))
+            .map(DataFile::rows)
             .sum::<Result<u64>>()
     }
 
     /// Whether the table `name` is in a layout of deskpulse before Delta: Parquet files and no
     /// log.
     fn is_legacy(&self, name: &str) -> bool {
-        let dir = self.root.join(name);
+        // Only local lakes are that old.
+        let Some(dir) = self.store.path_of(name) else {
+            return false;
+        };
         if dir.join("_delta_log").exists() || !dir.exists() {
             return false;
         }
@@ -181,8 +210,10 @@ impl Lake {
     pub fn convert(root: impl Into<PathBuf>) -> Result<Vec<(&'static str, usize)>> {
         let root: PathBuf = root.into();
         let lake = Lake {
-            root: fs::canonicalize(&root)
-                .with_context(|| format!("no lake at {}", root.display()))?,
+            store: Store::local(
+                fs::canonicalize(&root)
+                    .with_context(|| format!("no lake at {}", root.display()))?,
+            ),
             at: At::Latest,
         };
         let _lock = lake.lock()?;
@@ -192,13 +223,18 @@ impl Lake {
             if !lake.is_legacy(table.name) {
                 continue;
             }
-            let dir = lake.root.join(table.name);
+            let dir = lake.store.path_of(table.name).expect("a local lake");
             let files = legacy_files(&dir)?
                 .into_iter()
                 .map(|path| {
+                    let rel = path
+                        .strip_prefix(lake.store.local_dir().expect("a local lake"))?
+                        .to_string_lossy()
+                        .into_owned();
                     Ok(delta::NewFile {
                         rows: parquet_rows(&path)?,
-                        path,
+                        bytes: fs::metadata(&path)?.len(),
+                        file: DataFile::new(&lake.store, rel),
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
@@ -224,7 +260,7 @@ impl Lake {
         let mut versions = base.tables.clone();
         for (table, added, removed) in commits {
             let v = delta::block_on(delta::commit(
-                &self.root.join(table.name),
+                &self.store,
                 table,
                 base.tables.get(table.name).copied(),
                 added,
@@ -233,12 +269,12 @@ impl Lake {
             ))?;
             versions.insert(table.name.to_string(), v);
         }
-        snapshot::publish(&self.root, base, versions, label)
+        snapshot::publish(&self.store, base, versions, label)
     }
 }
 
 /// One table's part of a lake commit: the files it adds and the files they replace.
-type TableCommit = (delta::Def, Vec<delta::NewFile>, Vec<PathBuf>);
+type TableCommit = (delta::Def, Vec<delta::NewFile>, Vec<DataFile>);
 
 /// Every Delta table of the lake: the canonical tables, then the side tables.
 pub(crate) fn all_tables() -> Vec<delta::Def> {
@@ -270,19 +306,12 @@ fn legacy_files(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 impl Lake {
-    /// Takes the lake's write lock (an OS file lock on `_lock`, released when the holder exits,
-    /// even by a crash), waiting while another writer holds it. A commit holds it from the
-    /// check of its merge against the newest snapshot to the snapshot it publishes (see
-    /// [`Staging::commit`]), so writers merge side by side and commit in turn. Readers take
-    /// no lock.
+    /// Takes the lake's write lock, waiting while another writer holds it (see [`lock`]). A
+    /// commit holds it from the check of its merge against the newest snapshot to the snapshot
+    /// it publishes (see [`Staging::commit`]), so writers merge side by side and commit in
+    /// turn. Readers take no lock.
     pub fn lock(&self) -> Result<WriteLock> {
-        let file = lock_file(&self.root.join("_lock"), || {
-            format!(
-                "another process is committing to the lake {}; waiting for its turn",
-                self.root.display()
-            )
-        })?;
-        Ok(WriteLock { _file: file })
+        lock::write_lock(&self.store)
     }
 
     /// Starts staging the rows of one ingest under `_staging/<id>` (removing leftovers of a crashed
@@ -292,13 +321,13 @@ impl Lake {
     /// same id (the same file ingested twice at once) take turns, and clean-up leaves it alone;
     /// the lock file goes with the staging directory.
     pub fn stage(&self, id: &str) -> Result<Staging> {
-        let staging = self.root.join("_staging");
+        let staging = self.local_dir()?.join("_staging");
         fs::create_dir_all(&staging)?;
         let lock_path = staging.join(format!("{id}.lock"));
         // The lock file is deleted when its staging is done: a lock taken on a file that was
         // deleted meanwhile locks nothing, so it is taken again on the file now there.
         let lock = loop {
-            let lock = lock_file(&lock_path, || {
+            let lock = lock::lock_file(&lock_path, || {
                 format!("another process is staging {id} in the lake; waiting for it")
             })?;
             use std::os::unix::fs::MetadataExt;
@@ -315,32 +344,4 @@ impl Lake {
         fs::create_dir_all(&dir)?;
         Ok(Staging::new(dir, (lock_path, lock)))
     }
-}
-
-/// Opens and locks `path` (an OS file lock, released when the holder exits, even by a crash),
-/// waiting with a message while another process holds it.
-fn lock_file(path: &Path, waiting: impl FnOnce() -> String) -> Result<File> {
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            eprintln!("deskpulse: {}", waiting());
-            file.lock()
-                .with_context(|| format!("cannot lock {}", path.display()))?;
-        }
-        Err(std::fs::TryLockError::Error(e)) => {
-            return Err(e).with_context(|| format!("cannot lock {}", path.display()));
-        }
-    }
-    Ok(file)
-}
-
-/// Proof that this process holds the lake's write lock; dropping it releases the lock.
-pub struct WriteLock {
-    _file: File,
 }

@@ -6,7 +6,12 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::ProjectionMask;
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::parquet::arrow::arrow_reader::{
+    ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
+};
+use datafusion::parquet::file::reader::ChunkReader;
+
+use super::store::Store;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
 
@@ -50,24 +55,151 @@ pub(super) fn write_parquet(
     Ok(())
 }
 
-/// Writes a new data file of the lake (a name no version refers to yet), fsync'd with its
-/// directory: a Delta commit may name it right after.
+/// A Parquet file of the lake (or of a writer's local staging): its store and its path there.
+/// Compared by path: the files compared are of one store.
+#[derive(Clone, Debug)]
+pub struct DataFile {
+    store: Store,
+    rel: String,
+}
+
+impl PartialEq for DataFile {
+    fn eq(&self, other: &Self) -> bool {
+        self.rel == other.rel
+    }
+}
+impl Eq for DataFile {}
+impl std::hash::Hash for DataFile {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.rel.hash(state)
+    }
+}
+impl PartialOrd for DataFile {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for DataFile {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.rel.cmp(&other.rel)
+    }
+}
+
+impl DataFile {
+    pub fn new(store: &Store, rel: impl Into<String>) -> DataFile {
+        DataFile {
+            store: store.clone(),
+            rel: rel.into(),
+        }
+    }
+
+    /// Its path under the store's root (`tickets/month=2026-01/part-….parquet`).
+    pub fn rel(&self) -> &str {
+        &self.rel
+    }
+
+    /// Its partition: the directories between the table's and the file (`month=2026-01`),
+    /// empty for an unpartitioned table.
+    pub fn partition(&self) -> &str {
+        let dir = self.rel.rsplit_once('/').map_or("", |(d, _)| d);
+        dir.split_once('/').map_or("", |(_, p)| p)
+    }
+
+    /// Its URL, for DataFusion (`file:///…` or `s3://…`).
+    pub fn url(&self) -> Result<url::Url> {
+        self.store.url_of(&self.rel)
+    }
+
+    /// Its local path, when its store is a local directory.
+    pub fn local_path(&self) -> Option<PathBuf> {
+        self.store.path_of(&self.rel)
+    }
+
+    /// Its size in bytes.
+    pub fn size(&self) -> Result<u64> {
+        Ok(self.store.head(&self.rel)?.size)
+    }
+
+    /// Reads it into batches, optionally only some columns (in the file's order: read them by
+    /// name).
+    pub fn read(&self, columns: Option<&[&str]>) -> Result<Vec<RecordBatch>> {
+        Ok(self.batches(columns)?.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Like [`DataFile::read`], one batch at a time. A local file is read as it goes; a file
+    /// on object storage is fetched whole first (the lake's files are at most a few hundred MB).
+    pub fn batches(&self, columns: Option<&[&str]>) -> Result<ParquetRecordBatchReader> {
+        let what = || format!("{} in {}", self.rel, self.store);
+        match self.local_path() {
+            Some(path) => parquet_batches(&path, columns),
+            None => {
+                let bytes = self
+                    .store
+                    .get(&self.rel)?
+                    .with_context(|| format!("no file {}", what()))?;
+                reader(bytes, columns)
+                    .with_context(|| format!("cannot read Parquet file {}", what()))
+            }
+        }
+    }
+
+    /// Rows in it (from the Parquet footer).
+    pub fn rows(&self) -> Result<u64> {
+        match self.local_path() {
+            Some(path) => parquet_rows(&path),
+            None => {
+                let bytes = self
+                    .store
+                    .get(&self.rel)?
+                    .with_context(|| format!("no file {}", self.rel))?;
+                let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?;
+                Ok(builder.metadata().file_metadata().num_rows() as u64)
+            }
+        }
+    }
+
+    /// Deletes it.
+    pub fn delete(&self) -> Result<()> {
+        self.store.delete(&self.rel)
+    }
+}
+
+/// Writes a new data file of the lake (a name no version refers to yet), durably: a Delta
+/// commit may name it right after. Locally it is written in place and fsync'd with its
+/// directory; on object storage it is written to a local temporary file and uploaded.
 pub(super) fn write_data_file(
-    path: &Path,
+    file: &DataFile,
     schema: SchemaRef,
     batches: impl IntoIterator<Item = Result<RecordBatch>>,
-) -> Result<()> {
-    let dir = path.parent().context("path has no directory")?;
-    fs::create_dir_all(dir)?;
-    let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    let mut w = ArrowWriter::try_new(file, schema, Some(lake_properties()))?;
-    for b in batches {
-        w.write(&b?)?;
-    }
-    w.into_inner()?.sync_all()?;
-    File::open(dir)?.sync_all()?;
+) -> Result<u64> {
+    let write = |path: &Path| -> Result<u64> {
+        let dir = path.parent().context("path has no directory")?;
+        fs::create_dir_all(dir)?;
+        let out =
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let mut w = ArrowWriter::try_new(out, schema, Some(lake_properties()))?;
+        for b in batches {
+            w.write(&b?)?;
+        }
+        let out = w.into_inner()?;
+        out.sync_all()?;
+        File::open(dir)?.sync_all()?;
+        Ok(out.metadata()?.len())
+    };
+    let size = match file.local_path() {
+        Some(path) => write(&path)?,
+        None => {
+            let tmp = tempfile::Builder::new()
+                .prefix("deskpulse-upload-")
+                .suffix(".parquet")
+                .tempfile()?;
+            let size = write(tmp.path())?;
+            file.store.upload(tmp.path(), &file.rel)?;
+            size
+        }
+    };
     crash_point();
-    Ok(())
+    Ok(size)
 }
 
 /// Writes a (small) file atomically (a hidden temporary file in the same directory, fsync'd,
@@ -160,10 +292,17 @@ pub fn read_parquet(path: &Path, columns: Option<&[&str]>) -> Result<Vec<RecordB
 pub(super) fn parquet_batches(
     path: &Path,
     columns: Option<&[&str]>,
-) -> Result<datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReader> {
+) -> Result<ParquetRecordBatchReader> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut builder = ParquetRecordBatchReaderBuilder::try_new(file)
-        .with_context(|| format!("cannot read Parquet file {}", path.display()))?;
+    reader(file, columns).with_context(|| format!("cannot read Parquet file {}", path.display()))
+}
+
+/// A reader of some columns (all when `None`) of Parquet data.
+fn reader<T: ChunkReader + 'static>(
+    data: T,
+    columns: Option<&[&str]>,
+) -> Result<ParquetRecordBatchReader> {
+    let mut builder = ParquetRecordBatchReaderBuilder::try_new(data)?;
     if let Some(cols) = columns {
         let schema = builder.parquet_schema();
         let idx: Vec<usize> = cols
@@ -171,7 +310,7 @@ pub(super) fn parquet_batches(
             .map(|c| {
                 (0..schema.num_columns())
                     .find(|i| schema.column(*i).name() == *c)
-                    .with_context(|| format!("column {c} missing in {}", path.display()))
+                    .with_context(|| format!("column {c} missing"))
             })
             .collect::<Result<_>>()?;
         let mask = ProjectionMask::leaves(schema, idx);

@@ -1,4 +1,4 @@
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Result;
@@ -12,7 +12,8 @@ use crate::model::{Micros, Reject, timestamp_type};
 
 use super::Lake;
 use super::delta::{Def, NewFile};
-use super::parquet::{parquet_rows, read_parquet, write_data_file};
+use super::parquet::{DataFile, read_parquet, write_data_file};
+use super::store::Store;
 
 /// One ingested input, as recorded in `_manifest`.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,7 +64,7 @@ impl Side {
 impl Lake {
     /// The files of a side table (`_rejects`, `_findings`, `_manifest`) at the snapshot this
     /// lake is read at.
-    pub fn side_files(&self, name: &str) -> Result<Vec<PathBuf>> {
+    pub fn side_files(&self, name: &str) -> Result<Vec<DataFile>> {
         self.named_files(&self.snapshot()?, name)
     }
 
@@ -80,7 +81,7 @@ impl Lake {
     fn side_count(&self, side: Side) -> Result<u64> {
         self.side_files(side.name())?
             .iter()
-            .map(|f| parquet_rows(f))
+            .map(DataFile::rows)
             .sum()
     }
 
@@ -88,7 +89,7 @@ impl Lake {
     pub fn rejects(&self) -> Result<Vec<Reject>> {
         let mut out = Vec::new();
         for f in self.side_files(Side::Rejects.name())? {
-            for batch in read_parquet(&f, None)? {
+            for batch in f.read(None)? {
                 let col = |n: &str| batch.column_by_name(n).expect("rejects schema").clone();
                 let (file, line, column, reason, raw) = (
                     col("source_file"),
@@ -119,7 +120,7 @@ impl Lake {
     pub fn manifest(&self) -> Result<Vec<ManifestEntry>> {
         let mut out = Vec::new();
         for f in self.side_files(Side::Manifest.name())? {
-            for b in read_parquet(&f, None)? {
+            for b in f.read(None)? {
                 let s = |n: &str| {
                     b.column_by_name(n)
                         .expect("manifest schema")
@@ -169,7 +170,7 @@ impl Lake {
 /// Writes batches as a new file of a side table (for the commit to add), or nothing when there
 /// are none. Streamed: a file of many refused rows is not held in memory.
 pub(super) fn side_file(
-    root: &Path,
+    store: &Store,
     side: Side,
     batches: impl IntoIterator<Item = Result<RecordBatch>>,
 ) -> Result<Option<NewFile>> {
@@ -177,19 +178,21 @@ pub(super) fn side_file(
     if batches.peek().is_none() {
         return Ok(None);
     }
-    let path = root
-        .join(side.name())
-        .join(format!("part-{}.parquet", uuid::Uuid::new_v4()));
+    let file = DataFile::new(
+        store,
+        format!("{}/part-{}.parquet", side.name(), uuid::Uuid::new_v4()),
+    );
     let rows = std::cell::Cell::new(0u64);
     let counted = batches.inspect(|b| {
         if let Ok(b) = b {
             rows.set(rows.get() + b.num_rows() as u64);
         }
     });
-    write_data_file(&path, side.def().schema, counted)?;
+    let bytes = write_data_file(&file, side.def().schema, counted)?;
     Ok(Some(NewFile {
-        path,
+        file,
         rows: rows.get(),
+        bytes,
     }))
 }
 

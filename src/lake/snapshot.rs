@@ -8,13 +8,13 @@
 //! writer restores those tables to the snapshot's versions before it writes.
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::model::Micros;
+
+use super::store::Store;
 use crate::timeparse::format_micros;
 
 /// Where the snapshots live, under the lake's root.
@@ -46,20 +46,17 @@ pub enum At {
     Time(Micros),
 }
 
-fn path(root: &Path, version: u64) -> PathBuf {
-    root.join(DIR).join(format!("{version:020}.json"))
+fn path(version: u64) -> String {
+    format!("{DIR}/{version:020}.json")
 }
 
 /// The versions of every snapshot, in order.
-pub fn versions(root: &Path) -> Result<Vec<u64>> {
-    let dir = root.join(DIR);
-    if !dir.exists() {
-        return Ok(Vec::new());
-    }
-    let mut out: Vec<u64> = fs::read_dir(&dir)?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
+pub fn versions(store: &Store) -> Result<Vec<u64>> {
+    let mut out: Vec<u64> = store
+        .list(DIR)?
+        .into_iter()
+        .filter_map(|m| {
+            let name = m.rel.rsplit('/').next()?;
             name.strip_suffix(".json")?.parse().ok()
         })
         .collect();
@@ -68,30 +65,30 @@ pub fn versions(root: &Path) -> Result<Vec<u64>> {
 }
 
 /// Reads snapshot `version` (0: the empty lake).
-pub fn read(root: &Path, version: u64) -> Result<Snapshot> {
+pub fn read(store: &Store, version: u64) -> Result<Snapshot> {
     if version == 0 {
         return Ok(Snapshot::default());
     }
-    let p = path(root, version);
-    let text = fs::read_to_string(&p).with_context(|| {
+    let p = path(version);
+    let bytes = store.get(&p)?.with_context(|| {
         format!(
             "the lake has no snapshot version {version} (see `deskpulse history` for the versions)"
         )
     })?;
-    serde_json::from_str(&text).with_context(|| format!("cannot read {}", p.display()))
+    serde_json::from_slice(&bytes).with_context(|| format!("cannot read {p} in {store}"))
 }
 
 /// The snapshot a reader asked for.
-pub fn resolve(root: &Path, at: At) -> Result<Snapshot> {
-    let all = versions(root)?;
+pub fn resolve(store: &Store, at: At) -> Result<Snapshot> {
+    let all = versions(store)?;
     match at {
-        At::Latest => read(root, all.last().copied().unwrap_or(0)),
-        At::Version(v) => read(root, v),
+        At::Latest => read(store, all.last().copied().unwrap_or(0)),
+        At::Version(v) => read(store, v),
         At::Time(t) => {
             // Published in version order, so the times are in order too: the last one not after t.
             let mut found = None;
             for v in all {
-                let s = read(root, v)?;
+                let s = read(store, v)?;
                 if s.committed_at > t {
                     break;
                 }
@@ -107,11 +104,12 @@ pub fn resolve(root: &Path, at: At) -> Result<Snapshot> {
     }
 }
 
-/// Publishes the next snapshot after `base` with `tables`. Written whole under a temporary name,
-/// then linked to its final name, which fails if another writer took that version first: the
-/// snapshot that exists is always complete, and two writers never publish the same version.
+/// Publishes the next snapshot after `base` with `tables`: written whole, under its version's
+/// name only if no other writer took that version first (a hard link locally, a create-only
+/// put on object storage), so the snapshot that exists is always complete, and two writers
+/// never publish the same version.
 pub fn publish(
-    root: &Path,
+    store: &Store,
     base: &Snapshot,
     tables: BTreeMap<String, u64>,
     operation: &str,
@@ -122,29 +120,19 @@ pub fn publish(
         tables,
         operation: Some(operation.to_string()),
     };
-    let dir = root.join(DIR);
-    fs::create_dir_all(&dir)?;
-    let tmp = dir.join(format!(".{:020}.json.tmp", next.version));
-    let file = path(root, next.version);
-    fs::write(&tmp, serde_json::to_vec_pretty(&next)?)?;
-    fs::File::open(&tmp)?.sync_all()?;
+    let file = path(next.version);
     super::parquet::crash_point();
-    let linked = fs::hard_link(&tmp, &file);
-    let _ = fs::remove_file(&tmp);
-    linked.with_context(|| {
-        format!(
-            "cannot publish lake snapshot {} (another writer published it first?)",
-            file.display()
-        )
-    })?;
-    fs::File::open(&dir)?.sync_all()?;
+    let published = store.put_new(&file, serde_json::to_vec_pretty(&next)?)?;
+    anyhow::ensure!(
+        published,
+        "cannot publish lake snapshot {file} in {store}: another writer published it first"
+    );
     Ok(next)
 }
 
 /// Deletes snapshot `version` (clean-up: its files may be gone).
-pub fn expire(root: &Path, version: u64) -> Result<()> {
-    let p = path(root, version);
-    fs::remove_file(&p).with_context(|| format!("cannot delete {}", p.display()))
+pub fn expire(store: &Store, version: u64) -> Result<()> {
+    store.delete(&path(version))
 }
 
 #[cfg(test)]
@@ -154,7 +142,7 @@ mod tests {
     #[test]
     fn snapshots_publish_in_order_and_resolve_by_version_and_time() {
         let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
+        let root = &Store::open(dir.path()).unwrap();
         let empty = resolve(root, At::Latest).unwrap();
         assert_eq!(empty, Snapshot::default());
         let one = publish(root, &empty, [("tickets".to_string(), 0)].into(), "a").unwrap();

@@ -1,6 +1,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::{self};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Result;
 
@@ -11,12 +11,12 @@ use crate::model::{
 use crate::sentiment::lang::ScoredLanguages;
 use crate::timeparse::month_of;
 
-use super::compact::partition_of;
 use super::delta::{self, NewFile};
 use super::merge::{key_hash, keys_and_versions, merge_partition};
-use super::parquet::{staging_properties, write_parquet};
+use super::parquet::{DataFile, staging_properties, write_parquet};
 use super::side::{ManifestEntry, Side, manifest_batch, side_file, staged_rows};
 use super::snapshot::Snapshot;
+use super::store::Store;
 use super::{AUTO_COMPACT_FILES, CommitCounts, Lake, TableCommit, WriteLock};
 
 /// Rows kept in memory across all partitions before they are spilled to staged Parquet files.
@@ -70,6 +70,8 @@ impl<R: TableRow> Buffer<R> {
 /// files when the buffer is full, and merged into the lake's partitions by [`Staging::commit`].
 pub struct Staging {
     dir: PathBuf,
+    /// `dir`, for the staged files' names.
+    store: Store,
     /// The lock of this staging's id, held while it lives (see [`Lake::stage`]).
     lock: (PathBuf, std::fs::File),
     tickets: Buffer<Ticket>,
@@ -78,7 +80,7 @@ pub struct Staging {
     adoptions: Buffer<Adoption>,
     surveys: Buffer<Survey>,
     buffered: usize,
-    parts: BTreeMap<(Table, String), Vec<PathBuf>>,
+    parts: BTreeMap<(Table, String), Vec<DataFile>>,
     next_part: usize,
     rejects: Vec<Reject>,
     reject_parts: Vec<PathBuf>,
@@ -99,7 +101,7 @@ pub(super) struct Merged {
     partitions: Vec<(Table, String)>,
     counts: BTreeMap<Table, CommitCounts>,
     /// Per table: the files written and the files they replace.
-    changes: BTreeMap<Table, (Vec<NewFile>, Vec<PathBuf>)>,
+    changes: BTreeMap<Table, (Vec<NewFile>, Vec<DataFile>)>,
 }
 
 impl Merged {
@@ -108,7 +110,7 @@ impl Merged {
     fn discard(&self) {
         for (added, _) in self.changes.values() {
             for f in added {
-                let _ = fs::remove_file(&f.path);
+                let _ = f.file.delete();
             }
         }
     }
@@ -141,6 +143,7 @@ impl Staging {
     /// An empty staging area in `dir` (see [`Lake::stage`]).
     pub(super) fn new(dir: PathBuf, lock: (PathBuf, std::fs::File)) -> Staging {
         Staging {
+            store: Store::local(dir.clone()),
             dir,
             lock,
             tickets: Buffer::default(),
@@ -300,10 +303,11 @@ impl Staging {
                 continue;
             }
             let path = self.next_path("part");
+            let name = path.file_name().expect("a file name").to_string_lossy();
             self.parts
                 .entry((R::TABLE, partition))
                 .or_default()
-                .push(path.clone());
+                .push(DataFile::new(&self.store, name));
             let sentiment = self.sentiment.clone();
             jobs.push(Box::new(move || {
                 if let Some(languages) = sentiment {
@@ -376,7 +380,7 @@ impl Staging {
     fn merge(&self, lake: &Lake, base: Snapshot) -> Result<Merged> {
         // The current files of the tables this commit touches (each a read of its Delta log).
         let touched: BTreeSet<Table> = self.parts.keys().map(|(t, _)| *t).collect();
-        let current: BTreeMap<Table, Vec<PathBuf>> = touched
+        let current: BTreeMap<Table, Vec<DataFile>> = touched
             .into_iter()
             .map(|t| Ok((t, lake.files_at(&base, t)?)))
             .collect::<Result<_>>()?;
@@ -397,13 +401,17 @@ impl Staging {
                 .par_iter()
                 .map(|key| {
                     let (table, partition) = key;
-                    let dir = lake.table_dir(*table).join(partition);
-                    let existing: Vec<PathBuf> = current[table]
+                    let existing: Vec<DataFile> = current[table]
                         .iter()
-                        .filter(|f| f.parent() == Some(dir.as_path()))
+                        .filter(|f| f.partition() == partition)
                         .cloned()
                         .collect();
-                    let out = dir.join(format!("part-{}.parquet", uuid::Uuid::new_v4()));
+                    let dir = match partition.as_str() {
+                        "" => table.name().to_string(),
+                        p => format!("{}/{p}", table.name()),
+                    };
+                    let name = format!("{dir}/part-{}.parquet", uuid::Uuid::new_v4());
+                    let out = DataFile::new(lake.store(), name);
                     let staged = self.parts.get(key).map_or(&[][..], Vec::as_slice);
                     let moved = drops.get(key).unwrap_or(&none);
                     merge_partition(*table, &existing, staged, moved, &out)
@@ -435,13 +443,13 @@ impl Staging {
     /// (which this merge could not see, and would leave twice).
     fn conflicts(&self, lake: &Lake, merged: &Merged, latest: &Snapshot) -> Result<bool> {
         for (table, (_, removed)) in &merged.changes {
-            let before: HashSet<PathBuf> =
+            let before: HashSet<DataFile> =
                 lake.files_at(&merged.base, *table)?.into_iter().collect();
-            let now: HashSet<PathBuf> = lake.files_at(latest, *table)?.into_iter().collect();
+            let now: HashSet<DataFile> = lake.files_at(latest, *table)?.into_iter().collect();
             if removed.iter().any(|f| !now.contains(f)) {
                 return Ok(true);
             }
-            let added: Vec<&PathBuf> = now.iter().filter(|f| !before.contains(*f)).collect();
+            let added: Vec<&DataFile> = now.iter().filter(|f| !before.contains(*f)).collect();
             if added.is_empty() {
                 continue;
             }
@@ -498,12 +506,12 @@ impl Staging {
         let sides = [
             (
                 Side::Rejects,
-                side_file(lake.root(), Side::Rejects, staged_rows(&self.reject_parts))?,
+                side_file(lake.store(), Side::Rejects, staged_rows(&self.reject_parts))?,
             ),
             (
                 Side::Findings,
                 side_file(
-                    lake.root(),
+                    lake.store(),
                     Side::Findings,
                     staged_rows(&self.finding_parts),
                 )?,
@@ -512,7 +520,7 @@ impl Staging {
                 Side::Manifest,
                 match &manifest {
                     Some(m) => side_file(
-                        lake.root(),
+                        lake.store(),
                         Side::Manifest,
                         [Ok(manifest_batch(std::slice::from_ref(m)))],
                     )?,
@@ -543,10 +551,9 @@ impl Staging {
             let written: BTreeSet<(String, String)> = commits
                 .iter()
                 .flat_map(|(table, added, _)| {
-                    let dir = lake.root().join(table.name);
                     added
                         .iter()
-                        .map(move |f| (table.name.to_string(), partition_of(&dir, &f.path)))
+                        .map(|f| (table.name.to_string(), f.file.partition().to_string()))
                 })
                 .collect();
             if let Err(e) = lake.compact_partitions(AUTO_COMPACT_FILES, Some(&written)) {
@@ -567,7 +574,7 @@ impl Staging {
     /// collision) are then resolved exactly, by their full key.
     fn cross_partition_drops(
         &self,
-        current: &BTreeMap<Table, Vec<PathBuf>>,
+        current: &BTreeMap<Table, Vec<DataFile>>,
     ) -> Result<HashMap<(Table, String), HashSet<String>>> {
         let mut drops: HashMap<(Table, String), HashSet<String>> = HashMap::new();
         let tables: BTreeSet<Table> = self
@@ -581,19 +588,14 @@ impl Staging {
             .collect();
         for table in tables {
             // Every file that may hold a staged key, with its partition's name.
-            let mut files: Vec<(String, PathBuf, bool)> = Vec::new();
+            let mut files: Vec<(String, DataFile, bool)> = Vec::new();
             for ((t, part), staged) in &self.parts {
                 if *t == table {
                     files.extend(staged.iter().map(|f| (part.clone(), f.clone(), true)));
                 }
             }
             for f in current[&table].iter().cloned() {
-                let part = f
-                    .parent()
-                    .and_then(Path::file_name)
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                files.push((part, f, false));
+                files.push((f.partition().to_string(), f, false));
             }
             let partitions: BTreeMap<&str, u64> = files
                 .iter()

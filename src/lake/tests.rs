@@ -121,8 +121,8 @@ fn ticket(id: &str, opened: Micros, updated: Micros, status: &str) -> Ticket {
 fn located_statuses(lake: &Lake) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
     for f in lake.files(Table::Tickets).unwrap() {
-        let month = f.parent().unwrap().file_name().unwrap().to_string_lossy();
-        for b in read_parquet(&f, Some(&["ticket_id", "status"])).unwrap() {
+        let month = f.partition().to_string();
+        for b in f.read(Some(&["ticket_id", "status"])).unwrap() {
             let id = b.column(0).as_string::<i32>();
             let st = b.column(1).as_string::<i32>();
             for i in 0..b.num_rows() {
@@ -224,18 +224,8 @@ fn partitions_by_month_of_the_partition_column() {
     s.commit(&lake).unwrap();
     let files = lake.files(Table::Tickets).unwrap();
     assert_eq!(files.len(), 2);
-    assert!(
-        files[0]
-            .parent()
-            .unwrap()
-            .ends_with("tickets/month=2026-01")
-    );
-    assert!(
-        files[1]
-            .parent()
-            .unwrap()
-            .ends_with("tickets/month=2026-02")
-    );
+    assert!(files[0].rel().starts_with("tickets/month=2026-01/"));
+    assert!(files[1].rel().starts_with("tickets/month=2026-02/"));
 }
 
 #[test]
@@ -310,8 +300,8 @@ fn the_manifest_and_the_rejects_are_committed_with_the_rows() {
     .unwrap();
     s.commit(&lake).unwrap();
     // One snapshot holds the rows, the reject and the manifest's entry, with the counts.
-    assert_eq!(snapshot::versions(lake.root()).unwrap(), [1]);
-    let first = snapshot::read(lake.root(), 1).unwrap();
+    assert_eq!(snapshot::versions(lake.store()).unwrap(), [1]);
+    let first = snapshot::read(lake.store(), 1).unwrap();
     assert_eq!(first.operation.as_deref(), Some("ingest t.csv"));
     let m = lake.manifest().unwrap();
     assert_eq!(m.len(), 1);
@@ -354,7 +344,7 @@ fn a_rating_sent_again_in_a_later_month_is_one_row_the_last_ingested() {
     }
     let files = lake.files(Table::Ratings).unwrap();
     assert_eq!(files.len(), 1, "{files:?}");
-    assert!(files[0].parent().unwrap().ends_with("month=2026-03"));
+    assert_eq!(files[0].partition(), "month=2026-03");
     let b = lake.scan(Table::Ratings, Some(&["score_5"])).unwrap();
     let scores: Vec<f64> = b
         .iter()
@@ -439,13 +429,13 @@ fn a_commit_compacts_a_partition_of_many_small_files() {
     assert_eq!(lake.files(Table::Tickets).unwrap().len(), 2);
     assert_eq!(lake.row_count(Table::Tickets).unwrap(), 17);
     // Compaction changed no data: its snapshot reads what the one before it did.
-    let versions = snapshot::versions(lake.root()).unwrap();
+    let versions = snapshot::versions(lake.store()).unwrap();
     let compacted = versions[AUTO_COMPACT_FILES];
     let before = lake.clone().at(At::Version(compacted - 1));
     let after = lake.clone().at(At::Version(compacted));
     assert_eq!(statuses(&before), statuses(&after));
     assert_eq!(after.files(Table::Tickets).unwrap().len(), 1);
-    let compaction = snapshot::read(lake.root(), compacted).unwrap();
+    let compaction = snapshot::read(lake.store(), compacted).unwrap();
     assert_eq!(compaction.operation.as_deref(), Some("compact"));
 }
 
@@ -472,13 +462,13 @@ fn compact_keeps_the_rows_and_clean_up_keeps_what_retained_snapshots_read() {
     assert_eq!(lake.files(Table::Tickets).unwrap().len(), 1);
     assert_eq!(statuses(&lake), rows);
     assert_eq!(
-        snapshot::versions(lake.root()).unwrap(),
+        snapshot::versions(lake.store()).unwrap(),
         (1..=7).collect::<Vec<_>>()
     );
 
     // Keep everything since snapshot 3: 1 and 2 expire, 3 and later stay readable with
     // their files (the first T1 file, which snapshot 3 reads, too).
-    let third = snapshot::read(lake.root(), 3).unwrap();
+    let third = snapshot::read(lake.store(), 3).unwrap();
     let c = lake.clean_up(0, third.committed_at, &lock).unwrap();
     assert_eq!(
         (c.oldest_kept, c.snapshots_expired, c.files_deleted),
@@ -501,15 +491,22 @@ fn compact_keeps_the_rows_and_clean_up_keeps_what_retained_snapshots_read() {
         (c.oldest_kept, c.snapshots_expired, c.files_deleted),
         (7, 4, 6)
     );
-    assert_eq!(snapshot::versions(lake.root()).unwrap(), [7]);
+    assert_eq!(snapshot::versions(lake.store()).unwrap(), [7]);
     assert_eq!(statuses(&lake), rows);
-    let on_disk = walk_parquet(&lake.table_dir(Table::Tickets));
-    assert_eq!(on_disk, lake.files(Table::Tickets).unwrap());
+    let on_disk = walk_parquet(&lake.store().path_of("tickets").unwrap());
+    assert_eq!(on_disk, local_paths(lake.files(Table::Tickets).unwrap()));
     drop(lock);
     // Writes go on from the newest version.
     commit_ticket(&lake, "T6", 1, "new");
     assert_eq!(lake.snapshot().unwrap().version, 8);
     assert_eq!(lake.row_count(Table::Tickets).unwrap(), 6);
+}
+
+/// The local paths of a local lake's files, sorted.
+fn local_paths(files: Vec<DataFile>) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = files.iter().map(|f| f.local_path().unwrap()).collect();
+    out.sort();
+    out
 }
 
 fn walk_parquet(dir: &Path) -> Vec<PathBuf> {
@@ -582,9 +579,8 @@ fn a_writer_that_merged_while_another_committed_commits_without_losing_or_doubli
     );
     // The merges that lost were deleted (every file on disk is in a version); staging left
     // nothing behind.
-    let dir_t = lake.table_dir(Table::Tickets);
-    let committed = delta::added_since(&dir_t, 0).unwrap();
-    let on_disk = walk_parquet(&dir_t);
+    let committed = local_paths(delta::added_since(lake.store(), "tickets", 0).unwrap());
+    let on_disk = walk_parquet(&lake.store().path_of("tickets").unwrap());
     assert!(on_disk.iter().all(|f| committed.contains(f)), "{on_disk:?}");
     assert_eq!(
         fs::read_dir(dir.path().join("_staging")).unwrap().count(),
@@ -656,9 +652,9 @@ mod concurrent_writers {
             let mut want = want;
             want.sort_by(|a, b| a.1.cmp(&b.1));
             prop_assert_eq!(got, want);
-            let table = lake.table_dir(Table::Tickets);
-            let committed = delta::added_since(&table, 0).unwrap();
-            prop_assert!(walk_parquet(&table).iter().all(|f| committed.contains(f)));
+            let committed = local_paths(delta::added_since(lake.store(), "tickets", 0).unwrap());
+            let on_disk = walk_parquet(&lake.store().path_of("tickets").unwrap());
+            prop_assert!(on_disk.iter().all(|f| committed.contains(f)));
         }
     }
 }

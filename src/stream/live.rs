@@ -7,7 +7,6 @@
 //! longest window (a backfill) goes to the lake but not into the live figures.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::path::Path;
 
 use anyhow::Result;
 use datafusion::arrow::array::{Array, AsArray};
@@ -16,7 +15,7 @@ use serde::Serialize;
 
 use super::recent::Recent;
 use crate::engine::functions::wilson;
-use crate::lake::{Lake, read_parquet};
+use crate::lake::{DataFile, Lake};
 use crate::model::{Micros, Rating, Table, Ticket};
 use crate::timeparse::month_of;
 
@@ -252,15 +251,11 @@ pub fn seed(lake: &Lake, index: &mut TicketIndex, live: &mut Live, now: Micros) 
         month_of(now - live.horizon()),
         month_of(now),
     ];
-    let recent = |table: Table| -> Result<Vec<std::path::PathBuf>> {
+    let recent = |table: Table| -> Result<Vec<DataFile>> {
         Ok(lake
             .files(table)?
             .into_iter()
-            .filter(|f| {
-                let part = f.parent().and_then(Path::file_name);
-                let part = part.map(|p| p.to_string_lossy()).unwrap_or_default();
-                months.iter().any(|m| part == format!("month={m}"))
-            })
+            .filter(|f| months.iter().any(|m| f.partition() == format!("month={m}")))
             .collect())
     };
     for f in recent(Table::Tickets)? {
@@ -271,7 +266,7 @@ pub fn seed(lake: &Lake, index: &mut TicketIndex, live: &mut Live, now: Micros) 
             "assignment_group",
             "channel",
         ];
-        for b in read_parquet(&f, Some(&cols))? {
+        for b in f.read(Some(&cols))? {
             let s = |i: usize| b.column(i).as_string::<i32>().clone();
             let (id, cat, agent, group, chan) = (s(0), s(1), s(2), s(3), s(4));
             let opt = |a: &datafusion::arrow::array::StringArray, i: usize| {
@@ -293,7 +288,7 @@ pub fn seed(lake: &Lake, index: &mut TicketIndex, live: &mut Live, now: Micros) 
     let mut counted = 0;
     for f in recent(Table::Ratings)? {
         let cols = ["ticket_id", "rated_at", "channel", "score_5"];
-        for b in read_parquet(&f, Some(&cols))? {
+        for b in f.read(Some(&cols))? {
             let ticket = b.column(0).as_string::<i32>();
             let at = b.column(1).as_primitive::<TimestampMicrosecondType>();
             let chan = b.column(2).as_string::<i32>();

@@ -45,7 +45,7 @@ pub struct Options {
     pub token_file: Option<PathBuf>,
     /// POST each alert here as JSON.
     pub webhook: Option<String>,
-    /// The alerts file (default `<lake>/_stream/alerts.ndjson`).
+    /// The alerts file (default `_stream/alerts.ndjson` in the lake's local directory).
     pub alerts: Option<PathBuf>,
     /// Body limit, timeouts and connection limit of the listener.
     pub limits: server::Limits,
@@ -55,10 +55,14 @@ pub struct Options {
 }
 
 impl Options {
-    pub fn alerts_path(&self) -> PathBuf {
-        self.alerts
-            .clone()
-            .unwrap_or_else(|| spool::state_dir(&self.lake).join("alerts.ndjson"))
+    pub fn alerts_path(&self) -> Result<PathBuf> {
+        match &self.alerts {
+            Some(path) => Ok(path.clone()),
+            None => {
+                let local = Lake::open(&self.lake)?.local_dir()?;
+                Ok(spool::state_dir(&local).join("alerts.ndjson"))
+            }
+        }
     }
 }
 
@@ -144,7 +148,7 @@ pub async fn run(
         None => (None, None),
     };
     let stats = Arc::new(monitor::Monitor::default());
-    let sink = alerts::AlertSink::open(&opts.alerts_path(), webhook_tx, stats.clone())?;
+    let sink = alerts::AlertSink::open(&opts.alerts_path()?, webhook_tx, stats.clone())?;
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     let webhook_task = webhook_task
         .map(|(url, rx)| tokio::spawn(alerts::deliver(url, rx, stats.clone(), done_tx)));

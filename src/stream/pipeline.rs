@@ -152,7 +152,7 @@ impl Core {
         stats: Arc<Monitor>,
         to_core: SyncSender<Msg>,
     ) -> Result<(Core, usize)> {
-        let state = spool::state_dir(lake.root());
+        let state = spool::state_dir(&lake.local_dir()?);
         let (spool, replay) = Spool::open(&state)?;
         let seen = Seen::open(&state, settings.dedup_window)?;
         let (flusher, batches) = sync_channel::<Batch>(1);

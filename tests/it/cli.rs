@@ -288,7 +288,8 @@ fn killed_at(step: usize, lake: &Path, args: &[&str]) -> Output {
 /// The month partitions of the tickets table.
 fn tickets_months(lake: &Path) -> usize {
     let files = Lake::open(lake).unwrap().files(Table::Tickets).unwrap();
-    let months: std::collections::BTreeSet<_> = files.iter().map(|f| f.parent()).collect();
+    let months: std::collections::BTreeSet<_> =
+        files.iter().map(|f| f.partition().to_string()).collect();
     months.len()
 }
 

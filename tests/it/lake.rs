@@ -103,7 +103,7 @@ print(json.dumps(out))
         .collect();
     let o = Command::new("python3")
         .args(["-c", script])
-        .arg(lake.root())
+        .arg(lake.store().local_dir().unwrap())
         .arg(serde_json::to_string(&key_of).unwrap())
         .output()
         .unwrap();

@@ -677,10 +677,7 @@ async fn a_batch_ingest_and_the_stream_write_one_lake_at_once() {
     let month = format!("month={}", chrono::Utc::now().format("%Y-%m"));
     let in_month = |l: &Lake| {
         let files = l.files(Table::Ratings).unwrap();
-        files
-            .iter()
-            .filter(|f| f.parent().unwrap().ends_with(&month))
-            .count()
+        files.iter().filter(|f| f.partition() == month).count()
     };
     assert!((1..AUTO_COMPACT_FILES).contains(&in_month(&opened)));
     // `compact` leaves one file per partition and the same rows, and its clean-up leaves on
@@ -697,6 +694,7 @@ async fn a_batch_ingest_and_the_stream_write_one_lake_at_once() {
     let mut read: Vec<PathBuf> = Table::ALL
         .into_iter()
         .flat_map(|t| opened.files(t).unwrap())
+        .map(|f| f.local_path().unwrap())
         .collect();
     read.sort();
     assert_eq!(parquet_under(&lake), read);
@@ -951,7 +949,7 @@ fn stdin_events_reach_the_lake_and_refused_lines_are_named() {
     let lake = Lake::open(&lake).unwrap();
     let mut findings = Vec::new();
     for f in lake.side_files("_findings").unwrap() {
-        for b in deskpulse::lake::read_parquet(&f, None).unwrap() {
+        for b in f.read(None).unwrap() {
             let s = |n: &str| {
                 b.column_by_name(n)
                     .unwrap()

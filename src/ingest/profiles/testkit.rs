@@ -114,7 +114,7 @@ pub fn value_of(lake: &Lake, table: Table, key_col: &str, key: &str, col: &str) 
 pub fn findings(lake: &Lake) -> Vec<(u64, String, String, String, Option<String>)> {
     let mut out = Vec::new();
     for f in lake.side_files("_findings").unwrap() {
-        for b in crate::lake::read_parquet(&f, None).unwrap() {
+        for b in f.read(None).unwrap() {
             let s = |n: &str| b.column_by_name(n).unwrap().as_string::<i32>().clone();
             let (key, col, rule, value) = (s("key"), s("column"), s("rule"), s("value"));
             let line = b.column_by_name("line").unwrap();

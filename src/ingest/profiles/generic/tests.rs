@@ -259,14 +259,7 @@ fn a_version_whose_opened_at_moved_to_another_month_keeps_one_row() {
         .files(Table::Tickets)
         .unwrap()
         .iter()
-        .map(|f| {
-            f.parent()
-                .unwrap()
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .into_owned()
-        })
+        .map(|f| f.partition().to_string())
         .collect();
     // January lost its only row: its file is gone, not left empty. (February has two: N's file,
     // untouched, and M's new version, appended.)
