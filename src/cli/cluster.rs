@@ -28,7 +28,8 @@ pub enum Role {
         #[arg(long, default_value_t = 180)]
         executor_timeout: u64,
     },
-    /// An executor: runs tasks. It must see the lake at the same path as the clients do.
+    /// An executor: runs tasks. It must see the lake as the clients do: a directory at the same
+    /// path, or the same `s3://` lake (credentials from its own AWS_* variables).
     Executor {
         /// The scheduler, HOST:PORT.
         #[arg(long, default_value = "localhost:50050")]

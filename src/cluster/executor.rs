@@ -12,6 +12,7 @@ use axum::routing::get;
 use ballista_core::registry::BallistaFunctionRegistry;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use ballista_executor::health::ExecutorHealth;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 
 use super::{codec, session_config, session_state};
 use crate::calendar::Calendar;
@@ -51,6 +52,7 @@ pub async fn run_executor(options: &ExecutorOptions) -> Result<()> {
     // business-time functions comes with the task (see `codec`).
     let base = session_config()?;
     let state = session_state(base.clone(), &Calendar::default());
+    let work_dir = options.work_dir.clone();
     let config = ExecutorProcessConfig {
         scheduler_host: options.scheduler_host.clone(),
         scheduler_port: options.scheduler_port,
@@ -64,6 +66,16 @@ pub async fn run_executor(options: &ExecutorOptions) -> Result<()> {
         task_scheduling_policy: super::policy(options.push),
         health: health.clone(),
         override_function_registry: Some(Arc::new(BallistaFunctionRegistry::from(&state))),
+        // Plans name the lake's files by URL: an `s3://` lake is read with this executor's own
+        // AWS_* variables, no shared filesystem needed.
+        override_runtime_producer: Some(Arc::new(move |_| {
+            let mut runtime = RuntimeEnvBuilder::new()
+                .with_object_store_registry(Arc::new(crate::lake::store::Stores::default()));
+            if let Some(dir) = &work_dir {
+                runtime = runtime.with_temp_file_path(dir);
+            }
+            Ok(Arc::new(runtime.build()?))
+        })),
         override_config_producer: Some(Arc::new(move || base.clone())),
         override_logical_codec: Some(Arc::new(codec::LogicalCodec::default())),
         override_physical_codec: Some(Arc::new(codec::PhysicalCodec::default())),

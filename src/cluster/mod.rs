@@ -54,8 +54,12 @@ pub fn session_config() -> Result<SessionConfig> {
 
 /// The session state of every role: `config`, DataFusion's functions as Ballista lists them,
 /// and deskpulse's (computing with `calendar`; a client's calendar reaches the other roles
-/// through the codecs).
+/// through the codecs), and object stores for a lake on S3 (the scheduler plans its scans).
 pub fn session_state(config: SessionConfig, calendar: &Calendar) -> SessionState {
+    let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+        .with_object_store_registry(Arc::new(crate::lake::store::Stores::default()))
+        .build_arc()
+        .expect("a runtime with no memory limit or spill directory to set up");
     let mut scalar = ballista_scalar_functions();
     scalar.extend(scalar_functions(calendar).into_iter().map(Arc::new));
     // Later entries replace earlier ones of the same name: deskpulse's `median` wins.
@@ -64,6 +68,7 @@ pub fn session_state(config: SessionConfig, calendar: &Calendar) -> SessionState
     SessionStateBuilder::new()
         .with_default_features()
         .with_config(config)
+        .with_runtime_env(runtime)
         .with_scalar_functions(scalar)
         .with_aggregate_functions(aggregate)
         .with_window_functions(ballista_window_functions())

@@ -225,9 +225,6 @@ pub(crate) async fn context(
         .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()))
         .with_information_schema(true);
     let ctx = SessionContext::new_with_config_rt(session, runtime);
-    if let Some((bucket, store)) = lake.store().object_store() {
-        ctx.register_object_store(&bucket, store);
-    }
     functions::register_functions(&ctx, &config.calendar);
     add_tables(&ctx, lake, config, params, scope).await?;
     Ok(ctx)
@@ -242,6 +239,10 @@ async fn add_tables(
     params: &Params,
     scope: Scope,
 ) -> Result<()> {
+    // The lake's files are named by URL: on object storage, read with the lake's own client.
+    if let Some((bucket, store)) = lake.store().object_store() {
+        ctx.register_object_store(&bucket, store);
+    }
     for table in Table::ALL {
         match scope {
             Scope::Pass { pass, of } if passes::PER_TICKET_INPUTS.contains(&table) => {

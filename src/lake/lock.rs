@@ -4,7 +4,8 @@
 //! A local lake is locked with an OS file lock on `_lock`, released when its holder exits, even
 //! by a crash. Object storage has no such lock: there `_lock` is an object created only if
 //! absent (`If-None-Match: *`) that names its holder and a lease, renewed while the holder
-//! runs; a lock whose lease ran out (its holder died) is taken over. Either way the lock is
+//! runs; a lock whose lease ran out is taken over, and so is one whose holder ran on this
+//! machine and is gone (a crashed writer's lock is not waited for). Either way the lock is
 //! for progress, not for safety: a snapshot is published only under a name no one took, so
 //! two writers that both believed they held the lock cannot both publish, and the one that
 //! loses fails without changing what readers see.
@@ -75,6 +76,9 @@ pub(super) fn lock_file(path: &Path, waiting: impl FnOnce() -> String) -> Result
 #[derive(Debug, Serialize, Deserialize)]
 struct Holder {
     id: String,
+    /// The machine the holder runs on, and its process there.
+    #[serde(default)]
+    host: String,
     pid: u32,
     /// When the lease runs out unless renewed (UTC microseconds).
     expires_at: Micros,
@@ -84,6 +88,20 @@ impl Holder {
     fn body(&self) -> Result<Vec<u8>> {
         Ok(serde_json::to_vec(self)?)
     }
+
+    /// Whether the lock is free to take over: its lease ran out, or its holder was a process
+    /// of this machine that no longer runs.
+    fn is_dead(&self) -> bool {
+        self.expires_at < chrono::Utc::now().timestamp_micros()
+            || (self.host == hostname() && !Path::new(&format!("/proc/{}", self.pid)).exists())
+    }
+}
+
+/// This machine's name (empty where the kernel does not say it).
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
 }
 
 /// A held lock object, renewed by a thread of its own until dropped.
@@ -103,6 +121,7 @@ impl Lease {
         let id = uuid::Uuid::new_v4().to_string();
         let holder = |expires_at| Holder {
             id: id.clone(),
+            host: hostname(),
             pid: std::process::id(),
             expires_at,
         };
@@ -115,9 +134,9 @@ impl Lease {
                 .get(LOCK)?
                 .and_then(|b| serde_json::from_slice::<Holder>(&b).ok());
             match current {
-                // Its holder stopped renewing it: taken over. (Two writers taking it over at
-                // once both go on; the snapshot's create-only publish lets one of them commit.)
-                Some(h) if h.expires_at < chrono::Utc::now().timestamp_micros() => {
+                // Its holder is gone: taken over. (Two writers taking it over at once both go
+                // on; the snapshot's create-only publish lets one of them commit.)
+                Some(h) if h.is_dead() => {
                     store.delete(LOCK)?;
                 }
                 // Released meanwhile (or unreadable, being written): try again.
@@ -136,6 +155,7 @@ impl Lease {
             while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(LEASE / 3) {
                 let body = Holder {
                     id: renew_id.clone(),
+                    host: hostname(),
                     pid: std::process::id(),
                     expires_at: expiry(),
                 }

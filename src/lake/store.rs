@@ -410,3 +410,35 @@ where
         runtime.block_on(fut)
     }
 }
+
+/// Object stores for a DataFusion runtime that is handed plans naming the lake's files by URL
+/// (a cluster's executors): local files, and any `s3://` bucket, reached with this process's
+/// own `AWS_*` variables the first time a plan names it.
+#[derive(Debug, Default)]
+pub struct Stores(datafusion::execution::object_store::DefaultObjectStoreRegistry);
+
+impl datafusion::execution::object_store::ObjectStoreRegistry for Stores {
+    fn register_store(
+        &self,
+        url: &Url,
+        store: Arc<dyn ObjectStore>,
+    ) -> Option<Arc<dyn ObjectStore>> {
+        self.0.register_store(url, store)
+    }
+
+    fn get_store(&self, url: &Url) -> datafusion::error::Result<Arc<dyn ObjectStore>> {
+        match self.0.get_store(url) {
+            Err(_) if url.scheme() == "s3" => {
+                let bucket = url.host_str().unwrap_or_default();
+                let client: Arc<dyn ObjectStore> = Arc::new(
+                    AmazonS3Builder::from_env()
+                        .with_bucket_name(bucket)
+                        .build()?,
+                );
+                self.0.register_store(url, client.clone());
+                Ok(client)
+            }
+            found => found,
+        }
+    }
+}

@@ -1,7 +1,8 @@
 //! The cluster (feature `cluster`): a real Ballista scheduler and two executors, in this process
 //! on loopback with push scheduling, run every view of `queries/` and give what the
 //! single-process engine gives, with a non-default business calendar; a stock Ballista executor,
-//! without deskpulse's functions, fails with an error that says so.
+//! without deskpulse's functions, fails with an error that says so. A cluster of processes reads
+//! a lake on S3 with no shared filesystem.
 
 use crate::common;
 
@@ -292,4 +293,96 @@ fn a_stock_executor_fails_with_a_clear_error() {
         let e = format!("{e:#}");
         assert!(e.contains("deskpulse cluster executor"), "{e}");
     });
+}
+
+/// A `deskpulse cluster` process, killed when dropped.
+struct Node(std::process::Child);
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_cluster_of_processes_reads_an_s3_lake_with_no_shared_filesystem() {
+    let Some(s3) = crate::s3::S3::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let lake = s3.lake("cluster");
+    let mut args = vec!["ingest".to_string()];
+    args.extend(
+        crate::s3::exports(dir.path(), 300)
+            .iter()
+            .map(|f| f.to_string_lossy().into_owned()),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    s3.run(&lake, &args);
+    // Each node in a directory of its own, none of which holds the lake.
+    let scheduler_port = free_port();
+    let mut nodes = vec![Node(
+        s3.deskpulse()
+            .current_dir(tempfile::tempdir().unwrap().keep())
+            .args([
+                "cluster",
+                "scheduler",
+                "--external-host",
+                "127.0.0.1",
+                "--bind",
+            ])
+            .arg(format!("127.0.0.1:{scheduler_port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    )];
+    let mut health = Vec::new();
+    for _ in 0..2 {
+        let (flight, grpc, port) = (free_port(), free_port(), free_port());
+        let node = s3
+            .deskpulse()
+            .current_dir(tempfile::tempdir().unwrap().keep())
+            .args(["cluster", "executor", "--bind-host", "127.0.0.1"])
+            .args([
+                "--external-host",
+                "127.0.0.1",
+                "--vcores",
+                "2",
+                "--memory-mb",
+                "1024",
+            ])
+            .arg("--scheduler")
+            .arg(format!("127.0.0.1:{scheduler_port}"))
+            .args([
+                "--flight-port",
+                &flight.to_string(),
+                "--grpc-port",
+                &grpc.to_string(),
+            ])
+            .args(["--health-port", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        nodes.push(Node(node));
+        health.push(Readiness::Http(port));
+    }
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        for h in &health {
+            h.wait().await;
+        }
+    });
+    let cluster = format!("df://127.0.0.1:{scheduler_port}");
+    for q in crate::s3::QUERIES {
+        let local = s3.run(&lake, &["sql", "--format", "csv", q]);
+        let remote = s3.run(&lake, &["sql", "--format", "csv", "--cluster", &cluster, q]);
+        assert_eq!(
+            String::from_utf8_lossy(&remote.stdout),
+            String::from_utf8_lossy(&local.stdout),
+            "{q}"
+        );
+    }
+    drop(nodes);
 }

@@ -10,4 +10,5 @@ mod followups;
 mod lake;
 mod metrics;
 mod report;
+mod s3;
 mod stream;
