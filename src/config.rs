@@ -2,7 +2,7 @@
 //! an unknown key or a bad value is an error that names the key.
 //!
 //! ```toml
-//! lake = "lake"                 # the lake directory (--lake overrides)
+//! lake = "lake"                 # the lake: a directory or s3://bucket/prefix (--lake overrides)
 //! satisfied = 4.0               # a rating is satisfied when score_5 >= this
 //! fcr = "one_touch"             # or "no_reassignment" (ServiceNow's definition)
 //! memory_mb = 4096              # the query engine's budget before it spills (default: none)

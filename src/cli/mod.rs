@@ -58,7 +58,7 @@ pub(crate) use {out, outln};
     about = "Service-desk analytics: satisfaction per channel, reply pairing, follow-up cohorts, self-service TTR shift"
 )]
 pub struct Cli {
-    /// The lake directory (default: the configuration's `lake`, else ./lake).
+    /// The lake: a directory or s3://bucket/prefix (default: the configuration's `lake`, else ./lake).
     #[arg(long, global = true)]
     pub lake: Option<PathBuf>,
     /// Configuration file (default: ./deskpulse.toml when present, else built-in defaults).
