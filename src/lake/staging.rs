@@ -12,7 +12,7 @@ use crate::sentiment::lang::ScoredLanguages;
 use crate::timeparse::month_of;
 
 use super::delta::{self, NewFile};
-use super::merge::{key_hash, keys_and_versions, merge_partition};
+use super::merge::{key_hash, key_hashes, keys_and_versions, merge_partition};
 use super::parquet::{DataFile, staging_properties, write_parquet};
 use super::side::{ManifestEntry, Side, manifest_batch, side_file, staged_rows};
 use super::snapshot::Snapshot;
@@ -457,19 +457,12 @@ impl Staging {
             for ((t, _), files) in &self.parts {
                 if t == table {
                     for f in files {
-                        staged.extend(
-                            keys_and_versions(f, *table)?
-                                .iter()
-                                .map(|(k, _)| key_hash(k)),
-                        );
+                        staged.extend(key_hashes(f, *table)?);
                     }
                 }
             }
             for f in added {
-                if keys_and_versions(f, *table)?
-                    .iter()
-                    .any(|(k, _)| staged.contains(&key_hash(k)))
-                {
+                if key_hashes(f, *table)?.iter().any(|h| staged.contains(h)) {
                     return Ok(true);
                 }
             }
@@ -610,15 +603,24 @@ impl Staging {
             // partition in the low 16, sorted, so that a hash in two partitions is two
             // neighbours (8 bytes a key: a hash map of the same was 50 bytes a key, 1.7 GB for
             // the 32 M interactions of 10 M tickets). Then each lake key is looked up in it.
-            let mut tagged: Vec<u64> = Vec::new();
-            for (part, f, staged) in &files {
-                if *staged {
+            use rayon::prelude::*;
+            let staged_hashes = files
+                .par_iter()
+                .filter(|(_, _, staged)| *staged)
+                .map(|(part, f, _)| {
                     let p = partitions[part.as_str()];
-                    let keys = keys_and_versions(f, table)?;
-                    tagged.extend(keys.iter().map(|(k, _)| (key_hash(k) & !0xFFFF) | p));
-                }
+                    Ok(key_hashes(f, table)?
+                        .into_iter()
+                        .map(|h| (h & !0xFFFF) | p)
+                        .collect::<Vec<u64>>())
+                })
+                .collect::<Result<Vec<_>>>()?;
+            // Moved part by part, each freed as it goes: the hashes are never held twice.
+            let mut tagged: Vec<u64> = Vec::with_capacity(staged_hashes.iter().map(Vec::len).sum());
+            for part in staged_hashes {
+                tagged.extend(part);
             }
-            tagged.sort_unstable();
+            tagged.par_sort_unstable();
             let mut suspects: HashSet<u64, foldhash::fast::RandomState> = HashSet::default();
             for w in tagged.windows(2) {
                 if w[0] >> 16 == w[1] >> 16 && w[0] != w[1] {
@@ -630,8 +632,8 @@ impl Staging {
                     continue;
                 }
                 let p = partitions[part.as_str()];
-                for (key, _) in keys_and_versions(f, table)? {
-                    let h = key_hash(&key) >> 16;
+                for h in key_hashes(f, table)? {
+                    let h = h >> 16;
                     let from = tagged.partition_point(|t| t >> 16 < h);
                     let same_hash = tagged[from..].iter().take_while(|t| *t >> 16 == h);
                     if same_hash.into_iter().any(|t| t & 0xFFFF != p) {

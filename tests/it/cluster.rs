@@ -376,11 +376,10 @@ fn a_cluster_of_processes_reads_an_s3_lake_with_no_shared_filesystem() {
     });
     let cluster = format!("df://127.0.0.1:{scheduler_port}");
     for q in crate::s3::QUERIES {
-        let local = s3.run(&lake, &["sql", "--format", "csv", q]);
         let remote = s3.run(&lake, &["sql", "--format", "csv", "--cluster", &cluster, q]);
         assert_eq!(
-            String::from_utf8_lossy(&remote.stdout),
-            String::from_utf8_lossy(&local.stdout),
+            String::from_utf8(remote.stdout).unwrap(),
+            s3.csv(&lake, q),
             "{q}"
         );
     }

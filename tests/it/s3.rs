@@ -101,6 +101,11 @@ impl S3 {
         o
     }
 
+    /// The rows of `query` on `lake`, as CSV.
+    pub fn csv(&self, lake: &str, query: &str) -> String {
+        String::from_utf8(self.run(lake, &["sql", "--format", "csv", query]).stdout).unwrap()
+    }
+
     /// One plain HTTP request to the server (moto does not check signatures): status and body.
     fn request(&self, method: &str, key: &str, body: &[u8]) -> (u16, Vec<u8>) {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
@@ -176,13 +181,7 @@ pub const QUERIES: [&str; 3] = [
 ];
 
 fn answers(s3: &S3, lake: &str) -> Vec<String> {
-    QUERIES
-        .iter()
-        .map(|q| {
-            let o = s3.run(lake, &["sql", "--format", "csv", q]);
-            String::from_utf8(o.stdout).unwrap()
-        })
-        .collect()
+    QUERIES.iter().map(|q| s3.csv(lake, q)).collect()
 }
 
 #[test]
@@ -283,9 +282,7 @@ fn a_commit_killed_at_any_step_on_s3_shows_the_old_rows_and_a_rerun_completes_it
     let lake = s3.lake("killed");
     s3.run(&lake, &["ingest", tickets.to_str().unwrap()]);
     let status = "SELECT status, count(*) n FROM tickets GROUP BY status ORDER BY status";
-    let read = |s3: &S3| {
-        String::from_utf8(s3.run(&lake, &["sql", "--format", "csv", status]).stdout).unwrap()
-    };
+    let read = |s3: &S3| s3.csv(&lake, status);
     let before = read(&s3);
     // Every ticket again, a day later and closed: one new file per month, then each table's
     // Delta commit, then the snapshot.
@@ -358,31 +355,13 @@ fn writers_on_s3_wait_for_the_lock_object_and_take_over_a_dead_holders() {
         let o = c.wait_with_output().unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
-    let counts = s3.run(
-        &lake,
-        &[
-            "sql",
-            "--format",
-            "csv",
-            "SELECT (SELECT count(*) FROM tickets) t, (SELECT count(*) FROM ratings) r, \
-             (SELECT count(*) FROM interactions) i",
-        ],
-    );
-    let local = dir.path().join("lake");
+    let counts = "SELECT (SELECT count(*) FROM tickets) t, (SELECT count(*) FROM ratings) r, \
+                  (SELECT count(*) FROM interactions) i";
+    let local = dir.path().join("lake").to_string_lossy().into_owned();
     let mut args = vec!["ingest"];
     args.extend(files[1..].iter().map(|f| f.to_str().unwrap()));
-    s3.run(local.to_str().unwrap(), &args);
-    let want = s3.run(
-        local.to_str().unwrap(),
-        &[
-            "sql",
-            "--format",
-            "csv",
-            "SELECT (SELECT count(*) FROM tickets) t, (SELECT count(*) FROM ratings) r, \
-             (SELECT count(*) FROM interactions) i",
-        ],
-    );
-    assert_eq!(counts.stdout, want.stdout);
+    s3.run(&local, &args);
+    assert_eq!(s3.csv(&lake, counts), s3.csv(&local, counts));
     assert!(!s3.keys("locked/").iter().any(|k| k.ends_with("_lock")));
 }
 
@@ -412,16 +391,8 @@ fn the_stream_writes_to_an_s3_lake_and_keeps_its_spool_on_local_disk() {
         .unwrap();
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let counts = s3.run(
-        &lake,
-        &[
-            "sql",
-            "--format",
-            "csv",
-            "SELECT (SELECT count(*) FROM tickets) t, (SELECT count(*) FROM ratings) r",
-        ],
-    );
-    assert_eq!(String::from_utf8_lossy(&counts.stdout), "t,r\n1,1\n");
+    let counts = "SELECT (SELECT count(*) FROM tickets) t, (SELECT count(*) FROM ratings) r";
+    assert_eq!(s3.csv(&lake, counts), "t,r\n1,1\n");
     // The spool and the alerts file are on this machine, under XDG_STATE_HOME.
     let local = s3.state.path().join("deskpulse").join(BUCKET).join("live");
     assert!(local.join("_stream").join("alerts.ndjson").exists());
