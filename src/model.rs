@@ -802,6 +802,99 @@ impl TableRow for Ticket {
     }
 }
 
+impl Ticket {
+    /// The tickets of a batch in the tickets schema (the inverse of [`TableRow::to_batch`];
+    /// `channel` reads back as given, `other` included). Columns are found by name.
+    pub fn from_batch(b: &RecordBatch) -> anyhow::Result<Vec<Ticket>> {
+        use datafusion::arrow::array::{Array, AsArray, BooleanArray, Int32Array, StringArray};
+        use datafusion::arrow::datatypes::{Int32Type, TimestampMicrosecondType};
+        let col = |n: &str| {
+            b.column_by_name(n)
+                .ok_or_else(|| anyhow::anyhow!("no column {n} in a tickets batch"))
+        };
+        let s = |n: &str| -> anyhow::Result<StringArray> { Ok(col(n)?.as_string::<i32>().clone()) };
+        let ts = |n: &str| -> anyhow::Result<_> {
+            Ok(col(n)?.as_primitive::<TimestampMicrosecondType>().clone())
+        };
+        let int = |n: &str| -> anyhow::Result<Int32Array> {
+            Ok(col(n)?.as_primitive::<Int32Type>().clone())
+        };
+        let flag = |n: &str| -> anyhow::Result<BooleanArray> { Ok(col(n)?.as_boolean().clone()) };
+        let text = |a: &StringArray, i: usize| a.is_valid(i).then(|| a.value(i).to_string());
+        let (id, source, status, priority_raw) = (
+            s("ticket_id")?,
+            s("source")?,
+            s("status")?,
+            s("priority_raw")?,
+        );
+        let (category, subcategory, service, issue_key) = (
+            s("category")?,
+            s("subcategory")?,
+            s("service")?,
+            s("issue_key")?,
+        );
+        let (channel, channel_raw, requester, assignee) = (
+            s("channel")?,
+            s("channel_raw")?,
+            s("requester_id")?,
+            s("assignee_id")?,
+        );
+        let (group, tier, path) = (s("assignment_group")?, s("tier")?, s("resolution_path")?);
+        let (opened, first, resolved) = (
+            ts("opened_at")?,
+            ts("first_response_at")?,
+            ts("resolved_at")?,
+        );
+        let (closed, updated) = (ts("closed_at")?, ts("updated_at")?);
+        let (priority, reassigned, reopened) = (
+            int("priority")?,
+            int("reassignment_count")?,
+            int("reopen_count")?,
+        );
+        let (sla, offered) = (flag("made_sla")?, flag("survey_offered")?);
+        (0..b.num_rows())
+            .map(|i| {
+                let time = |a: &datafusion::arrow::array::TimestampMicrosecondArray| {
+                    a.is_valid(i).then(|| a.value(i))
+                };
+                let n = |a: &Int32Array| a.is_valid(i).then(|| a.value(i));
+                let f = |a: &BooleanArray| a.is_valid(i).then(|| a.value(i));
+                Ok(Ticket {
+                    ticket_id: id.value(i).to_string(),
+                    source: source.value(i).to_string(),
+                    opened_at: opened.value(i),
+                    first_response_at: time(&first),
+                    resolved_at: time(&resolved),
+                    closed_at: time(&closed),
+                    updated_at: updated.value(i),
+                    status: text(&status, i),
+                    priority: n(&priority),
+                    priority_raw: text(&priority_raw, i),
+                    category: text(&category, i),
+                    subcategory: text(&subcategory, i),
+                    service: text(&service, i),
+                    issue_key: text(&issue_key, i),
+                    channel: text(&channel, i)
+                        .map(|c| c.parse().map_err(anyhow::Error::msg))
+                        .transpose()?,
+                    channel_raw: text(&channel_raw, i),
+                    requester_id: text(&requester, i),
+                    assignee_id: text(&assignee, i),
+                    assignment_group: text(&group, i),
+                    tier: text(&tier, i),
+                    reassignment_count: n(&reassigned),
+                    reopen_count: n(&reopened),
+                    made_sla: f(&sla),
+                    resolution_path: text(&path, i)
+                        .map(|p| p.parse().map_err(anyhow::Error::msg))
+                        .transpose()?,
+                    survey_offered: f(&offered),
+                })
+            })
+            .collect()
+    }
+}
+
 impl TableRow for Interaction {
     const TABLE: Table = Table::Interactions;
     fn partition_time(&self) -> Micros {

@@ -56,6 +56,8 @@ pub struct MappingFile {
     pub ratings: Option<BTreeMap<String, Columns>>,
     pub adoptions: Option<BTreeMap<String, Columns>>,
     pub surveys: Option<BTreeMap<String, Columns>>,
+    /// The file is an event log: one row per change (see [`super::event_log`]).
+    pub event_log: Option<super::event_log::EventLogFile>,
 }
 
 /// One source column, or several candidates (the first present in the export is used).
@@ -86,6 +88,8 @@ pub struct Mapping {
     channels: HashMap<String, Channel>,
     /// Per table: canonical column → candidate source columns. Absent table: identity.
     columns: HashMap<Table, HashMap<String, Vec<String>>>,
+    /// Set when the file is an event log of tickets.
+    pub event_log: Option<super::event_log::EventLog>,
 }
 
 impl Mapping {
@@ -172,7 +176,40 @@ impl Mapping {
             }
             columns.insert(t, m);
         }
+        if let Some(log) = &file.event_log {
+            if table.is_some_and(|t| t != Table::Tickets) {
+                bail!("key 'event_log': an event log fills the tickets table, not {table:?}");
+            }
+            // Each row is the ticket as it was after its change: the log's columns give the
+            // key, the times and the status; the [tickets] section (else the canonical names)
+            // the rest.
+            let section = columns.entry(Table::Tickets).or_insert_with(|| {
+                Table::Tickets
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| (f.name().clone(), vec![f.name().clone()]))
+                    .collect()
+            });
+            for (canonical, src) in log.columns() {
+                if file
+                    .tickets
+                    .as_ref()
+                    .is_some_and(|t| t.contains_key(canonical))
+                {
+                    bail!(
+                        "key 'tickets.{canonical}': an event log derives {canonical} from \
+                         [event_log]; remove it from [tickets]"
+                    );
+                }
+                section.insert(canonical.to_string(), vec![src]);
+            }
+        }
         Ok(Mapping {
+            event_log: file
+                .event_log
+                .as_ref()
+                .map(super::event_log::EventLog::from),
             source: file.source.unwrap_or_else(|| default_source.to_string()),
             table,
             scale,

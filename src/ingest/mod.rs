@@ -8,6 +8,7 @@
 //! `read = stored + superseded + rejected + offered + unrated`; findings (kept rows with a field
 //! that contradicts another) are counted beside.
 
+pub mod event_log;
 pub mod mapping;
 pub mod profiles;
 #[cfg(test)]
@@ -26,7 +27,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
 use crate::lake::{Lake, ManifestEntry, Stageable, Staging};
-use crate::model::{Finding, Micros, Reject, Rule, Table};
+use crate::model::{Finding, Micros, Reject, Rule, Table, Ticket};
 use crate::sentiment::lang::ScoredLanguages;
 use reader::{Fault, Format, Header, RawJson, Row};
 
@@ -71,12 +72,21 @@ pub struct TableCounts {
     pub replaced: u64,
     /// Tickets whose rows in this file give different `opened_at` (each one finding).
     pub opened_changed: u64,
+    /// Events of an event log folded into their ticket besides the one its row counts for
+    /// (a ticket of n events: 1 stored or superseded, n - 1 folded).
+    pub folded: u64,
 }
 
 impl TableCounts {
     /// The accounting rule every ingest keeps.
     pub fn balances(&self) -> bool {
-        self.read == self.stored + self.superseded + self.rejected + self.offered + self.unrated
+        self.read
+            == self.stored
+                + self.superseded
+                + self.rejected
+                + self.offered
+                + self.unrated
+                + self.folded
     }
 }
 
@@ -110,6 +120,9 @@ impl fmt::Display for FileReport {
             )?;
             if c.superseded > 0 {
                 write!(f, ", superseded {} (older versions)", c.superseded)?;
+            }
+            if c.folded > 0 {
+                write!(f, ", folded {} (events, into their ticket)", c.folded)?;
             }
             if c.offered > 0 {
                 write!(f, ", offered-not-answered {}", c.offered)?;
@@ -182,6 +195,23 @@ impl Output {
         c.read += 1;
         c.findings += found + u64::from(changed);
         c.opened_changed += u64::from(changed);
+        Ok(())
+    }
+
+    /// Counts one event of an event log (see [`event_log`]): read, and folded into its ticket.
+    pub fn event(&mut self) {
+        self.counts.entry(Table::Tickets).or_default().read += 1;
+    }
+
+    /// Stages a ticket derived from `events` events of an event log (read at `line`, its
+    /// last): it stands for one of them, the others are folded.
+    pub fn push_derived(&mut self, line: u64, ticket: Ticket, events: u64) -> Result<()> {
+        let found = self
+            .staging
+            .push_checked(ticket, &self.file, line, self.now)?;
+        let c = self.counts.entry(Table::Tickets).or_default();
+        c.findings += found;
+        c.folded += events.saturating_sub(1);
         Ok(())
     }
 

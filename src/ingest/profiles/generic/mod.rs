@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 
 use rayon::prelude::*;
 
+use crate::ingest::event_log::Events;
 use crate::ingest::mapping::{self, Mapping, Rec};
 use crate::ingest::reader::{self, Fault, Format, Header, Row};
 use crate::ingest::{IngestOptions, Input, Output, Profile, for_each_record};
@@ -74,13 +75,28 @@ impl Profile for Generic {
 
     fn read(&self, input: Input, out: &mut Output) -> Result<()> {
         match self.table {
-            Table::Tickets => self.read_as(input, out, mapping::ticket),
-            Table::Interactions => self.read_as(input, out, mapping::interaction),
-            Table::Ratings => self.read_as(input, out, |r| mapping::rating(r, Scale::Five)),
-            Table::Adoptions => self.read_as(input, out, mapping::adoption),
-            Table::Surveys => self.read_as(input, out, mapping::survey),
+            Table::Tickets => match &self.mapping.event_log {
+                // Each row an event: folded into one ticket per key once all are read.
+                Some(log) => {
+                    let events = std::cell::RefCell::new(Events::new(log.clone()));
+                    self.read_as(input, out, mapping::ticket, |out, line, event| {
+                        events.borrow_mut().push(line, event, out)
+                    })?;
+                    events.into_inner().finish(out)
+                }
+                None => self.read_as(input, out, mapping::ticket, stage),
+            },
+            Table::Interactions => self.read_as(input, out, mapping::interaction, stage),
+            Table::Ratings => self.read_as(input, out, |r| mapping::rating(r, Scale::Five), stage),
+            Table::Adoptions => self.read_as(input, out, mapping::adoption, stage),
+            Table::Surveys => self.read_as(input, out, mapping::survey, stage),
         }
     }
+}
+
+/// Stages a row as read.
+fn stage<R: Stageable>(out: &mut Output, line: u64, row: R) -> Result<()> {
+    out.push(line, row)
 }
 
 /// CSV records converted per chunk on all cores (each record is one row, independent of the
@@ -88,11 +104,14 @@ impl Profile for Generic {
 const CSV_CHUNK: usize = 4096;
 
 impl Generic {
+    /// Reads every record as a row of `R` (`convert`), handing each row to `push` with its line
+    /// and rejecting the records that cannot be one.
     fn read_as<R: Stageable>(
         &self,
         input: Input,
         out: &mut Output,
         convert: impl Fn(&Rec<'_>) -> Result<R, Fault> + Sync,
+        push: impl Fn(&mut Output, u64, R) -> Result<()>,
     ) -> Result<()> {
         let (m, table) = (&self.mapping, self.table);
         let check = |header: &Header| {
@@ -109,7 +128,10 @@ impl Generic {
                 check,
                 |_| true,
                 |_| table,
-                |row, _, out| out.emit(row, convert(&m.rec(row, table))),
+                |row, _, out| match convert(&m.rec(row, table)) {
+                    Ok(r) => push(out, row.line(), r),
+                    Err(f) => out.reject(table, row.line(), f, row.raw()),
+                },
             );
         }
         reader::read_csv_chunks(input.reader, check, CSV_CHUNK, |header, chunk| {
@@ -125,7 +147,7 @@ impl Generic {
             for r in rows {
                 out.record();
                 match r {
-                    Ok((line, r)) => out.push(line, r)?,
+                    Ok((line, r)) => push(out, line, r)?,
                     Err((line, fault, raw)) => out.reject(table, line, fault, raw)?,
                 }
             }

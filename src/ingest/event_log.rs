@@ -1,0 +1,593 @@
+//! Event logs: exports of one row per change of a record (an audit log, ServiceNow's
+//! `sys_audit`, Jira's changelog, a process-mining log such as BPI Challenge 2013's) rather than
+//! one row per ticket. A mapping with an `[event_log]` section reads each row as the ticket as it
+//! was after that change, and derives one ticket per key from all of its events, in time order
+//! (ties in file order):
+//!
+//! - `opened_at`: the first event; `updated_at` and `status`: the last;
+//! - `resolved_at`: the start of the final run of resolved statuses (none when the last status
+//!   is not resolved); `closed_at` likewise for the closed statuses;
+//! - `reopen_count`: exits from a resolved status to one that is not;
+//! - `reassignment_count`: changes of `group` between consecutive events that name one (of
+//!   `assignee` when the log has no group column);
+//! - `first_response_at`: the first entry into a `first_response` status, when given;
+//! - every other column: from the last event that gives a value.
+//!
+//! Events of one key may lie anywhere in the file. Memory is bounded: past [`MEMORY_EVENTS`]
+//! events, they are spilled to [`BUCKETS`] temporary Parquet files by key, and each bucket is
+//! sorted and folded on its own.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use datafusion::arrow::array::{RecordBatch, UInt64Array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::parquet::arrow::ArrowWriter;
+use serde::Deserialize;
+use std::sync::Arc;
+
+use super::Output;
+use crate::lake::{key_hash, read_parquet};
+use crate::model::{Micros, TableRow, Ticket};
+
+/// Events held in memory before they are spilled to disk (about 150 MB of tickets).
+const MEMORY_EVENTS: usize = 250_000;
+/// Spill files by key: at the end each is read, sorted and folded alone, so memory holds about
+/// one bucket's events (10 million events: 160,000 a bucket).
+const BUCKETS: u64 = 64;
+
+/// The `[event_log]` section of a mapping, as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventLogFile {
+    /// The column naming the record an event belongs to.
+    pub key: String,
+    /// When the change happened.
+    pub at: String,
+    /// The status after the change.
+    pub status: String,
+    /// Statuses that mean resolved.
+    pub resolved: Vec<String>,
+    /// Statuses that mean closed.
+    #[serde(default)]
+    pub closed: Vec<String>,
+    /// The assignment group after the change: a change is a reassignment.
+    pub group: Option<String>,
+    /// The assignee after the change.
+    pub assignee: Option<String>,
+    /// Statuses whose first entry is the first response.
+    #[serde(default)]
+    pub first_response: Vec<String>,
+}
+
+impl EventLogFile {
+    /// The canonical ticket columns each event's row gives, and the source column of each.
+    pub fn columns(&self) -> Vec<(&'static str, String)> {
+        let mut out = vec![
+            ("ticket_id", self.key.clone()),
+            ("opened_at", self.at.clone()),
+            ("updated_at", self.at.clone()),
+            ("status", self.status.clone()),
+        ];
+        if let Some(g) = &self.group {
+            out.push(("assignment_group", g.clone()));
+        }
+        if let Some(a) = &self.assignee {
+            out.push(("assignee_id", a.clone()));
+        }
+        out
+    }
+}
+
+/// How an event log's events become tickets (statuses compared without case).
+#[derive(Debug, Clone)]
+pub struct EventLog {
+    resolved: HashSet<String>,
+    closed: HashSet<String>,
+    first_response: HashSet<String>,
+    group: bool,
+    assignee: bool,
+}
+
+impl From<&EventLogFile> for EventLog {
+    fn from(f: &EventLogFile) -> EventLog {
+        let set = |v: &[String]| v.iter().map(|s| s.trim().to_lowercase()).collect();
+        EventLog {
+            resolved: set(&f.resolved),
+            closed: set(&f.closed),
+            first_response: set(&f.first_response),
+            group: f.group.is_some(),
+            assignee: f.assignee.is_some(),
+        }
+    }
+}
+
+/// One key's events folded so far.
+struct Fold {
+    ticket: Ticket,
+    opened_at: Micros,
+    first_response_at: Option<Micros>,
+    resolved_run: Option<Micros>,
+    closed_run: Option<Micros>,
+    reopens: i32,
+    reassignments: i32,
+    resolved: bool,
+    events: u64,
+    line: u64,
+}
+
+impl EventLog {
+    fn is(set: &HashSet<String>, status: Option<&str>) -> bool {
+        status.is_some_and(|s| set.contains(&s.trim().to_lowercase()))
+    }
+
+    fn start(&self, e: Ticket, line: u64) -> Fold {
+        let (at, status) = (e.updated_at, e.status.as_deref());
+        let resolved = EventLog::is(&self.resolved, status);
+        Fold {
+            opened_at: at,
+            first_response_at: EventLog::is(&self.first_response, status).then_some(at),
+            resolved_run: resolved.then_some(at),
+            closed_run: EventLog::is(&self.closed, status).then_some(at),
+            reopens: 0,
+            reassignments: 0,
+            resolved,
+            events: 1,
+            line,
+            ticket: e,
+        }
+    }
+
+    fn apply(&self, f: &mut Fold, e: Ticket, line: u64) {
+        let at = e.updated_at;
+        // An event without a status leaves it as it was.
+        let status = e.status.clone().or_else(|| f.ticket.status.clone());
+        let resolved = EventLog::is(&self.resolved, status.as_deref());
+        if f.first_response_at.is_none() && EventLog::is(&self.first_response, status.as_deref()) {
+            f.first_response_at = Some(at);
+        }
+        if resolved && !f.resolved {
+            f.resolved_run = Some(at);
+        } else if !resolved {
+            f.reopens += i32::from(f.resolved);
+            f.resolved_run = None;
+        }
+        f.resolved = resolved;
+        if EventLog::is(&self.closed, status.as_deref()) {
+            f.closed_run.get_or_insert(at);
+        } else {
+            f.closed_run = None;
+        }
+        let (before, now) = if self.group {
+            (&f.ticket.assignment_group, &e.assignment_group)
+        } else if self.assignee {
+            (&f.ticket.assignee_id, &e.assignee_id)
+        } else {
+            (&None, &None)
+        };
+        if let (Some(b), Some(n)) = (before, now)
+            && b != n
+        {
+            f.reassignments += 1;
+        }
+        let old = std::mem::take(&mut f.ticket);
+        f.ticket = overlay(old, e, status);
+        f.events += 1;
+        f.line = line;
+    }
+
+    fn finish(&self, f: Fold) -> (u64, Ticket, u64) {
+        let mut t = f.ticket;
+        t.opened_at = f.opened_at;
+        t.resolved_at = f.resolved_run;
+        t.closed_at = f.closed_run;
+        if !self.first_response.is_empty() {
+            t.first_response_at = f.first_response_at;
+        }
+        t.reopen_count = Some(f.reopens);
+        if self.group || self.assignee {
+            t.reassignment_count = Some(f.reassignments);
+        }
+        (f.line, t, f.events)
+    }
+}
+
+/// The ticket after an event: `old` with every field the event gives replaced; `status` is the
+/// status in effect.
+fn overlay(old: Ticket, new: Ticket, status: Option<String>) -> Ticket {
+    Ticket {
+        ticket_id: new.ticket_id,
+        source: new.source,
+        opened_at: old.opened_at,
+        first_response_at: new.first_response_at.or(old.first_response_at),
+        resolved_at: new.resolved_at.or(old.resolved_at),
+        closed_at: new.closed_at.or(old.closed_at),
+        updated_at: new.updated_at,
+        status,
+        priority: new.priority.or(old.priority),
+        priority_raw: new.priority_raw.or(old.priority_raw),
+        category: new.category.or(old.category),
+        subcategory: new.subcategory.or(old.subcategory),
+        service: new.service.or(old.service),
+        issue_key: new.issue_key.or(old.issue_key),
+        channel: new.channel.or(old.channel),
+        channel_raw: new.channel_raw.or(old.channel_raw),
+        requester_id: new.requester_id.or(old.requester_id),
+        assignee_id: new.assignee_id.or(old.assignee_id),
+        assignment_group: new.assignment_group.or(old.assignment_group),
+        tier: new.tier.or(old.tier),
+        reassignment_count: new.reassignment_count.or(old.reassignment_count),
+        reopen_count: new.reopen_count.or(old.reopen_count),
+        made_sla: new.made_sla.or(old.made_sla),
+        resolution_path: new.resolution_path.or(old.resolution_path),
+        survey_offered: new.survey_offered.or(old.survey_offered),
+    }
+}
+
+/// The events of one file, on their way to becoming tickets.
+pub struct Events {
+    log: EventLog,
+    /// Events held in memory at most ([`MEMORY_EVENTS`]).
+    budget: usize,
+    /// Events in memory, with their place in the file and their line.
+    held: Vec<(Ticket, u64, u64)>,
+    next: u64,
+    /// Spill files (a directory, and the parts written so far), once memory was full.
+    spilled: Option<(tempfile::TempDir, usize)>,
+}
+
+impl Events {
+    pub fn new(log: EventLog) -> Events {
+        Events {
+            log,
+            budget: MEMORY_EVENTS,
+            held: Vec::new(),
+            next: 0,
+            spilled: None,
+        }
+    }
+
+    /// Adds an event read at `line`, as the ticket after it.
+    pub fn push(&mut self, line: u64, event: Ticket, out: &mut Output) -> Result<()> {
+        out.event();
+        self.held.push((event, self.next, line));
+        self.next += 1;
+        if self.held.len() >= self.budget {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the held events to one file per bucket of keys.
+    fn spill(&mut self) -> Result<()> {
+        if self.spilled.is_none() {
+            self.spilled = Some((
+                tempfile::Builder::new()
+                    .prefix("deskpulse-events-")
+                    .tempdir()?,
+                0,
+            ));
+        }
+        let (dir, parts) = self.spilled.as_mut().expect("just set");
+        let mut buckets: Vec<Vec<(Ticket, u64, u64)>> = (0..BUCKETS).map(|_| Vec::new()).collect();
+        for e in self.held.drain(..) {
+            buckets[(key_hash(&e.0.ticket_id) % BUCKETS) as usize].push(e);
+        }
+        for (b, events) in buckets.into_iter().enumerate() {
+            if events.is_empty() {
+                continue;
+            }
+            let tickets: Vec<Ticket> = events.iter().map(|e| e.0.clone()).collect();
+            let batch = Ticket::to_batch(&tickets);
+            let mut fields: Vec<Field> = batch
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| (**f).clone())
+                .collect();
+            fields.push(Field::new("_seq", DataType::UInt64, false));
+            fields.push(Field::new("_line", DataType::UInt64, false));
+            let mut columns = batch.columns().to_vec();
+            columns.push(Arc::new(UInt64Array::from_iter_values(
+                events.iter().map(|e| e.1),
+            )));
+            columns.push(Arc::new(UInt64Array::from_iter_values(
+                events.iter().map(|e| e.2),
+            )));
+            let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+            let path = bucket_part(dir.path(), b as u64, *parts);
+            let mut w = ArrowWriter::try_new(std::fs::File::create(&path)?, batch.schema(), None)?;
+            w.write(&batch)?;
+            w.close()?;
+        }
+        *parts += 1;
+        Ok(())
+    }
+
+    /// Derives every key's ticket and stages it (each with the line of its last event).
+    pub fn finish(mut self, out: &mut Output) -> Result<()> {
+        if self.spilled.is_none() {
+            let held = std::mem::take(&mut self.held);
+            return self.fold(held, out);
+        }
+        self.spill()?;
+        let (dir, parts) = self.spilled.take().expect("spilled");
+        for b in 0..BUCKETS {
+            let mut events = Vec::new();
+            for part in 0..parts {
+                let path = bucket_part(dir.path(), b, part);
+                if !path.exists() {
+                    continue;
+                }
+                for batch in read_parquet(&path, None)? {
+                    let tickets = Ticket::from_batch(&batch)?;
+                    let col = |n: &str| {
+                        batch
+                            .column_by_name(n)
+                            .and_then(|c| c.as_any().downcast_ref::<UInt64Array>().cloned())
+                            .expect("spilled with it")
+                    };
+                    let (seq, line) = (col("_seq"), col("_line"));
+                    for (i, t) in tickets.into_iter().enumerate() {
+                        events.push((t, seq.value(i), line.value(i)));
+                    }
+                }
+            }
+            self.fold(events, out)?;
+        }
+        Ok(())
+    }
+
+    /// Sorts events by key, time and place in the file, and folds each key's into its ticket.
+    fn fold(&self, mut events: Vec<(Ticket, u64, u64)>, out: &mut Output) -> Result<()> {
+        events.sort_unstable_by(|a, b| {
+            (&a.0.ticket_id, a.0.updated_at, a.1).cmp(&(&b.0.ticket_id, b.0.updated_at, b.1))
+        });
+        let mut current: Option<Fold> = None;
+        for (event, _, line) in events {
+            match &mut current {
+                Some(f) if f.ticket.ticket_id == event.ticket_id => self.log.apply(f, event, line),
+                _ => {
+                    if let Some(f) = current.take() {
+                        let (line, ticket, n) = self.log.finish(f);
+                        out.push_derived(line, ticket, n)?;
+                    }
+                    current = Some(self.log.start(event, line));
+                }
+            }
+        }
+        if let Some(f) = current {
+            let (line, ticket, n) = self.log.finish(f);
+            out.push_derived(line, ticket, n)?;
+        }
+        Ok(())
+    }
+}
+
+fn bucket_part(dir: &std::path::Path, bucket: u64, part: usize) -> PathBuf {
+    dir.join(format!("{bucket:02}-{part:06}.parquet"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashMap};
+
+    use super::*;
+    use crate::ingest::mapping::Mapping;
+    use crate::ingest::profiles::testkit::temp_file;
+    use crate::lake::Lake;
+    use crate::model::Table;
+    use crate::timeparse::format_micros;
+
+    const MAPPING: &str = r#"
+table = "tickets"
+source = "volvo-it"
+[event_log]
+key = "SR Number"
+at = "Change Date+Time"
+status = "Status"
+resolved = ["Completed", "Closed"]
+closed = ["Closed"]
+group = "Involved ST"
+first_response = ["Accepted"]
+[tickets]
+category = "Product"
+assignee_id = "Resource"
+"#;
+
+    /// A hand-written log: A is reassigned, resolved, reopened, resolved and closed, its rows
+    /// out of order in the file; B's two events share a time (file order decides); C is
+    /// resolved, then reopened and left open; D's row has no valid time.
+    const LOG: &str = "\
+SR Number,Change Date+Time,Status,Involved ST,Resource,Product
+A,2026-01-05T09:00:00Z,Queued,L1,r1,PROD1
+B,2026-01-05T10:00:00Z,Accepted,L1,r2,PROD2
+A,2026-01-05T09:30:00Z,Accepted,L1,r1,
+A,2026-01-05T11:00:00Z,Accepted,L2,r3,
+C,2026-01-07T09:00:00Z,Queued,,,
+A,2026-01-05T12:00:00Z,Completed,L2,r3,
+B,2026-01-05T10:00:00Z,Completed,L1,r2,
+A,2026-01-06T08:00:00Z,Accepted,L2,r3,
+C,2026-01-07T10:00:00Z,Accepted,L1,r4,
+A,2026-01-06T09:00:00Z,Completed,L2,r3,
+D,yesterday,Queued,L1,r1,PROD1
+C,2026-01-07T12:00:00Z,Completed,L1,r4,
+A,2026-01-06T10:00:00Z,Closed,L2,r3,
+C,2026-01-08T09:00:00Z,Queued,L1,r4,
+";
+
+    /// What each ticket must be: (id, opened, first response, resolved, closed, updated,
+    /// status, reopens, reassignments, category, assignee, group).
+    fn worked() -> Vec<[Option<&'static str>; 12]> {
+        vec![
+            [
+                Some("A"),
+                Some("2026-01-05T09:00:00Z"),
+                Some("2026-01-05T09:30:00Z"),
+                Some("2026-01-06T09:00:00Z"),
+                Some("2026-01-06T10:00:00Z"),
+                Some("2026-01-06T10:00:00Z"),
+                Some("Closed"),
+                Some("1"),
+                Some("1"),
+                Some("PROD1"),
+                Some("r3"),
+                Some("L2"),
+            ],
+            [
+                Some("B"),
+                Some("2026-01-05T10:00:00Z"),
+                Some("2026-01-05T10:00:00Z"),
+                Some("2026-01-05T10:00:00Z"),
+                None,
+                Some("2026-01-05T10:00:00Z"),
+                Some("Completed"),
+                Some("0"),
+                Some("0"),
+                Some("PROD2"),
+                Some("r2"),
+                Some("L1"),
+            ],
+            [
+                Some("C"),
+                Some("2026-01-07T09:00:00Z"),
+                Some("2026-01-07T10:00:00Z"),
+                None,
+                None,
+                Some("2026-01-08T09:00:00Z"),
+                Some("Queued"),
+                Some("1"),
+                Some("0"),
+                None,
+                Some("r4"),
+                Some("L1"),
+            ],
+        ]
+    }
+
+    fn row(t: &Ticket) -> [Option<String>; 12] {
+        let time = |m: Option<Micros>| m.map(format_micros);
+        [
+            Some(t.ticket_id.clone()),
+            time(Some(t.opened_at)),
+            time(t.first_response_at),
+            time(t.resolved_at),
+            time(t.closed_at),
+            time(Some(t.updated_at)),
+            t.status.clone(),
+            t.reopen_count.map(|n| n.to_string()),
+            t.reassignment_count.map(|n| n.to_string()),
+            t.category.clone(),
+            t.assignee_id.clone(),
+            t.assignment_group.clone(),
+        ]
+    }
+
+    fn tickets(lake: &Lake) -> Vec<Ticket> {
+        let mut out = Vec::new();
+        for b in lake.scan(Table::Tickets, None).unwrap() {
+            out.extend(Ticket::from_batch(&b).unwrap());
+        }
+        out.sort_by(|a, b| a.ticket_id.cmp(&b.ticket_id));
+        out
+    }
+
+    fn want() -> Vec<[Option<String>; 12]> {
+        worked()
+            .into_iter()
+            .map(|r| r.map(|v| v.map(str::to_string)))
+            .collect()
+    }
+
+    #[test]
+    fn a_hand_written_log_gives_the_worked_tickets_and_accounts_for_every_row() {
+        let (dir, log) = temp_file("sr_log.csv", LOG);
+        let mapping = dir.path().join("volvo.toml");
+        std::fs::write(&mapping, MAPPING).unwrap();
+        let lake = Lake::open(dir.path().join("lake")).unwrap();
+        let opts = crate::ingest::IngestOptions {
+            profile: "generic".into(),
+            mapping: Some(mapping),
+            ..Default::default()
+        };
+        let (reports, errors) = crate::ingest::ingest(&lake, &[log], &opts).unwrap();
+        assert!(errors.is_empty(), "{errors:?}");
+        let c = &reports[0].tables[&Table::Tickets];
+        // 14 rows: 13 events of 3 tickets (10 folded) and D's, refused with its line.
+        assert_eq!(reports[0].records, 14);
+        assert_eq!(
+            (c.read, c.stored, c.folded, c.rejected, c.opened_changed),
+            (14, 3, 10, 1, 0)
+        );
+        assert!(c.balances());
+        let rejects = lake.rejects().unwrap();
+        assert_eq!(
+            (rejects[0].line, rejects[0].column.as_deref()),
+            (12, Some("Change Date+Time"))
+        );
+        let got: Vec<_> = tickets(&lake).iter().map(row).collect();
+        assert_eq!(got, want());
+        assert!(tickets(&lake).iter().all(|t| t.source == "volvo-it"));
+        assert!(
+            reports[0]
+                .to_string()
+                .contains("folded 10 (events, into their ticket)")
+        );
+    }
+
+    #[test]
+    fn spilled_events_fold_to_the_same_tickets_as_held_ones() {
+        let mapping = Mapping::from_toml(MAPPING, "generic", None).unwrap();
+        let log = mapping.event_log.clone().unwrap();
+        // The rows as the mapping reads them (D's, without a valid time, left out).
+        let text = |v: &str| (!v.is_empty()).then(|| v.to_string());
+        let events: Vec<(u64, Ticket)> = LOG
+            .lines()
+            .enumerate()
+            .skip(1)
+            .filter_map(|(i, line)| {
+                let f: Vec<&str> = line.split(',').collect();
+                let at = mapping.time().parse(f[1]).ok()?;
+                let t = Ticket {
+                    ticket_id: f[0].into(),
+                    source: "volvo-it".into(),
+                    opened_at: at,
+                    updated_at: at,
+                    status: text(f[2]),
+                    assignment_group: text(f[3]),
+                    assignee_id: text(f[4]),
+                    category: text(f[5]),
+                    ..Ticket::default()
+                };
+                Some((i as u64 + 1, t))
+            })
+            .collect();
+        let mut results = BTreeMap::new();
+        for budget in [1, 2, 3, 1000] {
+            let dir = tempfile::tempdir().unwrap();
+            let lake = Lake::open(dir.path()).unwrap();
+            let mut out = Output {
+                file: "log".into(),
+                staging: lake.stage("events").unwrap(),
+                records: 0,
+                counts: BTreeMap::new(),
+                now: 0,
+                opened: HashMap::new(),
+            };
+            let mut e = Events::new(log.clone());
+            e.budget = budget;
+            for (line, t) in &events {
+                e.push(*line, t.clone(), &mut out).unwrap();
+            }
+            assert_eq!(e.spilled.is_some(), budget < events.len());
+            e.finish(&mut out).unwrap();
+            assert_eq!(out.counts[&Table::Tickets].folded, 10);
+            out.staging.commit(&lake).unwrap();
+            results.insert(budget, tickets(&lake));
+        }
+        let got: Vec<_> = results[&1000].iter().map(row).collect();
+        assert_eq!(got, want());
+        assert!(results.values().all(|r| *r == results[&1000]));
+    }
+}
