@@ -18,6 +18,8 @@ use rand_pcg::Pcg64Mcg;
 
 use crate::model::{Channel, Micros, Scale};
 
+pub mod event_log;
+
 /// First day of the generated period (a Monday, 00:00 UTC).
 pub const START: &str = "2025-11-24";
 /// Length of the generated period; the data ends on Sunday 2026-11-22, 24:00 UTC.

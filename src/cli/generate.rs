@@ -16,6 +16,10 @@ pub struct Args {
     seed: u64,
     #[arg(long, default_value = "generated")]
     out: PathBuf,
+    /// Also write the tickets as an event log, one row per change (`ticket_events.csv`), with
+    /// the mapping that reads it (`ticket_events.toml`)
+    #[arg(long)]
+    event_log: bool,
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
@@ -32,5 +36,15 @@ pub fn run(a: Args) -> Result<ExitCode> {
         s.adoptions,
         a.out.display()
     );
+    if a.event_log {
+        let events = deskpulse::generate::event_log::write(&a.out)?;
+        outln!(
+            "wrote {events} ticket events to {} (ingest it with --mapping {})",
+            a.out.join(deskpulse::generate::event_log::FILE).display(),
+            a.out
+                .join(deskpulse::generate::event_log::MAPPING)
+                .display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -6,6 +6,7 @@ mod cli;
 #[cfg(feature = "cluster")]
 mod cluster;
 mod common;
+mod event_log;
 mod followups;
 mod lake;
 mod metrics;
