@@ -107,7 +107,7 @@ pub fn write(dir: &Path) -> Result<u64> {
         let reopened = get("reopen_count").parse::<u32>().unwrap_or(0) > 0;
         // Groups from `Triage` and back, `moves` changes ending in the ticket's own.
         let group_at = |i: usize| {
-            if (moves - i) % 2 == 0 {
+            if (moves - i).is_multiple_of(2) {
                 home.clone()
             } else {
                 "Triage".to_string()
