@@ -13,15 +13,19 @@
 //! - `first_response_at`: the first entry into a `first_response` status, when given;
 //! - every other column: from the last event that gives a value.
 //!
-//! Events of one key may lie anywhere in the file. Memory is bounded: past [`MEMORY_EVENTS`]
-//! events, they are spilled to [`BUCKETS`] temporary Parquet files by key, and each bucket is
-//! sorted and folded on its own.
+//! Events of one key may lie anywhere in the file. A key the lake already holds continues from
+//! its ticket there: the events up to that ticket's `updated_at` are taken as already in it, and
+//! the later ones are folded onto it, so a log exported again in full, a log split by time into
+//! files ingested in order, and an export of only the new events all give the tickets that
+//! ingesting every event at once gives. Memory is bounded: past [`MEMORY_EVENTS`] events, they
+//! (and the lake's tickets of their keys) are spilled to [`BUCKETS`] temporary Parquet files by
+//! key, and each bucket is sorted and folded on its own.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use datafusion::arrow::array::{RecordBatch, UInt64Array};
+use datafusion::arrow::array::{ArrayRef, BooleanArray, RecordBatch, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::parquet::arrow::ArrowWriter;
 use serde::Deserialize;
@@ -115,6 +119,8 @@ struct Fold {
     resolved: bool,
     events: u64,
     line: u64,
+    /// For a key the lake holds: its ticket's `updated_at`; events up to it are in it.
+    since: Option<Micros>,
 }
 
 impl EventLog {
@@ -135,6 +141,7 @@ impl EventLog {
             resolved,
             events: 1,
             line,
+            since: None,
             ticket: e,
         }
     }
@@ -230,9 +237,12 @@ pub struct Events {
     log: EventLog,
     /// Events held in memory at most ([`MEMORY_EVENTS`]).
     budget: usize,
-    /// Events in memory, with their place in the file and their line.
-    held: Vec<(Ticket, u64, u64)>,
+    /// Events in memory, with their place in the file, their line and whether it is the lake's
+    /// ticket rather than an event.
+    held: Vec<Held>,
     next: u64,
+    /// The keys of the events (hashed), for finding the lake's tickets of them.
+    keys: HashSet<u64>,
     /// Spill files (a directory, and the parts written so far), once memory was full.
     spilled: Option<(tempfile::TempDir, usize)>,
 }
@@ -244,6 +254,7 @@ impl Events {
             budget: MEMORY_EVENTS,
             held: Vec::new(),
             next: 0,
+            keys: HashSet::new(),
             spilled: None,
         }
     }
@@ -251,10 +262,29 @@ impl Events {
     /// Adds an event read at `line`, as the ticket after it.
     pub fn push(&mut self, line: u64, event: Ticket, out: &mut Output) -> Result<()> {
         out.event();
-        self.held.push((event, self.next, line));
+        self.keys.insert(key_hash(&event.ticket_id));
+        self.hold((event, self.next, line, false))
+    }
+
+    fn hold(&mut self, held: Held) -> Result<()> {
+        self.held.push(held);
         self.next += 1;
         if self.held.len() >= self.budget {
             self.spill()?;
+        }
+        Ok(())
+    }
+
+    /// Adds the lake's tickets of the events' keys, which those keys' events continue.
+    fn add_lake_tickets(&mut self, lake: &crate::lake::Lake) -> Result<()> {
+        for file in lake.files(crate::model::Table::Tickets)? {
+            for batch in file.batches(None)? {
+                for t in Ticket::from_batch(&batch?)? {
+                    if self.keys.contains(&key_hash(&t.ticket_id)) {
+                        self.hold((t, 0, 0, true))?;
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -270,7 +300,7 @@ impl Events {
             ));
         }
         let (dir, parts) = self.spilled.as_mut().expect("just set");
-        let mut buckets: Vec<Vec<(Ticket, u64, u64)>> = (0..BUCKETS).map(|_| Vec::new()).collect();
+        let mut buckets: Vec<Vec<Held>> = (0..BUCKETS).map(|_| Vec::new()).collect();
         for e in self.held.drain(..) {
             buckets[(key_hash(&e.0.ticket_id) % BUCKETS) as usize].push(e);
         }
@@ -288,12 +318,15 @@ impl Events {
                 .collect();
             fields.push(Field::new("_seq", DataType::UInt64, false));
             fields.push(Field::new("_line", DataType::UInt64, false));
+            fields.push(Field::new("_prior", DataType::Boolean, false));
             let mut columns = batch.columns().to_vec();
-            columns.push(Arc::new(UInt64Array::from_iter_values(
-                events.iter().map(|e| e.1),
-            )));
-            columns.push(Arc::new(UInt64Array::from_iter_values(
-                events.iter().map(|e| e.2),
+            let numbers = |f: fn(&Held) -> u64| {
+                Arc::new(UInt64Array::from_iter_values(events.iter().map(f))) as ArrayRef
+            };
+            columns.push(numbers(|e| e.1));
+            columns.push(numbers(|e| e.2));
+            columns.push(Arc::new(BooleanArray::from_iter(
+                events.iter().map(|e| Some(e.3)),
             )));
             let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
             let path = bucket_part(dir.path(), b as u64, *parts);
@@ -307,6 +340,7 @@ impl Events {
 
     /// Derives every key's ticket and stages it (each with the line of its last event).
     pub fn finish(mut self, out: &mut Output) -> Result<()> {
+        self.add_lake_tickets(&out.lake)?;
         if self.spilled.is_none() {
             let held = std::mem::take(&mut self.held);
             return self.fold(held, out);
@@ -329,8 +363,12 @@ impl Events {
                             .expect("spilled with it")
                     };
                     let (seq, line) = (col("_seq"), col("_line"));
+                    let prior = batch
+                        .column_by_name("_prior")
+                        .and_then(|c| c.as_any().downcast_ref::<BooleanArray>().cloned())
+                        .expect("spilled with it");
                     for (i, t) in tickets.into_iter().enumerate() {
-                        events.push((t, seq.value(i), line.value(i)));
+                        events.push((t, seq.value(i), line.value(i), prior.value(i)));
                     }
                 }
             }
@@ -339,31 +377,89 @@ impl Events {
         Ok(())
     }
 
-    /// Sorts events by key, time and place in the file, and folds each key's into its ticket.
-    fn fold(&self, mut events: Vec<(Ticket, u64, u64)>, out: &mut Output) -> Result<()> {
+    /// Sorts events by key, time and place in the file (the lake's ticket of a key first), and
+    /// folds each key's into its ticket.
+    fn fold(&self, mut events: Vec<Held>, out: &mut Output) -> Result<()> {
         events.sort_unstable_by(|a, b| {
-            (&a.0.ticket_id, a.0.updated_at, a.1).cmp(&(&b.0.ticket_id, b.0.updated_at, b.1))
+            (&a.0.ticket_id, !a.3, a.0.updated_at, a.1).cmp(&(
+                &b.0.ticket_id,
+                !b.3,
+                b.0.updated_at,
+                b.1,
+            ))
         });
         let mut current: Option<Fold> = None;
-        for (event, _, line) in events {
+        for (event, _, line, prior) in events {
             match &mut current {
-                Some(f) if f.ticket.ticket_id == event.ticket_id => self.log.apply(f, event, line),
+                Some(f) if f.ticket.ticket_id == event.ticket_id => {
+                    if f.since.is_some_and(|since| event.updated_at <= since) {
+                        // Already in the lake's ticket.
+                        f.events += 1;
+                        f.line = line;
+                    } else {
+                        self.log.apply(f, event, line);
+                    }
+                }
                 _ => {
                     if let Some(f) = current.take() {
-                        let (line, ticket, n) = self.log.finish(f);
-                        out.push_derived(line, ticket, n)?;
+                        self.emit(f, out)?;
                     }
-                    current = Some(self.log.start(event, line));
+                    current = Some(if prior {
+                        self.resume(event)
+                    } else {
+                        self.log.start(event, line)
+                    });
                 }
             }
         }
         if let Some(f) = current {
-            let (line, ticket, n) = self.log.finish(f);
-            out.push_derived(line, ticket, n)?;
+            self.emit(f, out)?;
         }
         Ok(())
     }
+
+    /// The fold of a key whose ticket the lake holds, as that ticket left it.
+    fn resume(&self, t: Ticket) -> Fold {
+        let status = t.status.as_deref();
+        let resolved = EventLog::is(&self.log.resolved, status);
+        let closed = EventLog::is(&self.log.closed, status);
+        Fold {
+            opened_at: t.opened_at,
+            first_response_at: t.first_response_at,
+            resolved_run: if resolved {
+                t.resolved_at.or(Some(t.updated_at))
+            } else {
+                None
+            },
+            closed_run: if closed {
+                t.closed_at.or(Some(t.updated_at))
+            } else {
+                None
+            },
+            reopens: t.reopen_count.unwrap_or(0),
+            reassignments: t.reassignment_count.unwrap_or(0),
+            resolved,
+            events: 0,
+            line: 0,
+            since: Some(t.updated_at),
+            ticket: t,
+        }
+    }
+
+    /// Stages a folded ticket (a key whose events were all in the lake's ticket already is
+    /// staged again as it was: the lake keeps one version).
+    fn emit(&self, f: Fold, out: &mut Output) -> Result<()> {
+        if f.events == 0 {
+            return Ok(()); // a lake ticket whose key hash matched no event's key
+        }
+        let (line, ticket, n) = self.log.finish(f);
+        out.push_derived(line, ticket, n)
+    }
 }
+
+/// An event (or the lake's ticket of its key): the ticket, its place in the file, its line and
+/// whether it is the lake's.
+type Held = (Ticket, u64, u64, bool);
 
 fn bucket_part(dir: &std::path::Path, bucket: u64, part: usize) -> PathBuf {
     dir.join(format!("{bucket:02}-{part:06}.parquet"))
@@ -536,6 +632,52 @@ C,2026-01-08T09:00:00Z,Queued,L1,r4,
         );
     }
 
+    /// Ingests `logs` one after another with the mapping into one lake.
+    fn ingest_in_turn(logs: &[(&str, String)]) -> (tempfile::TempDir, Lake) {
+        let dir = tempfile::tempdir().unwrap();
+        let mapping = dir.path().join("volvo.toml");
+        std::fs::write(&mapping, MAPPING).unwrap();
+        let lake = Lake::open(dir.path().join("lake")).unwrap();
+        let opts = crate::ingest::IngestOptions {
+            profile: "generic".into(),
+            mapping: Some(mapping),
+            ..Default::default()
+        };
+        for (name, text) in logs {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            let (reports, errors) = crate::ingest::ingest(&lake, &[path], &opts).unwrap();
+            assert!(errors.is_empty(), "{errors:?}");
+            assert!(reports[0].tables.values().all(|c| c.balances()));
+        }
+        (dir, lake)
+    }
+
+    #[test]
+    fn a_log_ingested_in_parts_or_again_gives_the_tickets_of_all_events_at_once() {
+        let mut lines = LOG.lines();
+        let header = lines.next().unwrap();
+        let (mut early, mut late) = (format!("{header}\n"), format!("{header}\n"));
+        for l in lines {
+            let at = l.split(',').nth(1).unwrap();
+            let part = if at < "2026-01-06" {
+                &mut early
+            } else {
+                &mut late
+            };
+            part.push_str(l);
+            part.push('\n');
+        }
+        // Split by time into two files ingested in order, as exports of only the new events.
+        let (_d, lake) = ingest_in_turn(&[("log_1.csv", early.clone()), ("log_2.csv", late)]);
+        let got: Vec<_> = tickets(&lake).iter().map(row).collect();
+        assert_eq!(got, want());
+        // The whole log again (a later full export): nothing changes.
+        let (_d, lake) = ingest_in_turn(&[("log_1.csv", early), ("log_all.csv", LOG.into())]);
+        let got: Vec<_> = tickets(&lake).iter().map(row).collect();
+        assert_eq!(got, want());
+    }
+
     #[test]
     fn spilled_events_fold_to_the_same_tickets_as_held_ones() {
         let mapping = Mapping::from_toml(MAPPING, "generic", None).unwrap();
@@ -568,6 +710,7 @@ C,2026-01-08T09:00:00Z,Queued,L1,r4,
             let dir = tempfile::tempdir().unwrap();
             let lake = Lake::open(dir.path()).unwrap();
             let mut out = Output {
+                lake: lake.clone(),
                 file: "log".into(),
                 staging: lake.stage("events").unwrap(),
                 records: 0,

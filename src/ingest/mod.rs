@@ -167,6 +167,8 @@ pub struct Input {
 
 /// Where a profile sends what it reads.
 pub struct Output {
+    /// The lake being ingested into (an event log continues the tickets it holds).
+    lake: Lake,
     file: String,
     staging: Staging,
     records: u64,
@@ -405,6 +407,7 @@ fn ingest_file(
         staging = staging.with_sentiment(opts.sentiment_languages.clone());
     }
     let mut out = Output {
+        lake: lake.clone(),
         file: name.to_string(),
         staging,
         records: 0,
