@@ -688,7 +688,8 @@ C,2026-01-08T09:00:00Z,Queued,L1,r4,
         let read = |opts: crate::ingest::IngestOptions| {
             let dir = tempfile::tempdir().unwrap();
             let lake = Lake::open(dir.path()).unwrap();
-            let (reports, errors) = crate::ingest::ingest(&lake, &[file.clone()], &opts).unwrap();
+            let (reports, errors) =
+                crate::ingest::ingest(&lake, std::slice::from_ref(&file), &opts).unwrap();
             assert!(errors.is_empty(), "{errors:?}");
             (reports, tickets(&lake))
         };
