@@ -138,7 +138,8 @@ impl fmt::Display for FileReport {
                     f,
                     "\n  warning: {} tickets have rows with different opened_at; each keeps its \
                      latest row's. If this file is an event log (one row per change), its \
-                     opening and resolution times are wrong (docs/data-quality.md)",
+                     opening and resolution times are wrong: read it through a mapping with an \
+                     [event_log] section (docs/import-profiles.md)",
                     c.opened_changed
                 )?;
             }
