@@ -24,8 +24,9 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 
-use anyhow::Result;
-use datafusion::arrow::array::{ArrayRef, BooleanArray, RecordBatch, UInt64Array};
+use anyhow::{Context, Result};
+use datafusion::arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch, UInt64Array};
+use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::parquet::arrow::ArrowWriter;
 use serde::Deserialize;
@@ -279,10 +280,19 @@ impl Events {
     fn add_lake_tickets(&mut self, lake: &crate::lake::Lake) -> Result<()> {
         for file in lake.files(crate::model::Table::Tickets)? {
             for batch in file.batches(None)? {
-                for t in Ticket::from_batch(&batch?)? {
-                    if self.keys.contains(&key_hash(&t.ticket_id)) {
-                        self.hold((t, 0, 0, true))?;
-                    }
+                // Only the rows of the log's keys become tickets.
+                let batch = batch?;
+                let ids = batch
+                    .column_by_name("ticket_id")
+                    .context("a tickets file without ticket_id")?
+                    .as_string::<i32>();
+                let ours = BooleanArray::from_iter(
+                    ids.iter()
+                        .map(|id| Some(self.keys.contains(&key_hash(id.unwrap_or_default())))),
+                );
+                let batch = filter_record_batch(&batch, &ours)?;
+                for t in Ticket::from_batch(&batch)? {
+                    self.hold((t, 0, 0, true))?;
                 }
             }
         }
