@@ -642,6 +642,65 @@ C,2026-01-08T09:00:00Z,Queued,L1,r4,
         );
     }
 
+    #[test]
+    fn without_a_group_column_changes_of_assignee_are_the_reassignments() {
+        let mapping = r#"
+[event_log]
+key = "id"
+at = "at"
+status = "state"
+resolved = ["done"]
+assignee = "owner"
+"#;
+        // X: owner a, (none), b, b, a: two changes (an event naming no owner changes nothing).
+        let log = "\
+id,at,state,owner
+X,2026-02-01T08:00:00Z,new,a
+X,2026-02-01T09:00:00Z,work,
+X,2026-02-01T10:00:00Z,work,b
+X,2026-02-01T11:00:00Z,work,b
+X,2026-02-01T12:00:00Z,done,a
+";
+        let (dir, path) = temp_file("tickets_x.csv", log);
+        let map = dir.path().join("m.toml");
+        std::fs::write(&map, mapping).unwrap();
+        let lake = Lake::open(dir.path().join("lake")).unwrap();
+        let opts = crate::ingest::IngestOptions {
+            profile: "generic".into(),
+            mapping: Some(map),
+            ..Default::default()
+        };
+        let (_, errors) = crate::ingest::ingest(&lake, &[path], &opts).unwrap();
+        assert!(errors.is_empty(), "{errors:?}");
+        let t = &tickets(&lake)[0];
+        assert_eq!(
+            (
+                t.reassignment_count,
+                t.assignee_id.as_deref(),
+                t.reopen_count
+            ),
+            (Some(2), Some("a"), Some(0))
+        );
+        assert_eq!(t.resolved_at, Some(t.updated_at));
+        // With no first-response statuses the log says nothing of the first response.
+        assert_eq!(t.first_response_at, None);
+    }
+
+    #[test]
+    fn a_mapping_that_contradicts_its_event_log_is_refused_naming_the_key() {
+        let log = "[event_log]\nkey = \"k\"\nat = \"t\"\nstatus = \"s\"\nresolved = []\n";
+        let err = |text: &str| {
+            format!(
+                "{:#}",
+                Mapping::from_toml(text, "generic", None).unwrap_err()
+            )
+        };
+        assert!(err(&format!("table = \"ratings\"\n{log}")).contains("key 'event_log'"));
+        let e = err(&format!("{log}[tickets]\nopened_at = \"Created\"\n"));
+        assert!(e.contains("key 'tickets.opened_at'"), "{e}");
+        assert!(err(&format!("{log}group_by = \"g\"\n")).contains("group_by"));
+    }
+
     /// Ingests `logs` one after another with the mapping into one lake.
     fn ingest_in_turn(logs: &[(&str, String)]) -> (tempfile::TempDir, Lake) {
         let dir = tempfile::tempdir().unwrap();
