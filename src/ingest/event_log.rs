@@ -481,7 +481,6 @@ mod tests {
 
     use super::*;
     use crate::ingest::mapping::Mapping;
-    use crate::ingest::profiles::testkit::temp_file;
     use crate::lake::Lake;
     use crate::model::Table;
     use crate::timeparse::format_micros;
@@ -608,17 +607,7 @@ C,2026-01-08T09:00:00Z,Queued,L1,r4,
 
     #[test]
     fn a_hand_written_log_gives_the_worked_tickets_and_accounts_for_every_row() {
-        let (dir, log) = temp_file("sr_log.csv", LOG);
-        let mapping = dir.path().join("volvo.toml");
-        std::fs::write(&mapping, MAPPING).unwrap();
-        let lake = Lake::open(dir.path().join("lake")).unwrap();
-        let opts = crate::ingest::IngestOptions {
-            profile: "generic".into(),
-            mapping: Some(mapping),
-            ..Default::default()
-        };
-        let (reports, errors) = crate::ingest::ingest(&lake, &[log], &opts).unwrap();
-        assert!(errors.is_empty(), "{errors:?}");
+        let (_d, lake, reports) = ingest_in_turn(MAPPING, &[("sr_log.csv", LOG.into())]);
         let c = &reports[0].tables[&Table::Tickets];
         // 14 rows: 13 events of 3 tickets (10 folded) and D's, refused with its line.
         assert_eq!(reports[0].records, 14);
@@ -661,17 +650,7 @@ X,2026-02-01T10:00:00Z,work,b
 X,2026-02-01T11:00:00Z,work,b
 X,2026-02-01T12:00:00Z,done,a
 ";
-        let (dir, path) = temp_file("tickets_x.csv", log);
-        let map = dir.path().join("m.toml");
-        std::fs::write(&map, mapping).unwrap();
-        let lake = Lake::open(dir.path().join("lake")).unwrap();
-        let opts = crate::ingest::IngestOptions {
-            profile: "generic".into(),
-            mapping: Some(map),
-            ..Default::default()
-        };
-        let (_, errors) = crate::ingest::ingest(&lake, &[path], &opts).unwrap();
-        assert!(errors.is_empty(), "{errors:?}");
+        let (_d, lake, _) = ingest_in_turn(mapping, &[("tickets_x.csv", log.into())]);
         let t = &tickets(&lake)[0];
         assert_eq!(
             (
@@ -701,25 +680,30 @@ X,2026-02-01T12:00:00Z,done,a
         assert!(err(&format!("{log}group_by = \"g\"\n")).contains("group_by"));
     }
 
-    /// Ingests `logs` one after another with the mapping into one lake.
-    fn ingest_in_turn(logs: &[(&str, String)]) -> (tempfile::TempDir, Lake) {
+    /// Ingests `logs` one after another through `mapping` into one lake; the reports of all.
+    fn ingest_in_turn(
+        mapping: &str,
+        logs: &[(&str, String)],
+    ) -> (tempfile::TempDir, Lake, Vec<crate::ingest::FileReport>) {
         let dir = tempfile::tempdir().unwrap();
-        let mapping = dir.path().join("volvo.toml");
-        std::fs::write(&mapping, MAPPING).unwrap();
+        let map = dir.path().join("mapping.toml");
+        std::fs::write(&map, mapping).unwrap();
         let lake = Lake::open(dir.path().join("lake")).unwrap();
         let opts = crate::ingest::IngestOptions {
             profile: "generic".into(),
-            mapping: Some(mapping),
+            mapping: Some(map),
             ..Default::default()
         };
+        let mut all = Vec::new();
         for (name, text) in logs {
             let path = dir.path().join(name);
             std::fs::write(&path, text).unwrap();
             let (reports, errors) = crate::ingest::ingest(&lake, &[path], &opts).unwrap();
             assert!(errors.is_empty(), "{errors:?}");
             assert!(reports[0].tables.values().all(|c| c.balances()));
+            all.extend(reports);
         }
-        (dir, lake)
+        (dir, lake, all)
     }
 
     #[test]
@@ -738,11 +722,13 @@ X,2026-02-01T12:00:00Z,done,a
             part.push('\n');
         }
         // Split by time into two files ingested in order, as exports of only the new events.
-        let (_d, lake) = ingest_in_turn(&[("log_1.csv", early.clone()), ("log_2.csv", late)]);
+        let parts = [("log_1.csv", early.clone()), ("log_2.csv", late)];
+        let (_d, lake, _) = ingest_in_turn(MAPPING, &parts);
         let got: Vec<_> = tickets(&lake).iter().map(row).collect();
         assert_eq!(got, want());
         // The whole log again (a later full export): nothing changes.
-        let (_d, lake) = ingest_in_turn(&[("log_1.csv", early), ("log_all.csv", LOG.into())]);
+        let again = [("log_1.csv", early), ("log_all.csv", LOG.into())];
+        let (_d, lake, _) = ingest_in_turn(MAPPING, &again);
         let got: Vec<_> = tickets(&lake).iter().map(row).collect();
         assert_eq!(got, want());
     }
