@@ -279,14 +279,6 @@ impl Store {
         }
     }
 
-    /// Whether there is a file, or a directory, at `rel`.
-    pub fn exists(&self, rel: &str) -> Result<bool> {
-        match &*self.0 {
-            Root::Local(dir) => Ok(Store::local_path(dir, rel).exists()),
-            Root::S3 { .. } => Ok(self.get(rel)?.is_some() || !self.list(rel)?.is_empty()),
-        }
-    }
-
     /// Every file under the directory `rel` (`""`: the whole lake), at any depth, sorted.
     pub fn list(&self, rel: &str) -> Result<Vec<Meta>> {
         let mut out = match &*self.0 {
