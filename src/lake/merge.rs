@@ -197,7 +197,7 @@ pub(super) fn copy_rows<'a>(
         let schema = schema.clone();
         let mut offset = 0usize;
         let reader: Box<dyn Iterator<Item = Result<RecordBatch>>> = match path.batches(None) {
-            Ok(r) => Box::new(r.map(|b| Ok(b?))),
+            Ok(r) => r,
             Err(e) => Box::new(std::iter::once(Err(e))),
         };
         reader.map(move |b| {

@@ -1,17 +1,27 @@
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::arrow::ParquetRecordBatchStreamBuilder;
 use datafusion::parquet::arrow::ProjectionMask;
+use datafusion::parquet::arrow::arrow_reader::ArrowReaderOptions;
 use datafusion::parquet::arrow::arrow_reader::{
     ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
 };
+use datafusion::parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStream};
+use datafusion::parquet::errors::ParquetError;
+use datafusion::parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use datafusion::parquet::file::reader::ChunkReader;
+use datafusion::parquet::schema::types::SchemaDescriptor;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use object_store::{ObjectStore, ObjectStoreExt};
 
-use super::store::Store;
+use super::store::{Store, block_on};
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
 
@@ -54,6 +64,12 @@ pub(super) fn write_parquet(
     w.close()?;
     Ok(())
 }
+
+/// Rows per batch read back from the lake's files.
+const BATCH_ROWS: usize = 64 * 1024;
+
+/// A file's batches, one at a time.
+pub type Batches = Box<dyn Iterator<Item = Result<RecordBatch>> + Send>;
 
 /// A Parquet file of the lake (or of a writer's local staging): its store and its path there.
 /// Compared by path: the files compared are of one store.
@@ -123,44 +139,112 @@ impl DataFile {
     /// Reads it into batches, optionally only some columns (in the file's order: read them by
     /// name).
     pub fn read(&self, columns: Option<&[&str]>) -> Result<Vec<RecordBatch>> {
-        Ok(self.batches(columns)?.collect::<Result<Vec<_>, _>>()?)
+        self.batches(columns)?.collect()
     }
 
-    /// Like [`DataFile::read`], one batch at a time. A local file is read as it goes; a file
-    /// on object storage is fetched whole first (the lake's files are at most a few hundred MB).
-    pub fn batches(&self, columns: Option<&[&str]>) -> Result<ParquetRecordBatchReader> {
-        let what = || format!("{} in {}", self.rel, self.store);
-        match self.local_path() {
-            Some(path) => parquet_batches(&path, columns),
-            None => {
-                let bytes = self
-                    .store
-                    .get(&self.rel)?
-                    .with_context(|| format!("no file {}", what()))?;
-                reader(bytes, columns)
-                    .with_context(|| format!("cannot read Parquet file {}", what()))
+    /// Like [`DataFile::read`], one batch at a time (memory: about one batch). On object
+    /// storage only the footer and the columns asked for are fetched, by range requests.
+    pub fn batches(&self, columns: Option<&[&str]>) -> Result<Batches> {
+        let Some((client, key)) = self.store.object(&self.rel) else {
+            let path = self.local_path().expect("a local store");
+            return Ok(Box::new(parquet_batches(&path, columns)?.map(|b| Ok(b?))));
+        };
+        let what = || format!("cannot read Parquet file {} in {}", self.rel, self.store);
+        let size = self.size()?;
+        let stream = block_on(async {
+            let reader = Ranges { client, key, size };
+            let mut builder = ParquetRecordBatchStreamBuilder::new(reader).await?;
+            if let Some(cols) = columns {
+                let mask = projection(builder.parquet_schema(), cols)?;
+                builder = builder.with_projection(mask);
+            }
+            anyhow::Ok(builder.with_batch_size(BATCH_ROWS).build()?)
+        })
+        .with_context(what)?;
+        /// The stream's batches, each awaited on the lake's I/O runtime.
+        struct Blocking(ParquetRecordBatchStream<Ranges>);
+        impl Iterator for Blocking {
+            type Item = Result<RecordBatch>;
+            fn next(&mut self) -> Option<Result<RecordBatch>> {
+                use futures::StreamExt;
+                block_on(self.0.next()).map(|b| Ok(b?))
             }
         }
+        Ok(Box::new(Blocking(stream)))
     }
 
     /// Rows in it (from the Parquet footer).
     pub fn rows(&self) -> Result<u64> {
-        match self.local_path() {
-            Some(path) => parquet_rows(&path),
-            None => {
-                let bytes = self
-                    .store
-                    .get(&self.rel)?
-                    .with_context(|| format!("no file {}", self.rel))?;
-                let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?;
-                Ok(builder.metadata().file_metadata().num_rows() as u64)
-            }
-        }
+        let Some((client, key)) = self.store.object(&self.rel) else {
+            return parquet_rows(&self.local_path().expect("a local store"));
+        };
+        let size = self.size()?;
+        block_on(async {
+            let reader = Ranges { client, key, size };
+            let builder = ParquetRecordBatchStreamBuilder::new(reader).await?;
+            anyhow::Ok(builder.metadata().file_metadata().num_rows() as u64)
+        })
+        .with_context(|| format!("cannot read Parquet file {} in {}", self.rel, self.store))
     }
 
     /// Deletes it.
     pub fn delete(&self) -> Result<()> {
         self.store.delete(&self.rel)
+    }
+}
+
+/// A Parquet file on object storage, read by range requests: the footer, then the column
+/// chunks a reader asks for (arrow's recipe for `AsyncFileReader` on object_store).
+struct Ranges {
+    client: Arc<dyn ObjectStore>,
+    key: object_store::path::Path,
+    size: u64,
+}
+
+fn external(e: object_store::Error) -> ParquetError {
+    ParquetError::External(Box::new(e))
+}
+
+impl AsyncFileReader for Ranges {
+    fn get_bytes(
+        &mut self,
+        range: std::ops::Range<u64>,
+    ) -> BoxFuture<'_, datafusion::parquet::errors::Result<bytes::Bytes>> {
+        async move {
+            self.client
+                .get_range(&self.key, range)
+                .await
+                .map_err(external)
+        }
+        .boxed()
+    }
+
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<std::ops::Range<u64>>,
+    ) -> BoxFuture<'_, datafusion::parquet::errors::Result<Vec<bytes::Bytes>>> {
+        async move {
+            self.client
+                .get_ranges(&self.key, &ranges)
+                .await
+                .map_err(external)
+        }
+        .boxed()
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        options: Option<&'a ArrowReaderOptions>,
+    ) -> BoxFuture<'a, datafusion::parquet::errors::Result<Arc<ParquetMetaData>>> {
+        async move {
+            let size = self.size;
+            let metadata = ParquetMetaDataReader::new()
+                .with_arrow_reader_options(options)
+                .load_and_finish(&mut *self, size)
+                .await?;
+            Ok(Arc::new(metadata))
+        }
+        .boxed()
     }
 }
 
@@ -304,19 +388,23 @@ fn reader<T: ChunkReader + 'static>(
 ) -> Result<ParquetRecordBatchReader> {
     let mut builder = ParquetRecordBatchReaderBuilder::try_new(data)?;
     if let Some(cols) = columns {
-        let schema = builder.parquet_schema();
-        let idx: Vec<usize> = cols
-            .iter()
-            .map(|c| {
-                (0..schema.num_columns())
-                    .find(|i| schema.column(*i).name() == *c)
-                    .with_context(|| format!("column {c} missing"))
-            })
-            .collect::<Result<_>>()?;
-        let mask = ProjectionMask::leaves(schema, idx);
+        let mask = projection(builder.parquet_schema(), cols)?;
         builder = builder.with_projection(mask);
     }
-    Ok(builder.with_batch_size(64 * 1024).build()?)
+    Ok(builder.with_batch_size(BATCH_ROWS).build()?)
+}
+
+/// The leaves of the named columns.
+fn projection(schema: &SchemaDescriptor, columns: &[&str]) -> Result<ProjectionMask> {
+    let idx: Vec<usize> = columns
+        .iter()
+        .map(|c| {
+            (0..schema.num_columns())
+                .find(|i| schema.column(*i).name() == *c)
+                .with_context(|| format!("column {c} missing"))
+        })
+        .collect::<Result<_>>()?;
+    Ok(ProjectionMask::leaves(schema, idx))
 }
 
 pub(super) fn parquet_rows(path: &Path) -> Result<u64> {

@@ -119,6 +119,14 @@ impl Store {
         }
     }
 
+    /// The client and key of the file at `rel`, on object storage (`None` for a local lake).
+    pub(super) fn object(&self, rel: &str) -> Option<(Arc<dyn ObjectStore>, ObjectPath)> {
+        match &*self.0 {
+            Root::Local(_) => None,
+            Root::S3 { client, prefix, .. } => Some((client.clone(), Store::key(prefix, rel))),
+        }
+    }
+
     fn local_path(dir: &Path, rel: &str) -> PathBuf {
         rel.split('/')
             .fold(dir.to_path_buf(), |p, part| p.join(part))
