@@ -209,6 +209,11 @@ impl Lake {
     /// snapshot names them all. Returns the tables converted and their files.
     pub fn convert(root: impl Into<PathBuf>) -> Result<Vec<(&'static str, usize)>> {
         let root: PathBuf = root.into();
+        anyhow::ensure!(
+            !root.to_string_lossy().starts_with("s3://"),
+            "{}: only local lakes were ever in the layout before Delta; nothing to convert",
+            root.display()
+        );
         let lake = Lake {
             store: Store::local(
                 fs::canonicalize(&root)
