@@ -778,6 +778,34 @@ X,2026-02-01T12:00:00Z,done,a
         assert_eq!(agree(|t| format!("{:?}", t.closed_at)), 2486);
         assert_eq!(agree(|t| format!("{:?}", t.resolved_at)), 2306);
         assert_eq!(agree(|t| format!("{:?}", t.reassignment_count)), 2114);
+        // The rows docs/import-profiles.md shows.
+        let shown: Vec<_> = ["INC0000065", "INC0000137", "INC0000272"]
+            .iter()
+            .map(|id| {
+                let t = derived.iter().find(|t| t.ticket_id == *id).unwrap();
+                let time = |m: Option<Micros>| m.map(format_micros).unwrap_or_default();
+                format!(
+                    "{id} {} {} {} {:?} {:?} {:?}",
+                    time(Some(t.opened_at)),
+                    time(t.resolved_at),
+                    time(t.closed_at),
+                    t.status.as_deref(),
+                    t.reopen_count,
+                    t.reassignment_count
+                )
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "INC0000065 2016-02-29T07:46:00Z 2016-03-02T15:21:00Z 2016-03-07T16:00:00Z \
+                 Some(\"Closed\") Some(0) Some(6)",
+                "INC0000137 2016-02-29T09:52:00Z 2016-03-05T12:00:00Z 2016-03-05T12:00:00Z \
+                 Some(\"Closed\") Some(1) Some(0)",
+                "INC0000272 2016-02-29T13:46:00Z 2016-03-08T15:35:00Z 2016-03-24T18:40:00Z \
+                 Some(\"Closed\") Some(0) Some(4)",
+            ]
+        );
         // The first logged update comes after the incident was opened (a minute, in the median).
         let mut delay: Vec<i64> = derived
             .iter()

@@ -70,3 +70,15 @@ pub fn assert_drawn(
     );
     img
 }
+
+/// Runs `command` (the deskpulse binary, say) and returns its output, failing the test with
+/// the command's stderr when it fails.
+pub fn succeeded(command: &mut std::process::Command) -> std::process::Output {
+    let o = command.output().unwrap();
+    assert!(
+        o.status.success(),
+        "{command:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}

@@ -8,15 +8,7 @@ use std::process::Command;
 use serde_json::Value;
 
 fn deskpulse(args: &[&str]) -> String {
-    let o = Command::new(env!("CARGO_BIN_EXE_deskpulse"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let o = crate::common::succeeded(Command::new(env!("CARGO_BIN_EXE_deskpulse")).args(args));
     String::from_utf8(o.stdout).unwrap()
 }
 
@@ -99,4 +91,29 @@ fn a_generated_event_log_gives_the_generators_tickets_and_the_same_metrics() {
         assert!(a.as_array().is_some_and(|r| !r.is_empty()), "{metric}: {a}");
         assert!(same(&a, &b), "{metric} differs");
     }
+}
+
+#[test]
+fn generate_writes_the_event_log_docs_commands_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = crate::common::succeeded(
+        Command::new(env!("CARGO_BIN_EXE_deskpulse"))
+            .current_dir(dir.path())
+            .args([
+                "generate",
+                "--tickets",
+                "1000",
+                "--seed",
+                "42",
+                "--event-log",
+                "--out",
+                "g",
+            ]),
+    );
+    assert_eq!(
+        String::from_utf8(o.stdout).unwrap(),
+        "wrote 1000 tickets, 3180 interactions, 282 ratings, 1 adoptions to g\n\
+         wrote 4685 ticket events to g/ticket_events.csv (ingest it with --mapping \
+         g/ticket_events.toml)\n"
+    );
 }

@@ -86,19 +86,7 @@ impl S3 {
     }
 
     pub fn run(&self, lake: &str, args: &[&str]) -> Output {
-        let o = self
-            .deskpulse()
-            .arg("--lake")
-            .arg(lake)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        o
+        crate::common::succeeded(self.deskpulse().arg("--lake").arg(lake).args(args))
     }
 
     /// The rows of `query` on `lake`, as CSV.
@@ -397,4 +385,40 @@ fn the_stream_writes_to_an_s3_lake_and_keeps_its_spool_on_local_disk() {
     let local = s3.state.path().join("deskpulse").join(BUCKET).join("live");
     assert!(local.join("_stream").join("alerts.ndjson").exists());
     assert!(!s3.keys("live/").iter().any(|k| k.contains("_stream")));
+}
+
+#[test]
+fn the_committed_sample_on_s3_gives_the_figures_the_docs_show() {
+    let Some(s3) = S3::start() else { return };
+    let lake = s3.lake("emea");
+    // As docs/commands.md runs it, from the project's directory.
+    let o = crate::common::succeeded(
+        s3.deskpulse()
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["--lake", &lake, "ingest"])
+            .args(
+                ["adoptions", "interactions", "ratings", "tickets"]
+                    .map(|t| format!("sample-data/{t}.csv")),
+            ),
+    );
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        out.ends_with(&format!(
+            "total: 4 files ingested, 0 skipped, 0 refused; 13482 rows stored, 0 rejected (see {lake}/_rejects)\n"
+        )),
+        "{out}"
+    );
+    let shown = "select channel, count(*) ratings, round(avg(score_5),2) mean from ratings \
+                 group by channel order by channel limit 3";
+    assert_eq!(
+        s3.csv(&lake, shown),
+        "channel,ratings,mean\nbot,24,3.92\nchat,203,4.71\nemail,199,4.08\n"
+    );
+    assert_eq!(s3.csv(&lake, "select count(*) n from ratings"), "n\n859\n");
+    let history = String::from_utf8(s3.run(&lake, &["history", "--limit", "2"]).stdout).unwrap();
+    assert!(
+        history.contains("ingest sample-data/tickets.csv")
+            && history.contains("_manifest@4 adoptions@1 interactions@1 ratings@1 tickets@1"),
+        "{history}"
+    );
 }
