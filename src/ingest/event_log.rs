@@ -125,18 +125,26 @@ struct Fold {
 }
 
 impl EventLog {
-    fn is(set: &HashSet<String>, status: Option<&str>) -> bool {
-        status.is_some_and(|s| set.contains(&s.trim().to_lowercase()))
+    /// Whether `status` is resolved, closed and a first response (compared without case).
+    fn classify(&self, status: Option<&str>) -> (bool, bool, bool) {
+        let Some(s) = status.map(|s| s.trim().to_lowercase()) else {
+            return (false, false, false);
+        };
+        (
+            self.resolved.contains(&s),
+            self.closed.contains(&s),
+            self.first_response.contains(&s),
+        )
     }
 
     fn start(&self, e: Ticket, line: u64) -> Fold {
-        let (at, status) = (e.updated_at, e.status.as_deref());
-        let resolved = EventLog::is(&self.resolved, status);
+        let at = e.updated_at;
+        let (resolved, closed, first_response) = self.classify(e.status.as_deref());
         Fold {
             opened_at: at,
-            first_response_at: EventLog::is(&self.first_response, status).then_some(at),
+            first_response_at: first_response.then_some(at),
             resolved_run: resolved.then_some(at),
-            closed_run: EventLog::is(&self.closed, status).then_some(at),
+            closed_run: closed.then_some(at),
             reopens: 0,
             reassignments: 0,
             resolved,
@@ -151,8 +159,8 @@ impl EventLog {
         let at = e.updated_at;
         // An event without a status leaves it as it was.
         let status = e.status.clone().or_else(|| f.ticket.status.clone());
-        let resolved = EventLog::is(&self.resolved, status.as_deref());
-        if f.first_response_at.is_none() && EventLog::is(&self.first_response, status.as_deref()) {
+        let (resolved, closed, first_response) = self.classify(status.as_deref());
+        if f.first_response_at.is_none() && first_response {
             f.first_response_at = Some(at);
         }
         if resolved && !f.resolved {
@@ -162,7 +170,7 @@ impl EventLog {
             f.resolved_run = None;
         }
         f.resolved = resolved;
-        if EventLog::is(&self.closed, status.as_deref()) {
+        if closed {
             f.closed_run.get_or_insert(at);
         } else {
             f.closed_run = None;
@@ -430,9 +438,7 @@ impl Events {
 
     /// The fold of a key whose ticket the lake holds, as that ticket left it.
     fn resume(&self, t: Ticket) -> Fold {
-        let status = t.status.as_deref();
-        let resolved = EventLog::is(&self.log.resolved, status);
-        let closed = EventLog::is(&self.log.closed, status);
+        let (resolved, closed, _) = self.log.classify(t.status.as_deref());
         Fold {
             opened_at: t.opened_at,
             first_response_at: t.first_response_at,
