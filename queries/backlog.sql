@@ -8,7 +8,7 @@ WITH p AS (SELECT * FROM params),
 open_tickets AS (
     SELECT (CAST(p.as_of AS BIGINT) - CAST(t.opened_at AS BIGINT)) / 86400e6 AS age_days,
            t.updated_at <= p.as_of AND t.updated_at < p.as_of - INTERVAL '7 days' AS stale
-    FROM tickets t CROSS JOIN p
+    FROM p CROSS JOIN tickets t
     WHERE t.opened_at <= p.as_of
       AND (t.resolved_at IS NULL OR t.resolved_at > p.as_of)
       AND (t.closed_at IS NULL OR t.closed_at > p.as_of)

@@ -30,16 +30,16 @@ rated AS (
            r.sentiment, r.channel AS rating_channel, f.last_channel,
            CASE WHEN f.ticket_id IS NULL THEN 1 ELSE 0 END AS without_ticket,
            CASE WHEN r.score_5 >= p.satisfied THEN 1 ELSE 0 END AS sat
-    FROM ratings r
+    FROM p
+    CROSS JOIN ratings r
     LEFT JOIN ticket_facts f ON f.ticket_id = r.ticket_id
-    CROSS JOIN p
     WHERE r.rated_at >= p.period_start AND r.rated_at < p.period_end
 ),
 resolved AS (
     SELECT CASE WHEN p.by_week THEN iso_week(f.resolved_at) ELSE p.period_label END AS period,
            f.*
-    FROM ticket_facts f
-    CROSS JOIN p
+    FROM p
+    CROSS JOIN ticket_facts f
     WHERE f.resolved_at >= p.period_start AND f.resolved_at < p.period_end
 ),
 rating_stats AS (

@@ -7,7 +7,7 @@
 WITH p AS (SELECT * FROM params),
 scored AS (
     SELECT LEAST(CAST(floor((r.sentiment + 1.0) * 10.0) AS BIGINT), 19) AS bin
-    FROM ratings r CROSS JOIN p
+    FROM p CROSS JOIN ratings r
     WHERE r.comment IS NOT NULL AND r.sentiment IS NOT NULL
       AND r.rated_at >= p.period_start AND r.rated_at < p.period_end
 ),

@@ -8,7 +8,7 @@ WITH p AS (SELECT * FROM params)
 SELECT r.rated_at, t.assignment_group, t.assignee_id AS agent, r.ticket_id, r.rating_id,
        COALESCE(r.requester_id, t.requester_id) AS requester_id, r.score_raw, r.scale, r.score_5,
        r.channel AS rating_channel, t.channel AS ticket_channel, t.category, t.issue_key, r.comment
-FROM ratings r
+FROM p
+CROSS JOIN ratings r
 LEFT JOIN tickets t ON t.ticket_id = r.ticket_id
-CROSS JOIN p
 WHERE r.score_5 <= 2 AND r.rated_at >= p.period_start AND r.rated_at < p.period_end

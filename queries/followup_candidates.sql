@@ -19,7 +19,7 @@ issue_csat AS (
     SELECT g.issue,
            COUNT(*) AS rated,
            SUM(CASE WHEN r.score_5 >= p.satisfied THEN 1 ELSE 0 END) AS satisfied
-    FROM ratings r JOIN groups g ON g.ticket_id = r.ticket_id CROSS JOIN p
+    FROM p CROSS JOIN ratings r JOIN groups g ON g.ticket_id = r.ticket_id
     GROUP BY g.issue
 ),
 -- The period's bounds ride along with the weak issues, so that `same` is one join on the issue:
@@ -37,7 +37,7 @@ low AS (
     SELECT CASE WHEN r.score_5 <= 2 THEN 'low_rating' END AS cohort, r.ticket_id AS cohort_key, COALESCE(r.requester_id, t.requester_id) AS requester_id,
            r.ticket_id, r.score_5 AS rating,
            'rated ' || CAST(ROUND(r.score_5, 1) AS VARCHAR) || ' of 5' AS reason
-    FROM ratings r LEFT JOIN tickets t ON t.ticket_id = r.ticket_id CROSS JOIN p
+    FROM p CROSS JOIN ratings r LEFT JOIN tickets t ON t.ticket_id = r.ticket_id
     WHERE r.score_5 <= 2 AND r.rated_at >= p.period_start AND r.rated_at < p.period_end
 ),
 same AS (

@@ -27,7 +27,7 @@ opened AS (
            AVG(f.frt_seconds) AS mean_frt_seconds,
            median(f.frt_business_seconds) AS median_frt_business_seconds,
            SUM(CASE WHEN f.frt_left_out THEN 1 ELSE 0 END) AS frt_left_out
-    FROM ticket_facts f CROSS JOIN p
+    FROM p CROSS JOIN ticket_facts f
     WHERE f.opened_at >= p.period_start AND f.opened_at < p.period_end
     GROUP BY 1
 ),
@@ -48,7 +48,7 @@ resolved AS (
            SUM(CASE WHEN f.made_sla IS NOT NULL THEN 1 ELSE 0 END) AS sla_known,
            SUM(CASE WHEN f.survey_offered IS NULL OR f.survey_offered THEN 1 ELSE 0 END) AS offered,
            SUM(CASE WHEN (f.survey_offered IS NULL OR f.survey_offered) AND f.has_rating THEN 1 ELSE 0 END) AS responded
-    FROM ticket_facts f CROSS JOIN p
+    FROM p CROSS JOIN ticket_facts f
     WHERE f.resolved_at >= p.period_start AND f.resolved_at < p.period_end
     GROUP BY 1
 ),
@@ -61,7 +61,7 @@ rated AS (
            SUM(CASE WHEN t.resolution_path = 'agent' THEN 1 ELSE 0 END) AS human_ratings,
            SUM(CASE WHEN t.resolution_path = 'agent' AND r.score_5 >= p.satisfied THEN 1 ELSE 0 END) AS human_satisfied,
            SUM(CASE WHEN t.ticket_id IS NULL THEN 1 ELSE 0 END) AS without_ticket
-    FROM ratings r LEFT JOIN tickets t ON t.ticket_id = r.ticket_id CROSS JOIN p
+    FROM p CROSS JOIN ratings r LEFT JOIN tickets t ON t.ticket_id = r.ticket_id
     WHERE r.rated_at >= p.period_start AND r.rated_at < p.period_end
     GROUP BY 1
 ),
@@ -72,11 +72,11 @@ texts AS (
            SUM(CASE WHEN sentiment IS NULL AND lang IS NOT NULL THEN 1 ELSE 0 END) AS texts_other_language,
            SUM(CASE WHEN sentiment IS NULL AND lang IS NULL THEN 1 ELSE 0 END) AS texts_not_analysed
     FROM (SELECT CASE WHEN p.by_week THEN iso_week(i.at) ELSE p.period_label END AS period, i.lang, i.sentiment
-          FROM interactions i CROSS JOIN p
+          FROM p CROSS JOIN interactions i
           WHERE i.body IS NOT NULL AND i.at >= p.period_start AND i.at < p.period_end
           UNION ALL
           SELECT CASE WHEN p.by_week THEN iso_week(r.rated_at) ELSE p.period_label END, r.lang, r.sentiment
-          FROM ratings r CROSS JOIN p
+          FROM p CROSS JOIN ratings r
           WHERE r.comment IS NOT NULL AND r.rated_at >= p.period_start AND r.rated_at < p.period_end)
     GROUP BY period
 ),

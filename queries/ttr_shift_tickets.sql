@@ -18,12 +18,12 @@ a AS (
 windows AS (
     SELECT a.adoption_id, a.name, a.launched_at, a.scope, 'before' AS window,
            CAST(a.launched_at AS BIGINT) - p.window_micros AS window_start,
-           CAST(a.launched_at AS BIGINT) AS window_end
+           CAST(a.launched_at AS BIGINT) AS window_end, p.satisfied
     FROM a CROSS JOIN p
     UNION ALL
     SELECT a.adoption_id, a.name, a.launched_at, a.scope, 'after' AS window,
            CAST(a.launched_at AS BIGINT) + p.ramp_micros AS window_start,
-           CAST(a.launched_at AS BIGINT) + p.ramp_micros + p.window_micros AS window_end
+           CAST(a.launched_at AS BIGINT) + p.ramp_micros + p.window_micros AS window_end, p.satisfied
     FROM a CROSS JOIN p
 )
 SELECT w.adoption_id, w.name, w.launched_at, w.window, w.window_start, w.window_end,
@@ -33,9 +33,10 @@ SELECT w.adoption_id, w.name, w.launched_at, w.window, w.window_start, w.window_
        f.ttr_seconds / 3600.0 AS ttr_hours,
        f.ttr_business_seconds / 3600.0 AS ttr_business_hours,
        COALESCE(f.ttr_left_out, false) AS ttr_left_out,
-       r.score_5 >= p.satisfied AS satisfied
+       r.score_5 >= w.satisfied AS satisfied
 FROM windows w
 LEFT JOIN ticket_facts f
   ON CAST(f.opened_at AS BIGINT) >= w.window_start AND CAST(f.opened_at AS BIGINT) < w.window_end
-CROSS JOIN p
+-- (the threshold comes with the windows: a CROSS JOIN with params here would cut the rows
+-- into batches of one)
 LEFT JOIN ticket_ratings r ON r.ticket_id = f.ticket_id

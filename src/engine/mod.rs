@@ -12,6 +12,8 @@
 //! - On a lake with more than `tickets_per_pass` tickets, the per-ticket stages (`ticket_facts`,
 //!   `pairs`) are computed in passes over slices of the tickets (see `passes.rs`), so their joins
 //!   hold one slice at a time.
+//! - `request_runs`, the pairing step of `pairs`, is computed in one sorted pass in Rust
+//!   (`pairing.rs`) rather than by its SQL's window functions, except on a cluster.
 //! - With `cluster` in the configuration, the same session runs on a Ballista cluster (feature
 //!   `cluster`, see `crate::cluster`): every table is one a plan can carry to other machines
 //!   (Parquet listings by path, small tables as VALUES views), and there are no passes: the
@@ -21,6 +23,7 @@ pub mod catalogue;
 pub mod functions;
 mod median;
 pub mod output;
+mod pairing;
 mod passes;
 
 use std::path::Path;
@@ -97,6 +100,9 @@ pub(crate) enum Scope {
     All { passes: u64 },
     /// Only the tickets (and their interactions and ratings) with `ticket_pass(id, of) = pass`.
     Pass { pass: u64, of: u64 },
+    /// The whole lake as plain views of the SQL, for plans that run on a cluster.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    Cluster,
 }
 
 impl Engine {
@@ -127,7 +133,7 @@ impl Engine {
         params: &Params,
     ) -> Result<Engine> {
         let ctx = crate::cluster::connect(url, &config.calendar).await?;
-        add_tables(&ctx, lake, config, params, Scope::All { passes: 1 }).await?;
+        add_tables(&ctx, lake, config, params, Scope::Cluster).await?;
         Ok(Engine {
             ctx,
             passes: 1,
@@ -296,6 +302,13 @@ async fn add_tables(
                     table: Default::default(),
                 };
                 ctx.register_table(name, Arc::new(stage))?;
+            }
+            (_, Scope::All { .. } | Scope::Pass { .. }) if name == pairing::VIEW => {
+                let schema = ctx.sql(sql).await?.schema().as_arrow().clone();
+                let runs = pairing::RequestRuns {
+                    schema: Arc::new(schema),
+                };
+                ctx.register_table(name, Arc::new(runs))?;
             }
             _ => {
                 ctx.sql(&format!("CREATE VIEW {name} AS {sql}"))

@@ -17,6 +17,7 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::engine::functions::wilson;
@@ -163,27 +164,71 @@ fn sorted(v: &[f64]) -> Vec<f64> {
     s
 }
 
+/// A statistic of TTR samples.
+#[derive(Debug, Clone, Copy)]
+enum Stat {
+    Mean,
+    /// The q-quantile, as [`quantile`].
+    Quantile(f64),
+}
+
+impl Stat {
+    /// The statistic of a sorted sample.
+    fn of(self, sorted: &[f64]) -> f64 {
+        match self {
+            Stat::Mean => mean(sorted),
+            Stat::Quantile(q) => quantile(sorted, q),
+        }
+    }
+
+    /// The statistic of one resample of `sorted` (as many draws with replacement as it has
+    /// values), without building the resample. A quantile only needs two order statistics of
+    /// the resample: as `sorted` is in order, the k-th smallest drawn value is the value at the
+    /// k-th smallest drawn index, so counting how often each index is drawn finds them in one
+    /// pass instead of a sort. The mean sums the draws in draw order, as a sum of the built
+    /// resample would, so both give the very figures sorting a built resample gave.
+    fn of_resample(self, sorted: &[f64], rng: &mut Pcg64Mcg, counts: &mut Vec<u32>) -> f64 {
+        let n = sorted.len();
+        match self {
+            Stat::Mean => (0..n).map(|_| sorted[rng.random_range(0..n)]).sum::<f64>() / n as f64,
+            Stat::Quantile(q) => {
+                counts.clear();
+                counts.resize(n, 0);
+                for _ in 0..n {
+                    counts[rng.random_range(0..n)] += 1;
+                }
+                let pos = q * (n - 1) as f64;
+                let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+                let (mut seen, mut low) = (0usize, None);
+                for (i, &c) in counts.iter().enumerate() {
+                    seen += c as usize;
+                    if seen > lo && low.is_none() {
+                        low = Some(sorted[i]);
+                    }
+                    if seen > hi {
+                        let low = low.expect("rank lo <= hi is reached first");
+                        return low + (sorted[i] - low) * (pos - lo as f64);
+                    }
+                }
+                unreachable!("n draws reach every rank below n")
+            }
+        }
+    }
+}
+
 /// Change of a statistic (after − before) with a seeded percentile-bootstrap 95% interval. The
 /// samples are sorted first: the query returns rows in no fixed order, and resampling by index
 /// must not depend on it, so that the same seed always gives the same interval.
-fn bootstrap(
-    before: &[f64],
-    after: &[f64],
-    stat: fn(&[f64]) -> f64,
-    resamples: usize,
-    seed: u64,
-) -> Change {
+fn bootstrap(before: &[f64], after: &[f64], stat: Stat, resamples: usize, seed: u64) -> Change {
     let (before, after) = (sorted(before), sorted(after));
-    let (before, after) = (before.as_slice(), after.as_slice());
-    let estimate = stat(after) - stat(before);
+    let estimate = stat.of(&after) - stat.of(&before);
     let mut rng = Pcg64Mcg::seed_from_u64(seed);
-    let mut draw = |v: &[f64]| -> Vec<f64> {
-        (0..v.len())
-            .map(|_| v[rng.random_range(0..v.len())])
-            .collect()
-    };
+    let mut counts = Vec::new();
     let mut changes: Vec<f64> = (0..resamples)
-        .map(|_| stat(&draw(after)) - stat(&draw(before)))
+        .map(|_| {
+            let a = stat.of_resample(&after, &mut rng, &mut counts);
+            a - stat.of_resample(&before, &mut rng, &mut counts)
+        })
         .collect();
     changes.sort_by(f64::total_cmp);
     Change {
@@ -191,16 +236,6 @@ fn bootstrap(
         low: quantile(&changes, 0.025),
         high: quantile(&changes, 0.975),
     }
-}
-
-fn mean_stat(v: &[f64]) -> f64 {
-    mean(v)
-}
-fn median_stat(v: &[f64]) -> f64 {
-    quantile(&sorted(v), 0.5)
-}
-fn p90_stat(v: &[f64]) -> f64 {
-    quantile(&sorted(v), 0.9)
 }
 
 fn window(t: &Tickets) -> Window {
@@ -443,26 +478,39 @@ fn shift(id: &str, before: Tickets, after: Tickets, opts: &ShiftOptions) -> Resu
     };
     let (total, mix, within, categories) = decompose(&pairs(&before), &pairs(&after));
     let (wb, wa) = (window(&before), window(&after));
-    let b = |s: fn(&[f64]) -> f64, business: bool, k: u64| {
-        let (x, y) = if business {
-            (&before.ttr_business, &after.ttr_business)
-        } else {
-            (&before.ttr, &after.ttr)
-        };
-        bootstrap(x, y, s, opts.resamples, opts.seed.wrapping_add(k))
-    };
+    // The six intervals (mean, median and p90 of calendar and business TTR), each with its own
+    // seed, on all cores.
+    let (median, p90) = (Stat::Quantile(0.5), Stat::Quantile(0.9));
+    let changes: Vec<Change> = [Stat::Mean, median, p90, Stat::Mean, median, p90]
+        .into_par_iter()
+        .enumerate()
+        .map(|(i, stat)| {
+            let (x, y) = if i < 3 {
+                (&before.ttr, &after.ttr)
+            } else {
+                (&before.ttr_business, &after.ttr_business)
+            };
+            bootstrap(
+                x,
+                y,
+                stat,
+                opts.resamples,
+                opts.seed.wrapping_add(i as u64 + 1),
+            )
+        })
+        .collect();
     Ok(Shift {
         adoption_id: id.to_string(),
         name: after.name.clone(),
         launched_at: after.launched_at,
         deflection: (wb.in_scope_per_week > 0.0)
             .then(|| 1.0 - wa.in_scope_per_week / wb.in_scope_per_week),
-        mean_change: b(mean_stat, false, 1),
-        median_change: b(median_stat, false, 2),
-        p90_change: b(p90_stat, false, 3),
-        mean_business_change: b(mean_stat, true, 4),
-        median_business_change: b(median_stat, true, 5),
-        p90_business_change: b(p90_stat, true, 6),
+        mean_change: changes[0],
+        median_change: changes[1],
+        p90_change: changes[2],
+        mean_business_change: changes[3],
+        median_business_change: changes[4],
+        p90_business_change: changes[5],
         total_change_hours: total,
         mix_hours: mix,
         within_hours: within,
@@ -629,14 +677,72 @@ mod tests {
     fn bootstrap_is_seeded_and_brackets_the_estimate() {
         let before: Vec<f64> = (0..200).map(|i| (i % 10) as f64).collect();
         let after: Vec<f64> = (0..200).map(|i| (i % 10) as f64 + 2.0).collect();
-        let c1 = bootstrap(&before, &after, mean_stat, 500, 7);
+        let c1 = bootstrap(&before, &after, Stat::Mean, 500, 7);
         // The same samples in another order give the same interval.
         let (mut b2, mut a2) = (before.clone(), after.clone());
         b2.reverse();
         a2.rotate_left(37);
-        let c2 = bootstrap(&b2, &a2, mean_stat, 500, 7);
+        let c2 = bootstrap(&b2, &a2, Stat::Mean, 500, 7);
         assert_eq!(c1, c2);
         assert!((c1.estimate - 2.0).abs() < 1e-12);
         assert!(c1.low < 2.0 && 2.0 < c1.high);
+    }
+
+    /// The bootstrap as first written: build each resample and take its mean, or sort it and
+    /// take the quantile.
+    fn built_resamples(
+        before: &[f64],
+        after: &[f64],
+        stat: Stat,
+        resamples: usize,
+        seed: u64,
+    ) -> Change {
+        let (before, after) = (sorted(before), sorted(after));
+        let stat_of = |v: Vec<f64>| match stat {
+            Stat::Mean => mean(&v),
+            Stat::Quantile(q) => quantile(&sorted(&v), q),
+        };
+        let mut rng = Pcg64Mcg::seed_from_u64(seed);
+        let mut draw = |v: &[f64]| -> Vec<f64> {
+            (0..v.len())
+                .map(|_| v[rng.random_range(0..v.len())])
+                .collect()
+        };
+        let mut changes: Vec<f64> = (0..resamples)
+            .map(|_| stat_of(draw(&after)) - stat_of(draw(&before)))
+            .collect();
+        changes.sort_by(f64::total_cmp);
+        Change {
+            estimate: stat.of(&after) - stat.of(&before),
+            low: quantile(&changes, 0.025),
+            high: quantile(&changes, 0.975),
+        }
+    }
+
+    #[test]
+    fn counting_resamples_give_the_figures_of_built_ones() {
+        // Mean, median, p90 and other quantiles; samples with ties, a -0.0, one or two values.
+        let mut rng = Pcg64Mcg::seed_from_u64(3);
+        for n in [1usize, 2, 3, 10, 101, 1000] {
+            let before: Vec<f64> = (0..n)
+                .map(|_| rng.random_range(0..40) as f64 / 4.0)
+                .collect();
+            let mut after: Vec<f64> = (0..n + 7).map(|_| rng.random_range(0.0..9.0)).collect();
+            after[0] = -0.0;
+            for stat in [
+                Stat::Mean,
+                Stat::Quantile(0.5),
+                Stat::Quantile(0.9),
+                Stat::Quantile(0.1),
+            ] {
+                for seed in [1, 2, 99] {
+                    assert_eq!(
+                        bootstrap(&before, &after, stat, 200, seed),
+                        built_resamples(&before, &after, stat, 200, seed),
+                        "{stat:?} n={n} seed={seed}"
+                    );
+                }
+            }
+        }
     }
 }
