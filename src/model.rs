@@ -274,12 +274,21 @@ impl Channel {
     /// spaces, hyphens and underscores. Unknown names become `other` (the raw value is kept in
     /// `channel_raw`), since an unfamiliar channel is no reason to lose a ticket.
     pub fn normalise(raw: &str) -> Channel {
+        // Most exports write one spelling in lower case: match it without building a key.
+        if raw.bytes().all(|b| b.is_ascii_lowercase()) {
+            return Channel::from_key(raw);
+        }
         let key: String = raw
             .chars()
             .filter(|c| !matches!(c, ' ' | '-' | '_' | '.'))
             .flat_map(char::to_lowercase)
             .collect();
-        match key.as_str() {
+        Channel::from_key(&key)
+    }
+
+    /// A channel name in lower case without separators.
+    fn from_key(key: &str) -> Channel {
+        match key {
             "email" | "mail" | "inboundemail" | "emailin" => Channel::Email,
             "phone" | "telephone" | "call" | "voice" | "ivr" | "voicemail" | "callcenter" => {
                 Channel::Phone

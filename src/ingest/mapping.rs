@@ -242,6 +242,9 @@ impl Mapping {
 
     /// Maps a raw channel value: the mapping's own table first, then the built-in names.
     pub fn channel(&self, raw: &str) -> Channel {
+        if self.channels.is_empty() {
+            return Channel::normalise(raw);
+        }
         self.channels
             .get(&raw.trim().to_lowercase())
             .copied()
@@ -415,10 +418,14 @@ impl<'a> Rec<'a> {
 }
 
 pub fn parse_bool(v: &str) -> Option<bool> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "true" | "t" | "yes" | "y" | "1" => Some(true),
-        "false" | "f" | "no" | "n" | "0" => Some(false),
-        _ => None,
+    let v = v.trim();
+    let is = |words: &[&str]| words.iter().any(|w| w.eq_ignore_ascii_case(v));
+    if is(&["true", "t", "yes", "y", "1"]) {
+        Some(true)
+    } else if is(&["false", "f", "no", "n", "0"]) {
+        Some(false)
+    } else {
+        None
     }
 }
 

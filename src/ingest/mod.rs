@@ -163,7 +163,7 @@ pub struct FileError {
 pub struct Input {
     pub path: PathBuf,
     pub format: Format,
-    pub reader: Box<dyn BufRead>,
+    pub reader: Box<dyn BufRead + Send>,
 }
 
 /// Where a profile sends what it reads.
@@ -314,12 +314,28 @@ pub fn ingest(
 ) -> Result<(Vec<FileReport>, Vec<FileError>)> {
     let mut reports = Vec::new();
     let mut errors = Vec::new();
-    for path in files {
+    // The content hash of the next regular file is computed while this one is read: hashing is
+    // sequential, and took a core for a twentieth of an ingest while the other waited.
+    let hash_of = |path: &Path| {
+        let path = path.to_path_buf();
+        let regular = std::fs::metadata(&path).is_ok_and(|m| m.is_file());
+        regular.then(|| std::thread::spawn(move || content_hash(&path)))
+    };
+    let mut next_hash = files.first().and_then(|p| hash_of(p));
+    for (i, path) in files.iter().enumerate() {
         let name = path.display().to_string();
+        let hash = next_hash.take();
+        next_hash = files.get(i + 1).and_then(|p| hash_of(p));
         let result = profiles::profile(opts, path).and_then(|profile| {
+            let hash = hash
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("hashing panicked")))
+                })
+                .transpose()?;
             let copy = regular_file(path)?;
             let readable = copy.as_ref().map_or(path.as_path(), |c| c.as_ref());
-            ingest_file(lake, readable, &name, profile.as_ref(), opts)
+            ingest_file(lake, readable, &name, hash, profile.as_ref(), opts)
         });
         match result {
             Ok(r) => reports.push(r),
@@ -373,14 +389,16 @@ fn regular_file(path: &Path) -> Result<Option<tempfile::TempPath>> {
     Ok(Some(copy.into_temp_path()))
 }
 
+/// Ingests one file; `hash` is its content hash when already computed.
 fn ingest_file(
     lake: &Lake,
     path: &Path,
     name: &str,
+    hash: Option<String>,
     profile: &dyn Profile,
     opts: &IngestOptions,
 ) -> Result<FileReport> {
-    let hash = content_hash(path)?;
+    let hash = hash.map_or_else(|| content_hash(path), Ok)?;
     let id = profile.id();
     // One name per content *and* way of reading it: the same file ingested through two mappings
     // (its tickets, then its ratings) keeps two sets of rejects and findings. Staging locks the
@@ -403,7 +421,8 @@ fn ingest_file(
     let format = Format::detect(path, &head);
     let file = File::open(path)?;
     let bar = progress_bar(opts.progress, len, name);
-    let reader: Box<dyn BufRead> = Box::new(BufReader::with_capacity(1 << 20, bar.wrap_read(file)));
+    let reader: Box<dyn BufRead + Send> =
+        Box::new(BufReader::with_capacity(1 << 20, bar.wrap_read(file)));
     if !opts.no_sentiment {
         staging = staging.with_sentiment(opts.sentiment_languages.clone());
     }

@@ -6,10 +6,11 @@
 //! that cannot be read at all is an error.
 
 use std::borrow::Cow;
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::io::{BufRead, Read};
-use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc;
 
 use serde_json::Value;
 
@@ -185,12 +186,12 @@ impl Row for CsvRow<'_> {
 
 /// Reads a CSV file: checks the header with `check_header`, then calls `each` for every record
 /// with a row, or with a fault for a record of the wrong width. A UTF-8 BOM is skipped.
-pub fn read_csv<R: Read>(
+pub fn read_csv<R: Read + Send>(
     input: R,
     check_header: impl FnOnce(&Header) -> Result<(), String>,
     mut each: impl FnMut(Result<&CsvRow<'_>, (u64, Fault, String)>) -> anyhow::Result<()>,
 ) -> anyhow::Result<Result<(), String>> {
-    read_csv_chunks(input, check_header, 1, |header, chunk| {
+    read_csv_chunks(input, check_header, 1024, |header, chunk| {
         chunk
             .iter()
             .try_for_each(|record| match record.row(header) {
@@ -226,14 +227,16 @@ impl CsvRecord {
 }
 
 /// [`read_csv`] in chunks of up to `chunk` records (in file order), so that a caller can convert
-/// a chunk's records on all cores. The records' buffers are reused from chunk to chunk.
-pub fn read_csv_chunks<R: Read>(
+/// a chunk's records on all cores. Records are parsed on a thread of their own, one chunk ahead
+/// of `each_chunk` (parsing is sequential, and was a core left idle half the time); two chunks'
+/// buffers go back and forth, reused.
+pub fn read_csv_chunks<R: Read + Send>(
     input: R,
     check_header: impl FnOnce(&Header) -> Result<(), String>,
     chunk: usize,
     mut each_chunk: impl FnMut(&Header, &[CsvRecord]) -> anyhow::Result<()>,
 ) -> anyhow::Result<Result<(), String>> {
-    let seen = Rc::new(Seen::default());
+    let seen = Arc::new(Seen::default());
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .has_headers(false)
@@ -261,9 +264,44 @@ pub fn read_csv_chunks<R: Read>(
     if let Err(e) = check_header(&header) {
         return Ok(Err(e));
     }
-    let mut records: Vec<CsvRecord> = Vec::with_capacity(chunk);
+    let width = header.len();
+    std::thread::scope(|scope| {
+        let (full, filled_chunks) = mpsc::sync_channel::<(Vec<CsvRecord>, usize)>(1);
+        let (empty, empty_chunks) = mpsc::channel::<Vec<CsvRecord>>();
+        empty.send(Vec::new()).expect("the receiver is here");
+        // Stops when the input ends or when this thread hangs up (an error in `each_chunk`).
+        scope.spawn(move || {
+            let mut records = Vec::new();
+            loop {
+                let (filled, end) = read_chunk(&mut reader, &seen, &mut records, chunk, width);
+                if filled > 0 && full.send((records, filled)).is_err() {
+                    return;
+                }
+                match empty_chunks.recv() {
+                    Ok(r) if !end => records = r,
+                    _ => return,
+                }
+            }
+        });
+        for (records, filled) in filled_chunks {
+            each_chunk(&header, &records[..filled])?;
+            let _ = empty.send(records);
+        }
+        Ok(Ok(()))
+    })
+}
+
+/// Reads up to `chunk` records into `records` (reusing its buffers); returns how many, and
+/// whether the input ended.
+fn read_chunk<R: Read>(
+    reader: &mut csv::Reader<R>,
+    seen: &Seen,
+    records: &mut Vec<CsvRecord>,
+    chunk: usize,
+    width: usize,
+) -> (usize, bool) {
     let mut filled = 0;
-    loop {
+    while filled < chunk {
         if filled == records.len() {
             records.push(CsvRecord {
                 line: 0,
@@ -276,7 +314,7 @@ pub fn read_csv_chunks<R: Read>(
         let line = reader.position().line();
         (r.line, r.fault, r.unreadable) = (line, None, false);
         match reader.read_byte_record(&mut r.record) {
-            Ok(false) => break,
+            Ok(false) => return (filled, true),
             Ok(true) => {}
             Err(e) => {
                 r.fault = Some(Fault::record(format!("unreadable CSV record: {e}")));
@@ -290,54 +328,48 @@ pub fn read_csv_chunks<R: Read>(
             }
             // Quotes pair up in valid CSV: an odd count at the end of input means the last
             // field was cut inside its quotes.
-            let last = seen.eof.get() && reader.position().byte() == seen.bytes.get();
-            if last && seen.quotes.get() % 2 == 1 {
+            let last =
+                seen.eof.load(Relaxed) && reader.position().byte() == seen.bytes.load(Relaxed);
+            if last && seen.quotes.load(Relaxed) % 2 == 1 {
                 r.fault = Some(Fault::record(
                     "file ends inside a quoted field (truncated file)",
                 ));
-            } else if r.record.len() != header.len() {
+            } else if r.record.len() != width {
                 r.fault = Some(Fault::record(format!(
                     "expected {} fields, found {} (truncated or misquoted line)",
-                    header.len(),
+                    width,
                     r.record.len()
                 )));
             }
         }
         filled += 1;
-        if filled == chunk {
-            each_chunk(&header, &records[..filled])?;
-            filled = 0;
-        }
     }
-    if filled > 0 {
-        each_chunk(&header, &records[..filled])?;
-    }
-    Ok(Ok(()))
+    (filled, false)
 }
 
 /// What passed through a [`QuoteCounter`]: bytes, quote bytes, and whether the input ended.
 #[derive(Default)]
 struct Seen {
-    bytes: Cell<u64>,
-    quotes: Cell<u64>,
-    eof: Cell<bool>,
+    bytes: AtomicU64,
+    quotes: AtomicU64,
+    eof: AtomicBool,
 }
 
 /// Counts the bytes and quote bytes that pass through.
 struct QuoteCounter<R> {
     inner: R,
-    seen: Rc<Seen>,
+    seen: Arc<Seen>,
 }
 
 impl<R: Read> Read for QuoteCounter<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         let s = &self.seen;
-        s.bytes.set(s.bytes.get() + n as u64);
+        s.bytes.fetch_add(n as u64, Relaxed);
         s.quotes
-            .set(s.quotes.get() + buf[..n].iter().filter(|b| **b == b'"').count() as u64);
+            .fetch_add(memchr::memchr_iter(b'"', &buf[..n]).count() as u64, Relaxed);
         if n == 0 && !buf.is_empty() {
-            s.eof.set(true);
+            s.eof.store(true, Relaxed);
         }
         Ok(n)
     }
@@ -766,6 +798,75 @@ fn skip_value(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The records of a chunked read, as (line, first field or fault).
+    fn chunked(csv: &str, chunk: usize) -> Vec<Vec<(u64, String)>> {
+        let mut chunks = Vec::new();
+        let r = read_csv_chunks(
+            csv.as_bytes(),
+            |_| Ok(()),
+            chunk,
+            |header, records| {
+                let rows = records.iter().map(|rec| match rec.row(header) {
+                    Ok(row) => (
+                        row.line,
+                        String::from_utf8_lossy(&row.record[0]).into_owned(),
+                    ),
+                    Err((line, fault, _)) => (line, format!("fault: {}", fault.reason)),
+                });
+                chunks.push(rows.collect());
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert!(r.is_ok(), "{r:?}");
+        chunks
+    }
+
+    #[test]
+    fn chunks_come_in_file_order_with_their_lines_and_faults() {
+        let csv = "id,x\n1,a\n2,b\n3\n4,\"multi\nline\"\n5,e\n6,\"cut";
+        let chunks = chunked(csv, 2);
+        let sizes: Vec<usize> = chunks.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [2, 2, 2]);
+        let all: Vec<(u64, String)> = chunks.into_iter().flatten().collect();
+        assert_eq!(all[0], (2, "1".into()));
+        assert_eq!(all[2].0, 4);
+        assert!(
+            all[2].1.starts_with("fault: expected 2 fields"),
+            "{:?}",
+            all[2]
+        );
+        assert_eq!(all[3], (5, "4".into()));
+        assert_eq!(all[4], (7, "5".into()));
+        assert_eq!(all[5].0, 8);
+        assert!(all[5].1.contains("truncated file"), "{:?}", all[5]);
+        // One chunk for everything, and chunks of one, read the same records.
+        let one: Vec<(u64, String)> = chunked(csv, 100).into_iter().flatten().collect();
+        let ones: Vec<(u64, String)> = chunked(csv, 1).into_iter().flatten().collect();
+        assert_eq!(one, all);
+        assert_eq!(ones, all);
+    }
+
+    #[test]
+    fn an_error_in_a_chunk_stops_the_read_and_is_returned() {
+        let csv: String = std::iter::once("id\n".to_string())
+            .chain((0..10_000).map(|i| format!("{i}\n")))
+            .collect();
+        let mut seen = 0;
+        let r = read_csv_chunks(
+            csv.as_bytes(),
+            |_| Ok(()),
+            100,
+            |_, records| {
+                seen += records.len();
+                anyhow::ensure!(seen < 300, "stop here");
+                Ok(())
+            },
+        );
+        assert_eq!(r.unwrap_err().to_string(), "stop here");
+        assert_eq!(seen, 300);
+    }
 
     fn elements(json: &str) -> (Vec<(u64, String, bool)>, Option<String>) {
         let mut out = Vec::new();

@@ -24,9 +24,14 @@ const STAGING_ROW_BUDGET: usize = 200_000;
 /// Partitions merged at once by a commit (fewer on fewer cores).
 const MAX_PARALLEL_MERGES: usize = 2;
 
-/// Rows of one table waiting in memory, per partition (`""` for unpartitioned tables).
+/// Rows per chunk of a [`Buffer`]: a partition's rows are kept in chunks of fixed capacity, not
+/// one growing vector, whose doubling copied every row and faulted in fresh pages again (a
+/// seventh of the CPU time of an ingest, measured with perf).
+const BUFFER_CHUNK_ROWS: usize = 8192;
+
+/// Rows of one table waiting in memory, per partition (`""` for unpartitioned tables), in chunks.
 pub struct Buffer<R> {
-    partitions: BTreeMap<String, Vec<R>>,
+    partitions: BTreeMap<String, Vec<Vec<R>>>,
     /// The UTC day of the last row's partition time and its partition's name: rows come
     /// roughly in time order, so the name is formatted once per day, not once per row.
     last_day: Option<(i64, String)>,
@@ -57,10 +62,16 @@ impl<R: TableRow> Buffer<R> {
                 }
             }
         };
-        match self.partitions.get_mut(partition) {
-            Some(rows) => rows.push(row),
-            None => {
-                self.partitions.insert(partition.to_string(), vec![row]);
+        let chunks = match self.partitions.get_mut(partition) {
+            Some(chunks) => chunks,
+            None => self.partitions.entry(partition.to_string()).or_default(),
+        };
+        match chunks.last_mut() {
+            Some(chunk) if chunk.len() < BUFFER_CHUNK_ROWS => chunk.push(row),
+            _ => {
+                let mut chunk = Vec::with_capacity(BUFFER_CHUNK_ROWS);
+                chunk.push(row);
+                chunks.push(chunk);
             }
         }
     }
@@ -295,11 +306,11 @@ impl Staging {
 
     fn spill_table<R: Stageable>(
         &mut self,
-        partitions: BTreeMap<String, Vec<R>>,
+        partitions: BTreeMap<String, Vec<Vec<R>>>,
         jobs: &mut Vec<SpillJob>,
     ) {
         for (partition, mut rows) in partitions {
-            if rows.is_empty() {
+            if rows.iter().all(Vec::is_empty) {
                 continue;
             }
             let path = self.next_path("part");
@@ -313,8 +324,8 @@ impl Staging {
                 if let Some(languages) = sentiment {
                     crate::sentiment::lang::annotate(&mut rows, &languages);
                 }
-                let batch = R::to_batch(&rows);
-                write_parquet(&path, batch.schema(), [Ok(batch)], staging_properties())
+                let batches = rows.iter().map(|chunk| Ok(R::to_batch(chunk)));
+                write_parquet(&path, R::TABLE.schema(), batches, staging_properties())
             }));
         }
     }

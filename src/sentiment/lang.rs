@@ -138,8 +138,11 @@ impl ScoredLanguages {
 
 /// Sets the language and sentiment of every row's text: the language always, VADER's compound
 /// only for `languages`. Each distinct text is looked at once (agent macros, bot messages and
-/// templated requests repeat), on every core.
-pub fn annotate<R: crate::model::TableRow + Send>(rows: &mut [R], languages: &ScoredLanguages) {
+/// templated requests repeat), on every core. The rows come in chunks (see `lake::staging`).
+pub fn annotate<R: crate::model::TableRow + Send>(
+    rows: &mut [Vec<R>],
+    languages: &ScoredLanguages,
+) {
     use rayon::prelude::*;
     let (uniq, which) = {
         let mut index: std::collections::HashMap<&str, usize, foldhash::fast::RandomState> =
@@ -147,6 +150,7 @@ pub fn annotate<R: crate::model::TableRow + Send>(rows: &mut [R], languages: &Sc
         let mut uniq: Vec<&str> = Vec::new();
         let which: Vec<Option<usize>> = rows
             .iter()
+            .flatten()
             .map(|r| {
                 r.text().map(|t| {
                     *index.entry(t).or_insert_with(|| {
@@ -168,7 +172,7 @@ pub fn annotate<R: crate::model::TableRow + Send>(rows: &mut [R], languages: &Sc
             .collect();
         (scored, which)
     };
-    for (r, w) in rows.iter_mut().zip(which) {
+    for (r, w) in rows.iter_mut().flatten().zip(which) {
         if let Some(i) = w {
             let (lang, score) = &uniq[i];
             r.set_text_scores(lang.clone(), *score);
