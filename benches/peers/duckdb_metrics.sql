@@ -17,11 +17,11 @@ CREATE MACRO wilson_high(k, n) AS
     CASE WHEN n > 0 THEN least(1.0, wilson_centre(k, n) + wilson_half(k, n)) END;
 
 CREATE VIEW tickets AS
-    SELECT * FROM read_parquet('$LAKE/tickets/*/data.parquet', hive_partitioning = false);
+    SELECT * FROM read_parquet('$LAKE/tickets/*/*.parquet', hive_partitioning = false);
 CREATE VIEW interactions AS
-    SELECT * FROM read_parquet('$LAKE/interactions/*/data.parquet', hive_partitioning = false);
+    SELECT * FROM read_parquet('$LAKE/interactions/*/*.parquet', hive_partitioning = false);
 CREATE VIEW ratings AS
-    SELECT * FROM read_parquet('$LAKE/ratings/*/data.parquet', hive_partitioning = false);
+    SELECT * FROM read_parquet('$LAKE/ratings/*/*.parquet', hive_partitioning = false);
 CREATE TABLE targets AS SELECT * FROM (VALUES
     ('phone', 60.0), ('chat', 300.0), ('messaging', 300.0), ('sms', 300.0), ('social', 300.0),
     ('bot', 300.0), ('email', 14400.0), ('portal', 14400.0), ('walk_in', 28800.0),

@@ -19,7 +19,7 @@ venv="$work/venv"
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import duckdb, pandas, pyarrow, vaderSentiment" 2>/dev/null; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
-    "duckdb==1.5.6" "pandas==2.3.3" "pyarrow==26.0.1" "vaderSentiment==3.3.2"
+    "duckdb==2.0.1" "pandas==3.1.1" "pyarrow==26.0.1" "vaderSentiment==3.3.2"
 fi
 data="$work/data-$tickets"
 if [ ! -f "$data/tickets.csv" ]; then
