@@ -63,6 +63,10 @@ pub enum Role {
         /// Poll the scheduler for tasks (if the scheduler runs with --pull).
         #[arg(long)]
         pull: bool,
+        /// Seconds to wait at start for the scheduler to accept connections (it may start
+        /// after its executors).
+        #[arg(long, default_value_t = 60)]
+        scheduler_wait: u64,
     },
 }
 
@@ -108,6 +112,7 @@ pub fn run(role: Role) -> Result<ExitCode> {
             memory_mb,
             work_dir,
             pull,
+            scheduler_wait,
         } => {
             let Some((host, port)) = scheduler
                 .rsplit_once(':')
@@ -127,6 +132,7 @@ pub fn run(role: Role) -> Result<ExitCode> {
                 memory_mb,
                 work_dir,
                 push: !pull,
+                scheduler_wait: std::time::Duration::from_secs(scheduler_wait),
             };
             outln!(
                 "deskpulse executor on {}:{flight_port} (flight), :{grpc_port} (tasks){}; scheduler {scheduler}",

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
 use axum::Router;
@@ -43,6 +44,9 @@ pub struct ExecutorOptions {
     pub work_dir: Option<String>,
     /// Tasks pushed by the scheduler (must match the scheduler's policy).
     pub push: bool,
+    /// How long to wait at start for the scheduler to accept connections: a scheduler and its
+    /// executors may start in any order (Ballista itself tries once and exits).
+    pub scheduler_wait: Duration,
 }
 
 /// Runs the executor until the process ends or the scheduler stops it.
@@ -92,9 +96,39 @@ pub async fn run_executor(options: &ExecutorOptions) -> Result<()> {
             .with_state(health);
         tokio::spawn(async move { axum::serve(listener, app).await });
     }
+    wait_for_scheduler(&options.scheduler_host, options.scheduler_port, options.scheduler_wait)
+        .await?;
     start_executor_process(Arc::new(config))
         .await
         .map_err(|e| anyhow!("executor: {e}"))
+}
+
+/// Returns once the scheduler accepts a TCP connection, or fails after `wait`.
+async fn wait_for_scheduler(host: &str, port: u16, wait: Duration) -> Result<()> {
+    let start = Instant::now();
+    let mut said = false;
+    loop {
+        match tokio::net::TcpStream::connect((host, port)).await {
+            Ok(_) => return Ok(()),
+            Err(e) if start.elapsed() >= wait => {
+                return Err(anyhow!(
+                    "scheduler {host}:{port} not reachable after {} s: {e}",
+                    wait.as_secs()
+                ));
+            }
+            Err(e) => {
+                if !said {
+                    eprintln!(
+                        "deskpulse executor: scheduler {host}:{port} not reachable yet ({e}); \
+                         waiting up to {} s",
+                        wait.as_secs()
+                    );
+                    said = true;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
 }
 
 async fn ready(State(health): State<ExecutorHealth>) -> (StatusCode, &'static str) {

@@ -76,6 +76,7 @@ fn start_cluster(executors: Executors) -> String {
                             memory_mb: Some(1024),
                             work_dir: None,
                             push: true,
+                            scheduler_wait: Duration::from_secs(60),
                         };
                         tokio::spawn(async move { run_executor(&options).await.unwrap() });
                         ready.push(Readiness::Http(health_port));
