@@ -6,6 +6,7 @@
 //! - [`engine`]: DataFusion over the lake, the metric SQL of `queries/`, deskpulse's functions;
 //! - `cluster` (feature `cluster`): the same SQL on an Apache DataFusion Ballista cluster;
 //! - [`sentiment`]: VADER, as the reference implementation scores it;
+//! - [`predict`]: P(satisfied) for unrated tickets, validated, published only when it beats chance;
 //! - [`check`]: the data quality of a lake (`deskpulse check`);
 //! - [`config`] and [`calendar`]: `deskpulse.toml` and business hours;
 //! - [`stream`]: live events over HTTP and stdin, spool, live satisfaction and alerts;
@@ -23,6 +24,7 @@ pub mod ingest;
 pub mod lake;
 pub mod metrics;
 pub mod model;
+pub mod predict;
 pub mod report;
 pub mod sentiment;
 pub mod stream;

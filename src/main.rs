@@ -22,6 +22,7 @@ fn run(command: Command, ctx: Context) -> anyhow::Result<ExitCode> {
         Command::TtrShift(a) => cli::ttr_shift::run(a, ctx),
         Command::Followups(a) => cli::followups::run(a, &ctx),
         Command::Escalations(a) => cli::escalations::run(a, &ctx),
+        Command::Predict(a) => cli::predict::run(a, &ctx),
         Command::Check(a) => cli::check::run(a, &ctx),
         Command::Rejects(a) => cli::rejects::run(a, &ctx),
         Command::Report { kind } => cli::report::run(kind, &ctx),

@@ -18,6 +18,7 @@ pub mod followups;
 pub mod generate;
 pub mod history;
 pub mod ingest;
+pub mod predict;
 pub mod query;
 pub mod rejects;
 pub mod report;
@@ -90,6 +91,9 @@ pub enum Command {
     Followups(followups::Args),
     /// Every dissatisfied rating (score_5 <= 2) with ticket, agent, group and comment.
     Escalations(escalations::Args),
+    /// P(satisfied) for resolved tickets nobody rated: fitted on older ratings, validated on the
+    /// most recent fifth, published only when it beats chance (AUC, Brier, calibration, drivers).
+    Predict(predict::Args),
     /// Data quality of the lake: rows and time ranges, duplicate keys, missing values, orphans,
     /// rejects, findings, raw channels that fell to `other`, unrated and unscored shares,
     /// languages. Exits 1 when a --fail-on rule has findings.

@@ -786,3 +786,46 @@ fn standard_input_and_a_named_pipe_are_ingested() {
     assert!(stdout(&o).contains("tickets: read"), "{}", stdout(&o));
     assert!(!tickets(other.path()).is_empty());
 }
+
+#[test]
+fn predict_prints_its_validation_as_json_and_publishes_nothing_it_cannot_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data");
+    let mut args = vec!["ingest".to_string()];
+    args.extend(
+        deskpulse::generate::files(&sample)
+            .iter()
+            .map(|f| f.display().to_string()),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert!(deskpulse(&lake, &args).status.success());
+    let o = deskpulse(&lake, &["predict", "--as-of", "2026-11-30", "--format", "json"]);
+    assert!(o.status.success(), "{o:?}");
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for key in [
+        "auc",
+        "auc_low",
+        "auc_high",
+        "brier",
+        "published",
+        "train_tickets",
+        "validation_tickets",
+        "predicted_tickets",
+    ] {
+        assert!(j.get(key).is_some(), "{key} missing: {j}");
+    }
+    let n = |k: &str| j[k].as_u64().unwrap();
+    assert_eq!(n("train_tickets") + n("validation_tickets"), n("rated_tickets"));
+    // The 3,000-ticket sample's AUC interval is too wide to clear the margin: nothing published.
+    let (low, high) = (j["auc_low"].as_f64().unwrap(), j["auc_high"].as_f64().unwrap());
+    assert!(low <= 0.55 && high > low, "{j}");
+    assert_eq!(j["published"], false);
+    assert_eq!(n("predicted_tickets"), 0);
+    let table = deskpulse(&lake, &["predict", "--as-of", "2026-11-30"]);
+    let text = stdout(&table);
+    assert!(text.contains("not published:") && text.contains("nothing is predicted"), "{text}");
+    assert!(text.contains("Calibration on the validation tickets") && text.contains("Drivers"));
+    let csv = deskpulse(&lake, &["predict", "--format", "csv"]);
+    assert_eq!(csv.status.code(), Some(2));
+}

@@ -321,24 +321,10 @@ fn a_cluster_of_processes_reads_an_s3_lake_with_no_shared_filesystem() {
     );
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     s3.run(&lake, &args);
-    // Each node in a directory of its own, none of which holds the lake.
+    // Each node in a directory of its own, none of which holds the lake. The executors start
+    // first: they wait for the scheduler (--scheduler-wait), as nodes started in any order do.
     let scheduler_port = free_port();
-    let mut nodes = vec![Node(
-        s3.deskpulse()
-            .current_dir(tempfile::tempdir().unwrap().keep())
-            .args([
-                "cluster",
-                "scheduler",
-                "--external-host",
-                "127.0.0.1",
-                "--bind",
-            ])
-            .arg(format!("127.0.0.1:{scheduler_port}"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    )];
+    let mut nodes = Vec::new();
     let mut health = Vec::new();
     for _ in 0..2 {
         let (flight, grpc, port) = (free_port(), free_port(), free_port());
@@ -370,6 +356,22 @@ fn a_cluster_of_processes_reads_an_s3_lake_with_no_shared_filesystem() {
         nodes.push(Node(node));
         health.push(Readiness::Http(port));
     }
+    nodes.push(Node(
+        s3.deskpulse()
+            .current_dir(tempfile::tempdir().unwrap().keep())
+            .args([
+                "cluster",
+                "scheduler",
+                "--external-host",
+                "127.0.0.1",
+                "--bind",
+            ])
+            .arg(format!("127.0.0.1:{scheduler_port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    ));
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         for h in &health {
             h.wait().await;
@@ -385,4 +387,25 @@ fn a_cluster_of_processes_reads_an_s3_lake_with_no_shared_filesystem() {
         );
     }
     drop(nodes);
+}
+
+#[test]
+fn an_executor_without_its_scheduler_gives_up_after_the_wait_naming_it() {
+    let port = free_port();
+    let start = Instant::now();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_deskpulse"))
+        .args(["cluster", "executor", "--bind-host", "127.0.0.1", "--health-port", "0"])
+        .args(["--flight-port", &free_port().to_string()])
+        .args(["--grpc-port", &free_port().to_string()])
+        .args(["--scheduler", &format!("127.0.0.1:{port}"), "--scheduler-wait", "2"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("not reachable yet"), "{err}");
+    assert!(
+        err.contains(&format!("scheduler 127.0.0.1:{port} not reachable after 2 s")),
+        "{err}"
+    );
+    assert!(start.elapsed() >= Duration::from_secs(2));
 }

@@ -10,6 +10,7 @@ mod event_log;
 mod followups;
 mod lake;
 mod metrics;
+mod predict;
 mod report;
 mod s3;
 mod stream;
