@@ -36,6 +36,11 @@ talk AS (
     FROM said
     GROUP BY ticket_id
 ),
+rated AS (
+    SELECT g.ticket_id, g.rated_at, g.score_5 >= p.satisfied AS satisfied
+    FROM ticket_ratings g, p
+    WHERE g.rated_at <= p.as_of
+),
 mood AS (
     SELECT ticket_id,
            first_value(sentiment ORDER BY at, seq NULLS FIRST, interaction_id) AS sentiment_first,
@@ -56,10 +61,8 @@ SELECT r.ticket_id, r.channel, r.category, r.priority, r.resolved_at,
        COALESCE(t.bot_took_part, false) OR COALESCE(r.resolution_path = 'bot', false) AS bot_involved,
        m.sentiment_first, m.sentiment_last, m.sentiment_min,
        m.sentiment_last - m.sentiment_first AS sentiment_trend,
-       g.rated_at,
-       CASE WHEN g.ticket_id IS NOT NULL THEN g.score_5 >= p.satisfied END AS satisfied
+       g.rated_at, g.satisfied
 FROM resolved r
-CROSS JOIN p
 LEFT JOIN talk t ON t.ticket_id = r.ticket_id
 LEFT JOIN mood m ON m.ticket_id = r.ticket_id
-LEFT JOIN ticket_ratings g ON g.ticket_id = r.ticket_id AND g.rated_at <= p.as_of
+LEFT JOIN rated g ON g.ticket_id = r.ticket_id

@@ -96,8 +96,12 @@ pub async fn run_executor(options: &ExecutorOptions) -> Result<()> {
             .with_state(health);
         tokio::spawn(async move { axum::serve(listener, app).await });
     }
-    wait_for_scheduler(&options.scheduler_host, options.scheduler_port, options.scheduler_wait)
-        .await?;
+    wait_for_scheduler(
+        &options.scheduler_host,
+        options.scheduler_port,
+        options.scheduler_wait,
+    )
+    .await?;
     start_executor_process(Arc::new(config))
         .await
         .map_err(|e| anyhow!("executor: {e}"))

@@ -5,7 +5,7 @@
 use anyhow::{Context, Result};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Float64Type, TimestampMicrosecondType};
+use datafusion::arrow::datatypes::{DataType, Float64Type, TimeUnit, TimestampMicrosecondType};
 use ndarray::Array2;
 
 use crate::model::Micros;
@@ -22,12 +22,42 @@ struct Numeric {
 }
 
 const NUMERIC: [Numeric; 11] = [
-    Numeric { column: "frt_hours", log: true, step: 2.0, per: "first response time doubled" },
-    Numeric { column: "ttr_hours", log: true, step: 2.0, per: "resolution time doubled" },
-    Numeric { column: "reopens", log: false, step: 1.0, per: "each reopen" },
-    Numeric { column: "reassignments", log: false, step: 1.0, per: "each reassignment" },
-    Numeric { column: "agent_hops", log: false, step: 1.0, per: "each extra agent" },
-    Numeric { column: "channel_switches", log: false, step: 1.0, per: "each channel switch" },
+    Numeric {
+        column: "frt_hours",
+        log: true,
+        step: 2.0,
+        per: "first response time doubled",
+    },
+    Numeric {
+        column: "ttr_hours",
+        log: true,
+        step: 2.0,
+        per: "resolution time doubled",
+    },
+    Numeric {
+        column: "reopens",
+        log: false,
+        step: 1.0,
+        per: "each reopen",
+    },
+    Numeric {
+        column: "reassignments",
+        log: false,
+        step: 1.0,
+        per: "each reassignment",
+    },
+    Numeric {
+        column: "agent_hops",
+        log: false,
+        step: 1.0,
+        per: "each extra agent",
+    },
+    Numeric {
+        column: "channel_switches",
+        log: false,
+        step: 1.0,
+        per: "each channel switch",
+    },
     Numeric {
         column: "requester_messages",
         log: false,
@@ -70,7 +100,6 @@ pub const MIN_LEVEL: usize = 30;
 #[derive(Debug, Clone)]
 pub struct Example {
     pub ticket_id: String,
-    pub resolved_at: Micros,
     /// When it was rated (None: unrated by as_of).
     pub rated_at: Option<Micros>,
     pub satisfied: Option<bool>,
@@ -89,22 +118,20 @@ pub fn examples(batches: &[RecordBatch]) -> Result<Vec<Example>> {
         };
         let float = |name: &str| -> Result<ArrayRef> { Ok(cast(col(name)?, &DataType::Float64)?) };
         let text = |name: &str| -> Result<ArrayRef> { Ok(cast(col(name)?, &DataType::Utf8)?) };
-        let micros = |name: &str| -> Result<ArrayRef> {
-            Ok(cast(
-                col(name)?,
-                &DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Microsecond, None),
-            )?)
-        };
         let ids = text("ticket_id")?;
-        let resolved = micros("resolved_at")?;
-        let rated = micros("rated_at")?;
+        let rated = cast(
+            col("rated_at")?,
+            &DataType::Timestamp(TimeUnit::Microsecond, None),
+        )?;
         let satisfied = col("satisfied")?.as_boolean().clone();
         let bot = col("bot_involved")?.as_boolean().clone();
-        let numeric: Vec<ArrayRef> = NUMERIC.iter().map(|n| float(n.column)).collect::<Result<_>>()?;
+        let numeric: Vec<ArrayRef> = NUMERIC
+            .iter()
+            .map(|n| float(n.column))
+            .collect::<Result<_>>()?;
         let levels: Vec<ArrayRef> = CATEGORICAL.iter().map(|c| text(c)).collect::<Result<_>>()?;
-        let (ids, resolved, rated) = (
+        let (ids, rated) = (
             ids.as_string::<i32>(),
-            resolved.as_primitive::<TimestampMicrosecondType>(),
             rated.as_primitive::<TimestampMicrosecondType>(),
         );
         for i in 0..b.num_rows() {
@@ -114,7 +141,6 @@ pub fn examples(batches: &[RecordBatch]) -> Result<Vec<Example>> {
             };
             out.push(Example {
                 ticket_id: ids.value(i).to_string(),
-                resolved_at: resolved.value(i),
                 rated_at: rated.is_valid(i).then(|| rated.value(i)),
                 satisfied: satisfied.is_valid(i).then(|| satisfied.value(i)),
                 numeric: std::array::from_fn(|k| opt_f(&numeric[k])),
@@ -133,12 +159,21 @@ pub fn examples(batches: &[RecordBatch]) -> Result<Vec<Example>> {
 #[derive(Debug, Clone)]
 enum Column {
     /// A numeric feature, standardised: (transformed - mean) / sd; missing: the mean (0).
-    Numeric { feature: usize, mean: f64, sd: f64 },
+    Numeric {
+        feature: usize,
+        mean: f64,
+        sd: f64,
+    },
     /// 1 when the feature is missing (a duration not known, no scored requester message).
-    Missing { feature: usize },
+    Missing {
+        feature: usize,
+    },
     Bot,
     /// 1 for this level of a categorical feature (None: the shared `other` column).
-    Level { feature: usize, level: Option<String> },
+    Level {
+        feature: usize,
+        level: Option<String>,
+    },
 }
 
 /// The columns learned from the training rows.
@@ -205,8 +240,7 @@ impl Design {
             // One missing flag per group of features missing together: each duration, and the
             // sentiment columns once (they are NULL together).
             let missing = train.iter().filter(|e| e.numeric[k].is_none()).count();
-            let heads_group =
-                !n.column.starts_with("sentiment_") || n.column == "sentiment_first";
+            let heads_group = !n.column.starts_with("sentiment_") || n.column == "sentiment_first";
             if heads_group && missing > 0 && missing < train.len() {
                 columns.push(Column::Missing { feature: k });
             }
@@ -255,11 +289,6 @@ impl Design {
             levels.push(group);
         }
         Design { columns, levels }
-    }
-
-    /// Columns of the matrix.
-    pub fn width(&self) -> usize {
-        self.columns.len()
     }
 
     /// The column a ticket's level of categorical feature `k` sets, if any (its reference sets
@@ -408,7 +437,6 @@ impl Example {
         numeric[3] = Some(reassignments);
         Example {
             ticket_id: format!("T{id:05}"),
-            resolved_at: 0,
             rated_at,
             satisfied,
             numeric,

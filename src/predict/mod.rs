@@ -115,7 +115,11 @@ pub fn split<'a>(
         .iter()
         .filter(|e| e.satisfied.is_some() && e.rated_at.is_some())
         .collect();
-    rated.sort_by(|a, b| a.rated_at.cmp(&b.rated_at).then(a.ticket_id.cmp(&b.ticket_id)));
+    rated.sort_by(|a, b| {
+        a.rated_at
+            .cmp(&b.rated_at)
+            .then(a.ticket_id.cmp(&b.ticket_id))
+    });
     let cut = rated.len() - ((rated.len() as f64 * share).round() as usize).min(rated.len());
     let Some(split_at) = rated.get(cut).and_then(|e| e.rated_at) else {
         return (rated, Vec::new(), None);
@@ -241,7 +245,10 @@ impl Model {
         for w in self.weights.iter().chain([&self.intercept]) {
             h.update(w.to_le_bytes());
         }
-        h.finalize()[..6].iter().map(|b| format!("{b:02x}")).collect()
+        h.finalize()[..6]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 }
 
@@ -352,7 +359,11 @@ pub fn render_text(o: &Outcome) -> String {
             s,
             "\nCalibration on the validation tickets, by tenth of predicted P(satisfied):"
         );
-        let _ = writeln!(s, "  {:>6} {:>8} {:>10} {:>9}", "tenth", "tickets", "predicted", "observed");
+        let _ = writeln!(
+            s,
+            "  {:>6} {:>8} {:>10} {:>9}",
+            "tenth", "tickets", "predicted", "observed"
+        );
         for d in &o.calibration {
             let _ = writeln!(
                 s,
@@ -393,8 +404,7 @@ mod tests {
                 let reassignments = f64::from(rng.random_range(0..4u8));
                 let channel = ["chat", "email", "phone"][i % 3];
                 let rated = i % 4 != 0;
-                let satisfied =
-                    rated.then(|| rng.random_bool(p_satisfied(reassignments, channel)));
+                let satisfied = rated.then(|| rng.random_bool(p_satisfied(reassignments, channel)));
                 let at = rated.then_some(i as i64 * 3_600_000_000);
                 Example::for_test(i, at, satisfied, reassignments, channel)
             })
@@ -413,7 +423,12 @@ mod tests {
             train.iter().map(|e| e.ticket_id.as_str()).collect();
         assert!(valid.iter().all(|e| !ids.contains(e.ticket_id.as_str())));
         // The last two training tickets, rated at the very moment of the split: they validate.
-        let moved: Vec<String> = train.iter().rev().take(2).map(|e| e.ticket_id.clone()).collect();
+        let moved: Vec<String> = train
+            .iter()
+            .rev()
+            .take(2)
+            .map(|e| e.ticket_id.clone())
+            .collect();
         for e in examples.iter_mut().filter(|e| moved.contains(&e.ticket_id)) {
             e.rated_at = Some(at);
         }
@@ -431,11 +446,18 @@ mod tests {
         );
         assert!(o.published, "{o:#?}");
         assert_eq!(o.predicted_tickets, 500);
-        let each = o.drivers.iter().find(|d| d.change == "each reassignment").unwrap();
+        let each = o
+            .drivers
+            .iter()
+            .find(|d| d.change == "each reassignment")
+            .unwrap();
         assert!((-26.0..-14.0).contains(&each.points), "{each:?}");
         assert!(each.low.unwrap() < each.points && each.points < each.high.unwrap());
         let noise = assess(&lake(|_, _| 0.7), &Options::default());
-        assert!(!noise.published && noise.predicted_tickets == 0, "{noise:#?}");
+        assert!(
+            !noise.published && noise.predicted_tickets == 0,
+            "{noise:#?}"
+        );
         assert!(noise.auc_low.unwrap() < 0.55);
         // Too few ratings: no fit at all.
         let few = assess(&lake(|_, _| 0.7)[..100], &Options::default());

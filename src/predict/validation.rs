@@ -155,7 +155,11 @@ mod tests {
     fn delong_variance_matches_a_worked_example() {
         // Positives 0.8, 0.6, 0.3; negatives 0.7, 0.2. Placements V10 = (1, 1/2, 1/2),
         // V01 = (1/3, 1); AUC = 2/3; S10 = 1/12, S01 = 2/9; se^2 = S10/3 + S01/2 = 5/36.
-        let (a, se) = delong(&[0.8, 0.6, 0.3, 0.7, 0.2], &[true, true, true, false, false]).unwrap();
+        let (a, se) = delong(
+            &[0.8, 0.6, 0.3, 0.7, 0.2],
+            &[true, true, true, false, false],
+        )
+        .unwrap();
         assert!((a - 2.0 / 3.0).abs() < 1e-12);
         assert!((se - 5f64.sqrt() / 6.0).abs() < 1e-12, "{se}");
     }

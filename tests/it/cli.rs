@@ -800,7 +800,10 @@ fn predict_prints_its_validation_as_json_and_publishes_nothing_it_cannot_back() 
     );
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     assert!(deskpulse(&lake, &args).status.success());
-    let o = deskpulse(&lake, &["predict", "--as-of", "2026-11-30", "--format", "json"]);
+    let o = deskpulse(
+        &lake,
+        &["predict", "--as-of", "2026-11-30", "--format", "json"],
+    );
     assert!(o.status.success(), "{o:?}");
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     for key in [
@@ -816,15 +819,24 @@ fn predict_prints_its_validation_as_json_and_publishes_nothing_it_cannot_back() 
         assert!(j.get(key).is_some(), "{key} missing: {j}");
     }
     let n = |k: &str| j[k].as_u64().unwrap();
-    assert_eq!(n("train_tickets") + n("validation_tickets"), n("rated_tickets"));
+    assert_eq!(
+        n("train_tickets") + n("validation_tickets"),
+        n("rated_tickets")
+    );
     // The 3,000-ticket sample's AUC interval is too wide to clear the margin: nothing published.
-    let (low, high) = (j["auc_low"].as_f64().unwrap(), j["auc_high"].as_f64().unwrap());
+    let (low, high) = (
+        j["auc_low"].as_f64().unwrap(),
+        j["auc_high"].as_f64().unwrap(),
+    );
     assert!(low <= 0.55 && high > low, "{j}");
     assert_eq!(j["published"], false);
     assert_eq!(n("predicted_tickets"), 0);
     let table = deskpulse(&lake, &["predict", "--as-of", "2026-11-30"]);
     let text = stdout(&table);
-    assert!(text.contains("not published:") && text.contains("nothing is predicted"), "{text}");
+    assert!(
+        text.contains("not published:") && text.contains("nothing is predicted"),
+        "{text}"
+    );
     assert!(text.contains("Calibration on the validation tickets") && text.contains("Drivers"));
     let csv = deskpulse(&lake, &["predict", "--format", "csv"]);
     assert_eq!(csv.status.code(), Some(2));

@@ -394,17 +394,31 @@ fn an_executor_without_its_scheduler_gives_up_after_the_wait_naming_it() {
     let port = free_port();
     let start = Instant::now();
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_deskpulse"))
-        .args(["cluster", "executor", "--bind-host", "127.0.0.1", "--health-port", "0"])
+        .args([
+            "cluster",
+            "executor",
+            "--bind-host",
+            "127.0.0.1",
+            "--health-port",
+            "0",
+        ])
         .args(["--flight-port", &free_port().to_string()])
         .args(["--grpc-port", &free_port().to_string()])
-        .args(["--scheduler", &format!("127.0.0.1:{port}"), "--scheduler-wait", "2"])
+        .args([
+            "--scheduler",
+            &format!("127.0.0.1:{port}"),
+            "--scheduler-wait",
+            "2",
+        ])
         .output()
         .unwrap();
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("not reachable yet"), "{err}");
     assert!(
-        err.contains(&format!("scheduler 127.0.0.1:{port} not reachable after 2 s")),
+        err.contains(&format!(
+            "scheduler 127.0.0.1:{port} not reachable after 2 s"
+        )),
         "{err}"
     );
     assert!(start.elapsed() >= Duration::from_secs(2));

@@ -8,8 +8,8 @@ use deskpulse::generate::{self, GenerateOptions};
 use deskpulse::ingest::ingest_canonical;
 use deskpulse::lake::Lake;
 use deskpulse::predict::{Options, Outcome, predict};
-use rand::seq::SliceRandom;
 use rand::SeedableRng;
+use rand::seq::SliceRandom;
 
 use crate::common;
 
@@ -23,7 +23,9 @@ fn outcome(lake: &Lake, options: &Options) -> Outcome {
         ..Params::default()
     };
     tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let engine = Engine::open(lake, &Config::default(), &params).await.unwrap();
+        let engine = Engine::open(lake, &Config::default(), &params)
+            .await
+            .unwrap();
         predict(&engine, options).await.unwrap()
     })
 }
@@ -56,7 +58,11 @@ fn the_planted_effects_are_learned_and_published() {
     let share = o.validation_tickets as f64 / o.rated_tickets as f64;
     assert!((0.19..0.22).contains(&share), "{share}");
     // The planted bot penalty: a bot makes satisfaction less likely.
-    let bot = o.drivers.iter().find(|d| d.change.starts_with("a bot")).unwrap();
+    let bot = o
+        .drivers
+        .iter()
+        .find(|d| d.change.starts_with("a bot"))
+        .unwrap();
     assert!(bot.points < 0.0 && bot.high.unwrap() < 0.0, "{bot:?}");
     // Calibration: ten tenths covering the validation tickets.
     assert_eq!(o.calibration.len(), 10);
@@ -114,7 +120,10 @@ fn shuffled_ratings_cannot_be_predicted_and_nothing_is_published() {
     let o = outcome(&lake, &options);
     assert!(!o.published, "{o:#?}");
     let (low, high) = (o.auc_low.unwrap(), o.auc_high.unwrap());
-    assert!(low < 0.5 && 0.5 < high, "the interval covers chance: {o:#?}");
+    assert!(
+        low < 0.5 && 0.5 < high,
+        "the interval covers chance: {o:#?}"
+    );
     assert_eq!(o.predicted_tickets, 0);
     assert!(o.predictions.is_empty());
     assert!(o.reason.unwrap().contains("cannot be predicted"));
