@@ -107,10 +107,7 @@ pub async fn predict(engine: &Engine, options: &Options) -> Result<Outcome> {
 /// The rated examples split by rating time: the oldest (1 - share) train, the rest validate;
 /// tickets rated at the very moment of the split validate, so every training ticket was rated
 /// before every validation ticket. Returns (train, validation, the split time).
-pub fn split<'a>(
-    examples: &'a [Example],
-    share: f64,
-) -> (Vec<&'a Example>, Vec<&'a Example>, Option<Micros>) {
+pub fn split(examples: &[Example], share: f64) -> (Vec<&Example>, Vec<&Example>, Option<Micros>) {
     let mut rated: Vec<&Example> = examples
         .iter()
         .filter(|e| e.satisfied.is_some() && e.rated_at.is_some())

@@ -24,6 +24,19 @@ fn fixture(name: &str) -> String {
         .to_string()
 }
 
+/// Ingests the repository's sample (sample-data/, 3,000 generated tickets) into `lake`.
+fn ingest_sample(lake: &Path) {
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data");
+    let mut args = vec!["ingest".to_string()];
+    args.extend(
+        deskpulse::generate::files(&sample)
+            .iter()
+            .map(|f| f.display().to_string()),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert!(deskpulse(lake, &args).status.success());
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -469,15 +482,7 @@ fn ttr_shift_runs_on_the_servicenow_sample_and_refuses_empty_windows() {
 fn followups_write_target_lists_record_them_and_reject_bad_arguments() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
-    let mut args = vec!["ingest".to_string()];
-    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data");
-    args.extend(
-        deskpulse::generate::files(&sample)
-            .iter()
-            .map(|f| f.display().to_string()),
-    );
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    assert!(deskpulse(&lake, &args).status.success());
+    ingest_sample(&lake);
     let out = dir.path().join("out");
     let out_s = out.display().to_string();
     let run = |extra: &[&str]| {
@@ -791,15 +796,7 @@ fn standard_input_and_a_named_pipe_are_ingested() {
 fn predict_prints_its_validation_as_json_and_publishes_nothing_it_cannot_back() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
-    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data");
-    let mut args = vec!["ingest".to_string()];
-    args.extend(
-        deskpulse::generate::files(&sample)
-            .iter()
-            .map(|f| f.display().to_string()),
-    );
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    assert!(deskpulse(&lake, &args).status.success());
+    ingest_sample(&lake);
     let o = deskpulse(
         &lake,
         &["predict", "--as-of", "2026-11-30", "--format", "json"],
