@@ -193,12 +193,10 @@ pub fn assess(examples: &[Example], options: &Options) -> Outcome {
     };
     let rate = y_train.iter().filter(|s| **s).count() as f64 / y_train.len() as f64;
     out.train_satisfied = Some(rate);
-    let p_valid = model.probabilities(&design.matrix(&validation));
-    let Some(Auc { auc, low, high }) = validation::auc(p_valid.as_slice().unwrap_or(&[]), &y_valid)
-    else {
+    let p_valid = model.probabilities(&design.matrix(&validation)).to_vec();
+    let Some(Auc { auc, low, high }) = validation::auc(&p_valid, &y_valid) else {
         unreachable!("both outcomes are in the validation set")
     };
-    let p_valid = p_valid.to_vec();
     (out.auc, out.auc_low, out.auc_high) = (Some(auc), Some(low), Some(high));
     out.brier = Some(validation::brier(&p_valid, &y_valid));
     out.brier_base_rate = Some(validation::brier(&vec![rate; y_valid.len()], &y_valid));
