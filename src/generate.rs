@@ -43,6 +43,11 @@ pub const BOT_CSAT_PENALTY: f64 = 0.25;
 /// whose replies inflame them (negative 85% of the time); other agents: positive 55%, bot 30%.
 pub const CALMING_AGENTS: [&str; 3] = ["agent-01", "agent-02", "agent-03"];
 pub const INFLAMING_AGENTS: [&str; 2] = ["agent-04", "agent-05"];
+/// How much a requester's rating follows the mood of their follow-up: for this share of tickets
+/// both come from one latent draw (a bad follow-up then goes with a low rating), for the rest
+/// they are independent. The coupling keeps every planted margin (CSAT per channel, the follow-up
+/// mood per agent) exactly and gives `predict` a requester's mood to learn from.
+pub const MOOD_COUPLING: f64 = 0.6;
 
 /// Probability of "satisfied" (score_5 >= 4) per channel, before the category offset: chat sits
 /// 15 points above email.
@@ -464,6 +469,15 @@ fn generate_ticket(ctx: &Ctx, i: u64, out: &mut Chunk) -> Result<()> {
     let reopened = rng.random_bool(0.05);
     let reassignments = *pick(&mut rng, &[(0, 0.6), (1, 0.25), (2, 0.1), (3, 0.05)]);
 
+    // The requester's latent satisfaction (uniform; satisfied when below the ticket's CSAT) and
+    // whether the follow-up's mood shares it, from a stream of their own so that every other draw
+    // of the ticket stays where it was before the coupling.
+    let mut latent_rng = Pcg64Mcg::seed_from_u64(
+        ctx.seed.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    );
+    let latent: f64 = latent_rng.random();
+    let mood_shares_latent = latent_rng.random_bool(MOOD_COUPLING);
+
     // The conversation.
     let frustrated = rng.random_bool(0.3);
     let mut seq = 0;
@@ -541,7 +555,8 @@ fn generate_ticket(ctx: &Ctx, i: u64, out: &mut Chunk) -> Result<()> {
     };
     let followup = (bot_first && !bot_resolves) || rng.random_bool(0.6);
     if followup {
-        let good = rng.random_bool(p_good);
+        let own_draw: f64 = rng.random();
+        let good = if mood_shares_latent { latent } else { own_draw } < p_good;
         // One in ten people switch channel for their answer (and must repeat themselves).
         let ch = if rng.random_bool(0.1) {
             if channel == Channel::Phone {
@@ -599,7 +614,9 @@ fn generate_ticket(ctx: &Ctx, i: u64, out: &mut Chunk) -> Result<()> {
             if issue_key {
                 p -= OUTAGE_CSAT_PENALTY;
             }
-            let satisfied = rng.random_bool(p.clamp(0.02, 0.98));
+            // One draw of the main stream as before, so the later draws keep their place.
+            let _: f64 = rng.random();
+            let satisfied = latent < p.clamp(0.02, 0.98);
             let scale = scale_for(rating_channel);
             let score = raw_score(&mut rng, scale, satisfied);
             let comment = if rng.random_bool(0.4) {
