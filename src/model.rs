@@ -34,15 +34,18 @@ pub enum Table {
     Ratings,
     Adoptions,
     Surveys,
+    /// P(satisfied) of unrated resolved tickets, written by `deskpulse predict --record`.
+    Predictions,
 }
 
 impl Table {
-    pub const ALL: [Table; 5] = [
+    pub const ALL: [Table; 6] = [
         Table::Tickets,
         Table::Interactions,
         Table::Ratings,
         Table::Adoptions,
         Table::Surveys,
+        Table::Predictions,
     ];
 
     pub fn name(self) -> &'static str {
@@ -52,6 +55,7 @@ impl Table {
             Table::Ratings => "ratings",
             Table::Adoptions => "adoptions",
             Table::Surveys => "surveys",
+            Table::Predictions => "predictions",
         }
     }
 
@@ -62,6 +66,7 @@ impl Table {
             Table::Ratings => RATINGS.clone(),
             Table::Adoptions => ADOPTIONS.clone(),
             Table::Surveys => SURVEYS.clone(),
+            Table::Predictions => PREDICTIONS.clone(),
         }
     }
 
@@ -73,6 +78,7 @@ impl Table {
             Table::Ratings => &["rating_id"],
             Table::Adoptions => &["adoption_id"],
             Table::Surveys => &["requester_id", "sent_at", "cohort"],
+            Table::Predictions => &["ticket_id", "model_id"],
         }
     }
 
@@ -92,7 +98,7 @@ impl Table {
             Table::Tickets => Some("opened_at"),
             Table::Interactions => Some("at"),
             Table::Ratings => Some("rated_at"),
-            Table::Adoptions | Table::Surveys => None,
+            Table::Adoptions | Table::Surveys | Table::Predictions => None,
         }
     }
 }
@@ -109,7 +115,7 @@ impl FromStr for Table {
         Table::ALL
             .into_iter()
             .find(|t| t.name() == s)
-            .ok_or_else(|| format!("unknown table '{s}' (expected one of tickets, interactions, ratings, adoptions, surveys)"))
+            .ok_or_else(|| format!("unknown table '{s}' (expected one of tickets, interactions, ratings, adoptions, surveys, predictions)"))
     }
 }
 
@@ -196,6 +202,17 @@ static SURVEYS: LazyLock<SchemaRef> = LazyLock::new(|| {
         ts("sent_at", false),
         utf8("cohort", false),
         utf8("cohort_key", true),
+    ]))
+});
+
+static PREDICTIONS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        utf8("ticket_id", false),
+        utf8("model_id", false),
+        ts("predicted_at", false),
+        Field::new("p_satisfied", DataType::Float64, false),
+        Field::new("validation_bias", DataType::Float64, false),
+        Field::new("validation_tickets", DataType::UInt64, false),
     ]))
 });
 
@@ -628,6 +645,21 @@ pub struct Survey {
     pub cohort_key: Option<String>,
 }
 
+/// One recorded prediction: P(satisfied) of an unrated resolved ticket by a published model,
+/// with what its validation said of the model's mean (`validation_bias`: mean predicted minus
+/// observed share satisfied, over `validation_tickets`), which the estimated CSAT's interval
+/// carries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    pub ticket_id: String,
+    pub model_id: String,
+    /// The moment the prediction is as of (what the model knew).
+    pub predicted_at: Micros,
+    pub p_satisfied: f64,
+    pub validation_bias: f64,
+    pub validation_tickets: u64,
+}
+
 /// One refused input row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reject {
@@ -1025,6 +1057,33 @@ impl TableRow for Survey {
                 ts_col(rows.iter().map(|r| Some(r.sent_at))),
                 s(|r| Some(&r.cohort)),
                 s(|r| r.cohort_key.as_deref()),
+            ],
+        )
+    }
+}
+
+impl TableRow for Prediction {
+    const TABLE: Table = Table::Predictions;
+    fn partition_time(&self) -> Micros {
+        self.predicted_at
+    }
+    fn key(&self) -> String {
+        format!("{}|{}", self.ticket_id, self.model_id)
+    }
+    fn to_batch(rows: &[Self]) -> RecordBatch {
+        let s = |f: fn(&Prediction) -> &str| str_col(rows.iter().map(|r| Some(f(r))));
+        let f = |f: fn(&Prediction) -> f64| f64_col(rows.iter().map(|r| Some(f(r))));
+        let mut validation_tickets = UInt64Builder::new();
+        validation_tickets.extend(rows.iter().map(|r| Some(r.validation_tickets)));
+        batch(
+            Table::Predictions,
+            vec![
+                s(|r| &r.ticket_id),
+                s(|r| &r.model_id),
+                ts_col(rows.iter().map(|r| Some(r.predicted_at))),
+                f(|r| r.p_satisfied),
+                f(|r| r.validation_bias),
+                Arc::new(validation_tickets.finish()),
             ],
         )
     }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use deskpulse::engine::{Engine, Params, output::Format};
 use deskpulse::model::Micros;
-use deskpulse::predict::{Options, predict, render_text};
+use deskpulse::predict::{Options, predict, record, render_text};
 
 use super::flags::time;
 use super::{Context, outln, runtime, usage};
@@ -22,6 +22,9 @@ pub struct Args {
     /// Output: table or json.
     #[arg(long, default_value = "table")]
     format: Format,
+    /// Write the predictions of a published model to the lake's predictions table.
+    #[arg(long)]
+    record: bool,
 }
 
 pub fn run(a: Args, ctx: &Context) -> Result<ExitCode> {
@@ -48,6 +51,16 @@ pub fn run(a: Args, ctx: &Context) -> Result<ExitCode> {
         let engine = Engine::open(&lake, &ctx.config, &params).await?;
         predict(&engine, &options).await
     })?;
+    if a.record {
+        let n = record(&lake, &outcome, params.as_of)?;
+        match &outcome.model_id {
+            Some(model) if outcome.published => eprintln!(
+                "recorded {n} predictions of model {model} in {}/predictions",
+                ctx.lake_dir.display()
+            ),
+            _ => eprintln!("nothing recorded: no model was published"),
+        }
+    }
     if a.format == Format::Json {
         outln!("{}", serde_json::to_string_pretty(&outcome)?);
     } else {

@@ -32,8 +32,8 @@ use serde::Deserialize;
 
 use super::reader::{Fault, Header, Row};
 use crate::model::{
-    ActorRole, Adoption, Channel, Interaction, Micros, Rating, ResolutionPath, Scale, Survey,
-    Table, Ticket, normalise_priority,
+    ActorRole, Adoption, Channel, Interaction, Micros, Prediction, Rating, ResolutionPath, Scale,
+    Survey, Table, Ticket, normalise_priority,
 };
 use crate::timeparse::{TimeParser, parse_tz};
 
@@ -56,6 +56,7 @@ pub struct MappingFile {
     pub ratings: Option<BTreeMap<String, Columns>>,
     pub adoptions: Option<BTreeMap<String, Columns>>,
     pub surveys: Option<BTreeMap<String, Columns>>,
+    pub predictions: Option<BTreeMap<String, Columns>>,
     /// The file is an event log: one row per change (see [`super::event_log`]).
     pub event_log: Option<super::event_log::EventLogFile>,
 }
@@ -157,6 +158,7 @@ impl Mapping {
             (Table::Ratings, &file.ratings),
             (Table::Adoptions, &file.adoptions),
             (Table::Surveys, &file.surveys),
+            (Table::Predictions, &file.predictions),
         ] {
             let Some(section) = section else { continue };
             let schema = t.schema();
@@ -304,6 +306,7 @@ pub fn required_columns(table: Table) -> &'static [&'static str] {
         Table::Ratings => &["rating_id", "ticket_id", "rated_at", "score_raw"],
         Table::Adoptions => &["adoption_id", "name", "launched_at"],
         Table::Surveys => &["requester_id", "sent_at", "cohort"],
+        Table::Predictions => &["ticket_id", "model_id", "predicted_at", "p_satisfied"],
     }
 }
 
@@ -386,6 +389,18 @@ impl<'a> Rec<'a> {
                 .parse::<i32>()
                 .map(Some)
                 .map_err(|_| Fault::column(col, format!("'{v}' is not a whole number"))),
+        }
+    }
+
+    pub fn number(&self, canonical: &str) -> Result<Option<f64>, Fault> {
+        match self.value(canonical)? {
+            None => Ok(None),
+            Some((v, col)) => v
+                .parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .map(Some)
+                .ok_or_else(|| Fault::column(col, format!("'{v}' is not a number"))),
         }
     }
 
@@ -560,6 +575,38 @@ pub fn survey(r: &Rec<'_>) -> Result<Survey, Fault> {
         sent_at: r.required_time("sent_at")?,
         cohort: r.required_text("cohort")?,
         cohort_key: r.text("cohort_key")?,
+    })
+}
+
+/// Builds a prediction record (predictions another tool made, or `predict --record`'s own
+/// exported and brought back): P(satisfied) must lie in 0..1.
+pub fn prediction(r: &Rec<'_>) -> Result<Prediction, Fault> {
+    let p_satisfied = r
+        .number("p_satisfied")?
+        .ok_or_else(|| Fault::column(r.name("p_satisfied"), "missing p_satisfied".to_string()))?;
+    if !(0.0..=1.0).contains(&p_satisfied) {
+        return Err(Fault::column(
+            r.name("p_satisfied"),
+            format!("p_satisfied {p_satisfied} is not between 0 and 1"),
+        ));
+    }
+    let validation_tickets = match r.number("validation_tickets")? {
+        Some(n) if n >= 0.0 && n.fract() == 0.0 => n as u64,
+        Some(n) => {
+            return Err(Fault::column(
+                r.name("validation_tickets"),
+                format!("'{n}' is not a count"),
+            ));
+        }
+        None => 0,
+    };
+    Ok(Prediction {
+        ticket_id: r.required_text("ticket_id")?,
+        model_id: r.required_text("model_id")?,
+        predicted_at: r.required_time("predicted_at")?,
+        p_satisfied,
+        validation_bias: r.number("validation_bias")?.unwrap_or(0.0),
+        validation_tickets,
     })
 }
 

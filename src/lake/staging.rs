@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use crate::model::{
-    Adoption, Finding, Interaction, Micros, Rating, Reject, Survey, Table, TableRow, Ticket,
-    findings_batch, rejects_batch,
+    Adoption, Finding, Interaction, Micros, Prediction, Rating, Reject, Survey, Table, TableRow,
+    Ticket, findings_batch, rejects_batch,
 };
 use crate::sentiment::lang::ScoredLanguages;
 use crate::timeparse::month_of;
@@ -90,6 +90,7 @@ pub struct Staging {
     ratings: Buffer<Rating>,
     adoptions: Buffer<Adoption>,
     surveys: Buffer<Survey>,
+    predictions: Buffer<Prediction>,
     buffered: usize,
     parts: BTreeMap<(Table, String), Vec<DataFile>>,
     next_part: usize,
@@ -149,6 +150,7 @@ stageable!(Interaction, interactions);
 stageable!(Rating, ratings);
 stageable!(Adoption, adoptions);
 stageable!(Survey, surveys);
+stageable!(Prediction, predictions);
 
 impl Staging {
     /// An empty staging area in `dir` (see [`Lake::stage`]).
@@ -162,6 +164,7 @@ impl Staging {
             ratings: Buffer::default(),
             adoptions: Buffer::default(),
             surveys: Buffer::default(),
+            predictions: Buffer::default(),
             buffered: 0,
             parts: BTreeMap::new(),
             next_part: 0,
@@ -277,6 +280,8 @@ impl Staging {
         self.spill_table(adoptions, &mut jobs);
         let surveys = std::mem::take(&mut self.surveys.partitions);
         self.spill_table(surveys, &mut jobs);
+        let predictions = std::mem::take(&mut self.predictions.partitions);
+        self.spill_table(predictions, &mut jobs);
         self.buffered = 0;
         if !jobs.is_empty() {
             self.writing = Some(std::thread::spawn(move || {

@@ -18,7 +18,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::engine::Engine;
-use crate::model::Micros;
+use crate::lake::Lake;
+use crate::model::{Micros, Prediction};
 use features::{Design, Example};
 use validation::{Auc, Decile};
 
@@ -71,6 +72,9 @@ pub struct Outcome {
     pub brier: Option<f64>,
     /// The Brier score of always predicting the training rate (what the model must beat).
     pub brier_base_rate: Option<f64>,
+    /// Mean predicted P(satisfied) minus the share satisfied, over the validation tickets: how
+    /// far the model's average is off on tickets it never saw (the estimated CSAT carries it).
+    pub validation_bias: Option<f64>,
     pub margin: f64,
     pub resolved_tickets: usize,
     pub rated_tickets: usize,
@@ -146,6 +150,7 @@ pub fn assess(examples: &[Example], options: &Options) -> Outcome {
         auc_high: None,
         brier: None,
         brier_base_rate: None,
+        validation_bias: None,
         margin: options.margin,
         resolved_tickets: examples.len(),
         rated_tickets: rated,
@@ -201,6 +206,9 @@ pub fn assess(examples: &[Example], options: &Options) -> Outcome {
     out.brier = Some(validation::brier(&p_valid, &y_valid));
     out.brier_base_rate = Some(validation::brier(&vec![rate; y_valid.len()], &y_valid));
     out.calibration = validation::calibration(&p_valid, &y_valid);
+    let mean = |x: &mut dyn Iterator<Item = f64>| x.sum::<f64>() / y_valid.len() as f64;
+    out.validation_bias =
+        Some(mean(&mut p_valid.iter().copied()) - mean(&mut y_valid.iter().map(|s| f64::from(*s))));
     (out.drivers, out.driver_tickets) = drivers(&design, &x_train, &y_train, &model, options);
     out.model_id = Some(model.id(split_at));
     if low <= 0.5 + options.margin {
@@ -226,6 +234,34 @@ pub fn assess(examples: &[Example], options: &Options) -> Outcome {
     out.predicted_tickets = out.predictions.len();
     out.published = true;
     out
+}
+
+/// Writes a published outcome's predictions to the lake's `predictions` table in one commit,
+/// keyed by ticket and model: recording the same model again replaces its rows, so a rerun on
+/// an unchanged lake leaves the table as it was. Returns the rows written (0, and no commit,
+/// when nothing was published).
+pub fn record(lake: &Lake, outcome: &Outcome, as_of: Micros) -> Result<u64> {
+    let (Some(model_id), Some(bias), true) = (
+        outcome.model_id.as_deref(),
+        outcome.validation_bias,
+        outcome.published,
+    ) else {
+        return Ok(0);
+    };
+    let lock = lake.lock()?;
+    let mut staging = lake.stage("predict-record")?;
+    for (ticket_id, probability) in &outcome.predictions {
+        staging.push(Prediction {
+            ticket_id: ticket_id.clone(),
+            model_id: model_id.to_string(),
+            predicted_at: as_of,
+            p_satisfied: *probability,
+            validation_bias: bias,
+            validation_tickets: outcome.validation_tickets as u64,
+        })?;
+    }
+    staging.commit_locked(lake, &lock)?;
+    Ok(outcome.predictions.len() as u64)
 }
 
 /// A fitted logistic regression: P(satisfied) = 1 / (1 + exp(-(x . weights + intercept))).
@@ -343,13 +379,20 @@ pub fn render_text(o: &Outcome) -> String {
             o.validation_tickets
         );
     }
-    if let (Some(auc), Some(low), Some(high), Some(brier), Some(base)) =
-        (o.auc, o.auc_low, o.auc_high, o.brier, o.brier_base_rate)
-    {
+    if let (Some(auc), Some(low), Some(high), Some(brier), Some(base), Some(bias)) = (
+        o.auc,
+        o.auc_low,
+        o.auc_high,
+        o.brier,
+        o.brier_base_rate,
+        o.validation_bias,
+    ) {
         let _ = writeln!(
             s,
             "  validation: AUC {auc:.3} (95% CI {low:.3}-{high:.3}; chance is 0.5), \
-             Brier {brier:.4} (always the training rate: {base:.4})"
+             Brier {brier:.4} (always the training rate: {base:.4}), mean prediction {:+.1} \
+             points from the observed share",
+            100.0 * bias
         );
     }
     match (&o.reason, o.published) {

@@ -36,7 +36,7 @@ impl Generic {
             None => table_from_name(path).with_context(|| {
                 format!(
                     "{}: cannot tell which table this file holds: name it after the table \
-                     (tickets*, interactions*, ratings*, adoptions*, surveys*) or pass --table",
+                     (tickets*, interactions*, ratings*, adoptions*, surveys*, predictions*) or pass --table",
                     path.display()
                 )
             })?,
@@ -90,6 +90,7 @@ impl Profile for Generic {
             Table::Ratings => self.read_as(input, out, |r| mapping::rating(r, Scale::Five), stage),
             Table::Adoptions => self.read_as(input, out, mapping::adoption, stage),
             Table::Surveys => self.read_as(input, out, mapping::survey, stage),
+            Table::Predictions => self.read_as(input, out, mapping::prediction, stage),
         }
     }
 }
