@@ -38,7 +38,7 @@ mod tests {
                 assert!(at < i, "{} reads {d}", m.name);
             }
         }
-        assert_eq!(CATALOGUE.len(), 16);
+        assert_eq!(CATALOGUE.len(), 17);
         assert!(find("kpis").is_some_and(|m| m.order == "period" && !m.per_ticket));
         let passed: Vec<&str> = CATALOGUE
             .iter()

@@ -1,5 +1,6 @@
 //! The CIO dashboard: one self-contained page with KPI tiles (week-over-week change and a
-//! 12-week sparkline each), channel mix and satisfaction, and self-service deflection.
+//! 12-week sparkline each), channel mix and satisfaction (beside the estimated CSAT over every
+//! resolved ticket when a model's predictions were recorded), and self-service deflection.
 
 use std::path::Path;
 
@@ -7,7 +8,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::charts::{self, BarSeries, Bars, Scale, Sparkline};
-use super::weekly::{channel_csat, volume_ttr};
+use super::weekly::{channel_csat, estimated_csat, volume_ttr};
 use super::{DASHBOARD_TILES, Data, Quality, TREND_WEEKS, page, tiles};
 use crate::lake::write_atomic;
 use crate::timeparse::format_micros;
@@ -55,6 +56,9 @@ pub fn dashboard(data: &Data, file: &Path) -> Result<()> {
         "mix": charts::svg(&channel_mix(data))?,
         "csat": charts::svg(&channel_csat(data))?,
         "volume": charts::svg(&volume_ttr(data))?,
+        "estimated": (!data.estimated.is_empty())
+            .then(|| charts::svg(&estimated_csat(data)))
+            .transpose()?,
         "deflection": deflection,
         "quality": Quality::of(data),
     });

@@ -33,7 +33,8 @@ use crate::metrics::followups::{self, Plan, Throttles};
 use crate::metrics::ttr_shift::{Adopted, SMALL_SAMPLE, Shift, ShiftOptions, ttr_shift_each};
 use crate::model::Micros;
 use rows::{
-    AgeBucket, BacklogWeek, ChannelWeek, Escalation, Kpis, PairCell, PairSummary, SentimentBin,
+    AgeBucket, BacklogWeek, ChannelWeek, Escalation, EstimatedChannel, Kpis, PairCell, PairSummary,
+    SentimentBin,
 };
 
 /// Screenshot sizes (pixels) of the weekly report's top and of the whole dashboard.
@@ -130,6 +131,9 @@ pub struct Data {
     pub escalations: Vec<Escalation>,
     pub sentiment: Vec<SentimentBin>,
     pub backlog: Vec<AgeBucket>,
+    /// The week's `estimated_satisfaction`, channels in canonical order: empty unless a
+    /// published model's predictions were recorded (`predict --record`).
+    pub estimated: Vec<EstimatedChannel>,
     /// `pair_summary` and `pair_matrix` over the last [`PAIR_WEEKS`] weeks.
     pub pair_summary: Vec<PairSummary>,
     pub pair_matrix: Vec<PairCell>,
@@ -192,7 +196,8 @@ fn weeks_back(config: &Config, week: &Week, n: usize) -> Vec<Week> {
 /// Runs the metrics of one report week:
 /// - over the last [`HISTORY_WEEKS`] weeks, per week: `kpis`, `channel_satisfaction`,
 ///   `backlog_trend`;
-/// - over the week: `escalations`, `comment_sentiment`, `backlog` (at the week's end), and the
+/// - over the week: `escalations`, `comment_sentiment`, `backlog` (at the week's end),
+///   `estimated_satisfaction` (when predictions were recorded), and the
 ///   follow-up plan (`followups`, throttled as of the week's end);
 /// - over the last [`PAIR_WEEKS`] weeks: `pair_summary` and `pair_matrix`;
 /// - every adoption's TTR shift (`ttr_shift`) and its TTR distributions (`ttr_distribution`).
@@ -214,6 +219,12 @@ pub async fn gather(lake: &Lake, config: &Config, week: &Week) -> Result<Data> {
     let escalations = read(&this_week, "escalations", &mut tables).await?;
     let sentiment = read(&this_week, "comment_sentiment", &mut tables).await?;
     let backlog = read(&this_week, "backlog", &mut tables).await?;
+    let mut estimated: Vec<EstimatedChannel> =
+        read(&this_week, "estimated_satisfaction", &mut tables).await?;
+    if estimated.is_empty() {
+        tables.remove("estimated_satisfaction");
+    }
+    estimated.sort_by_key(|r| channel_rank(&r.channel));
     let pair_from = history[HISTORY_WEEKS - PAIR_WEEKS].start;
     let pairs = Engine::open(lake, config, &period(pair_from, false)).await?;
     let pair_summary = read(&pairs, "pair_summary", &mut tables).await?;
@@ -252,6 +263,7 @@ pub async fn gather(lake: &Lake, config: &Config, week: &Week) -> Result<Data> {
         escalations,
         sentiment,
         backlog,
+        estimated,
         pair_summary,
         pair_matrix,
         tables,

@@ -94,6 +94,24 @@ pub struct ChannelWeek {
     pub median_ttr_seconds: Option<f64>,
 }
 
+/// `estimated_satisfaction`, one row per channel of the week (none without a recorded model).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct EstimatedChannel {
+    pub channel: String,
+    pub resolved: u64,
+    pub rated: u64,
+    pub survey_csat: Option<f64>,
+    pub survey_csat_low: Option<f64>,
+    pub survey_csat_high: Option<f64>,
+    pub predicted: u64,
+    pub not_covered: u64,
+    pub coverage: Option<f64>,
+    pub estimated_csat: Option<f64>,
+    pub estimated_csat_low: Option<f64>,
+    pub estimated_csat_high: Option<f64>,
+    pub model_id: String,
+}
+
 /// `backlog_trend`, one row per week: open tickets at its end.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct BacklogWeek {

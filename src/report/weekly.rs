@@ -8,7 +8,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::charts::{self, BarSeries, Bars, Line, Plot, Scale, WeekLines};
-use super::rows::{AgeBucket, ChannelWeek, PairCell, PairSummary};
+use super::rows::{AgeBucket, ChannelWeek, EstimatedChannel, PairCell, PairSummary};
 use super::{
     Data, HISTORY_WEEKS, MIN_PAIRS, PAIR_WEEKS, Quality, TREND_WEEKS, channels, page, tiles,
     ttr_bins,
@@ -55,6 +55,9 @@ pub fn weekly(data: &Data, out: &Path) -> Result<Written> {
     draw("pair_scores", &pair_scores(data))?;
     draw("backlog", &backlog(data))?;
     draw("comment_sentiment", &comment_sentiment(data))?;
+    if !data.estimated.is_empty() {
+        draw("estimated_csat", &estimated_csat(data))?;
+    }
     let mut adoptions = Vec::new();
     for a in &data.adoptions {
         let chart = match &a.shift {
@@ -94,6 +97,7 @@ pub fn weekly(data: &Data, out: &Path) -> Result<Written> {
         "escalations": data.escalations,
         "adoptions": adoptions,
         "backlog": data.backlog,
+        "estimated": data.estimated,
         "quality": Quality::of(data),
         "charts": svgs,
         "tables": data.tables.keys().collect::<Vec<_>>(),
@@ -184,6 +188,44 @@ pub(super) fn channel_csat(data: &Data) -> Bars {
         }],
         categories: rows.iter().map(|r| r.channel.clone()).collect(),
         y_max: Some(1.1),
+    }
+}
+
+/// Survey CSAT (rated tickets) beside estimated CSAT (every resolved ticket: ratings, else the
+/// recorded model's predictions) per channel of the week, each with its 95% interval.
+pub(super) fn estimated_csat(data: &Data) -> Bars {
+    let rows = &data.estimated;
+    let col = |f: fn(&EstimatedChannel) -> Option<f64>| rows.iter().map(f).collect();
+    let model = rows.first().map_or("", |r| r.model_id.as_str());
+    Bars {
+        title: format!(
+            "Survey and estimated CSAT by resolved tickets' channel, {} (model {model})",
+            data.week.label
+        ),
+        y_label: "satisfied tickets".into(),
+        scale: Scale::Percent,
+        series: vec![
+            BarSeries {
+                name: "survey (rated tickets)".into(),
+                values: col(|r| r.survey_csat),
+                low: col(|r| r.survey_csat_low),
+                high: col(|r| r.survey_csat_high),
+                notes: rows.iter().map(|r| format!("n={}", r.rated)).collect(),
+            },
+            BarSeries {
+                name: "estimated (all resolved)".into(),
+                values: col(|r| r.estimated_csat),
+                low: col(|r| r.estimated_csat_low),
+                high: col(|r| r.estimated_csat_high),
+                notes: rows
+                    .iter()
+                    .map(|r| format!("n={}", r.rated + r.predicted))
+                    .collect(),
+            },
+        ],
+        categories: rows.iter().map(|r| r.channel.clone()).collect(),
+        // Head room for the legend above the bars.
+        y_max: Some(1.3),
     }
 }
 
