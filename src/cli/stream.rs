@@ -8,7 +8,7 @@ use anyhow::{Context as _, Result};
 use deskpulse::config::parse_duration;
 use deskpulse::stream;
 
-use super::{Context, outln, runtime, stop_signal};
+use super::{Context, outln, runtime, stop_signal, usage};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -61,18 +61,36 @@ pub struct Args {
     /// At most one cohort alert per category in this time.
     #[arg(long, default_value = "6h", value_parser = parse_duration)]
     cohort_cooldown: Duration,
+    /// An open ticket is at risk when its requester answers a reply with a message whose VADER
+    /// compound is at or below this...
+    #[arg(long, default_value_t = -0.5, allow_negative_numbers = true)]
+    at_risk_sentiment: f64,
+    /// ...or at least this much below their previous message's.
+    #[arg(long, default_value_t = 1.0)]
+    at_risk_drop: f64,
+    /// At most one at-risk alert per ticket in this time.
+    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    at_risk_cooldown: Duration,
     /// Event ids remembered after they reach the lake (repeats within them are dropped).
     #[arg(long, default_value_t = 1_000_000)]
     dedup_window: usize,
     /// Tickets remembered for alerts (category, agent, group), newest first.
     #[arg(long, default_value_t = 1_000_000)]
     ticket_index: usize,
-    /// Do not compute VADER sentiment of bodies and comments.
+    /// Do not compute VADER sentiment of bodies and comments (and raise no at-risk alerts).
     #[arg(long)]
     no_sentiment: bool,
 }
 
 pub fn run(a: Args, ctx: &Context) -> Result<ExitCode> {
+    if !(-1.0..=1.0).contains(&a.at_risk_sentiment) {
+        return Err(usage(
+            "--at-risk-sentiment is a VADER compound, from -1 to 1",
+        ));
+    }
+    if !(a.at_risk_drop > 0.0 && a.at_risk_drop <= 2.0) {
+        return Err(usage("--at-risk-drop must be above 0 and at most 2"));
+    }
     let config = &ctx.config;
     let micros = |d: Duration| d.as_micros() as i64;
     let opts = stream::Options {
@@ -101,6 +119,11 @@ pub fn run(a: Args, ctx: &Context) -> Result<ExitCode> {
             csat_threshold: config.csat_threshold,
             cohort_cooldown: micros(a.cohort_cooldown),
             sentiment: (!a.no_sentiment).then(|| config.sentiment_languages.clone()),
+            at_risk: stream::at_risk::AtRiskSettings {
+                negative_at: a.at_risk_sentiment,
+                drop: a.at_risk_drop,
+                cooldown: micros(a.at_risk_cooldown),
+            },
         },
     };
     let listen = match (a.listen, a.stdin) {

@@ -1,5 +1,6 @@
 //! Alerts: an escalation for each low rating, a follow-up cohort alert for a category whose
-//! rolling satisfaction falls below the threshold. Each is appended to an NDJSON file at once and,
+//! rolling satisfaction falls below the threshold, an at-risk alert for an open ticket whose
+//! requester answers a reply in anger ([`super::at_risk`]). Each is appended to an NDJSON file at once and,
 //! with `--webhook`, POSTed as JSON by a background task with retries. The webhook queue is
 //! bounded and fed without waiting: when it is full the alert is counted as dropped for the
 //! webhook (it is still in the file), so a slow or failing webhook never holds up ingest.
@@ -54,6 +55,28 @@ pub enum Alert {
         threshold: f64,
         min_rated: u32,
     },
+    /// An open ticket whose requester answered a reply with a strongly negative message, or
+    /// one sharply worse than their previous one.
+    AtRisk {
+        /// `at_risk:<event_id of the message>`.
+        alert_id: String,
+        alerted_at: String,
+        event_id: String,
+        ticket_id: String,
+        interaction_id: String,
+        /// `negative` or `drop`.
+        reason: String,
+        sentiment: f64,
+        previous_sentiment: Option<f64>,
+        /// The message that triggered it.
+        message: Option<String>,
+        /// Who gave the reply it answered, else the ticket's assignee.
+        agent: Option<String>,
+        group: Option<String>,
+        category: Option<String>,
+        channel: String,
+        at: String,
+    },
 }
 
 impl Alert {
@@ -63,7 +86,9 @@ impl Alert {
 
     pub fn id(&self) -> &str {
         match self {
-            Alert::Escalation { alert_id, .. } | Alert::FollowupCohort { alert_id, .. } => alert_id,
+            Alert::Escalation { alert_id, .. }
+            | Alert::FollowupCohort { alert_id, .. }
+            | Alert::AtRisk { alert_id, .. } => alert_id,
         }
     }
 

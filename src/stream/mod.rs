@@ -7,10 +7,13 @@
 //! - [`pipeline`]: de-duplication, spooling, live figures, alerts and micro-batches to the lake;
 //! - [`live`]: per-channel and per-category rolling satisfaction;
 //! - [`recent`]: bounded memory of the newest event ids and tickets;
-//! - [`alerts`]: escalation and follow-up cohort alerts to a file and a webhook;
+//! - [`at_risk`]: open tickets whose requester answers a reply with a strongly negative or a
+//!   sharply worse message;
+//! - [`alerts`]: escalation, follow-up cohort and at-risk alerts to a file and a webhook;
 //! - [`server`]: the axum routes and the stdin reader.
 
 pub mod alerts;
+pub mod at_risk;
 pub mod event;
 pub mod live;
 pub mod monitor;

@@ -25,12 +25,13 @@ use anyhow::Result;
 use tokio::sync::oneshot;
 
 use super::alerts::{Alert, AlertSink, Outgoing, now_text};
+use super::at_risk::{AtRiskSettings, Conversations, Trigger};
 use super::event::{Event, Parser, Refusal, Row};
 use super::live::{Live, TicketIndex};
 use super::monitor::Monitor;
 use super::spool::{self, Entry, Seen, Spool};
 use crate::lake::{CommitCounts, Lake};
-use crate::model::{Micros, Reject, Table};
+use crate::model::{Interaction, Micros, Reject, Table};
 use crate::sentiment::lang::ScoredLanguages;
 
 /// What the core needs to know.
@@ -55,8 +56,11 @@ pub struct Settings {
     pub min_rated: u32,
     pub csat_threshold: f64,
     pub cohort_cooldown: Micros,
-    /// Detect languages and score texts in these languages (`None`: neither, `--no-sentiment`).
+    /// Detect languages and score texts in these languages (`None`: neither, `--no-sentiment`,
+    /// and no at-risk alerts).
     pub sentiment: Option<ScoredLanguages>,
+    /// When an open ticket's requester message raises an at-risk alert.
+    pub at_risk: AtRiskSettings,
 }
 
 /// A request to the core.
@@ -122,6 +126,8 @@ pub struct Core {
     last_flush: Instant,
     live: Arc<Mutex<Live>>,
     index: TicketIndex,
+    /// Conversations of the newest tickets, for at-risk alerts (none without sentiment).
+    conversations: Option<Conversations>,
     alerts: AlertSink,
     last_cohort_alert: HashMap<String, Micros>,
     /// Open alerts: id → (spool segment holding it, JSON).
@@ -163,8 +169,12 @@ impl Core {
                 let stats = stats.clone();
                 move || flush_loop(lake, sentiment, batches, to_core, stats)
             })?;
+        let conversations = settings.sentiment.clone().map(|languages| {
+            Conversations::new(settings.ticket_index, settings.at_risk.clone(), languages)
+        });
         let mut core = Core {
             settings,
+            conversations,
             spool,
             seen,
             spooled: HashSet::new(),
@@ -379,16 +389,27 @@ impl Core {
             .set((self.pending.len() + self.in_flight) as i64);
     }
 
-    /// Updates the ticket index and the live figures, and returns the alerts due: the
-    /// escalation of a low rating and, with `cohorts`, a cohort alert.
-    fn observe(&mut self, e: &Event, cohorts: bool) -> Vec<Alert> {
+    /// Updates the ticket index, the conversations and the live figures, and returns the
+    /// alerts due: the escalation of a low rating and, with `fresh` (not a replay), a cohort
+    /// alert and an at-risk alert.
+    fn observe(&mut self, e: &Event, fresh: bool) -> Vec<Alert> {
         let mut due = Vec::new();
         let r = match &e.row {
             Row::Ticket(t) => {
                 self.index.add_ticket(t);
+                if let Some(c) = &mut self.conversations {
+                    c.ticket(t);
+                }
                 return due;
             }
-            Row::Interaction(_) => return due,
+            Row::Interaction(i) => {
+                let trigger = self
+                    .conversations
+                    .as_mut()
+                    .and_then(|c| c.interaction(i, now(), fresh));
+                due.extend(trigger.map(|t| self.at_risk(e, i, t)));
+                return due;
+            }
             Row::Rating(r) => r,
         };
         let at = now();
@@ -416,7 +437,7 @@ impl Core {
                 rated_at: crate::timeparse::format_micros(r.rated_at),
             });
         }
-        if !cohorts {
+        if !fresh {
             return due;
         }
         if let (Some(w), Some(category)) = (window, info.category) {
@@ -433,6 +454,27 @@ impl Core {
             }
         }
         due
+    }
+
+    /// The at-risk alert of requester message `i` (event `e`).
+    fn at_risk(&self, e: &Event, i: &Interaction, t: Trigger) -> Alert {
+        let info = self.index.get(&i.ticket_id).cloned().unwrap_or_default();
+        Alert::AtRisk {
+            alert_id: format!("at_risk:{}", e.id),
+            alerted_at: now_text(),
+            event_id: e.id.clone(),
+            ticket_id: i.ticket_id.clone(),
+            interaction_id: i.interaction_id.clone(),
+            reason: t.reason.to_string(),
+            sentiment: t.sentiment,
+            previous_sentiment: t.previous,
+            message: i.body.clone(),
+            agent: t.responder.or(info.assignee_id),
+            group: info.assignment_group,
+            category: info.category,
+            channel: i.channel.as_str().to_string(),
+            at: crate::timeparse::format_micros(i.at),
+        }
     }
 
     /// Puts alerts in the outbox (fsync'd), then writes them to the file and the webhook queue.
