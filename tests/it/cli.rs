@@ -835,6 +835,16 @@ fn predict_prints_its_validation_as_json_and_publishes_nothing_it_cannot_back() 
         "{text}"
     );
     assert!(text.contains("Calibration on the validation tickets") && text.contains("Drivers"));
+    // --record writes nothing without a published model, and says so.
+    let record = deskpulse(&lake, &["predict", "--as-of", "2026-11-30", "--record"]);
+    assert!(record.status.success(), "{record:?}");
+    let said = String::from_utf8_lossy(&record.stderr);
+    assert!(
+        said.contains("nothing recorded: no model was published"),
+        "{said}"
+    );
+    let predictions = Lake::open(&lake).unwrap().row_count(Table::Predictions);
+    assert_eq!(predictions.unwrap(), 0);
     let csv = deskpulse(&lake, &["predict", "--format", "csv"]);
     assert_eq!(csv.status.code(), Some(2));
 }

@@ -150,7 +150,11 @@ impl Readiness {
 
 fn generated() -> &'static common::Generated {
     static G: OnceLock<common::Generated> = OnceLock::new();
-    G.get_or_init(|| common::generated(3_000, 5))
+    G.get_or_init(|| {
+        let g = common::generated(3_000, 5);
+        common::ingest_predictions(&g);
+        g
+    })
 }
 
 /// A desk in Berlin working 08:00–16:30, Monday to Thursday, with a holiday: business seconds

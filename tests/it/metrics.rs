@@ -23,10 +23,15 @@ const TICKETS: u64 = 20_000;
 use crate::common;
 use common::Generated;
 
-/// The generated lake, built once for all tests of this file.
+/// The generated lake with a model's recorded predictions, built once for all tests of this
+/// file.
 fn generated() -> &'static Generated {
     static G: OnceLock<Generated> = OnceLock::new();
-    G.get_or_init(|| common::generated(TICKETS, 11))
+    G.get_or_init(|| {
+        let g = common::generated(TICKETS, 11);
+        common::record_predictions(&g.lake);
+        g
+    })
 }
 
 fn t(s: &str) -> i64 {

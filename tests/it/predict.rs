@@ -1,13 +1,14 @@
-//! `deskpulse predict` on generated lakes: the planted effects are learned and published; the
-//! same lake with its ratings shuffled across tickets cannot be told from chance and publishes
-//! nothing.
+//! `deskpulse predict` on generated lakes: the planted effects are learned and published, and
+//! recorded once however often recorded; the same lake with its ratings shuffled across tickets
+//! cannot be told from chance and publishes nothing.
 
 use deskpulse::config::Config;
 use deskpulse::engine::{Engine, Params};
 use deskpulse::generate::{self, GenerateOptions};
 use deskpulse::ingest::ingest_canonical;
 use deskpulse::lake::Lake;
-use deskpulse::predict::{Options, Outcome, predict};
+use deskpulse::model::Table;
+use deskpulse::predict::{Options, Outcome, predict, record};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
@@ -33,22 +34,13 @@ fn outcome(lake: &Lake, options: &Options) -> Outcome {
 #[test]
 fn the_planted_effects_are_learned_and_published() {
     let g = common::generated(TICKETS, 11);
-    // The generator ties satisfaction to the channel, the category, the bot and the outage
-    // only: the AUC is above chance but not by the default margin, so the test publishes with
-    // no margin (docs/prediction.md).
-    let options = Options {
-        margin: 0.0,
-        ..Options::default()
-    };
-    let o = outcome(&g.lake, &options);
+    // The generator ties satisfaction to the channel, the category, the bot, the outage and
+    // the mood of the requester's follow-up (generate::MOOD_COUPLING): published at the
+    // default margin.
+    let o = outcome(&g.lake, &Options::default());
     assert!(o.published, "{o:#?}");
     let (auc, low) = (o.auc.unwrap(), o.auc_low.unwrap());
-    assert!(low > 0.5 && auc > low, "{o:#?}");
-    let default = Options {
-        driver_refits: 0,
-        ..Options::default()
-    };
-    assert!(!outcome(&g.lake, &default).published);
+    assert!(low > 0.6 && auc > low, "{o:#?}");
     assert!(o.brier.unwrap() < o.brier_base_rate.unwrap(), "{o:#?}");
     assert_eq!(o.train_tickets + o.validation_tickets, o.rated_tickets);
     assert_eq!(o.predicted_tickets, o.resolved_tickets - o.rated_tickets);
@@ -64,12 +56,35 @@ fn the_planted_effects_are_learned_and_published() {
         .find(|d| d.change.starts_with("a bot"))
         .unwrap();
     assert!(bot.points < 0.0 && bot.high.unwrap() < 0.0, "{bot:?}");
+    // The planted mood: a happier last message makes satisfaction more likely.
+    let mood = o
+        .drivers
+        .iter()
+        .find(|d| d.change.starts_with("last requester message"))
+        .unwrap();
+    assert!(mood.points > 0.0 && mood.low.unwrap() > 0.0, "{mood:?}");
     // Calibration: ten tenths covering the validation tickets.
     assert_eq!(o.calibration.len(), 10);
     assert_eq!(
         o.calibration.iter().map(|d| d.tickets).sum::<usize>(),
         o.validation_tickets
     );
+    assert!(o.validation_bias.unwrap().abs() < 0.05, "{o:#?}");
+
+    // Recorded: one row per unrated resolved ticket; recorded again from the unchanged lake,
+    // the same model and the same rows, not twice as many.
+    let as_of = generate::end_micros();
+    assert_eq!(
+        record(&g.lake, &o, as_of).unwrap(),
+        o.predicted_tickets as u64
+    );
+    let rows = g.lake.row_count(Table::Predictions).unwrap();
+    assert_eq!(rows, o.predicted_tickets as u64);
+    let again = outcome(&g.lake, &Options::default());
+    assert_eq!(again.model_id, o.model_id);
+    assert_eq!(again.predictions, o.predictions);
+    record(&g.lake, &again, as_of).unwrap();
+    assert_eq!(g.lake.row_count(Table::Predictions).unwrap(), rows);
 }
 
 /// The figures docs/prediction.md and the README show for the demo lake (25,000 tickets, seed
@@ -81,21 +96,26 @@ fn the_demo_lake_gives_the_documented_figures() {
     let r3 = |x: Option<f64>| format!("{:.3}", x.unwrap());
     assert_eq!(
         (r3(o.auc), r3(o.auc_low), r3(o.auc_high)),
-        ("0.569".into(), "0.534".into(), "0.604".into()),
+        ("0.663".into(), "0.630".into(), "0.696".into()),
         "{o:#?}"
     );
-    assert_eq!(format!("{:.4}", o.brier.unwrap()), "0.1822");
-    assert_eq!(format!("{:.4}", o.brier_base_rate.unwrap()), "0.1847");
+    assert_eq!(format!("{:.4}", o.brier.unwrap()), "0.1880");
+    assert_eq!(format!("{:.4}", o.brier_base_rate.unwrap()), "0.2038");
+    assert_eq!(
+        format!("{:+.1}", 100.0 * o.validation_bias.unwrap()),
+        "+7.0"
+    );
     assert_eq!(
         (
             o.resolved_tickets,
             o.rated_tickets,
             o.train_tickets,
-            o.validation_tickets
+            o.validation_tickets,
+            o.predicted_tickets
         ),
-        (24_976, 7_084, 5_667, 1_417)
+        (24_976, 7_084, 5_667, 1_417, 17_892)
     );
-    assert!(!o.published && o.predicted_tickets == 0);
+    assert!(o.published);
     let driver = |name: &str| {
         let d = o.drivers.iter().find(|d| d.change == name).unwrap();
         let f = |x: f64| format!("{x:+.1}");
@@ -104,12 +124,15 @@ fn the_demo_lake_gives_the_documented_figures() {
     let t = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
     assert_eq!(
         driver("a bot took part (versus humans only)"),
-        t("-9.3", "-12.9", "-6.9")
+        t("-7.8", "-10.5", "-4.2")
     );
-    assert_eq!(driver("channel chat (versus phone)").0, "+5.0");
-    assert_eq!(driver("channel email (versus phone)").0, "-10.2");
-    assert_eq!(driver("channel portal (versus phone)").0, "-8.6");
-    assert_eq!(driver("channel social (versus phone)").0, "-19.2");
+    assert_eq!(
+        driver("last requester message 0.5 more positive"),
+        t("+2.4", "+1.6", "+3.3")
+    );
+    assert_eq!(driver("channel chat (versus phone)").0, "+6.8");
+    assert_eq!(driver("channel email (versus phone)").0, "-7.1");
+    assert_eq!(driver("channel portal (versus phone)").0, "-5.6");
 }
 
 #[test]
@@ -166,5 +189,8 @@ fn shuffled_ratings_cannot_be_predicted_and_nothing_is_published() {
     );
     assert_eq!(o.predicted_tickets, 0);
     assert!(o.predictions.is_empty());
-    assert!(o.reason.unwrap().contains("cannot be predicted"));
+    assert!(o.reason.as_deref().unwrap().contains("cannot be predicted"));
+    // Nothing published, nothing recorded.
+    assert_eq!(record(&lake, &o, generate::end_micros()).unwrap(), 0);
+    assert_eq!(lake.row_count(Table::Predictions).unwrap(), 0);
 }

@@ -372,6 +372,89 @@ async fn a_low_rating_alerts_within_a_second_and_a_failing_category_once_per_coo
     );
 }
 
+fn said(id: &str, ticket: &str, role: &str, actor: &str, body: &str) -> Value {
+    json!({"type": "interaction", "event_id": format!("i-{id}"), "interaction_id": id,
+           "ticket_id": ticket, "at": now(), "actor_role": role, "actor_id": actor,
+           "channel": "chat", "body": body})
+}
+
+fn at_risk(lake: &Path) -> Vec<Value> {
+    alerts(lake)
+        .into_iter()
+        .filter(|a| a["kind"] == "at_risk")
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_angry_answer_to_a_reply_alerts_within_a_second_and_once_per_cooldown() {
+    let (_d, lake) = lake_dir();
+    let s = Stream::start(&lake, &[]);
+    const ANGRY: &str = "<b>This is terrible</b>, nothing works and I am furious. Worst help ever!";
+    let opening = [
+        ticket("T5", "Hardware"),
+        said(
+            "M1",
+            "T5",
+            "requester",
+            "u-1",
+            "Hello, could you please help me? Thanks, great service!",
+        ),
+        said(
+            "M2",
+            "T5",
+            "agent",
+            "agent-9",
+            "Please hold the power button for ten seconds.",
+        ),
+    ];
+    assert_eq!(post(&s.url, ndjson(&opening), None).await.0, 200);
+    // An angry message before any reply would not be an answer to the desk: none so far.
+    assert!(at_risk(&lake).is_empty());
+    let sent = Instant::now();
+    let angry = said("M3", "T5", "requester", "u-1", ANGRY);
+    assert_eq!(post(&s.url, ndjson(&[angry]), None).await.0, 200);
+    let alert = loop {
+        if let Some(a) = at_risk(&lake).into_iter().next() {
+            break a;
+        }
+        assert!(
+            sent.elapsed() < Duration::from_secs(1),
+            "no at-risk alert within a second"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert!(sent.elapsed() < Duration::from_secs(1));
+    assert_eq!(alert["alert_id"], "at_risk:i-M3");
+    assert_eq!(alert["ticket_id"], "T5");
+    assert_eq!(alert["interaction_id"], "M3");
+    assert_eq!(alert["reason"], "negative");
+    assert_eq!(alert["agent"], "agent-9");
+    assert_eq!(alert["group"], "Service Desk L1");
+    assert_eq!(alert["category"], "Hardware");
+    assert_eq!(alert["channel"], "chat");
+    assert_eq!(alert["message"], ANGRY);
+    assert!(
+        alert["previous_sentiment"].as_f64().unwrap() > 0.0,
+        "{alert}"
+    );
+    assert!(alert["sentiment"].as_f64().unwrap() <= -0.5, "{alert}");
+    // Another reply and another angry answer within the cooldown: no second alert (alerts are
+    // written before the request is acknowledged).
+    let again = [
+        said(
+            "M4",
+            "T5",
+            "agent",
+            "agent-9",
+            "I am sorry, please try again.",
+        ),
+        said("M5", "T5", "requester", "u-1", ANGRY),
+    ];
+    assert_eq!(post(&s.url, ndjson(&again), None).await.0, 200);
+    s.stop();
+    assert_eq!(at_risk(&lake).len(), 1, "{:?}", at_risk(&lake));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_requests_get_400_401_413_503_and_nothing_valid_is_lost() {
     let (d, lake) = lake_dir();
