@@ -36,16 +36,19 @@ pub enum Table {
     Surveys,
     /// P(satisfied) of unrated resolved tickets, written by `deskpulse predict --record`.
     Predictions,
+    /// The published models behind the predictions (what `stream` scores open tickets with).
+    Models,
 }
 
 impl Table {
-    pub const ALL: [Table; 6] = [
+    pub const ALL: [Table; 7] = [
         Table::Tickets,
         Table::Interactions,
         Table::Ratings,
         Table::Adoptions,
         Table::Surveys,
         Table::Predictions,
+        Table::Models,
     ];
 
     pub fn name(self) -> &'static str {
@@ -56,6 +59,7 @@ impl Table {
             Table::Adoptions => "adoptions",
             Table::Surveys => "surveys",
             Table::Predictions => "predictions",
+            Table::Models => "models",
         }
     }
 
@@ -67,6 +71,7 @@ impl Table {
             Table::Adoptions => ADOPTIONS.clone(),
             Table::Surveys => SURVEYS.clone(),
             Table::Predictions => PREDICTIONS.clone(),
+            Table::Models => MODELS.clone(),
         }
     }
 
@@ -79,6 +84,7 @@ impl Table {
             Table::Adoptions => &["adoption_id"],
             Table::Surveys => &["requester_id", "sent_at", "cohort"],
             Table::Predictions => &["ticket_id", "model_id"],
+            Table::Models => &["model_id"],
         }
     }
 
@@ -98,7 +104,7 @@ impl Table {
             Table::Tickets => Some("opened_at"),
             Table::Interactions => Some("at"),
             Table::Ratings => Some("rated_at"),
-            Table::Adoptions | Table::Surveys | Table::Predictions => None,
+            Table::Adoptions | Table::Surveys | Table::Predictions | Table::Models => None,
         }
     }
 }
@@ -115,7 +121,7 @@ impl FromStr for Table {
         Table::ALL
             .into_iter()
             .find(|t| t.name() == s)
-            .ok_or_else(|| format!("unknown table '{s}' (expected one of tickets, interactions, ratings, adoptions, surveys, predictions)"))
+            .ok_or_else(|| format!("unknown table '{s}' (expected one of tickets, interactions, ratings, adoptions, surveys, predictions, models)"))
     }
 }
 
@@ -213,6 +219,14 @@ static PREDICTIONS: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("p_satisfied", DataType::Float64, false),
         Field::new("validation_bias", DataType::Float64, false),
         Field::new("validation_tickets", DataType::UInt64, false),
+    ]))
+});
+
+static MODELS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        utf8("model_id", false),
+        ts("predicted_at", false),
+        utf8("spec", false),
     ]))
 });
 
@@ -660,6 +674,15 @@ pub struct Prediction {
     pub validation_tickets: u64,
 }
 
+/// One published model as recorded: its id, the moment it is as of, and everything needed to
+/// score a ticket with it (`spec`: JSON of `predict::Spec`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedModel {
+    pub model_id: String,
+    pub predicted_at: Micros,
+    pub spec: String,
+}
+
 /// One refused input row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reject {
@@ -1084,6 +1107,27 @@ impl TableRow for Prediction {
                 f(|r| r.p_satisfied),
                 f(|r| r.validation_bias),
                 Arc::new(validation_tickets.finish()),
+            ],
+        )
+    }
+}
+
+impl TableRow for RecordedModel {
+    const TABLE: Table = Table::Models;
+    fn partition_time(&self) -> Micros {
+        self.predicted_at
+    }
+    fn key(&self) -> String {
+        self.model_id.clone()
+    }
+    fn to_batch(rows: &[Self]) -> RecordBatch {
+        let s = |f: fn(&RecordedModel) -> &str| str_col(rows.iter().map(|r| Some(f(r))));
+        batch(
+            Table::Models,
+            vec![
+                s(|r| &r.model_id),
+                ts_col(rows.iter().map(|r| Some(r.predicted_at))),
+                s(|r| &r.spec),
             ],
         )
     }

@@ -68,6 +68,10 @@ pub struct Args {
     /// ...or at least this much below their previous message's.
     #[arg(long, default_value_t = 1.0)]
     at_risk_drop: f64,
+    /// ...or when the published model (the latest `predict --record`) gives the ticket so far a
+    /// P(satisfied) below this (0: never).
+    #[arg(long, default_value_t = 0.5)]
+    at_risk_probability: f64,
     /// At most one at-risk alert per ticket in this time.
     #[arg(long, default_value = "24h", value_parser = parse_duration)]
     at_risk_cooldown: Duration,
@@ -90,6 +94,9 @@ pub fn run(a: Args, ctx: &Context) -> Result<ExitCode> {
     }
     if !(a.at_risk_drop > 0.0 && a.at_risk_drop <= 2.0) {
         return Err(usage("--at-risk-drop must be above 0 and at most 2"));
+    }
+    if !(0.0..=1.0).contains(&a.at_risk_probability) {
+        return Err(usage("--at-risk-probability must be from 0 to 1"));
     }
     let config = &ctx.config;
     let micros = |d: Duration| d.as_micros() as i64;
@@ -122,7 +129,9 @@ pub fn run(a: Args, ctx: &Context) -> Result<ExitCode> {
             at_risk: stream::at_risk::AtRiskSettings {
                 negative_at: a.at_risk_sentiment,
                 drop: a.at_risk_drop,
+                probability_below: a.at_risk_probability,
                 cooldown: micros(a.at_risk_cooldown),
+                calendar: config.calendar.clone(),
             },
         },
     };

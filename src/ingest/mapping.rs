@@ -307,6 +307,7 @@ pub fn required_columns(table: Table) -> &'static [&'static str] {
         Table::Adoptions => &["adoption_id", "name", "launched_at"],
         Table::Surveys => &["requester_id", "sent_at", "cohort"],
         Table::Predictions => &["ticket_id", "model_id", "predicted_at", "p_satisfied"],
+        Table::Models => &["model_id", "predicted_at", "spec"],
     }
 }
 

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use crate::model::{
-    Adoption, Finding, Interaction, Micros, Prediction, Rating, Reject, Survey, Table, TableRow,
-    Ticket, findings_batch, rejects_batch,
+    Adoption, Finding, Interaction, Micros, Prediction, Rating, RecordedModel, Reject, Survey,
+    Table, TableRow, Ticket, findings_batch, rejects_batch,
 };
 use crate::sentiment::lang::ScoredLanguages;
 use crate::timeparse::month_of;
@@ -91,6 +91,7 @@ pub struct Staging {
     adoptions: Buffer<Adoption>,
     surveys: Buffer<Survey>,
     predictions: Buffer<Prediction>,
+    models: Buffer<RecordedModel>,
     buffered: usize,
     parts: BTreeMap<(Table, String), Vec<DataFile>>,
     next_part: usize,
@@ -151,6 +152,7 @@ stageable!(Rating, ratings);
 stageable!(Adoption, adoptions);
 stageable!(Survey, surveys);
 stageable!(Prediction, predictions);
+stageable!(RecordedModel, models);
 
 impl Staging {
     /// An empty staging area in `dir` (see [`Lake::stage`]).
@@ -165,6 +167,7 @@ impl Staging {
             adoptions: Buffer::default(),
             surveys: Buffer::default(),
             predictions: Buffer::default(),
+            models: Buffer::default(),
             buffered: 0,
             parts: BTreeMap::new(),
             next_part: 0,
@@ -282,6 +285,8 @@ impl Staging {
         self.spill_table(surveys, &mut jobs);
         let predictions = std::mem::take(&mut self.predictions.partitions);
         self.spill_table(predictions, &mut jobs);
+        let models = std::mem::take(&mut self.models.partitions);
+        self.spill_table(models, &mut jobs);
         self.buffered = 0;
         if !jobs.is_empty() {
             self.writing = Some(std::thread::spawn(move || {

@@ -7,6 +7,7 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type, TimeUnit, TimestampMicrosecondType};
 use ndarray::Array2;
+use serde::{Deserialize, Serialize};
 
 use crate::model::Micros;
 
@@ -155,8 +156,56 @@ pub fn examples(batches: &[RecordBatch]) -> Result<Vec<Example>> {
     Ok(out)
 }
 
+/// What is known of an open ticket so far (for scoring it live, as `stream` does): the
+/// features of `prediction_features` up to now, with the resolution time so far.
+#[derive(Debug, Clone, Default)]
+pub struct SoFar {
+    pub frt_hours: Option<f64>,
+    pub ttr_hours: Option<f64>,
+    pub reopens: f64,
+    pub reassignments: f64,
+    pub agent_hops: f64,
+    pub channel_switches: f64,
+    pub requester_messages: f64,
+    pub sentiment_first: Option<f64>,
+    pub sentiment_last: Option<f64>,
+    pub sentiment_min: Option<f64>,
+    pub bot: bool,
+    pub channel: Option<String>,
+    pub category: Option<String>,
+    pub priority: Option<String>,
+}
+
+impl Example {
+    /// An unrated example from what is known of a ticket so far.
+    pub fn so_far(ticket_id: &str, s: &SoFar) -> Example {
+        let value = |column: &str| match column {
+            "frt_hours" => s.frt_hours,
+            "ttr_hours" => s.ttr_hours,
+            "reopens" => Some(s.reopens),
+            "reassignments" => Some(s.reassignments),
+            "agent_hops" => Some(s.agent_hops),
+            "channel_switches" => Some(s.channel_switches),
+            "requester_messages" => Some(s.requester_messages),
+            "sentiment_first" => s.sentiment_first,
+            "sentiment_last" => s.sentiment_last,
+            "sentiment_min" => s.sentiment_min,
+            "sentiment_trend" => Some(s.sentiment_last? - s.sentiment_first?),
+            other => unreachable!("no live value for {other}"),
+        };
+        Example {
+            ticket_id: ticket_id.to_string(),
+            rated_at: None,
+            satisfied: None,
+            numeric: std::array::from_fn(|k| value(NUMERIC[k].column)),
+            bot: s.bot,
+            levels: [s.channel.clone(), s.category.clone(), s.priority.clone()],
+        }
+    }
+}
+
 /// What a column of the model's matrix means.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 enum Column {
     /// A numeric feature, standardised: (transformed - mean) / sd; missing: the mean (0).
     Numeric {
@@ -177,7 +226,7 @@ enum Column {
 }
 
 /// The columns learned from the training rows.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Design {
     columns: Vec<Column>,
     /// Per categorical feature: its reference level (the most common), its levels' columns and
@@ -185,7 +234,7 @@ pub struct Design {
     levels: Vec<Levels>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Levels {
     reference: Option<String>,
     columns: std::collections::HashMap<String, usize>,

@@ -8,19 +8,19 @@
 pub mod features;
 pub mod validation;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use linfa::prelude::*;
 use linfa_logistic::LogisticRegression;
 use ndarray::{Array1, Array2};
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::engine::Engine;
 use crate::lake::Lake;
-use crate::model::{Micros, Prediction};
-use features::{Design, Example};
+use crate::model::{Micros, Prediction, RecordedModel, Table};
+pub use features::{Design, Example, SoFar};
 use validation::{Auc, Decile};
 
 /// How a prediction is made and judged.
@@ -94,6 +94,60 @@ pub struct Outcome {
     /// The predictions when published: unrated resolved tickets, by ticket id.
     #[serde(skip)]
     pub predictions: Vec<(String, f64)>,
+    /// The published model itself (what `--record` stores for `stream`).
+    #[serde(skip)]
+    pub model: Option<(Design, Model)>,
+}
+
+/// A published model as recorded in the lake's `models` table: what scores a ticket.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Spec {
+    pub model_id: String,
+    pub predicted_at: Micros,
+    pub design: Design,
+    pub weights: Vec<f64>,
+    pub intercept: f64,
+}
+
+impl Spec {
+    /// P(satisfied) of one ticket.
+    pub fn probability(&self, e: &Example) -> f64 {
+        let model = Model {
+            weights: self.weights.clone(),
+            intercept: self.intercept,
+        };
+        model.probabilities(&self.design.matrix(&[e]))[0]
+    }
+
+    /// The latest model recorded in the lake (by `predicted_at`, ties: the higher id), if any.
+    pub fn latest(lake: &Lake) -> Result<Option<Spec>> {
+        use datafusion::arrow::array::AsArray;
+        use datafusion::arrow::datatypes::TimestampMicrosecondType;
+        let mut best: Option<(Micros, String, String)> = None;
+        for b in lake.scan(Table::Models, None)? {
+            let col = |name: &str| b.column_by_name(name).expect("models schema").clone();
+            let (ids, at, spec) = (col("model_id"), col("predicted_at"), col("spec"));
+            let (ids, at, spec) = (
+                ids.as_string::<i32>(),
+                at.as_primitive::<TimestampMicrosecondType>(),
+                spec.as_string::<i32>(),
+            );
+            for i in 0..b.num_rows() {
+                let row = (
+                    at.value(i),
+                    ids.value(i).to_string(),
+                    spec.value(i).to_string(),
+                );
+                if best.as_ref().is_none_or(|b| (row.0, &row.1) > (b.0, &b.1)) {
+                    best = Some(row);
+                }
+            }
+        }
+        best.map(|(_, id, spec)| {
+            serde_json::from_str(&spec).with_context(|| format!("model {id} in the lake"))
+        })
+        .transpose()
+    }
 }
 
 /// How one change to a ticket moves P(satisfied), on average over the training tickets, with
@@ -164,6 +218,7 @@ pub fn assess(examples: &[Example], options: &Options) -> Outcome {
         drivers: Vec::new(),
         driver_tickets: 0,
         predictions: Vec::new(),
+        model: None,
     };
     let outcome = |rows: &[&Example]| -> Vec<bool> {
         rows.iter().map(|e| e.satisfied == Some(true)).collect()
@@ -233,23 +288,37 @@ pub fn assess(examples: &[Example], options: &Options) -> Outcome {
         .collect();
     out.predicted_tickets = out.predictions.len();
     out.published = true;
+    out.model = Some((design, model));
     out
 }
 
-/// Writes a published outcome's predictions to the lake's `predictions` table in one commit,
-/// keyed by ticket and model: recording the same model again replaces its rows, so a rerun on
-/// an unchanged lake leaves the table as it was. Returns the rows written (0, and no commit,
-/// when nothing was published).
+/// Writes a published outcome's predictions to the lake's `predictions` table, and the model
+/// to `models`, in one commit, keyed by ticket and model: recording the same model again
+/// replaces its rows, so a rerun on an unchanged lake leaves the tables as they were. Returns
+/// the predictions written (0, and no commit, when nothing was published).
 pub fn record(lake: &Lake, outcome: &Outcome, as_of: Micros) -> Result<u64> {
-    let (Some(model_id), Some(bias), true) = (
+    let (Some(model_id), Some(bias), Some((design, model)), true) = (
         outcome.model_id.as_deref(),
         outcome.validation_bias,
+        &outcome.model,
         outcome.published,
     ) else {
         return Ok(0);
     };
+    let spec = Spec {
+        model_id: model_id.to_string(),
+        predicted_at: as_of,
+        design: design.clone(),
+        weights: model.weights.clone(),
+        intercept: model.intercept,
+    };
     let lock = lake.lock()?;
     let mut staging = lake.stage("predict-record")?;
+    staging.push(RecordedModel {
+        model_id: model_id.to_string(),
+        predicted_at: as_of,
+        spec: serde_json::to_string(&spec)?,
+    })?;
     for (ticket_id, probability) in &outcome.predictions {
         staging.push(Prediction {
             ticket_id: ticket_id.clone(),

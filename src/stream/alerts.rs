@@ -56,7 +56,8 @@ pub enum Alert {
         min_rated: u32,
     },
     /// An open ticket whose requester answered a reply with a strongly negative message, or
-    /// one sharply worse than their previous one.
+    /// one sharply worse than their previous one, or whose P(satisfied) by the published model
+    /// fell below the threshold.
     AtRisk {
         /// `at_risk:<event_id of the message>`.
         alert_id: String,
@@ -64,10 +65,13 @@ pub enum Alert {
         event_id: String,
         ticket_id: String,
         interaction_id: String,
-        /// `negative` or `drop`.
+        /// `negative`, `drop` or `model`.
         reason: String,
-        sentiment: f64,
+        sentiment: Option<f64>,
         previous_sentiment: Option<f64>,
+        /// The published model's P(satisfied) of the ticket so far, and the model.
+        probability: Option<f64>,
+        model_id: Option<String>,
         /// The message that triggered it.
         message: Option<String>,
         /// Who gave the reply it answered, else the ticket's assignee.

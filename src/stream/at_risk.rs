@@ -1,13 +1,17 @@
 //! At-risk tickets: a requester who answers a reply with a strongly negative message, or whose
-//! mood falls sharply from their previous message, while the ticket is open. That is the moment
-//! to ask for feedback or for a team lead to step in, before a bad rating (DESIGN 1: feedback at
-//! the moments of strongest emotion, escalation when frustration rises).
+//! mood falls sharply from their previous message, or whose ticket the published model (the
+//! latest in the lake's `models`, `predict --record`) now gives a low P(satisfied), while the
+//! ticket is open. That is the moment to ask for feedback or for a team lead to step in, before
+//! a bad rating (DESIGN 1: feedback at the moments of strongest emotion, escalation when
+//! frustration rises).
 //!
 //! The state per ticket (was there a reply since the requester last wrote, who replied, the
-//! requester's last mood, the last alert) is kept for the newest tickets only, like the ticket
-//! index, so memory stays bounded.
+//! requester's moods, what the model reads of the ticket so far, the last alert) is kept for
+//! the newest tickets only, like the ticket index, so memory stays bounded.
 
-use crate::model::{ActorRole, Interaction, Micros, Ticket};
+use crate::calendar::Calendar;
+use crate::model::{ActorRole, Channel, Interaction, Micros, ResolutionPath, Ticket};
+use crate::predict::{Example, SoFar, Spec};
 use crate::sentiment::lang::{ScoredLanguages, classify};
 
 use super::recent::Recent;
@@ -19,8 +23,13 @@ pub struct AtRiskSettings {
     pub negative_at: f64,
     /// ...or at least this much below the requester's previous scored message.
     pub drop: f64,
+    /// ...or when the published model's P(satisfied) of the ticket so far falls below this
+    /// (0: never).
+    pub probability_below: f64,
     /// At most one at-risk alert per ticket in this time.
     pub cooldown: Micros,
+    /// Business hours for the model's first response and resolution times.
+    pub calendar: Calendar,
 }
 
 impl Default for AtRiskSettings {
@@ -28,7 +37,9 @@ impl Default for AtRiskSettings {
         AtRiskSettings {
             negative_at: -0.5,
             drop: 1.0,
+            probability_below: 0.5,
             cooldown: 24 * 3_600_000_000,
+            calendar: Calendar::default(),
         }
     }
 }
@@ -36,10 +47,15 @@ impl Default for AtRiskSettings {
 /// Why a message made its ticket at risk.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trigger {
-    /// `negative` (at or below the threshold) or `drop` (from the previous message).
+    /// `negative` (at or below the threshold), `drop` (from the previous message) or `model`
+    /// (P(satisfied) below the threshold).
     pub reason: &'static str,
-    pub sentiment: f64,
+    /// The message's sentiment (None: not scored, for a `model` trigger).
+    pub sentiment: Option<f64>,
     pub previous: Option<f64>,
+    /// The model's P(satisfied) of the ticket so far, and the model (when there is one).
+    pub probability: Option<f64>,
+    pub model_id: Option<String>,
     /// Who gave the reply the requester answered.
     pub responder: Option<String>,
 }
@@ -54,6 +70,15 @@ struct Conversation {
     last_alert: Option<Micros>,
     /// A ticket event said resolved or closed (a later one without either reopens it).
     closed: bool,
+    /// What the model reads: the ticket's fields, its first reply and who took part.
+    so_far: SoFar,
+    opened_at: Option<Micros>,
+    first_reply: Option<Micros>,
+    export_first_response: Option<Micros>,
+    agents: Vec<String>,
+    requester_channels: Vec<Channel>,
+    /// The model's last P(satisfied) of the ticket: an alert when it falls below the threshold.
+    probability: Option<f64>,
 }
 
 /// The conversations of the newest tickets.
@@ -61,6 +86,7 @@ pub struct Conversations {
     tickets: Recent<Conversation>,
     settings: AtRiskSettings,
     languages: ScoredLanguages,
+    model: Option<Spec>,
 }
 
 impl Conversations {
@@ -69,7 +95,17 @@ impl Conversations {
             tickets: Recent::new(capacity),
             settings,
             languages,
+            model: None,
         }
+    }
+
+    /// Scores open tickets with `model` from now on (None: no model trigger).
+    pub fn set_model(&mut self, model: Option<Spec>) {
+        self.model = model;
+    }
+
+    pub fn model_id(&self) -> Option<&str> {
+        self.model.as_ref().map(|m| m.model_id.as_str())
     }
 
     fn entry(&mut self, ticket_id: &str) -> &mut Conversation {
@@ -80,9 +116,19 @@ impl Conversations {
         self.tickets.get_mut(ticket_id).expect("just inserted")
     }
 
-    /// A ticket event: resolved or closed tickets are not at risk.
+    /// A ticket event: resolved or closed tickets are not at risk; its fields feed the model.
     pub fn ticket(&mut self, t: &Ticket) {
-        self.entry(&t.ticket_id).closed = t.resolved_at.is_some() || t.closed_at.is_some();
+        let c = self.entry(&t.ticket_id);
+        c.closed = t.resolved_at.is_some() || t.closed_at.is_some();
+        c.opened_at = Some(t.opened_at);
+        c.export_first_response = t.first_response_at;
+        let s = &mut c.so_far;
+        s.reopens = f64::from(t.reopen_count.unwrap_or(0));
+        s.reassignments = f64::from(t.reassignment_count.unwrap_or(0));
+        s.bot |= t.resolution_path == Some(ResolutionPath::Bot);
+        s.channel = t.channel.map(|ch| ch.as_str().to_string());
+        s.category = t.category.clone();
+        s.priority = t.priority.map(|p| p.to_string());
     }
 
     /// An interaction at `now`: returns the trigger when it puts its open ticket at risk and the
@@ -94,38 +140,25 @@ impl Conversations {
             _ => None,
         };
         let settings = self.settings.clone();
+        let model = self.model.take();
         let c = self.entry(&i.ticket_id);
-        match i.actor_role {
+        c.follow(i, mood);
+        let trigger = match i.actor_role {
             ActorRole::Agent | ActorRole::Bot if i.is_public => {
                 c.replied = true;
                 c.responder = i.actor_id.clone();
-                return None;
+                None
             }
-            ActorRole::Requester => {}
-            _ => return None,
-        }
-        let previous = c.mood;
-        let answered = std::mem::take(&mut c.replied);
-        let sentiment = mood?;
-        c.mood = Some(sentiment);
-        let reason = if sentiment <= settings.negative_at {
-            "negative"
-        } else if previous.is_some_and(|p| p - sentiment >= settings.drop) {
-            "drop"
-        } else {
-            return None;
+            ActorRole::Requester => c.requester_said(i, mood, model.as_ref(), &settings),
+            _ => None,
         };
         let cooled = c.last_alert.is_none_or(|t| now - t >= settings.cooldown);
-        if !(alert && answered && !c.closed && cooled) {
-            return None;
+        let trigger = trigger.filter(|_| alert && !c.closed && cooled);
+        if trigger.is_some() {
+            c.last_alert = Some(now);
         }
-        c.last_alert = Some(now);
-        Some(Trigger {
-            reason,
-            sentiment,
-            previous,
-            responder: c.responder.clone(),
-        })
+        self.model = model;
+        trigger
     }
 
     /// VADER's compound for a text in a scored language (`None`: another language, or no text
@@ -135,6 +168,87 @@ impl Conversations {
         self.languages
             .scores(lang.as_deref())
             .then(|| crate::sentiment::compound(text))
+    }
+}
+
+impl Conversation {
+    /// Keeps what the model reads of the ticket so far.
+    fn follow(&mut self, i: &Interaction, mood: Option<f64>) {
+        let s = &mut self.so_far;
+        match i.actor_role {
+            ActorRole::Agent | ActorRole::Bot if i.is_public => {
+                self.first_reply = Some(self.first_reply.map_or(i.at, |t| t.min(i.at)));
+                s.bot |= i.actor_role == ActorRole::Bot;
+                if let Some(a) = &i.actor_id
+                    && i.actor_role == ActorRole::Agent
+                    && !self.agents.contains(a)
+                {
+                    self.agents.push(a.clone());
+                    s.agent_hops = (self.agents.len() - 1) as f64;
+                }
+            }
+            ActorRole::Bot => s.bot = true,
+            ActorRole::Requester => {
+                s.requester_messages += 1.0;
+                if !self.requester_channels.contains(&i.channel) {
+                    self.requester_channels.push(i.channel);
+                    s.channel_switches = (self.requester_channels.len() - 1) as f64;
+                }
+                if let Some(m) = mood {
+                    s.sentiment_first = s.sentiment_first.or(Some(m));
+                    s.sentiment_last = Some(m);
+                    s.sentiment_min = Some(s.sentiment_min.map_or(m, |x| x.min(m)));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A requester's message: at risk by its sentiment when it answers a reply, or by the
+    /// model's P(satisfied) of the ticket so far falling below the threshold.
+    fn requester_said(
+        &mut self,
+        i: &Interaction,
+        mood: Option<f64>,
+        model: Option<&Spec>,
+        settings: &AtRiskSettings,
+    ) -> Option<Trigger> {
+        let previous = self.mood;
+        let answered = std::mem::take(&mut self.replied);
+        self.mood = mood.or(previous);
+        let was = self.probability;
+        let probability = model.map(|m| m.probability(&self.example(i, settings)));
+        self.probability = probability.or(was);
+        let below = |p: f64| p < settings.probability_below;
+        let reason = match (mood, probability) {
+            (Some(s), _) if answered && s <= settings.negative_at => "negative",
+            (Some(s), _) if answered && previous.is_some_and(|p| p - s >= settings.drop) => "drop",
+            (_, Some(p)) if below(p) && !was.is_some_and(below) => "model",
+            _ => return None,
+        };
+        Some(Trigger {
+            reason,
+            sentiment: mood,
+            previous,
+            probability,
+            model_id: model.map(|m| m.model_id.clone()),
+            responder: self.responder.clone(),
+        })
+    }
+
+    /// The ticket as the model sees it at message `i`: durations so far in business hours.
+    fn example(&self, i: &Interaction, settings: &AtRiskSettings) -> Example {
+        let hours = |from: Option<Micros>, to: Option<Micros>| {
+            let (from, to) = (from?, to?);
+            (to >= from).then(|| settings.calendar.business_seconds(from, to) / 3600.0)
+        };
+        let mut s = self.so_far.clone();
+        s.frt_hours = hours(
+            self.opened_at,
+            self.first_reply.or(self.export_first_response),
+        );
+        s.ttr_hours = hours(self.opened_at, Some(i.at));
+        Example::so_far(&i.ticket_id, &s)
     }
 }
 
@@ -188,7 +302,10 @@ mod tests {
         );
         let t = r(&mut c, said("T1", ActorRole::Requester, "u", ANGRY), 2).unwrap();
         assert_eq!((t.reason, t.responder.as_deref()), ("negative", Some("a7")));
-        assert!(t.sentiment <= -0.5 && t.previous.unwrap() <= -0.5, "{t:?}");
+        assert!(
+            t.sentiment.unwrap() <= -0.5 && t.previous.unwrap() <= -0.5,
+            "{t:?}"
+        );
         // Within the cooldown: no second alert; after it: one.
         r(&mut c, said("T1", ActorRole::Agent, "a7", "Sorry."), 3);
         assert_eq!(
@@ -224,7 +341,71 @@ mod tests {
         r(said("T3", ActorRole::Agent, "a1", "Please restart it."));
         let t = r(said("T3", ActorRole::Requester, "u", FLAT)).unwrap();
         assert_eq!(t.reason, "drop");
-        assert!(t.previous.unwrap() - t.sentiment >= 0.5, "{t:?}");
+        assert!(t.previous.unwrap() - t.sentiment.unwrap() >= 0.5, "{t:?}");
+    }
+
+    /// A model of P(satisfied) that reads the requester's last message: satisfied when it was
+    /// positive (nine times in ten).
+    fn mood_model() -> Spec {
+        use crate::predict::{Design, fit};
+        let examples: Vec<Example> = (0..400)
+            .map(|k| {
+                let mood = (k % 21) as f64 / 10.0 - 1.0;
+                let s = SoFar {
+                    sentiment_first: Some(0.0),
+                    sentiment_last: Some(mood),
+                    sentiment_min: Some(mood.min(0.0)),
+                    requester_messages: 2.0,
+                    ..SoFar::default()
+                };
+                Example::so_far(&format!("X{k}"), &s)
+            })
+            .collect();
+        let y: Vec<bool> = (0..400)
+            .map(|k| ((k % 21) as f64 / 10.0 - 1.0 > 0.0) != (k % 10 == 0))
+            .collect();
+        let rows: Vec<&Example> = examples.iter().collect();
+        let design = Design::learn(&rows);
+        let m = fit(&design.matrix(&rows), &y).unwrap();
+        Spec {
+            model_id: "m1".into(),
+            predicted_at: 0,
+            design,
+            weights: m.weights,
+            intercept: m.intercept,
+        }
+    }
+
+    #[test]
+    fn a_ticket_the_model_gives_a_low_probability_is_at_risk_once_as_it_falls() {
+        let mut c = conversations();
+        // Only the model's trigger: no message is negative or drop enough by sentiment.
+        c.settings.negative_at = -1.0;
+        c.settings.drop = 2.0;
+        c.settings.cooldown = 0;
+        c.set_model(Some(mood_model()));
+        let ticket = Ticket {
+            ticket_id: "T7".into(),
+            opened_at: 0,
+            ..Ticket::default()
+        };
+        c.ticket(&ticket);
+        let mut r = |i: Interaction| c.interaction(&i, 0, true);
+        assert_eq!(r(said("T7", ActorRole::Requester, "u", POLITE)), None);
+        r(said("T7", ActorRole::Agent, "a1", "Please restart it."));
+        let t = r(said("T7", ActorRole::Requester, "u", ANGRY)).unwrap();
+        assert_eq!((t.reason, t.model_id.as_deref()), ("model", Some("m1")));
+        assert!(t.probability.unwrap() < 0.5, "{t:?}");
+        // Still below: it fell once, and that was said.
+        r(said("T7", ActorRole::Agent, "a1", "Sorry."));
+        assert_eq!(r(said("T7", ActorRole::Requester, "u", ANGRY)), None);
+        // Without a model, no such trigger.
+        let mut c = conversations();
+        c.settings.negative_at = -1.0;
+        c.settings.drop = 2.0;
+        c.interaction(&said("T8", ActorRole::Agent, "a1", "Done."), 0, true);
+        let angry = said("T8", ActorRole::Requester, "u", ANGRY);
+        assert_eq!(c.interaction(&angry, 0, true), None);
     }
 
     #[test]

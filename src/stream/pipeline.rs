@@ -114,6 +114,8 @@ pub struct Flushed {
 }
 
 pub struct Core {
+    /// The lake, read for the latest recorded model.
+    lake: Lake,
     settings: Settings,
     spool: Spool,
     seen: Seen,
@@ -163,6 +165,7 @@ impl Core {
         let seen = Seen::open(&state, settings.dedup_window)?;
         let (flusher, batches) = sync_channel::<Batch>(1);
         let sentiment = settings.sentiment.clone();
+        let reader = lake.clone();
         std::thread::Builder::new()
             .name("deskpulse-flush".into())
             .spawn({
@@ -173,6 +176,7 @@ impl Core {
             Conversations::new(settings.ticket_index, settings.at_risk.clone(), languages)
         });
         let mut core = Core {
+            lake: reader,
             settings,
             conversations,
             spool,
@@ -223,6 +227,7 @@ impl Core {
             }
         }
         core.stats.waiting.set(core.pending.len() as i64);
+        core.reload_model();
         let mut open: Vec<(String, String)> = core
             .outbox
             .iter()
@@ -304,6 +309,7 @@ impl Core {
             }
             if last_prune.elapsed() >= Duration::from_secs(60) {
                 self.live.lock().expect("live state").prune(now());
+                self.reload_model();
                 last_prune = Instant::now();
             }
         }
@@ -456,6 +462,26 @@ impl Core {
         due
     }
 
+    /// Takes the latest model recorded in the lake (`predict --record`) for the at-risk alerts,
+    /// and says so when it changes; a lake that cannot be read keeps the model it had.
+    fn reload_model(&mut self) {
+        let Some(c) = &mut self.conversations else {
+            return;
+        };
+        match crate::predict::Spec::latest(&self.lake) {
+            Ok(model) => {
+                let id = model.as_ref().map(|m| m.model_id.clone());
+                if id.as_deref() != c.model_id() {
+                    if let Some(id) = &id {
+                        eprintln!("deskpulse stream: open tickets are scored with model {id}");
+                    }
+                    c.set_model(model);
+                }
+            }
+            Err(e) => eprintln!("deskpulse stream: the lake's models cannot be read: {e:#}"),
+        }
+    }
+
     /// The at-risk alert of requester message `i` (event `e`).
     fn at_risk(&self, e: &Event, i: &Interaction, t: Trigger) -> Alert {
         let info = self.index.get(&i.ticket_id).cloned().unwrap_or_default();
@@ -468,6 +494,8 @@ impl Core {
             reason: t.reason.to_string(),
             sentiment: t.sentiment,
             previous_sentiment: t.previous,
+            probability: t.probability,
+            model_id: t.model_id,
             message: i.body.clone(),
             agent: t.responder.or(info.assignee_id),
             group: info.assignment_group,

@@ -8,7 +8,7 @@ use deskpulse::generate::{self, GenerateOptions};
 use deskpulse::ingest::ingest_canonical;
 use deskpulse::lake::Lake;
 use deskpulse::model::Table;
-use deskpulse::predict::{Options, Outcome, predict, record};
+use deskpulse::predict::{Options, Outcome, Spec, predict, record};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
@@ -80,11 +80,48 @@ fn the_planted_effects_are_learned_and_published() {
     );
     let rows = g.lake.row_count(Table::Predictions).unwrap();
     assert_eq!(rows, o.predicted_tickets as u64);
-    let again = outcome(&g.lake, &Options::default());
+    let again = outcome(
+        &g.lake,
+        &Options {
+            driver_refits: 0,
+            ..Options::default()
+        },
+    );
     assert_eq!(again.model_id, o.model_id);
     assert_eq!(again.predictions, o.predictions);
     record(&g.lake, &again, as_of).unwrap();
     assert_eq!(g.lake.row_count(Table::Predictions).unwrap(), rows);
+    // The model itself is recorded once, and scores a ticket as predict did.
+    assert_eq!(g.lake.row_count(Table::Models).unwrap(), 1);
+    let spec = Spec::latest(&g.lake).unwrap().unwrap();
+    assert_eq!(Some(&spec.model_id), o.model_id.as_ref());
+    let examples = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let params = Params {
+            by_week: false,
+            as_of,
+            ..Params::default()
+        };
+        let engine = Engine::open(&g.lake, &Config::default(), &params)
+            .await
+            .unwrap();
+        let batches = engine.metric("prediction_features").await.unwrap();
+        deskpulse::predict::features::examples(&batches).unwrap()
+    });
+    let predicted: std::collections::HashMap<&str, f64> = o
+        .predictions
+        .iter()
+        .map(|(t, p)| (t.as_str(), *p))
+        .collect();
+    let unrated: Vec<_> = examples.iter().filter(|e| e.satisfied.is_none()).collect();
+    assert_eq!(unrated.len(), predicted.len());
+    for e in unrated.iter().take(200) {
+        let p = spec.probability(e);
+        assert!(
+            (p - predicted[e.ticket_id.as_str()]).abs() < 1e-12,
+            "{}",
+            e.ticket_id
+        );
+    }
 }
 
 /// The figures docs/prediction.md and the README show for the demo lake (25,000 tickets, seed

@@ -455,6 +455,96 @@ async fn an_angry_answer_to_a_reply_alerts_within_a_second_and_once_per_cooldown
     assert_eq!(at_risk(&lake).len(), 1, "{:?}", at_risk(&lake));
 }
 
+/// Records in `lake` a published model that reads the requester's last message (satisfied
+/// when it was positive, nine times in ten), as `predict --record` would.
+fn record_mood_model(lake: &Path) {
+    use deskpulse::predict::{Design, Example, SoFar, Spec, fit};
+    let examples: Vec<Example> = (0..400)
+        .map(|k| {
+            let mood = (k % 21) as f64 / 10.0 - 1.0;
+            let s = SoFar {
+                sentiment_first: Some(0.0),
+                sentiment_last: Some(mood),
+                sentiment_min: Some(mood.min(0.0)),
+                requester_messages: 2.0,
+                ..SoFar::default()
+            };
+            Example::so_far(&format!("X{k}"), &s)
+        })
+        .collect();
+    let y: Vec<bool> = (0..400)
+        .map(|k| ((k % 21) as f64 / 10.0 - 1.0 > 0.0) != (k % 10 == 0))
+        .collect();
+    let rows: Vec<&Example> = examples.iter().collect();
+    let design = Design::learn(&rows);
+    let m = fit(&design.matrix(&rows), &y).unwrap();
+    let spec = Spec {
+        model_id: "mood-1".into(),
+        predicted_at: chrono::Utc::now().timestamp_micros(),
+        design,
+        weights: m.weights,
+        intercept: m.intercept,
+    };
+    let lake = Lake::open(lake).unwrap();
+    let mut staging = lake.stage("test-model").unwrap();
+    staging
+        .push(deskpulse::model::RecordedModel {
+            model_id: spec.model_id.clone(),
+            predicted_at: spec.predicted_at,
+            spec: serde_json::to_string(&spec).unwrap(),
+        })
+        .unwrap();
+    staging.commit(&lake).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_published_model_puts_an_open_ticket_at_risk_when_its_probability_falls() {
+    let (_d, lake) = lake_dir();
+    record_mood_model(&lake);
+    // Only the model's trigger: no message is negative or drop enough by sentiment alone.
+    let args = ["--at-risk-sentiment", "-1", "--at-risk-drop", "2"];
+    let s = Stream::start(&lake, &args);
+    let opening = [
+        ticket("T6", "Software"),
+        said(
+            "N1",
+            "T6",
+            "requester",
+            "u-2",
+            "Hello, could you please help me? Thanks, great service!",
+        ),
+        said(
+            "N2",
+            "T6",
+            "agent",
+            "agent-9",
+            "Please reinstall the client.",
+        ),
+    ];
+    assert_eq!(post(&s.url, ndjson(&opening), None).await.0, 200);
+    assert!(
+        at_risk(&lake).is_empty(),
+        "a happy requester is not at risk"
+    );
+    let angry = said(
+        "N3",
+        "T6",
+        "requester",
+        "u-2",
+        "This is terrible, it still crashes.",
+    );
+    assert_eq!(post(&s.url, ndjson(&[angry]), None).await.0, 200);
+    // Alerts are written before the request is acknowledged.
+    let alerts = at_risk(&lake);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let a = &alerts[0];
+    assert_eq!(a["reason"], "model");
+    assert_eq!(a["model_id"], "mood-1");
+    assert_eq!(a["ticket_id"], "T6");
+    assert!(a["probability"].as_f64().unwrap() < 0.5, "{a}");
+    s.stop();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_requests_get_400_401_413_503_and_nothing_valid_is_lost() {
     let (d, lake) = lake_dir();

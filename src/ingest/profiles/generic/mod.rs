@@ -91,6 +91,9 @@ impl Profile for Generic {
             Table::Adoptions => self.read_as(input, out, mapping::adoption, stage),
             Table::Surveys => self.read_as(input, out, mapping::survey, stage),
             Table::Predictions => self.read_as(input, out, mapping::prediction, stage),
+            Table::Models => {
+                bail!("models are written by `deskpulse predict --record`, not ingested")
+            }
         }
     }
 }
