@@ -501,8 +501,16 @@ fn record_mood_model(lake: &Path) {
 async fn the_published_model_puts_an_open_ticket_at_risk_when_its_probability_falls() {
     let (_d, lake) = lake_dir();
     record_mood_model(&lake);
-    // Only the model's trigger: no message is negative or drop enough by sentiment alone.
-    let args = ["--at-risk-sentiment", "-1", "--at-risk-drop", "2"];
+    // Only the model's trigger: no message is negative or drop enough by sentiment alone, and
+    // no cooldown, so what limits the alerts is the probability falling.
+    let args = [
+        "--at-risk-sentiment",
+        "-1",
+        "--at-risk-drop",
+        "2",
+        "--at-risk-cooldown",
+        "0s",
+    ];
     let s = Stream::start(&lake, &args);
     let opening = [
         ticket("T6", "Software"),
@@ -542,6 +550,33 @@ async fn the_published_model_puts_an_open_ticket_at_risk_when_its_probability_fa
     assert_eq!(a["model_id"], "mood-1");
     assert_eq!(a["ticket_id"], "T6");
     assert!(a["probability"].as_f64().unwrap() < 0.5, "{a}");
+    // Still low: it fell once, and that was said. Happy again, then angry: it falls again.
+    let more = [
+        said("N4", "T6", "agent", "agent-9", "Sorry, try this patch."),
+        said("N5", "T6", "requester", "u-2", "Terrible, still broken."),
+    ];
+    assert_eq!(post(&s.url, ndjson(&more), None).await.0, 200);
+    assert_eq!(at_risk(&lake).len(), 1);
+    let more = [
+        said(
+            "N6",
+            "T6",
+            "requester",
+            "u-2",
+            "It works now, thank you so much, great help!",
+        ),
+        said(
+            "N7",
+            "T6",
+            "requester",
+            "u-2",
+            "Oh no, it is broken again, this is awful.",
+        ),
+    ];
+    assert_eq!(post(&s.url, ndjson(&more), None).await.0, 200);
+    let alerts = at_risk(&lake);
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    assert_eq!(alerts[1]["alert_id"], "at_risk:i-N7");
     s.stop();
 }
 
