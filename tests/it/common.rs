@@ -7,7 +7,6 @@ use deskpulse::engine::{Engine, Params};
 use deskpulse::generate::{self, GenerateOptions};
 use deskpulse::ingest::ingest_canonical;
 use deskpulse::lake::Lake;
-use deskpulse::model::Table;
 use deskpulse::predict::{Options, predict, record};
 
 /// The section ids of the weekly report, in page order.
@@ -76,7 +75,8 @@ pub fn record_predictions(lake: &Lake) {
 /// Ingests predictions another tool might have made (`predictions.csv`, generic profile) for
 /// every resolved ticket of a generated lake, with probabilities spread over 0.05..0.95 by
 /// ticket number: rows for the views that read predictions, on a lake too small to publish a
-/// model of its own.
+/// model of its own (the cluster's).
+#[cfg(feature = "cluster")]
 pub fn ingest_predictions(g: &Generated) {
     let mut tickets = csv::Reader::from_path(g.data.join("tickets.csv")).unwrap();
     let header = tickets.headers().unwrap().clone();
@@ -102,9 +102,10 @@ pub fn ingest_predictions(g: &Generated) {
         }
     }
     w.flush().unwrap();
-    let before = g.lake.row_count(Table::Predictions).unwrap();
+    let predictions = deskpulse::model::Table::Predictions;
+    let before = g.lake.row_count(predictions).unwrap();
     ingest_canonical(&g.lake, &[path], false).unwrap();
-    assert!(g.lake.row_count(Table::Predictions).unwrap() > before);
+    assert!(g.lake.row_count(predictions).unwrap() > before);
     assert_eq!(g.lake.reject_count().unwrap(), 0);
 }
 
