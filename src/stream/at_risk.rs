@@ -108,17 +108,9 @@ impl Conversations {
         self.model.as_ref().map(|m| m.model_id.as_str())
     }
 
-    fn entry(&mut self, ticket_id: &str) -> &mut Conversation {
-        if !self.tickets.contains(ticket_id) {
-            self.tickets
-                .insert(ticket_id.to_string(), Conversation::default());
-        }
-        self.tickets.get_mut(ticket_id).expect("just inserted")
-    }
-
     /// A ticket event: resolved or closed tickets are not at risk; its fields feed the model.
     pub fn ticket(&mut self, t: &Ticket) {
-        let c = self.entry(&t.ticket_id);
+        let c = entry(&mut self.tickets, &t.ticket_id);
         c.closed = t.resolved_at.is_some() || t.closed_at.is_some();
         c.opened_at = Some(t.opened_at);
         c.export_first_response = t.first_response_at;
@@ -139,9 +131,8 @@ impl Conversations {
             ActorRole::Requester => i.body.as_deref().and_then(|b| self.score(b)),
             _ => None,
         };
-        let settings = self.settings.clone();
-        let model = self.model.take();
-        let c = self.entry(&i.ticket_id);
+        let settings = &self.settings;
+        let c = entry(&mut self.tickets, &i.ticket_id);
         c.follow(i, mood);
         let trigger = match i.actor_role {
             ActorRole::Agent | ActorRole::Bot if i.is_public => {
@@ -149,7 +140,7 @@ impl Conversations {
                 c.responder = i.actor_id.clone();
                 None
             }
-            ActorRole::Requester => c.requester_said(i, mood, model.as_ref(), &settings),
+            ActorRole::Requester => c.requester_said(i, mood, self.model.as_ref(), settings),
             _ => None,
         };
         let cooled = c.last_alert.is_none_or(|t| now - t >= settings.cooldown);
@@ -157,7 +148,6 @@ impl Conversations {
         if trigger.is_some() {
             c.last_alert = Some(now);
         }
-        self.model = model;
         trigger
     }
 
@@ -169,6 +159,14 @@ impl Conversations {
             .scores(lang.as_deref())
             .then(|| crate::sentiment::compound(text))
     }
+}
+
+/// The conversation of `ticket_id`, a new one if it has none.
+fn entry<'a>(tickets: &'a mut Recent<Conversation>, ticket_id: &str) -> &'a mut Conversation {
+    if !tickets.contains(ticket_id) {
+        tickets.insert(ticket_id.to_string(), Conversation::default());
+    }
+    tickets.get_mut(ticket_id).expect("just inserted")
 }
 
 impl Conversation {
