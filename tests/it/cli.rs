@@ -848,3 +848,158 @@ fn predict_prints_its_validation_as_json_and_publishes_nothing_it_cannot_back() 
     let csv = deskpulse(&lake, &["predict", "--format", "csv"]);
     assert_eq!(csv.status.code(), Some(2));
 }
+
+/// The sample's figures docs/commands.md shows: each command as the page gives it, its output
+/// (or the lines the page quotes of it) found verbatim on the page.
+#[test]
+fn the_committed_sample_gives_the_figures_the_command_reference_shows() {
+    let docs =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/commands.md"))
+            .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    ingest_sample(&lake);
+    let run = |args: &[&str]| {
+        let o = deskpulse(&lake, args);
+        assert!(o.status.success(), "{args:?}: {o:?}");
+        o
+    };
+    let whole = |args: &[&str]| {
+        let out = stdout(&run(args));
+        assert!(docs.contains(out.trim_end()), "not on the page:\n{out}");
+    };
+    whole(&[
+        "sql",
+        "SELECT channel, ratings, ROUND(csat, 3) AS csat, ROUND(csat_low, 3) AS low,
+    ROUND(csat_high, 3) AS high, ROUND(csat_adjusted, 3) AS adjusted,
+    ROUND(response_rate, 3) AS response_rate, ROUND(median_frt_seconds) AS median_frt_s
+    FROM channel_satisfaction ORDER BY csat DESC",
+        "--from",
+        "2025-11-24",
+        "--to",
+        "2026-11-23",
+    ]);
+    whole(&[
+        "sql",
+        "SELECT period, channel, ratings, ROUND(csat,3) AS csat, ROUND(csat_low,3) AS low,
+    ROUND(csat_high,3) AS high FROM channel_satisfaction WHERE period = '2026-W47' ORDER BY channel",
+    ]);
+    whole(&[
+        "sql",
+        "SELECT dimension, value, pairs, ROUND(mean_pair_score,1) AS score,
+    ROUND(mean_sentiment_delta,2) AS mood_change, hotspots FROM pair_summary
+    WHERE dimension = 'responder_role' OR value IN ('agent-01','agent-04','agent-10')
+    ORDER BY dimension, value",
+    ]);
+    whole(&[
+        "sql",
+        "SELECT period, opened, resolved, ROUND(median_frt_seconds) AS frt_s,
+    ROUND(median_ttr_seconds/3600,1) AS ttr_h, ROUND(fcr_rate,3) AS fcr, ROUND(reopen_rate,3) AS reopen,
+    ROUND(sla_rate,3) AS sla, ROUND(csat,3) AS csat FROM kpis WHERE period >= '2026-W44' ORDER BY period",
+    ]);
+    whole(&["ttr-shift"]);
+    // The page quotes some lines of the longer outputs, with "..." for the rest.
+    let quoted = |out: &str, lines: std::ops::Range<usize>| {
+        for line in out.lines().skip(lines.start).take(lines.len()) {
+            assert!(docs.contains(line), "not on the page: {line}");
+        }
+    };
+    let followups = run(&[
+        "followups",
+        "--window",
+        "7d",
+        "--as-of",
+        "2026-11-23",
+        "--dry-run",
+    ]);
+    quoted(&String::from_utf8_lossy(&followups.stderr), 0..1);
+    let targets = stdout(&followups);
+    quoted(&targets, 0..3);
+    let same_issue: Vec<&str> = targets
+        .lines()
+        .filter(|l| l.contains("same_issue"))
+        .collect();
+    quoted(&same_issue[..3].join("\n"), 0..3);
+    let escalations = run(&[
+        "escalations",
+        "--window",
+        "7d",
+        "--as-of",
+        "2026-11-23",
+        "--format",
+        "csv",
+    ]);
+    quoted(&stdout(&escalations), 0..3);
+    // predict on the sample: the interval the page gives, and nothing published.
+    let predict = run(&["predict", "--as-of", "2026-11-30", "--format", "json"]);
+    let j: serde_json::Value = serde_json::from_slice(&predict.stdout).unwrap();
+    let r3 = |k: &str| format!("{:.3}", j[k].as_f64().unwrap());
+    assert_eq!(
+        (r3("auc_low"), r3("auc_high")),
+        ("0.340".into(), "0.585".into())
+    );
+    assert_eq!(j["validation_tickets"], 172);
+    assert!(docs.contains("the validation holds 172 ratings, its interval is 0.340–0.585"));
+}
+
+/// Predictions another tool made: a probability outside 0..1, a word for a number and a
+/// fractional count are refused with line, column and reason; the good row is stored. A
+/// `models*` file is refused as a whole: models are written by `predict --record`.
+#[test]
+fn ingested_predictions_refuse_what_is_not_a_probability() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let file = dir.path().join("predictions.csv");
+    std::fs::write(
+        &file,
+        "ticket_id,model_id,predicted_at,p_satisfied,validation_bias,validation_tickets\n\
+         T1,zd,2026-11-23T00:00:00Z,0.8,0.01,300\n\
+         T2,zd,2026-11-23T00:00:00Z,1.5,0.01,300\n\
+         T3,zd,2026-11-23T00:00:00Z,high,0.01,300\n\
+         T4,zd,2026-11-23T00:00:00Z,0.4,0.01,2.5\n",
+    )
+    .unwrap();
+    let o = deskpulse(&lake, &["ingest", &file.display().to_string()]);
+    assert!(o.status.success(), "{o:?}");
+    let l = Lake::open(&lake).unwrap();
+    assert_eq!(l.row_count(Table::Predictions).unwrap(), 1);
+    let rejects: Vec<(u64, Option<String>, String)> = l
+        .rejects()
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.line, r.column, r.reason))
+        .collect();
+    assert_eq!(
+        rejects,
+        [
+            (
+                3,
+                Some("p_satisfied".to_string()),
+                "p_satisfied 1.5 is not between 0 and 1".to_string()
+            ),
+            (
+                4,
+                Some("p_satisfied".to_string()),
+                "'high' is not a number".to_string()
+            ),
+            (
+                5,
+                Some("validation_tickets".to_string()),
+                "'2.5' is not a count".to_string()
+            ),
+        ]
+    );
+    let models = dir.path().join("models.csv");
+    std::fs::write(
+        &models,
+        "model_id,predicted_at,spec\nm,2026-11-23T00:00:00Z,{}\n",
+    )
+    .unwrap();
+    let o = deskpulse(&lake, &["ingest", &models.display().to_string()]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    let said = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        said.contains("models are written by `deskpulse predict --record`"),
+        "{said}"
+    );
+}

@@ -8,7 +8,7 @@ use deskpulse::generate::{self, GenerateOptions};
 use deskpulse::ingest::ingest_canonical;
 use deskpulse::lake::Lake;
 use deskpulse::model::Table;
-use deskpulse::predict::{Options, Outcome, Spec, predict, record};
+use deskpulse::predict::{Options, Outcome, Spec, predict, record, render_text};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
@@ -170,6 +170,59 @@ fn the_demo_lake_gives_the_documented_figures() {
     assert_eq!(driver("channel chat (versus phone)").0, "+6.8");
     assert_eq!(driver("channel email (versus phone)").0, "-7.1");
     assert_eq!(driver("channel portal (versus phone)").0, "-5.6");
+
+    // The whole text docs/prediction.md shows (validation, calibration, every driver), and
+    // the lines of it the README quotes.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let page = |name: &str| std::fs::read_to_string(root.join(name)).unwrap();
+    let text = render_text(&o);
+    assert!(
+        page("docs/prediction.md").contains(text.trim_end()),
+        "{text}"
+    );
+    let readme = page("README.md");
+    let block = readme
+        .split("$ deskpulse predict --as-of 2026-11-30 --record\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .unwrap();
+    for line in block.lines() {
+        assert!(
+            line == "..." || line.starts_with("recorded ") || text.contains(line),
+            "README: {line}"
+        );
+    }
+
+    // Recorded, the estimate of the outage week docs/prediction.md shows.
+    record(&g.lake, &o, generate::end_micros()).unwrap();
+    let t = |d: &str| {
+        deskpulse::timeparse::TimeParser::default()
+            .parse(d)
+            .unwrap()
+    };
+    let params = Params {
+        from: Some(t("2026-11-16")),
+        to: Some(t("2026-11-23")),
+        by_week: false,
+        as_of: generate::end_micros(),
+        ..Params::default()
+    };
+    let rows = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let engine = Engine::open(&g.lake, &Config::default(), &params)
+            .await
+            .unwrap();
+        let sql = "SELECT channel, resolved, rated, ROUND(survey_csat,3) AS survey, predicted,
+    ROUND(coverage,3) AS coverage, ROUND(estimated_csat,3) AS estimated,
+    ROUND(estimated_csat_low,3) AS low, ROUND(estimated_csat_high,3) AS high
+    FROM estimated_satisfaction ORDER BY channel";
+        let batches = engine.sql(sql).await.unwrap();
+        deskpulse::engine::output::render(&batches, deskpulse::engine::output::Format::Table)
+            .unwrap()
+    });
+    assert!(
+        page("docs/prediction.md").contains(rows.trim_end()),
+        "{rows}"
+    );
 }
 
 #[test]
