@@ -347,6 +347,8 @@ fn raw_score(rng: &mut Pcg64Mcg, scale: Scale, satisfied: bool) -> String {
         (Scale::Eleven, false) => rng.random_range(0..=7).to_string(),
         (Scale::Freshdesk, true) => if rng.random_bool(0.6) { "103" } else { "101" }.into(),
         (Scale::Freshdesk, false) => if rng.random_bool(0.6) { "-103" } else { "100" }.into(),
+        (Scale::Points, true) => if rng.random_bool(0.6) { "4/4" } else { "3/4" }.into(),
+        (Scale::Points, false) => if rng.random_bool(0.6) { "1/4" } else { "2/4" }.into(),
     }
 }
 
@@ -913,6 +915,7 @@ mod tests {
             Scale::Ten,
             Scale::Eleven,
             Scale::Freshdesk,
+            Scale::Points,
         ] {
             for satisfied in [true, false] {
                 for _ in 0..50 {

@@ -381,6 +381,11 @@ pub enum Scale {
     /// −103 → 1. So a 2-point survey (103, −103) reads as good_bad, a 3-point one (103, 100,
     /// −103) as three, a 5-point one (103, 102, 100, −102, −103) as five.
     Freshdesk,
+    /// `k/n`: k points of n (Freshservice's `score.acquired_score` of `score.total_score`), by
+    /// meaning for the usual survey sizes: of 2 → 1, 5 (as good_bad); of 3 → 1, 3, 5 (as three);
+    /// of 4 (poor, fair, good, excellent) → 1, 2, 4, 5, the top two satisfied as in a five-point
+    /// survey; of 5 as is; of more, linearly onto 1–5.
+    Points,
 }
 
 /// Why a rating value could not be placed on its scale.
@@ -397,6 +402,7 @@ impl Scale {
             Scale::Ten => "ten",
             Scale::Eleven => "eleven",
             Scale::Freshdesk => "freshdesk",
+            Scale::Points => "points",
         }
     }
 
@@ -426,12 +432,15 @@ impl Scale {
                 ))),
             };
         }
+        if self == Scale::Points {
+            return points(raw);
+        }
         let (lo, hi) = match self {
             Scale::Five => (1, 5),
             Scale::Three => (1, 3),
             Scale::Ten => (1, 10),
             Scale::Eleven => (0, 10),
-            Scale::GoodBad | Scale::Freshdesk => unreachable!(),
+            Scale::GoodBad | Scale::Freshdesk | Scale::Points => unreachable!(),
         };
         let value: f64 = raw
             .parse()
@@ -447,9 +456,30 @@ impl Scale {
             Scale::Three => 1.0 + (value - 1.0) * 2.0,
             Scale::Ten => 1.0 + (value - 1.0) * 4.0 / 9.0,
             Scale::Eleven => 1.0 + value * 4.0 / 10.0,
-            Scale::GoodBad | Scale::Freshdesk => unreachable!(),
+            Scale::GoodBad | Scale::Freshdesk | Scale::Points => unreachable!(),
         })
     }
+}
+
+/// A `k/n` score onto 1–5 (see [`Scale::Points`]).
+fn points(raw: &str) -> Result<f64, ScaleError> {
+    let whole = |s: &str| s.trim().parse::<u32>().ok();
+    let Some((k, n)) = raw
+        .split_once('/')
+        .and_then(|(k, n)| Some((whole(k)?, whole(n)?)))
+        .filter(|&(k, n)| n >= 2 && (1..=n).contains(&k))
+    else {
+        return Err(ScaleError(format!(
+            "'{raw}' is not k/n points (whole k from 1 to n, n at least 2)"
+        )));
+    };
+    Ok(match (k, n) {
+        (1, 2) => 1.0,
+        (2, 2) => 5.0,
+        (_, 3) => 1.0 + f64::from(k - 1) * 2.0,
+        (_, 4) => [1.0, 2.0, 4.0, 5.0][k as usize - 1],
+        _ => 1.0 + f64::from(k - 1) * 4.0 / f64::from(n - 1),
+    })
 }
 
 impl fmt::Display for Scale {
@@ -468,9 +498,10 @@ impl FromStr for Scale {
             "ten" | "10" | "1-10" => Ok(Scale::Ten),
             "eleven" | "11" | "0-10" | "nps" => Ok(Scale::Eleven),
             "freshdesk" => Ok(Scale::Freshdesk),
+            "points" => Ok(Scale::Points),
             other => Err(format!(
-                "unknown rating scale '{other}' (expected five, good_bad, three, ten, eleven or \
-                 freshdesk)"
+                "unknown rating scale '{other}' (expected five, good_bad, three, ten, eleven, \
+                 freshdesk or points)"
             )),
         }
     }
@@ -1189,6 +1220,22 @@ mod tests {
         assert_eq!(Scale::Eleven.score_5("0"), Ok(1.0));
         assert_eq!(Scale::Eleven.score_5("10"), Ok(5.0));
         assert_eq!(Scale::Eleven.score_5("5"), Ok(3.0));
+        // Points by meaning: of 4, good (3) is satisfied and fair (2) is not.
+        let points = |raw| Scale::Points.score_5(raw).unwrap();
+        assert_eq!([points("1/2"), points("2/2")], [1.0, 5.0]);
+        assert_eq!(
+            [points("1/3"), points("2/3"), points("3/3")],
+            [1.0, 3.0, 5.0]
+        );
+        assert_eq!(
+            [points("1/4"), points("2/4"), points("3/4"), points("4/4")],
+            [1.0, 2.0, 4.0, 5.0]
+        );
+        assert_eq!(points(" 4 / 5 "), 4.0);
+        assert_eq!(
+            [points("1/7"), points("4/7"), points("7/7")],
+            [1.0, 3.0, 5.0]
+        );
     }
 
     #[test]
@@ -1207,6 +1254,12 @@ mod tests {
             (Scale::Eleven, "-1"),
             (Scale::Eleven, "11"),
             (Scale::Eleven, ""),
+            (Scale::Points, "0/4"),
+            (Scale::Points, "5/4"),
+            (Scale::Points, "1/1"),
+            (Scale::Points, "3"),
+            (Scale::Points, "2.5/4"),
+            (Scale::Points, "good"),
         ] {
             assert!(scale.score_5(bad).is_err(), "{scale} accepted {bad:?}");
         }
@@ -1216,6 +1269,7 @@ mod tests {
     fn scale_names_parse() {
         assert_eq!("good_bad".parse::<Scale>(), Ok(Scale::GoodBad));
         assert_eq!("0-10".parse::<Scale>(), Ok(Scale::Eleven));
+        assert_eq!("points".parse::<Scale>(), Ok(Scale::Points));
         assert!("stars".parse::<Scale>().is_err());
     }
 

@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use chrono_tz::Tz;
 use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::lake::{Lake, ManifestEntry, Stageable, Staging};
@@ -543,9 +544,22 @@ pub fn each_record(
     input: Input,
     check_header: impl FnOnce(&Header) -> Result<(), String>,
     accept_key: impl Fn(&str) -> bool,
+    each: impl FnMut(Item<'_>) -> Result<()>,
+) -> Result<()> {
+    read_records(input, check_header, &accept_key, false, each)
+}
+
+/// [`each_record`], and with `pages` the records of API pages saved as they came: an array of
+/// pages, NDJSON of pages, a single answer (`{"ticket": {...}}`); see [`page_records`].
+fn read_records(
+    input: Input,
+    check_header: impl FnOnce(&Header) -> Result<(), String>,
+    accept: &dyn Fn(&str) -> bool,
+    pages: bool,
     mut each: impl FnMut(Item<'_>) -> Result<()>,
 ) -> Result<()> {
     let Input { format, reader, .. } = input;
+    let mut item = |raw: RawJson| json_item(raw, accept, pages, &mut each);
     match format {
         Format::Csv => reader::read_csv(reader, check_header, |r| match r {
             Ok(row) => each(Item::Row(row, None)),
@@ -557,32 +571,117 @@ pub fn each_record(
             }),
         })?
         .map_err(anyhow::Error::msg)?,
-        Format::Ndjson => reader::read_ndjson(reader, |raw| json_item(raw, &mut each))?,
-        Format::Json => {
-            reader::read_json_array(reader, accept_key, |raw| json_item(raw, &mut each))?
-                .map_err(anyhow::Error::msg)?
-        }
+        Format::Ndjson => reader::read_ndjson(reader, &mut item)?,
+        Format::Json => reader::read_json_array(reader, accept, pages, &mut item)?
+            .map_err(anyhow::Error::msg)?,
     }
     Ok(())
 }
 
-fn json_item(raw: RawJson, each: &mut dyn FnMut(Item<'_>) -> Result<()>) -> Result<()> {
-    match raw.parse() {
-        Ok(value) => {
+fn json_item(
+    raw: RawJson,
+    accept: &dyn Fn(&str) -> bool,
+    pages: bool,
+    each: &mut dyn FnMut(Item<'_>) -> Result<()>,
+) -> Result<()> {
+    fn bad(line: u64, fault: Fault, raw: String, key: Option<&str>) -> Item<'_> {
+        Item::Bad {
+            line,
+            fault,
+            raw,
+            key,
+        }
+    }
+    let value = match if pages {
+        raw.parse_value()
+    } else {
+        raw.parse()
+    } {
+        Ok(value) => value,
+        Err(fault) => {
+            let text = String::from_utf8_lossy(&raw.bytes).trim().to_string();
+            return each(bad(raw.line, fault, text, raw.key.as_deref()));
+        }
+    };
+    let records = match if pages {
+        page_records(value, raw.key.clone(), accept)
+    } else {
+        Err(value)
+    } {
+        Ok(records) => records,
+        Err(value) if !value.is_object() => {
+            let fault = Fault::record("record is not a JSON object");
+            return each(bad(raw.line, fault, value.to_string(), raw.key.as_deref()));
+        }
+        Err(value) => {
             let row = reader::JsonRow {
                 value: &value,
                 line: raw.line,
                 raw: &raw.bytes,
             };
-            each(Item::Row(&row, raw.key.as_deref()))
+            return each(Item::Row(&row, raw.key.as_deref()));
         }
-        Err(fault) => each(Item::Bad {
+    };
+    for (record, key) in records {
+        let text = record.to_string();
+        if !record.is_object() {
+            let fault = Fault::record("record is not a JSON object");
+            each(bad(raw.line, fault, text, key.as_deref()))?;
+            continue;
+        }
+        let row = reader::JsonRow {
+            value: &record,
             line: raw.line,
-            fault,
-            raw: String::from_utf8_lossy(&raw.bytes).trim().to_string(),
-            key: raw.key.as_deref(),
-        }),
+            raw: text.as_bytes(),
+        };
+        each(Item::Row(&row, key.as_deref()))?;
     }
+    Ok(())
+}
+
+/// The records of an API page, if `value` is one: an array (of records or of pages), or an
+/// object without an `id` holding them in a member `accept` names, as an array
+/// (`{"tickets": [...], "meta": {...}}`) or a single object (`{"csat_response": {...}}`). The
+/// page's own scalar members (`"ticket_id": 42`) are given to each of its records that lacks
+/// them, so a script can name what an answer leaves out. Each record comes with the name of the
+/// member it came from. A record, not a page, is given back.
+fn page_records(
+    value: Value,
+    key: Option<String>,
+    accept: &dyn Fn(&str) -> bool,
+) -> Result<Vec<(Value, Option<String>)>, Value> {
+    let (items, key, inherited) = match value {
+        Value::Array(items) => (items, key, serde_json::Map::new()),
+        Value::Object(mut page) if !page.contains_key("id") => {
+            let Some(name) = page
+                .iter()
+                .find(|(k, v)| accept(k) && (v.is_array() || v.is_object()))
+                .map(|(k, _)| k.clone())
+            else {
+                return Err(Value::Object(page));
+            };
+            let items = match page.remove(&name) {
+                Some(Value::Array(items)) => items,
+                one => one.into_iter().collect(),
+            };
+            page.retain(|_, v| !(v.is_array() || v.is_object()));
+            (items, Some(name), page)
+        }
+        record => return Err(record),
+    };
+    let mut records = Vec::new();
+    for mut item in items {
+        if let Value::Object(record) = &mut item {
+            for (k, v) in &inherited {
+                record.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+        match page_records(item, key.clone(), accept) {
+            Ok(nested) => records.extend(nested),
+            Err(record) => records.push((record, key.clone())),
+        }
+    }
+    Ok(records)
 }
 
 /// [`each_record`] with the accounting: counts every record, and rejects an unreadable one
@@ -593,9 +692,40 @@ pub fn for_each_record(
     check_header: impl FnOnce(&Header) -> Result<(), String>,
     accept_key: impl Fn(&str) -> bool,
     primary: impl Fn(Option<&str>) -> Table,
+    each: impl FnMut(&dyn Row, Option<&str>, &mut Output) -> Result<()>,
+) -> Result<()> {
+    counted(input, out, check_header, &accept_key, false, primary, each)
+}
+
+/// [`for_each_record`] of an API's JSON, whose pages may have been saved as they came (arrays
+/// or NDJSON of pages, single answers): the records of the members `keys` names.
+pub fn for_each_api_record(
+    input: Input,
+    out: &mut Output,
+    profile: &str,
+    keys: &[&str],
+    primary: impl Fn(Option<&str>) -> Table,
+    each: impl FnMut(&dyn Row, Option<&str>, &mut Output) -> Result<()>,
+) -> Result<()> {
+    let refuse_csv = |_: &Header| {
+        Err(format!(
+            "the {profile} profile reads the API's JSON, not CSV"
+        ))
+    };
+    let accept = |k: &str| keys.contains(&k);
+    counted(input, out, refuse_csv, &accept, true, primary, each)
+}
+
+fn counted(
+    input: Input,
+    out: &mut Output,
+    check_header: impl FnOnce(&Header) -> Result<(), String>,
+    accept: &dyn Fn(&str) -> bool,
+    pages: bool,
+    primary: impl Fn(Option<&str>) -> Table,
     mut each: impl FnMut(&dyn Row, Option<&str>, &mut Output) -> Result<()>,
 ) -> Result<()> {
-    each_record(input, check_header, accept_key, |item| {
+    read_records(input, check_header, accept, pages, |item| {
         out.record();
         match item {
             Item::Row(row, key) => each(row, key, out),

@@ -519,6 +519,14 @@ pub struct RawJson {
 impl RawJson {
     /// Parses the element into an object, or says why it cannot be one.
     pub fn parse(&self) -> Result<Value, Fault> {
+        match self.parse_value()? {
+            v @ Value::Object(_) => Ok(v),
+            _ => Err(Fault::record("record is not a JSON object")),
+        }
+    }
+
+    /// Parses the element into any JSON value, or says why it cannot be read.
+    pub fn parse_value(&self) -> Result<Value, Fault> {
         if self.truncated {
             return Err(Fault::record(
                 "file ends inside this record (truncated file)",
@@ -529,11 +537,8 @@ impl RawJson {
                 "text after the end of the JSON array (a second document, or a broken file)",
             ));
         }
-        match serde_json::from_slice::<Value>(&self.bytes) {
-            Ok(v @ Value::Object(_)) => Ok(v),
-            Ok(_) => Err(Fault::record("record is not a JSON object")),
-            Err(e) => Err(Fault::record(format!("malformed JSON: {e}"))),
-        }
+        serde_json::from_slice::<Value>(&self.bytes)
+            .map_err(|e| Fault::record(format!("malformed JSON: {e}")))
     }
 }
 
@@ -569,10 +574,11 @@ pub fn read_ndjson<R: BufRead>(
 /// Streams the elements of a JSON array: the top-level array, or the first array-valued member of
 /// a top-level object whose name `accept` allows. Elements are split on the raw bytes (tracking
 /// strings, escapes and nesting), so only one element is in memory at a time.
-/// Returns an error message when the file holds no such array.
+/// A top-level object without such an array is one element when `whole`, else an error message.
 pub fn read_json_array<R: Read>(
     input: R,
     accept: impl Fn(&str) -> bool,
+    whole: bool,
     mut each: impl FnMut(RawJson) -> anyhow::Result<()>,
 ) -> anyhow::Result<Result<(), String>> {
     let mut bytes = std::io::BufReader::with_capacity(1 << 16, BomSkipper::new(input)).bytes();
@@ -603,8 +609,10 @@ pub fn read_json_array<R: Read>(
     let key = match first {
         Some(b'[') => None,
         Some(b'{') => {
-            // Walk the top-level members until an accepted name with an array value.
-            let mut found = None;
+            // Walk the top-level members until an accepted name with an array value, keeping
+            // the others' text: without such an array, the object may be one record (a single
+            // API answer such as `{"ticket": {...}}`).
+            let (start_line, mut others, mut found) = (line, b"{".to_vec(), None);
             loop {
                 match skip_ws(&mut line, &mut next)? {
                     Some(b'"') => {}
@@ -621,20 +629,49 @@ pub fn read_json_array<R: Read>(
                     found = Some(name);
                     break;
                 }
-                // Skip this member's value.
-                let mut scratch = Vec::new();
-                if let Some(b) = start {
-                    scratch.push(b);
-                    if matches!(b, b'{' | b'[') {
-                        skip_value(b, &mut line, &mut next, &mut scratch)?;
-                    } else if b == b'"' {
-                        read_string_body(&mut line, &mut next)?;
+                if others.len() > 1 {
+                    others.push(b',');
+                }
+                others.extend_from_slice(format!("\"{name}\":").as_bytes());
+                let Some(b) = start else { break };
+                others.push(b);
+                let closed = match b {
+                    b'{' | b'[' => !skip_value(b, &mut line, &mut next, &mut others)?,
+                    b'"' => {
+                        others
+                            .extend_from_slice(read_string_body(&mut line, &mut next)?.as_bytes());
+                        others.push(b'"');
+                        false
                     }
+                    // A number, true, false or null: up to the next comma or the object's end.
+                    _ => loop {
+                        match next(&mut line)? {
+                            Some(b',') => break false,
+                            Some(b'}') | None => break true,
+                            Some(c) => others.push(c),
+                        }
+                    },
+                };
+                if closed {
+                    break;
                 }
             }
             match found {
                 Some(k) => Some(k),
-                None => return Ok(Err("no array of records found in the JSON object".into())),
+                None if !whole => {
+                    return Ok(Err("no array of records found in the JSON object".into()));
+                }
+                None => {
+                    others.push(b'}');
+                    each(RawJson {
+                        line: start_line,
+                        bytes: others,
+                        key: None,
+                        truncated: false,
+                        after_array: false,
+                    })?;
+                    return after_array(&None, &mut line, &mut next, &mut each);
+                }
             }
         }
         _ => return Ok(Err("not a JSON array or object".into())),
@@ -874,6 +911,7 @@ mod tests {
         let r = read_json_array(
             json.as_bytes(),
             |k| k == "tickets",
+            true,
             |e| {
                 key = e.key.clone();
                 out.push((e.line, String::from_utf8(e.bytes).unwrap(), e.truncated));
@@ -902,6 +940,25 @@ mod tests {
         assert_eq!(
             els.iter().map(|e| e.1.as_str()).collect::<Vec<_>>(),
             vec!["{\"id\": 1}", "{\"id\": 2}"]
+        );
+    }
+
+    #[test]
+    fn an_object_without_an_array_of_records_is_one_record_when_asked() {
+        // Scalars of several bytes before the array are skipped whole.
+        let (els, key) = elements(r#"{"total": 57, "ok": true, "tickets": [{"id": 1}]}"#);
+        assert_eq!((els.len(), key.as_deref()), (1, Some("tickets")));
+        // A single answer is read whole, escapes and all.
+        let single =
+            r#"{"ticket_id": 42, "note": "a \"quoted\" word", "csat_response": {"id": 7}}"#;
+        let (els, key) = elements(single);
+        assert_eq!(key, None);
+        let v: Value = serde_json::from_str(&els[0].1).unwrap();
+        assert_eq!(v, serde_json::from_str::<Value>(single).unwrap());
+        let refused = read_json_array(single.as_bytes(), |k| k == "tickets", false, |_| Ok(()));
+        assert_eq!(
+            refused.unwrap().unwrap_err(),
+            "no array of records found in the JSON object"
         );
     }
 

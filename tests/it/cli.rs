@@ -1003,3 +1003,49 @@ fn ingested_predictions_refuse_what_is_not_a_probability() {
         "{said}"
     );
 }
+
+/// The Freshservice example of docs/import-profiles.md, run as written: every output is on the
+/// page verbatim, and what the README quotes of it too.
+#[test]
+fn the_freshservice_fixtures_give_what_the_profile_page_shows() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let docs = std::fs::read_to_string(root.join("docs/import-profiles.md")).unwrap();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let run = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_deskpulse"))
+            .current_dir(root)
+            .arg("--lake")
+            .arg(&lake)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{args:?}: {o:?}");
+        stdout(&o).replace(&lake.display().to_string(), "lake")
+    };
+    let on_page = |out: String| assert!(docs.contains(out.trim_end()), "not on the page:\n{out}");
+    let in_both = |out: String| {
+        assert!(readme.contains(out.trim_end()), "not in the README:\n{out}");
+        on_page(out)
+    };
+    in_both(run(&[
+        "ingest",
+        "--profile",
+        "freshservice",
+        "tests/fixtures/freshservice_tickets.json",
+        "tests/fixtures/freshservice_conversations.json",
+        "tests/fixtures/freshservice_csat_responses.ndjson",
+    ]));
+    on_page(run(&[
+        "sql",
+        "SELECT ticket_id, status, priority, priority_raw, channel, channel_raw, category, \
+         resolved_at FROM tickets ORDER BY ticket_id",
+    ]));
+    in_both(run(&[
+        "sql",
+        "SELECT rating_id, ticket_id, score_raw, scale, score_5, comment FROM ratings ORDER BY \
+         rating_id",
+    ]));
+    on_page(run(&["rejects"]));
+}

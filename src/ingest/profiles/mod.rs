@@ -4,6 +4,7 @@
 //! - `tests.rs`: the profile on its reference file or fixture, with exact expected counts.
 
 pub mod freshdesk;
+pub mod freshservice;
 pub mod generic;
 pub mod jira;
 pub mod servicenow;
@@ -30,6 +31,7 @@ pub const NAMES: &[&str] = &[
     "jira",
     "twitter",
     "freshdesk",
+    "freshservice",
 ];
 
 /// The profile that reads `path` under these options.
@@ -47,6 +49,7 @@ pub fn profile(opts: &IngestOptions, path: &Path) -> Result<Box<dyn Profile>> {
         "jira" => Box::new(jira::Jira::new(opts.tz)),
         "twitter" => Box::new(twitter::Twitter::new(opts.tz)),
         "freshdesk" => Box::new(freshdesk::Freshdesk::new(opts.tz)),
+        "freshservice" => Box::new(freshservice::new(opts.tz)),
         other => bail!(
             "unknown profile '{other}' (expected one of {})",
             NAMES.join(", ")

@@ -1,6 +1,8 @@
-//! The `freshdesk` profile: Freshdesk API v2 JSON, pages (arrays) or NDJSON of objects, of
-//! tickets, conversations and satisfaction ratings, told apart by their fields (a wrapper such
-//! as `{"tickets": [...]}` names them too).
+//! The `freshdesk` profile: Freshdesk API v2 JSON of tickets, conversations and satisfaction
+//! ratings, told apart by their fields or by the member of the page holding them
+//! (`{"tickets": [...]}`); a page (an array), pages saved one after the other (an array of
+//! pages, NDJSON of pages) or NDJSON of records. The `freshservice` profile reads Freshservice
+//! through the same code, with its own `source` codes and its CSAT responses.
 //!
 //! - A ticket gives a ticket and its `description_text` as the requester's opening message.
 //!   `status` 2–5 become open, pending, resolved, closed (a custom status keeps its code);
@@ -13,6 +15,10 @@
 //!   8 forwarded: email; 5 tweet, 7 Facebook post: social; 9 phone; 6 survey feedback: portal).
 //! - A satisfaction rating is a rating of its `ratings.default_question` on the Freshdesk scale
 //!   (103 … −103, see [`Scale::Freshdesk`]), with `feedback` as its comment.
+//! - A Freshservice CSAT response (`{"csat_response": {...}}`) is a rating of
+//!   `score.acquired_score` of `score.total_score` (see [`Scale::Points`]); the answers to the
+//!   survey's other questions are its comment. The API answers it per ticket without naming the
+//!   ticket, so the export must: `{"ticket_id": 42, "csat_response": {...}}`.
 
 use anyhow::Result;
 use chrono_tz::Tz;
@@ -20,13 +26,23 @@ use chrono_tz::Tz;
 use super::{builtin_id, builtin_mapping, push_description};
 use crate::ingest::mapping::{self, Mapping};
 use crate::ingest::reader::{Fault, Row};
-use crate::ingest::{Input, Output, Profile, for_each_record};
+use crate::ingest::{Input, Output, Profile, for_each_api_record};
 use crate::model::{ActorRole, Channel, Interaction, Rating, Scale, Table, Ticket};
 
 pub struct Freshdesk {
+    name: &'static str,
     mapping: Mapping,
     tz: Option<Tz>,
 }
+
+/// The members of an API page that hold records.
+const KEYS: &[&str] = &[
+    "tickets",
+    "ticket",
+    "conversations",
+    "satisfaction_ratings",
+    "csat_response",
+];
 
 /// What a record of an export is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,17 +50,20 @@ enum Kind {
     Ticket,
     Conversation,
     Rating,
+    CsatResponse,
 }
 
 impl Kind {
-    /// From the array a record came from, else from its fields.
+    /// From the member of the page a record came from, else from its fields.
     fn of(row: &dyn Row, key: Option<&str>) -> Kind {
         let has = |c: &str| matches!(row.get(c), Ok(Some(_)));
         match key {
             Some("conversations") => Kind::Conversation,
             Some("satisfaction_ratings") => Kind::Rating,
+            Some("csat_response") => Kind::CsatResponse,
             Some(_) => Kind::Ticket,
             None if has("ratings.default_question") || has("survey_id") => Kind::Rating,
+            None if has("score") || has("overall_rating") => Kind::CsatResponse,
             None if has("ticket_id") && (has("incoming") || has("body_text")) => Kind::Conversation,
             None => Kind::Ticket,
         }
@@ -53,8 +72,14 @@ impl Kind {
 
 impl Freshdesk {
     pub fn new(tz: Option<Tz>) -> Freshdesk {
+        Freshdesk::with_mapping("freshdesk", include_str!("mapping.toml"), tz)
+    }
+
+    /// The profile of a Freshworks product: `name` and its mapping (its `source` codes).
+    pub(super) fn with_mapping(name: &'static str, toml: &str, tz: Option<Tz>) -> Freshdesk {
         Freshdesk {
-            mapping: builtin_mapping(include_str!("mapping.toml"), "freshdesk", tz),
+            name,
+            mapping: builtin_mapping(toml, name, tz),
             tz,
         }
     }
@@ -65,10 +90,7 @@ impl Freshdesk {
             t.status = code(row, "status")?.map(|c| status(&c));
             if let Some(c) = code(row, "priority")? {
                 let (rank, name) = priority(&c).ok_or_else(|| {
-                    Fault::column(
-                        "priority",
-                        format!("'{c}' is not a Freshdesk priority (1–4)"),
-                    )
+                    Fault::column("priority", format!("'{c}' is not a priority (1–4)"))
                 })?;
                 (t.priority, t.priority_raw) = (Some(rank), Some(name.to_string()));
             }
@@ -120,6 +142,69 @@ impl Freshdesk {
         let r = self.mapping.rec(row, Table::Ratings);
         out.emit::<Rating>(row, mapping::rating(&r, Scale::Freshdesk))
     }
+
+    fn csat_response(&self, row: &dyn Row, out: &mut Output) -> Result<()> {
+        let r = self.mapping.rec(row, Table::Ratings);
+        let rating = (|| {
+            let (acquired, total) = (
+                code(row, "score.acquired_score")?,
+                code(row, "score.total_score")?,
+            );
+            let (Some(acquired), Some(total)) = (acquired, total) else {
+                return Err(Fault::unrated("score.acquired_score"));
+            };
+            let score_raw = format!("{acquired}/{total}");
+            let score_5 = Scale::Points
+                .score_5(&score_raw)
+                .map_err(|e| Fault::column("score.acquired_score", e.0))?;
+            let ticket_id = r.text("ticket_id")?.ok_or_else(|| {
+                Fault::column(
+                    "ticket_id",
+                    "a csat_response does not name its ticket: export it as \
+                     {\"ticket_id\": <id>, \"csat_response\": {...}}",
+                )
+            })?;
+            Ok(Rating {
+                rating_id: r.required_text("rating_id")?,
+                ticket_id,
+                interaction_id: None,
+                requester_id: None,
+                rated_at: r.required_time("rated_at")?,
+                channel: None,
+                score_raw,
+                scale: Scale::Points,
+                score_5,
+                comment: survey_comment(row)?,
+                lang: None,
+                sentiment: None,
+            })
+        })();
+        out.emit::<Rating>(row, rating)
+    }
+}
+
+/// The answers to a CSAT survey's questions after the first (the rating), one per line.
+fn survey_comment(row: &dyn Row) -> Result<Option<String>, Fault> {
+    let column = "questionnaire_responses";
+    let Some(json) = row.get(column)? else {
+        return Ok(None);
+    };
+    let bad = || Fault::column(column, "not a list of questions and answers");
+    let questions: Vec<serde_json::Value> = serde_json::from_str(&json).map_err(|_| bad())?;
+    let mut answers = Vec::new();
+    for q in questions.iter().skip(1) {
+        for a in q
+            .get("answers")
+            .and_then(|a| a.as_array())
+            .ok_or_else(bad)?
+        {
+            match a.get("answer_text").and_then(|t| t.as_str()).map(str::trim) {
+                Some(text) if !text.is_empty() => answers.push(text),
+                _ => {}
+            }
+        }
+    }
+    Ok((!answers.is_empty()).then(|| answers.join("\n")))
 }
 
 /// A numeric code field as text (`"4"`), absent when null.
@@ -175,24 +260,25 @@ fn conversation_channel(code: &str) -> Channel {
 
 impl Profile for Freshdesk {
     fn id(&self) -> String {
-        builtin_id("freshdesk", self.tz)
+        builtin_id(self.name, self.tz)
     }
 
     fn read(&self, input: Input, out: &mut Output) -> Result<()> {
-        for_each_record(
+        for_each_api_record(
             input,
             out,
-            |_| Err("the freshdesk profile reads the API's JSON, not CSV".into()),
-            |k| matches!(k, "tickets" | "conversations" | "satisfaction_ratings"),
+            self.name,
+            KEYS,
             |k| match k {
                 Some("conversations") => Table::Interactions,
-                Some("satisfaction_ratings") => Table::Ratings,
+                Some("satisfaction_ratings" | "csat_response") => Table::Ratings,
                 _ => Table::Tickets,
             },
             |row, key, out| match Kind::of(row, key) {
                 Kind::Ticket => self.ticket(row, out),
                 Kind::Conversation => self.conversation(row, out),
                 Kind::Rating => self.rating(row, out),
+                Kind::CsatResponse => self.csat_response(row, out),
             },
         )
     }

@@ -73,7 +73,7 @@ fn a_tickets_page_gives_tickets_with_their_codes_named_and_descriptions() {
     let reasons: Vec<&str> = rejects.iter().map(|r| r.reason.as_str()).collect();
     assert_eq!(
         reasons,
-        ["missing opened_at", "'7' is not a Freshdesk priority (1–4)"]
+        ["missing opened_at", "'7' is not a priority (1–4)"]
     );
 }
 

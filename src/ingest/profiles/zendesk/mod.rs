@@ -14,7 +14,7 @@ use chrono_tz::Tz;
 use super::{builtin_id, builtin_mapping, push_description};
 use crate::ingest::mapping::{self, Mapping};
 use crate::ingest::reader::{Fault, Row};
-use crate::ingest::{Input, Output, Profile, for_each_record};
+use crate::ingest::{Input, Output, Profile, for_each_api_record};
 use crate::model::{Rating, Scale, Table, Ticket};
 
 pub struct Zendesk {
@@ -133,17 +133,22 @@ impl Profile for Zendesk {
     }
 
     fn read(&self, input: Input, out: &mut Output) -> Result<()> {
-        for_each_record(
+        for_each_api_record(
             input,
             out,
-            |_| Err("the zendesk profile reads the API's JSON, not CSV".into()),
-            |k| k == "tickets" || k == "satisfaction_ratings",
+            "zendesk",
+            &[
+                "tickets",
+                "ticket",
+                "satisfaction_ratings",
+                "satisfaction_rating",
+            ],
             |k| match k {
-                Some("satisfaction_ratings") => Table::Ratings,
+                Some("satisfaction_ratings" | "satisfaction_rating") => Table::Ratings,
                 _ => Table::Tickets,
             },
             |row, key, out| match key {
-                Some("satisfaction_ratings") => self.rating(row, out),
+                Some("satisfaction_ratings" | "satisfaction_rating") => self.rating(row, out),
                 Some(_) => self.ticket(row, out),
                 None if looks_like_rating(row) => self.rating(row, out),
                 None => self.ticket(row, out),
