@@ -11,7 +11,7 @@
 //!   one reopen (Freshdesk keeps only the last, so it is a lower bound). Without `stats`, a
 //!   resolved or closed ticket's `resolved_at` falls back to its `updated_at` (an upper bound).
 //! - A conversation is an interaction: `incoming` from the requester, else from an agent;
-//!   `private` notes are not public. Its channel comes from its `source` (0 reply, 2 note and
+//!   `private` notes are not public. A ticket viewed with `include=conversations` brings its own. Its channel comes from its `source` (0 reply, 2 note and
 //!   8 forwarded: email; 5 tweet, 7 Facebook post: social; 9 phone; 6 survey feedback: portal).
 //! - A satisfaction rating is a rating of its `ratings.default_question` on the Freshdesk scale
 //!   (103 … −103, see [`Scale::Freshdesk`]), with `feedback` as its comment.
@@ -22,10 +22,11 @@
 
 use anyhow::Result;
 use chrono_tz::Tz;
+use serde_json::Value;
 
 use super::{builtin_id, builtin_mapping, push_description};
 use crate::ingest::mapping::{self, Mapping};
-use crate::ingest::reader::{Fault, Row};
+use crate::ingest::reader::{Fault, JsonRow, Row};
 use crate::ingest::{Input, Output, Profile, for_each_api_record};
 use crate::model::{ActorRole, Channel, Interaction, Rating, Scale, Table, Ticket};
 
@@ -109,7 +110,35 @@ impl Freshdesk {
             return out.emit::<Ticket>(row, ticket);
         };
         push_description(&t, row, "description_text", out)?;
+        self.embedded_conversations(&t, row, out)?;
         out.push(row.line(), t)
+    }
+
+    /// A ticket viewed with `include=conversations` carries its conversations: interactions of
+    /// the ticket (one without a `ticket_id` is given the ticket's).
+    fn embedded_conversations(&self, t: &Ticket, row: &dyn Row, out: &mut Output) -> Result<()> {
+        let Ok(Some(json)) = row.get("conversations") else {
+            return Ok(());
+        };
+        let Ok(Value::Array(items)) = serde_json::from_str::<Value>(&json) else {
+            let fault = Fault::column("conversations", "not a list of conversations");
+            return out.reject(Table::Interactions, row.line(), fault, row.raw());
+        };
+        for mut item in items {
+            if let Some(fields) = item.as_object_mut() {
+                fields
+                    .entry("ticket_id")
+                    .or_insert_with(|| Value::from(t.ticket_id.as_str()));
+            }
+            let raw = item.to_string();
+            let conversation = JsonRow {
+                value: &item,
+                line: row.line(),
+                raw: raw.as_bytes(),
+            };
+            self.conversation(&conversation, out)?;
+        }
+        Ok(())
     }
 
     fn conversation(&self, row: &dyn Row, out: &mut Output) -> Result<()> {
@@ -190,7 +219,7 @@ fn survey_comment(row: &dyn Row) -> Result<Option<String>, Fault> {
         return Ok(None);
     };
     let bad = || Fault::column(column, "not a list of questions and answers");
-    let questions: Vec<serde_json::Value> = serde_json::from_str(&json).map_err(|_| bad())?;
+    let questions: Vec<Value> = serde_json::from_str(&json).map_err(|_| bad())?;
     let mut answers = Vec::new();
     for q in questions.iter().skip(1) {
         for a in q

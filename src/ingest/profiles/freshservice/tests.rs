@@ -200,3 +200,36 @@ fn pages_saved_as_they_came_read_like_one_page() {
         Some("5")
     );
 }
+
+/// A ticket viewed with `include=conversations` brings its conversations as its interactions.
+#[test]
+fn a_ticket_viewed_with_its_conversations_gives_both() {
+    let view = serde_json::json!({"ticket": {
+        "id": 301, "source": 3, "status": 2, "priority": 2, "requester_id": 9201,
+        "created_at": "2026-03-09T09:00:00Z", "updated_at": "2026-03-09T10:00:00Z",
+        "description_text": "Printer jammed.",
+        "conversations": [
+            {"id": 6001, "user_id": 8001, "body_text": "On my way.", "incoming": false,
+             "private": false, "source": 0, "created_at": "2026-03-09T09:10:00Z"},
+            {"id": 6002, "user_id": 9201, "body_text": "Thanks!", "incoming": true,
+             "private": false, "source": 0, "created_at": "2026-03-09T09:30:00Z"},
+            {"id": 6003, "user_id": 9201, "incoming": true, "private": false, "source": 0}
+        ]
+    }});
+    let (_d, file) = temp_file("view.json", view.to_string());
+    let (_dir, lake, reports) = ingest_fresh("freshservice", &[file]);
+    let r = &reports[0];
+    assert_eq!(r.records, 1);
+    assert_eq!(r.tables[&Table::Tickets].stored, 1);
+    // The description and two conversations; the third has no time.
+    let i = r.tables[&Table::Interactions];
+    assert_eq!((i.read, i.stored, i.rejected), (4, 3, 1));
+    let at = |id: &str, col| value_of(&lake, Table::Interactions, "interaction_id", id, col);
+    assert_eq!(at("6001", "ticket_id").as_deref(), Some("301"));
+    assert_eq!(at("6001", "actor_role").as_deref(), Some("agent"));
+    assert_eq!(at("6002", "actor_role").as_deref(), Some("requester"));
+    assert_eq!(
+        value_of(&lake, Table::Tickets, "ticket_id", "301", "channel").as_deref(),
+        Some("phone")
+    );
+}
