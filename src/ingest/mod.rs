@@ -592,22 +592,24 @@ fn json_item(
             key,
         }
     }
-    let value = match if pages {
+    let parsed = if pages {
         raw.parse_value()
     } else {
         raw.parse()
-    } {
+    };
+    let value = match parsed {
         Ok(value) => value,
         Err(fault) => {
             let text = String::from_utf8_lossy(&raw.bytes).trim().to_string();
             return each(bad(raw.line, fault, text, raw.key.as_deref()));
         }
     };
-    let records = match if pages {
+    let page = if pages {
         page_records(value, raw.key.clone(), accept)
     } else {
         Err(value)
-    } {
+    };
+    let records = match page {
         Ok(records) => records,
         Err(value) if !value.is_object() => {
             let fault = Fault::record("record is not a JSON object");

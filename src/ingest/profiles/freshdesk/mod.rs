@@ -11,8 +11,9 @@
 //!   one reopen (Freshdesk keeps only the last, so it is a lower bound). Without `stats`, a
 //!   resolved or closed ticket's `resolved_at` falls back to its `updated_at` (an upper bound).
 //! - A conversation is an interaction: `incoming` from the requester, else from an agent;
-//!   `private` notes are not public. A ticket viewed with `include=conversations` brings its own. Its channel comes from its `source` (0 reply, 2 note and
+//!   `private` notes are not public. Its channel comes from its `source` (0 reply, 2 note and
 //!   8 forwarded: email; 5 tweet, 7 Facebook post: social; 9 phone; 6 survey feedback: portal).
+//!   A ticket viewed with `include=conversations` brings its own.
 //! - A satisfaction rating is a rating of its `ratings.default_question` on the Freshdesk scale
 //!   (103 … −103, see [`Scale::Freshdesk`]), with `feedback` as its comment.
 //! - A Freshservice CSAT response (`{"csat_response": {...}}`) is a rating of
