@@ -1,6 +1,7 @@
 -- metric: One row per resolved ticket: what was known at its resolution, and its rating
 -- depends: ticket_facts, ticket_ratings
 -- order: ticket_id
+-- per_ticket: yes (computed in passes of tickets on a large lake)
 --
 -- The inputs of `deskpulse predict` (docs/prediction.md): every ticket resolved by params.as_of,
 -- with what was known when it was resolved (interactions after resolved_at are not looked at).
@@ -30,10 +31,25 @@ said AS (
 talk AS (
     SELECT ticket_id,
            SUM(CASE WHEN actor_role = 'requester' THEN 1 ELSE 0 END) AS requester_messages,
-           COUNT(DISTINCT CASE WHEN actor_role = 'requester' THEN channel END) AS requester_channels,
-           COUNT(DISTINCT CASE WHEN actor_role = 'agent' AND is_public THEN actor_id END) AS agents,
            MAX(CASE WHEN actor_role = 'bot' THEN 1 ELSE 0 END) = 1 AS bot_took_part
     FROM said
+    GROUP BY ticket_id
+),
+-- The requester's channels and the public agents, counted as distinct rows first: two
+-- COUNT(DISTINCT ...) per ticket keep a hash set per ticket and group (20 GB at a million
+-- tickets).
+spread AS (
+    SELECT ticket_id,
+           SUM(CASE WHEN kind = 'channel' THEN 1 ELSE 0 END) AS requester_channels,
+           SUM(CASE WHEN kind = 'agent' THEN 1 ELSE 0 END) AS agents
+    FROM (
+        SELECT DISTINCT ticket_id,
+               CASE WHEN actor_role = 'requester' THEN 'channel' ELSE 'agent' END AS kind,
+               CASE WHEN actor_role = 'requester' THEN channel ELSE actor_id END AS value
+        FROM said
+        WHERE (actor_role = 'requester' AND channel IS NOT NULL)
+           OR (actor_role = 'agent' AND is_public AND actor_id IS NOT NULL)
+    ) d
     GROUP BY ticket_id
 ),
 rated AS (
@@ -55,8 +71,8 @@ SELECT r.ticket_id, r.channel, r.category, r.priority, r.resolved_at,
        r.ttr_business_seconds / 3600.0 AS ttr_hours,
        COALESCE(r.reopen_count, 0) AS reopens,
        COALESCE(r.reassignment_count, 0) AS reassignments,
-       GREATEST(COALESCE(t.agents, 0) - 1, 0) AS agent_hops,
-       GREATEST(COALESCE(t.requester_channels, 0) - 1, 0) AS channel_switches,
+       GREATEST(COALESCE(s.agents, 0) - 1, 0) AS agent_hops,
+       GREATEST(COALESCE(s.requester_channels, 0) - 1, 0) AS channel_switches,
        COALESCE(t.requester_messages, 0) AS requester_messages,
        COALESCE(t.bot_took_part, false) OR COALESCE(r.resolution_path = 'bot', false) AS bot_involved,
        m.sentiment_first, m.sentiment_last, m.sentiment_min,
@@ -64,5 +80,6 @@ SELECT r.ticket_id, r.channel, r.category, r.priority, r.resolved_at,
        g.rated_at, g.satisfied
 FROM resolved r
 LEFT JOIN talk t ON t.ticket_id = r.ticket_id
+LEFT JOIN spread s ON s.ticket_id = r.ticket_id
 LEFT JOIN mood m ON m.ticket_id = r.ticket_id
 LEFT JOIN rated g ON g.ticket_id = r.ticket_id

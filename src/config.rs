@@ -95,8 +95,9 @@ pub struct Config {
     /// The query engine's memory budget in MiB, if any: sorts and aggregations past it spill to
     /// temporary files (the process's peak is this plus Parquet decoding buffers).
     pub memory_mb: Option<u64>,
-    /// A lake with more tickets computes `ticket_facts` and `pairs` in passes of about this many
-    /// tickets, so the memory their joins take does not grow with the lake.
+    /// A lake with more tickets computes the per-ticket stages (`ticket_facts`, `pairs`,
+    /// `prediction_features`) in passes of about this many tickets, so the memory their joins
+    /// take does not grow with the lake.
     pub tickets_per_pass: u64,
     /// The Ballista scheduler (`df://HOST:PORT`) that runs the metric SQL, if any (needs a build
     /// with the `cluster` feature).

@@ -1,8 +1,8 @@
 //! Per-ticket stages in passes, so that a large lake is queried in bounded memory.
 //!
-//! `ticket_facts` and `pairs` join each ticket to its interactions and ratings: hash joins
-//! whose build side grows with the lake, and DataFusion's hash joins cannot spill. Both stages
-//! only ever combine rows of one ticket, so a lake with more than `tickets_per_pass` tickets
+//! `ticket_facts`, `pairs` and `prediction_features` join each ticket to its interactions and
+//! ratings: hash joins whose build side grows with the lake, and DataFusion's hash joins cannot
+//! spill. These stages only ever combine rows of one ticket, so a lake with more than `tickets_per_pass` tickets
 //! computes them in passes: pass k sees only the tickets with `ticket_pass(ticket_id, passes)
 //! = k` and their interactions and ratings (by the ticket id each row carries), and writes its
 //! rows to a scratch Parquet file. The metric views then read the stage from those files like
