@@ -72,6 +72,36 @@ impl Kind {
     }
 }
 
+/// The conversations a ticket viewed with `include=conversations` carries (none without).
+fn embedded(row: &dyn Row) -> Result<Vec<Value>, Fault> {
+    let Ok(Some(json)) = row.get("conversations") else {
+        return Ok(Vec::new());
+    };
+    match serde_json::from_str::<Value>(&json) {
+        Ok(Value::Array(items)) => Ok(items),
+        _ => Err(Fault::column(
+            "conversations",
+            "not a list of conversations",
+        )),
+    }
+}
+
+/// A refused ticket's conversations are refused with it, each counted as an interaction read
+/// and rejected, so that the interactions' counts add up.
+fn refuse_embedded_conversations(row: &dyn Row, ticket: &Fault, out: &mut Output) -> Result<()> {
+    let Ok(items) = embedded(row) else {
+        return Ok(()); // kept in the refused ticket's raw text; the ticket's reject says why
+    };
+    for item in items {
+        let fault = Fault::new(
+            ticket.column.as_deref(),
+            format!("its ticket was refused: {}", ticket.reason),
+        );
+        out.reject(Table::Interactions, row.line(), fault, item.to_string())?;
+    }
+    Ok(())
+}
+
 impl Freshdesk {
     pub fn new(tz: Option<Tz>) -> Freshdesk {
         Freshdesk::with_mapping("freshdesk", include_str!("mapping.toml"), tz)
@@ -107,8 +137,12 @@ impl Freshdesk {
             }
             Ok(t)
         });
-        let Ok(t) = ticket else {
-            return out.emit::<Ticket>(row, ticket);
+        let t = match ticket {
+            Ok(t) => t,
+            Err(fault) => {
+                refuse_embedded_conversations(row, &fault, out)?;
+                return out.reject(Table::Tickets, row.line(), fault, row.raw());
+            }
         };
         push_description(&t, row, "description_text", out)?;
         self.embedded_conversations(&t, row, out)?;
@@ -118,12 +152,9 @@ impl Freshdesk {
     /// A ticket viewed with `include=conversations` carries its conversations: interactions of
     /// the ticket (one without a `ticket_id` is given the ticket's).
     fn embedded_conversations(&self, t: &Ticket, row: &dyn Row, out: &mut Output) -> Result<()> {
-        let Ok(Some(json)) = row.get("conversations") else {
-            return Ok(());
-        };
-        let Ok(Value::Array(items)) = serde_json::from_str::<Value>(&json) else {
-            let fault = Fault::column("conversations", "not a list of conversations");
-            return out.reject(Table::Interactions, row.line(), fault, row.raw());
+        let items = match embedded(row) {
+            Ok(items) => items,
+            Err(fault) => return out.reject(Table::Interactions, row.line(), fault, row.raw()),
         };
         for mut item in items {
             if let Some(fields) = item.as_object_mut() {

@@ -233,3 +233,37 @@ fn a_ticket_viewed_with_its_conversations_gives_both() {
         Some("phone")
     );
 }
+
+/// A refused ticket's conversations are refused with it, counted and kept in the rejects.
+#[test]
+fn a_refused_ticket_viewed_with_its_conversations_refuses_them_too() {
+    let view = serde_json::json!({"ticket": {
+        "id": 302, "source": 3, "status": 2, "priority": 9, "requester_id": 9201,
+        "created_at": "2026-03-09T09:00:00Z", "updated_at": "2026-03-09T10:00:00Z",
+        "conversations": [
+            {"id": 6011, "user_id": 8001, "body_text": "On my way.", "incoming": false,
+             "private": false, "source": 0, "created_at": "2026-03-09T09:10:00Z"},
+            {"id": 6012, "user_id": 9201, "body_text": "Thanks!", "incoming": true,
+             "private": false, "source": 0, "created_at": "2026-03-09T09:30:00Z"}
+        ]
+    }});
+    let (_d, file) = temp_file("view.json", view.to_string());
+    let (_dir, lake, reports) = ingest_fresh("freshservice", &[file]);
+    let r = &reports[0];
+    let t = r.tables[&Table::Tickets];
+    assert_eq!((t.read, t.stored, t.rejected), (1, 0, 1));
+    let i = r.tables[&Table::Interactions];
+    assert_eq!((i.read, i.stored, i.rejected), (2, 0, 2));
+    let rejects = lake.rejects().unwrap();
+    assert_eq!(rejects.len(), 3);
+    let conversation = rejects.iter().find(|r| r.raw.contains("6012")).unwrap();
+    assert_eq!(conversation.column.as_deref(), Some("priority"));
+    assert_eq!(
+        conversation.reason,
+        "its ticket was refused: '9' is not a priority (1–4)"
+    );
+    assert!(
+        !conversation.raw.contains("6011"),
+        "one reject per conversation"
+    );
+}
