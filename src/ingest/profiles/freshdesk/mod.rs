@@ -72,27 +72,24 @@ impl Kind {
     }
 }
 
-/// The conversations a ticket viewed with `include=conversations` carries (none without).
-fn embedded(row: &dyn Row) -> Result<Vec<Value>, Fault> {
+/// The conversations a ticket viewed with `include=conversations` carries (none without); a
+/// value that is not a list is an interaction reject, whether the ticket is kept or refused.
+fn embedded(row: &dyn Row, out: &mut Output) -> Result<Vec<Value>> {
     let Ok(Some(json)) = row.get("conversations") else {
         return Ok(Vec::new());
     };
-    match serde_json::from_str::<Value>(&json) {
-        Ok(Value::Array(items)) => Ok(items),
-        _ => Err(Fault::column(
-            "conversations",
-            "not a list of conversations",
-        )),
+    if let Ok(Value::Array(items)) = serde_json::from_str::<Value>(&json) {
+        return Ok(items);
     }
+    let fault = Fault::column("conversations", "not a list of conversations");
+    out.reject(Table::Interactions, row.line(), fault, row.raw())?;
+    Ok(Vec::new())
 }
 
 /// A refused ticket's conversations are refused with it, each counted as an interaction read
 /// and rejected, so that the interactions' counts add up.
 fn refuse_embedded_conversations(row: &dyn Row, ticket: &Fault, out: &mut Output) -> Result<()> {
-    let Ok(items) = embedded(row) else {
-        return Ok(()); // kept in the refused ticket's raw text; the ticket's reject says why
-    };
-    for item in items {
+    for item in embedded(row, out)? {
         let fault = Fault::new(
             ticket.column.as_deref(),
             format!("its ticket was refused: {}", ticket.reason),
@@ -152,11 +149,7 @@ impl Freshdesk {
     /// A ticket viewed with `include=conversations` carries its conversations: interactions of
     /// the ticket (one without a `ticket_id` is given the ticket's).
     fn embedded_conversations(&self, t: &Ticket, row: &dyn Row, out: &mut Output) -> Result<()> {
-        let items = match embedded(row) {
-            Ok(items) => items,
-            Err(fault) => return out.reject(Table::Interactions, row.line(), fault, row.raw()),
-        };
-        for mut item in items {
+        for mut item in embedded(row, out)? {
             if let Some(fields) = item.as_object_mut() {
                 fields
                     .entry("ticket_id")

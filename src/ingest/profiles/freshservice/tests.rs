@@ -267,3 +267,35 @@ fn a_refused_ticket_viewed_with_its_conversations_refuses_them_too() {
         "one reject per conversation"
     );
 }
+
+#[test]
+fn conversations_that_are_not_a_list_are_one_interaction_reject_kept_ticket_or_refused() {
+    let ticket = |id: u32, priority: u32| {
+        serde_json::json!({"ticket": {
+            "id": id, "source": 3, "status": 2, "priority": priority, "requester_id": 9201,
+            "created_at": "2026-03-09T09:00:00Z", "updated_at": "2026-03-09T10:00:00Z",
+            "conversations": "see the portal"
+        }})
+        .to_string()
+    };
+    let (_k, kept) = temp_file("kept.json", ticket(303, 2));
+    let (_r, refused) = temp_file("refused.json", ticket(304, 9));
+    let (_dir, lake, reports) = ingest_fresh("freshservice", &[kept, refused]);
+    for (r, tickets) in reports.iter().zip([(1, 1, 0), (1, 0, 1)]) {
+        let t = r.tables[&Table::Tickets];
+        assert_eq!((t.read, t.stored, t.rejected), tickets);
+        let i = r.tables[&Table::Interactions];
+        assert_eq!((i.read, i.stored, i.rejected), (1, 0, 1));
+    }
+    let rejects = lake.rejects().unwrap();
+    let not_a_list: Vec<_> = rejects
+        .iter()
+        .filter(|r| r.reason == "not a list of conversations")
+        .collect();
+    assert_eq!(not_a_list.len(), 2, "{rejects:?}");
+    assert!(
+        not_a_list
+            .iter()
+            .all(|r| r.column.as_deref() == Some("conversations"))
+    );
+}
