@@ -118,27 +118,26 @@ enum Readiness {
 }
 
 impl Readiness {
+    async fn is_ready(&self, client: &reqwest::Client) -> bool {
+        match self {
+            Readiness::Http(port) => {
+                let get = |path: &str| client.get(format!("http://127.0.0.1:{port}{path}")).send();
+                match get("/healthz").await {
+                    Ok(r) => {
+                        assert_eq!(r.status(), 200);
+                        get("/readyz").await.is_ok_and(|r| r.status() == 200)
+                    }
+                    Err(_) => false,
+                }
+            }
+            Readiness::Handle(h) => h.is_ready(),
+        }
+    }
+
     async fn wait(&self) {
         let start = Instant::now();
         let client = reqwest::Client::new();
-        loop {
-            let ready = match self {
-                Readiness::Http(port) => {
-                    let get =
-                        |path: &str| client.get(format!("http://127.0.0.1:{port}{path}")).send();
-                    match get("/healthz").await {
-                        Ok(r) => {
-                            assert_eq!(r.status(), 200);
-                            get("/readyz").await.is_ok_and(|r| r.status() == 200)
-                        }
-                        Err(_) => false,
-                    }
-                }
-                Readiness::Handle(h) => h.is_ready(),
-            };
-            if ready {
-                return;
-            }
+        while !self.is_ready(&client).await {
             assert!(
                 start.elapsed() < Duration::from_secs(60),
                 "executor not ready"
@@ -300,14 +299,97 @@ fn a_stock_executor_fails_with_a_clear_error() {
     });
 }
 
-/// A `deskpulse cluster` process, killed when dropped.
-struct Node(std::process::Child);
+/// A `deskpulse cluster` process in a directory of its own (none holds the lake), killed when
+/// dropped; its stderr goes to a file there, shown when the cluster does not come up.
+struct Node {
+    child: std::process::Child,
+    log: std::path::PathBuf,
+}
+
+impl Node {
+    fn spawn(command: &mut std::process::Command) -> Node {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let log = dir.join("stderr.log");
+        let child = command
+            .current_dir(&dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Node { child, log }
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
 
 impl Drop for Node {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
+}
+
+/// Starts two executors and then their scheduler as processes: the executors wait for it
+/// (--scheduler-wait), as nodes started in any order do. Returns the nodes and the scheduler's
+/// port once both executors are ready, or why not with every node's stderr (a node that exited,
+/// say because a port picked free was taken meanwhile by a test running alongside, or no
+/// readiness within 3 minutes on a loaded machine).
+fn start_process_cluster(s3: &crate::s3::S3) -> Result<(Vec<Node>, u16), String> {
+    let scheduler_port = free_port();
+    let mut nodes = Vec::new();
+    let mut health = Vec::new();
+    for _ in 0..2 {
+        let (flight, grpc, port) = (free_port(), free_port(), free_port());
+        nodes.push(Node::spawn(
+            s3.deskpulse()
+                .args(["cluster", "executor", "--bind-host", "127.0.0.1"])
+                .args(["--external-host", "127.0.0.1", "--vcores", "2"])
+                .args(["--memory-mb", "1024", "--scheduler-wait", "300"])
+                .arg("--scheduler")
+                .arg(format!("127.0.0.1:{scheduler_port}"))
+                .args(["--flight-port", &flight.to_string()])
+                .args(["--grpc-port", &grpc.to_string()])
+                .args(["--health-port", &port.to_string()]),
+        ));
+        health.push(Readiness::Http(port));
+    }
+    nodes.push(Node::spawn(
+        s3.deskpulse()
+            .args(["cluster", "scheduler", "--external-host", "127.0.0.1"])
+            .arg("--bind")
+            .arg(format!("127.0.0.1:{scheduler_port}")),
+    ));
+    let start = Instant::now();
+    let client = reqwest::Client::new();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let failure = loop {
+        let mut ready = true;
+        for h in &health {
+            ready &= runtime.block_on(h.is_ready(&client));
+        }
+        if ready {
+            return Ok((nodes, scheduler_port));
+        }
+        if let Some((i, status)) = nodes
+            .iter_mut()
+            .enumerate()
+            .find_map(|(i, n)| Some((i, n.child.try_wait().unwrap()?)))
+        {
+            break format!("node {i} exited ({status})");
+        }
+        if start.elapsed() > Duration::from_secs(180) {
+            break "executors not ready after 180 s".to_string();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let logs: Vec<String> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("--- node {i} stderr:\n{}", n.stderr()))
+        .collect();
+    Err(format!("{failure}\n{}", logs.join("\n")))
 }
 
 #[test]
@@ -325,62 +407,15 @@ fn a_cluster_of_processes_reads_an_s3_lake_with_no_shared_filesystem() {
     );
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     s3.run(&lake, &args);
-    // Each node in a directory of its own, none of which holds the lake. The executors start
-    // first: they wait for the scheduler (--scheduler-wait), as nodes started in any order do.
-    let scheduler_port = free_port();
-    let mut nodes = Vec::new();
-    let mut health = Vec::new();
-    for _ in 0..2 {
-        let (flight, grpc, port) = (free_port(), free_port(), free_port());
-        let node = s3
-            .deskpulse()
-            .current_dir(tempfile::tempdir().unwrap().keep())
-            .args(["cluster", "executor", "--bind-host", "127.0.0.1"])
-            .args([
-                "--external-host",
-                "127.0.0.1",
-                "--vcores",
-                "2",
-                "--memory-mb",
-                "1024",
-            ])
-            .arg("--scheduler")
-            .arg(format!("127.0.0.1:{scheduler_port}"))
-            .args([
-                "--flight-port",
-                &flight.to_string(),
-                "--grpc-port",
-                &grpc.to_string(),
-            ])
-            .args(["--health-port", &port.to_string()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        nodes.push(Node(node));
-        health.push(Readiness::Http(port));
-    }
-    nodes.push(Node(
-        s3.deskpulse()
-            .current_dir(tempfile::tempdir().unwrap().keep())
-            .args([
-                "cluster",
-                "scheduler",
-                "--external-host",
-                "127.0.0.1",
-                "--bind",
-            ])
-            .arg(format!("127.0.0.1:{scheduler_port}"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    ));
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        for h in &health {
-            h.wait().await;
-        }
-    });
+    // Ports are picked free and bound later, so a test alongside may take one first: such a
+    // start is told (with the nodes' stderr) and tried again, twice at most.
+    let (nodes, scheduler_port) = (1..=3)
+        .find_map(|attempt| {
+            start_process_cluster(&s3)
+                .inspect_err(|e| eprintln!("cluster start, attempt {attempt}: {e}"))
+                .ok()
+        })
+        .expect("a cluster of processes did not start in 3 attempts (see stderr)");
     let cluster = format!("df://127.0.0.1:{scheduler_port}");
     for q in crate::s3::QUERIES {
         let remote = s3.run(&lake, &["sql", "--format", "csv", "--cluster", &cluster, q]);
