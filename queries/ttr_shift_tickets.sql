@@ -25,18 +25,38 @@ windows AS (
            CAST(a.launched_at AS BIGINT) + p.ramp_micros AS window_start,
            CAST(a.launched_at AS BIGINT) + p.ramp_micros + p.window_micros AS window_end, p.satisfied
     FROM a CROSS JOIN p
+),
+-- (Each window's tickets come from an inner join on the time range, and an empty window's row
+-- from a placeholder kept only where its window matched nothing: an outer join on a range is a
+-- nested-loop join whose unmatched rows each cluster task would emit once, datafusion-ballista
+-- issue 1055's kind of fault.)
+matched AS (
+    SELECT w.*, f.ticket_id, f.category, f.resolved_at, f.ttr_seconds, f.ttr_business_seconds,
+           f.ttr_left_out
+    FROM windows w
+    JOIN ticket_facts f
+      ON CAST(f.opened_at AS BIGINT) >= w.window_start AND CAST(f.opened_at AS BIGINT) < w.window_end
+),
+placed AS (
+    SELECT * FROM matched
+    UNION ALL
+    SELECT *, NULL, NULL, NULL, NULL, NULL, NULL FROM windows
+),
+counted AS (
+    SELECT *, COUNT(ticket_id) OVER (
+        PARTITION BY adoption_id, window, window_start, window_end) AS window_tickets
+    FROM placed
 )
-SELECT w.adoption_id, w.name, w.launched_at, w.window, w.window_start, w.window_end,
+SELECT f.adoption_id, f.name, f.launched_at, f.window, f.window_start, f.window_end,
        f.ticket_id, COALESCE(f.category, '(none)') AS category,
-       (cardinality(w.scope) = 0 OR array_has(w.scope, f.category)) AS in_scope,
+       (cardinality(f.scope) = 0 OR array_has(f.scope, f.category)) AS in_scope,
        f.resolved_at IS NOT NULL AS resolved,
        f.ttr_seconds / 3600.0 AS ttr_hours,
        f.ttr_business_seconds / 3600.0 AS ttr_business_hours,
        COALESCE(f.ttr_left_out, false) AS ttr_left_out,
-       r.score_5 >= w.satisfied AS satisfied
-FROM windows w
-LEFT JOIN ticket_facts f
-  ON CAST(f.opened_at AS BIGINT) >= w.window_start AND CAST(f.opened_at AS BIGINT) < w.window_end
+       r.score_5 >= f.satisfied AS satisfied
+FROM counted f
 -- (the threshold comes with the windows: a CROSS JOIN with params here would cut the rows
 -- into batches of one)
 LEFT JOIN ticket_ratings r ON r.ticket_id = f.ticket_id
+WHERE f.ticket_id IS NOT NULL OR f.window_tickets = 0
