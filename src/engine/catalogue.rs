@@ -45,6 +45,6 @@ mod tests {
             .filter(|m| m.per_ticket)
             .map(|m| m.name)
             .collect();
-        assert_eq!(passed, ["pairs", "ticket_facts", "prediction_features"]);
+        assert_eq!(passed, ["ticket_facts", "pairs", "prediction_features"]);
     }
 }
