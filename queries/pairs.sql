@@ -13,33 +13,41 @@
 --   promptness, weight 0.2: 1 within the request channel's target latency (business seconds
 --   for business targets), falling linearly to 0 at four times the target.
 -- hotspot: request_sentiment <= -0.5.
--- (Joins put the one row of params first: DataFusion builds a join's left side, and one row
--- probed against every pair would cut them into batches of one.)
+-- (DataFusion builds a hash join's left side and knows no sizes here, so each join puts the
+-- smaller side left: the one row of params, probed against every pair, would cut them into
+-- batches of one; the pairs as the build side of their joins to tickets and ticket ratings
+-- cost twice the time of those tables as build sides, hence RIGHT JOINs.)
 WITH p AS (
     SELECT params.*, o.target_seconds AS other_seconds, o.business AS other_business
     FROM params CROSS JOIN (SELECT target_seconds, business FROM targets WHERE channel = 'other') o
 ),
 reply_rating AS (
-    SELECT interaction_id, score_5 FROM (
-        SELECT interaction_id, score_5,
-               ROW_NUMBER() OVER (PARTITION BY interaction_id ORDER BY rated_at DESC, rating_id DESC) AS rn
-        FROM ratings WHERE interaction_id IS NOT NULL)
-    WHERE rn = 1
+    SELECT interaction_id, first_value(score_5 ORDER BY rated_at DESC, rating_id DESC) AS score_5
+    FROM ratings WHERE interaction_id IS NOT NULL
+    GROUP BY interaction_id
 ),
-scored AS (
-    SELECT a.*, p.by_week, p.period_label,
-           t.category,
-           (CAST(a.response_at AS BIGINT) - CAST(a.request_at AS BIGINT)) / 1e6 AS latency_seconds,
-           business_seconds(a.request_at, a.response_at) AS latency_business_seconds,
-           COALESCE(rr.score_5, CASE WHEN a.is_last_pair THEN tr.score_5 END) AS rating,
-           COALESCE(g.target_seconds, p.other_seconds) AS target_seconds,
-           COALESCE(g.business, p.other_business) AS target_business
+runs AS (
+    SELECT a.*, p.by_week, p.period_label, p.other_seconds, p.other_business
     FROM p
     JOIN request_runs a ON a.request_at >= p.period_start AND a.request_at < p.period_end
-    -- Interactions whose ticket is not in the lake still pair (their category is NULL).
-    LEFT JOIN tickets t ON t.ticket_id = a.ticket_id
+),
+-- Interactions whose ticket is not in the lake still pair (their category is NULL).
+categorised AS (
+    SELECT a.*, t.category FROM tickets t RIGHT JOIN runs a ON t.ticket_id = a.ticket_id
+),
+rated AS (
+    SELECT a.*, tr.score_5 AS ticket_score
+    FROM ticket_ratings tr RIGHT JOIN categorised a ON tr.ticket_id = a.ticket_id
+),
+scored AS (
+    SELECT a.*,
+           (CAST(a.response_at AS BIGINT) - CAST(a.request_at AS BIGINT)) / 1e6 AS latency_seconds,
+           business_seconds(a.request_at, a.response_at) AS latency_business_seconds,
+           COALESCE(rr.score_5, CASE WHEN a.is_last_pair THEN a.ticket_score END) AS rating,
+           COALESCE(g.target_seconds, a.other_seconds) AS target_seconds,
+           COALESCE(g.business, a.other_business) AS target_business
+    FROM rated a
     LEFT JOIN reply_rating rr ON rr.interaction_id = a.response_id
-    LEFT JOIN ticket_ratings tr ON tr.ticket_id = a.ticket_id
     LEFT JOIN targets g ON g.channel = a.request_channel
 ),
 components AS (

@@ -3,8 +3,11 @@
 --
 -- Each rated ticket's latest rating (by rated_at, ties: the higher rating_id): what "the
 -- ticket's rating" means wherever a metric needs one.
-SELECT ticket_id, rating_id, rated_at, score_5 FROM (
-    SELECT ticket_id, rating_id, rated_at, score_5,
-           ROW_NUMBER() OVER (PARTITION BY ticket_id ORDER BY rated_at DESC, rating_id DESC) AS rn
-    FROM ratings)
-WHERE rn = 1
+-- (An aggregation keeps each ticket's best row as it reads; a ROW_NUMBER window would sort every
+-- rating by ticket first.)
+SELECT ticket_id,
+       first_value(rating_id ORDER BY rated_at DESC, rating_id DESC) AS rating_id,
+       first_value(rated_at ORDER BY rated_at DESC, rating_id DESC) AS rated_at,
+       first_value(score_5 ORDER BY rated_at DESC, rating_id DESC) AS score_5
+FROM ratings
+GROUP BY ticket_id
