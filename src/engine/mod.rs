@@ -6,8 +6,9 @@
 //! - `params` (one row: the period, the satisfied threshold, the backlog's point in time, the FCR
 //!   definition), `targets` (reply-latency target per channel) and `weeks` (the ISO weeks of the
 //!   period in the desk's zone) come from the configuration and the command line.
-//! - Every `queries/*.sql` file is compiled into the binary and registered as a view of the same
-//!   name, so a metric is `SELECT * FROM channel_satisfaction`, for deskpulse and for users alike.
+//! - Every `queries/*.sql` file is compiled into the binary and is a view of the same name, so a
+//!   metric is `SELECT * FROM channel_satisfaction`, for deskpulse and for users alike; a view is
+//!   planned when a query first reads it (`views.rs`).
 //! - deskpulse's functions are added by [`functions::register_functions`].
 //! - On a lake with more than `tickets_per_pass` tickets, the per-ticket stages (`ticket_facts`,
 //!   `pairs`) are computed in passes over slices of the tickets (see `passes.rs`), so their joins
@@ -25,6 +26,7 @@ mod median;
 pub mod output;
 mod pairing;
 mod passes;
+mod views;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -245,6 +247,7 @@ async fn add_tables(
     params: &Params,
     scope: Scope,
 ) -> Result<()> {
+    views::install(ctx)?;
     // The lake's files are named by URL: on object storage, read with the lake's own client.
     if let Some((bucket, store)) = lake.store().object_store() {
         ctx.register_object_store(&bucket, store);
@@ -310,11 +313,8 @@ async fn add_tables(
                 };
                 ctx.register_table(name, Arc::new(runs))?;
             }
-            _ => {
-                ctx.sql(&format!("CREATE VIEW {name} AS {sql}"))
-                    .await
-                    .with_context(|| format!("queries/{name}.sql"))?;
-            }
+            // A plain view: planned when first read.
+            _ => {}
         }
     }
     Ok(())
