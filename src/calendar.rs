@@ -52,6 +52,34 @@ impl Calendar {
 
     /// Business seconds between two instants (0 when `end <= start`).
     pub fn business_seconds(&self, start: Micros, end: Micros) -> f64 {
+        self.business_seconds_by(start, end, |d| self.day_window(d))
+    }
+
+    /// [`Calendar::business_seconds`] of many pairs of instants, each local date's working
+    /// interval worked out once (that is, a zone conversion per date rather than per date of
+    /// every pair).
+    pub fn business_seconds_of(
+        &self,
+        pairs: impl Iterator<Item = Option<(Micros, Micros)>>,
+    ) -> Vec<Option<f64>> {
+        let mut windows: foldhash::HashMap<NaiveDate, Option<(Micros, Micros)>> =
+            Default::default();
+        pairs
+            .map(|p| {
+                let (start, end) = p?;
+                Some(self.business_seconds_by(start, end, |d| {
+                    *windows.entry(d).or_insert_with(|| self.day_window(d))
+                }))
+            })
+            .collect()
+    }
+
+    fn business_seconds_by(
+        &self,
+        start: Micros,
+        end: Micros,
+        mut day_window: impl FnMut(NaiveDate) -> Option<(Micros, Micros)>,
+    ) -> f64 {
         if end <= start {
             return 0.0;
         }
@@ -71,7 +99,7 @@ impl Calendar {
                 && self.holidays.is_empty()
             {
                 let week: i64 = (0..7)
-                    .filter_map(|k| self.day_window(d + Duration::days(k)))
+                    .filter_map(|k| day_window(d + Duration::days(k)))
                     .map(|(a, b)| b - a)
                     .sum();
                 // Only safe when no window is clipped: the week lies strictly inside (first, last).
@@ -81,7 +109,7 @@ impl Calendar {
                     continue;
                 }
             }
-            if let Some((open, close)) = self.day_window(d) {
+            if let Some((open, close)) = day_window(d) {
                 let (a, b) = (open.max(start), close.min(end));
                 if b > a {
                     total += b - a;
@@ -164,6 +192,28 @@ mod tests {
 
     fn t(s: &str) -> Micros {
         TimeParser::default().parse(s).unwrap()
+    }
+
+    #[test]
+    fn many_pairs_at_once_count_as_each_pair_alone() {
+        // A DST zone and a holiday: each date's window is worked out once for the whole batch.
+        let c = Calendar {
+            tz: chrono_tz::Europe::Berlin,
+            holidays: vec![NaiveDate::from_ymd_opt(2026, 3, 30).unwrap()],
+            ..Calendar::default()
+        };
+        let base = t("2026-03-20T06:00:00Z");
+        let pairs: Vec<Option<(Micros, Micros)>> = (0..300i64)
+            .map(|i| {
+                let start = base + i * 7_777_000_000;
+                (i % 17 != 0).then_some((start, start + (i % 23) * 3_600_000_000 * 7 - 1))
+            })
+            .collect();
+        let want: Vec<Option<f64>> = pairs
+            .iter()
+            .map(|p| p.map(|(s, e)| c.business_seconds(s, e)))
+            .collect();
+        assert_eq!(c.business_seconds_of(pairs.into_iter()), want);
     }
 
     #[test]
