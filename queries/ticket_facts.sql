@@ -12,12 +12,14 @@
 -- rate, only that duration is left out of medians and means.
 -- (The interactions are aggregated once for the replies and the last channel; the requester's
 -- channels apart, as a COUNT(DISTINCT) beside them holds a hash set per ticket: 11 GB at a
--- million tickets. has_rating needs only the rated ticket ids, not the latest rating.)
+-- million tickets. has_rating needs only the rated ticket ids, not the latest rating.
+-- last_in_order(channel, at, seq, interaction_id) is last_value(channel ORDER BY at, seq NULLS
+-- FIRST, interaction_id), computed without DataFusion's per-row copies of the ordering keys.)
 WITH touches AS (
     SELECT ticket_id,
            MIN(CASE WHEN is_public AND actor_role IN ('agent', 'bot') THEN at END) AS first_reply_at,
            SUM(CASE WHEN is_public AND actor_role = 'agent' THEN 1 ELSE 0 END) AS agent_replies,
-           last_value(channel ORDER BY at, seq NULLS FIRST, interaction_id) AS last_channel
+           last_in_order(channel, at, seq, interaction_id) AS last_channel
     FROM interactions
     GROUP BY ticket_id
 ),

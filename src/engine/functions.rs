@@ -10,7 +10,9 @@
 //! - `ticket_pass(ticket_id, passes)`: which of `passes` passes a ticket belongs to (a stable
 //!   64-bit FNV-1a hash of the id, modulo `passes`), for the engine's per-ticket passes;
 //! - `median(x)`: DataFusion's exact median, replaced by one that keeps counts of equal values
-//!   ([`super::median`]), so its memory grows with distinct values rather than rows.
+//!   ([`super::median`]), so its memory grows with distinct values rather than rows;
+//! - `last_in_order(value, at, seq, id)`: `last_value(value ORDER BY at, seq NULLS FIRST, id)`,
+//!   the value of a group's last interaction, in a third of the time ([`super::last_by`]).
 
 use std::sync::Arc;
 
@@ -54,7 +56,10 @@ pub fn scalar_functions(calendar: &Calendar) -> Vec<ScalarUDF> {
 
 /// deskpulse's aggregate functions (its `median` replaces DataFusion's).
 pub fn aggregate_functions() -> Vec<AggregateUDF> {
-    vec![AggregateUDF::from(super::median::Median::new())]
+    vec![
+        AggregateUDF::from(super::median::Median::new()),
+        AggregateUDF::from(super::last_by::LastInOrder::new()),
+    ]
 }
 
 /// The calendar a function computes with, for the functions that carry one

@@ -22,6 +22,7 @@
 
 pub mod catalogue;
 pub mod functions;
+mod last_by;
 mod median;
 pub mod output;
 mod pairing;
