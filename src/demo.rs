@@ -76,7 +76,12 @@ pub fn run(
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let data = rt.block_on(crate::report::gather(lake, config, &week))?;
+    let data = rt.block_on(crate::report::gather(
+        lake,
+        config,
+        &week,
+        crate::report::Scope::Weekly,
+    ))?;
     let weekly = crate::report::weekly(&data, reports)?.index;
     let dashboard = reports.join("dashboard.html");
     crate::report::dashboard(&data, &dashboard)?;

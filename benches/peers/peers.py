@@ -14,6 +14,10 @@ Steps:
              versus the same definitions in DuckDB SQL (duckdb_metrics.sql) and in a plain
              pandas script (pandas_metrics.py), over the same lake (ingested once, with
              sentiment, untimed); every shared column of every row is compared.
+  reports    `deskpulse report weekly` and `report dashboard` of the generator's last week, one
+             after the other in one process each, on the metric step's lake; the issue's target is
+             that both together take no longer than DuckDB's metric set, so the row's ratio is
+             DuckDB's metric-set time divided by the two reports' time (>= 1: target met).
   sentiment  VADER compound of the same texts (interaction bodies and rating comments, up to one
              million): `deskpulse sentiment` on one thread and on all cores versus the reference
              vaderSentiment, in one process and in a process pool of all cores.
@@ -243,7 +247,6 @@ def ingest_step(args, py):
 
 
 def metrics_step(args, py):
-    import pandas as pd
     work = args.work
     lake = f"{work}/lake-scored"
     files = [f"{args.data}/{t}.csv" for t in ("tickets", "interactions", "ratings", "adoptions")]
@@ -276,6 +279,13 @@ def metrics_step(args, py):
         print(f"| {step} | pandas | {pand} | | |", flush=True)
     else:
         row(step, "pandas", pand, ours)
+    checked(outs, peers)
+    return lake, config, duck
+
+
+def checked(outs, peers):
+    """Fails the run unless every peer's metric rows equal deskpulse's."""
+    import pandas as pd
     for metric, keys in METRICS.items():
         a = pd.read_csv(f'{outs["deskpulse"]}/{metric}.csv')
         for peer in peers:
@@ -283,6 +293,17 @@ def metrics_step(args, py):
             problem = disagreement(a, b, keys)
             if problem:
                 sys.exit(f"DISAGREEMENT: {metric}, {peer}: {problem}")
+
+
+def reports_step(args, lake, config, duck):
+    """Both chart reports of the generator's last week, timed together against DuckDB's metric set."""
+    out = f"{args.work}/reports"
+    script = (f'"{args.bin}" --config "{config}" --lake "{lake}" report weekly --week {args.week} '
+              f'--out "{out}" && "{args.bin}" --config "{config}" --lake "{lake}" report '
+              f'dashboard --week {args.week} --out "{out}/dashboard.html"')
+    wall, peak = timed(["sh", "-c", script], args.runs, "deskpulse reports")
+    print(f"| reports: weekly + dashboard of {args.week} | deskpulse | {wall:.2f} s | {peak:.0f} MiB "
+          f"| DuckDB metric set / reports: **{duck[0] / wall:.2f}** |", flush=True)
 
 
 def disagreement(ours, theirs, keys):
@@ -359,6 +380,8 @@ def main():
     ap.add_argument("--data", required=True)
     ap.add_argument("--work", required=True)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--week", default="2026-W47",
+                    help="the reports' week (the generator's data ends in 2026-W47)")
     args = ap.parse_args()
     shutil.rmtree(args.work, ignore_errors=True)
     os.makedirs(args.work)
@@ -367,7 +390,8 @@ def main():
     print("| step | tool | wall | peak memory | time ratio to deskpulse |")
     print("|---|---|---|---|---|")
     ingest_step(args, py)
-    metrics_step(args, py)
+    lake, config, duck = metrics_step(args, py)
+    reports_step(args, lake, config, duck)
     sentiment_step(args, py)
     print("all peers agree with deskpulse")
 

@@ -55,7 +55,11 @@ pub fn run(kind: Kind, ctx: &Context) -> Result<ExitCode> {
         None => calendar.previous_week(&calendar.week_of(chrono::Utc::now().timestamp_micros())),
     };
     let lake = ctx.lake()?;
-    let data = runtime()?.block_on(report::gather(&lake, &ctx.config, &week))?;
+    let scope = match kind {
+        Kind::Weekly { .. } => report::Scope::Weekly,
+        Kind::Dashboard { .. } => report::Scope::Dashboard,
+    };
+    let data = runtime()?.block_on(report::gather(&lake, &ctx.config, &week, scope))?;
     match kind {
         Kind::Weekly { out, .. } => {
             let w = report::weekly(&data, &out)?;

@@ -12,7 +12,7 @@
 //! - `median(x)`: DataFusion's exact median, replaced by one that keeps counts of equal values
 //!   ([`super::median`]), so its memory grows with distinct values rather than rows;
 //! - `last_in_order(value, at, seq, id)`: `last_value(value ORDER BY at, seq NULLS FIRST, id)`,
-//!   the value of a group's last interaction, in a third of the time ([`super::last_by`]).
+//!   the value of a group's last interaction, in a third of the time ([`super::last_in_order`]).
 
 use std::sync::Arc;
 
@@ -58,7 +58,7 @@ pub fn scalar_functions(calendar: &Calendar) -> Vec<ScalarUDF> {
 pub fn aggregate_functions() -> Vec<AggregateUDF> {
     vec![
         AggregateUDF::from(super::median::Median::new()),
-        AggregateUDF::from(super::last_by::LastInOrder::new()),
+        AggregateUDF::from(super::last_in_order::LastInOrder::new()),
     ]
 }
 

@@ -22,7 +22,7 @@
 
 pub mod catalogue;
 pub mod functions;
-mod last_by;
+mod last_in_order;
 mod median;
 pub mod output;
 mod pairing;
@@ -160,6 +160,26 @@ impl Engine {
     /// The underlying session (for callers that want DataFusion's own API).
     pub fn context(&self) -> &SessionContext {
         &self.ctx
+    }
+
+    /// Computes view `name` once and keeps its rows in memory for the engine's later queries,
+    /// for several metrics that read one small stage (the reports' four weeks of `pairs`): each
+    /// would compute it again. Not for a stage of the whole lake, whose rows may not fit, nor
+    /// on a cluster, whose executors could not read them (there it does nothing).
+    pub async fn keep(&self, name: &str) -> Result<()> {
+        if self.cluster.is_some() {
+            return Ok(());
+        }
+        let plan = self.ctx.table(name).await?.create_physical_plan().await?;
+        // The plan's schema, not the view's: the batches are typed by it (e.g. string views).
+        let schema = plan.schema();
+        let partitions =
+            datafusion::physical_plan::collect_partitioned(plan, self.ctx.task_ctx()).await?;
+        let table = datafusion::datasource::MemTable::try_new(schema, partitions)?;
+        // The view, planned by the read above, makes way for its rows.
+        self.ctx.deregister_table(name)?;
+        self.ctx.register_table(name, Arc::new(table))?;
+        Ok(())
     }
 
     /// Runs one SQL statement and collects its result.

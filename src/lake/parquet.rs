@@ -315,7 +315,7 @@ pub(super) fn write_hidden(
     path: &Path,
     write: impl FnOnce(File) -> Result<File>,
 ) -> Result<Hidden> {
-    let dir = path.parent().context("path has no directory")?;
+    let dir = dir_of(path)?;
     let name = path
         .file_name()
         .context("path has no file name")?
@@ -348,8 +348,17 @@ impl Hidden {
                 self.path.display()
             )
         })?;
-        File::open(self.path.parent().context("path has no directory")?)?.sync_all()?;
+        File::open(dir_of(&self.path)?)?.sync_all()?;
         Ok(())
+    }
+}
+
+/// The directory a file is in: `.` for a bare file name such as `--out dashboard.html` (whose
+/// parent is the empty path, which cannot be opened to fsync).
+fn dir_of(path: &Path) -> Result<&Path> {
+    match path.parent().context("path has no directory")? {
+        p if p.as_os_str().is_empty() => Ok(Path::new(".")),
+        p => Ok(p),
     }
 }
 

@@ -35,6 +35,19 @@ pub struct ShiftOptions {
     /// Bootstrap resamples.
     pub resamples: usize,
     pub seed: u64,
+    /// Which changes get a bootstrap interval.
+    pub intervals: Intervals,
+}
+
+/// The changes whose intervals are computed. Each interval has its own seed, so an interval is
+/// the same whichever others are computed beside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intervals {
+    /// Mean, median and p90 change of calendar and of business TTR.
+    All,
+    /// The mean and median change of calendar TTR, the ones the reports show: a third of the
+    /// work (each interval resamples both windows 1,000 times).
+    Headline,
 }
 
 impl Default for ShiftOptions {
@@ -44,6 +57,7 @@ impl Default for ShiftOptions {
             min_tickets: 2,
             resamples: 1000,
             seed: 42,
+            intervals: Intervals::All,
         }
     }
 }
@@ -114,10 +128,11 @@ pub struct Shift {
     pub deflection: Option<f64>,
     pub mean_change: Change,
     pub median_change: Change,
-    pub p90_change: Change,
-    pub mean_business_change: Change,
-    pub median_business_change: Change,
-    pub p90_business_change: Change,
+    /// These four are `None` unless [`Intervals::All`] were asked for.
+    pub p90_change: Option<Change>,
+    pub mean_business_change: Option<Change>,
+    pub median_business_change: Option<Change>,
+    pub p90_business_change: Option<Change>,
     pub total_change_hours: f64,
     pub mix_hours: f64,
     pub within_hours: f64,
@@ -479,9 +494,13 @@ fn shift(id: &str, before: Tickets, after: Tickets, opts: &ShiftOptions) -> Resu
     let (total, mix, within, categories) = decompose(&pairs(&before), &pairs(&after));
     let (wb, wa) = (window(&before), window(&after));
     // The six intervals (mean, median and p90 of calendar and business TTR), each with its own
-    // seed, on all cores.
+    // seed, on all cores; the headline ones are the first two.
     let (median, p90) = (Stat::Quantile(0.5), Stat::Quantile(0.9));
-    let changes: Vec<Change> = [Stat::Mean, median, p90, Stat::Mean, median, p90]
+    let wanted = match opts.intervals {
+        Intervals::All => 6,
+        Intervals::Headline => 2,
+    };
+    let mut changes: Vec<Option<Change>> = [Stat::Mean, median, p90, Stat::Mean, median, p90]
         .into_par_iter()
         .enumerate()
         .map(|(i, stat)| {
@@ -490,23 +509,26 @@ fn shift(id: &str, before: Tickets, after: Tickets, opts: &ShiftOptions) -> Resu
             } else {
                 (&before.ttr_business, &after.ttr_business)
             };
-            bootstrap(
-                x,
-                y,
-                stat,
-                opts.resamples,
-                opts.seed.wrapping_add(i as u64 + 1),
-            )
+            (i < wanted).then(|| {
+                bootstrap(
+                    x,
+                    y,
+                    stat,
+                    opts.resamples,
+                    opts.seed.wrapping_add(i as u64 + 1),
+                )
+            })
         })
         .collect();
+    let headline = |c: &mut Option<Change>| c.take().expect("the headline intervals are computed");
     Ok(Shift {
         adoption_id: id.to_string(),
         name: after.name.clone(),
         launched_at: after.launched_at,
         deflection: (wb.in_scope_per_week > 0.0)
             .then(|| 1.0 - wa.in_scope_per_week / wb.in_scope_per_week),
-        mean_change: changes[0],
-        median_change: changes[1],
+        mean_change: headline(&mut changes[0]),
+        median_change: headline(&mut changes[1]),
         p90_change: changes[2],
         mean_business_change: changes[3],
         median_business_change: changes[4],
@@ -582,12 +604,12 @@ pub fn render_text(s: &Shift) -> String {
     let ch = |c: &Change| format!("{:+.2} h [{:+.2}, {:+.2}]", c.estimate, c.low, c.high);
     let _ = writeln!(o, "change in mean TTR:   {}", ch(&s.mean_change));
     let _ = writeln!(o, "change in median TTR: {}", ch(&s.median_change));
-    let _ = writeln!(o, "change in p90 TTR:    {}", ch(&s.p90_change));
-    let _ = writeln!(
-        o,
-        "change in mean business TTR: {}",
-        ch(&s.mean_business_change)
-    );
+    if let Some(c) = &s.p90_change {
+        let _ = writeln!(o, "change in p90 TTR:    {}", ch(c));
+    }
+    if let Some(c) = &s.mean_business_change {
+        let _ = writeln!(o, "change in mean business TTR: {}", ch(c));
+    }
     let _ = writeln!(
         o,
         "decomposition: total {:+.3} h = mix {:+.3} h + within categories {:+.3} h",
@@ -686,6 +708,39 @@ mod tests {
         assert_eq!(c1, c2);
         assert!((c1.estimate - 2.0).abs() < 1e-12);
         assert!(c1.low < 2.0 && 2.0 < c1.high);
+    }
+
+    /// The reports' headline intervals are the very ones of a full shift, and the others are
+    /// not computed.
+    #[test]
+    fn headline_intervals_are_those_of_the_full_shift() {
+        let window = |offset: f64| Tickets {
+            name: "bot".into(),
+            tickets: 300,
+            in_scope: 300,
+            ttr: (0..300).map(|i| (i % 37) as f64 * 0.5 + offset).collect(),
+            ttr_business: (0..300).map(|i| (i % 11) as f64 + offset).collect(),
+            categories: (0..300).map(|i| format!("c{}", i % 3)).collect(),
+            end: 7 * 86_400_000_000,
+            ..Tickets::default()
+        };
+        let opts = |intervals| ShiftOptions {
+            resamples: 200,
+            intervals,
+            ..ShiftOptions::default()
+        };
+        let all = shift("A", window(0.0), window(1.0), &opts(Intervals::All)).unwrap();
+        let head = shift("A", window(0.0), window(1.0), &opts(Intervals::Headline)).unwrap();
+        assert_eq!(head.mean_change, all.mean_change);
+        assert_eq!(head.median_change, all.median_change);
+        assert!(all.p90_change.is_some() && all.p90_business_change.is_some());
+        assert_eq!((head.p90_change, head.mean_business_change), (None, None));
+        assert_eq!(
+            (head.median_business_change, head.p90_business_change),
+            (None, None)
+        );
+        assert!(render_text(&all).contains("change in p90 TTR"));
+        assert!(!render_text(&head).contains("change in p90 TTR"));
     }
 
     /// The bootstrap as first written: build each resample and take its mean, or sort it and

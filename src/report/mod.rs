@@ -30,7 +30,9 @@ use crate::engine::output::{Format, render};
 use crate::engine::{Engine, Params};
 use crate::lake::{Lake, write_atomic};
 use crate::metrics::followups::{self, Plan, Throttles};
-use crate::metrics::ttr_shift::{Adopted, SMALL_SAMPLE, Shift, ShiftOptions, ttr_shift_each};
+use crate::metrics::ttr_shift::{
+    Adopted, Intervals, SMALL_SAMPLE, Shift, ShiftOptions, ttr_shift_each,
+};
 use crate::model::Micros;
 use rows::{
     AgeBucket, BacklogWeek, ChannelWeek, Escalation, EstimatedChannel, Kpis, PairCell, PairSummary,
@@ -115,8 +117,20 @@ impl Quality {
     }
 }
 
+/// What a [`gather`] computes: the dashboard's figures, or those and the weekly report's detail
+/// (escalations, sentiment, backlog ages, pair scores, follow-ups), which the dashboard does not
+/// show and which cost about as much again to compute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Dashboard,
+    /// Everything: both pages can be rendered from it.
+    Weekly,
+}
+
 /// Everything the reports show about one week.
 pub struct Data {
+    /// What was gathered: [`weekly`] refuses data gathered for the dashboard only.
+    pub scope: Scope,
     pub week: Week,
     pub previous: Week,
     /// The last [`HISTORY_WEEKS`] weeks, oldest first, ending with `week`.
@@ -127,19 +141,19 @@ pub struct Data {
     pub channels: Vec<ChannelWeek>,
     /// `backlog_trend` per week of the history.
     pub backlog_trend: Vec<BacklogWeek>,
-    /// The week's `escalations`, `comment_sentiment` and `backlog` at its end.
+    /// The week's `escalations`, `comment_sentiment` and `backlog` at its end (weekly scope).
     pub escalations: Vec<Escalation>,
     pub sentiment: Vec<SentimentBin>,
     pub backlog: Vec<AgeBucket>,
     /// The week's `estimated_satisfaction`, channels in canonical order: empty unless a
     /// published model's predictions were recorded (`predict --record`).
     pub estimated: Vec<EstimatedChannel>,
-    /// `pair_summary` and `pair_matrix` over the last [`PAIR_WEEKS`] weeks.
+    /// `pair_summary` and `pair_matrix` over the last [`PAIR_WEEKS`] weeks (weekly scope).
     pub pair_summary: Vec<PairSummary>,
     pub pair_matrix: Vec<PairCell>,
     /// Every table above and the computed ones, by name, as written beside the report.
     pub tables: BTreeMap<String, Table>,
-    /// Follow-up targets of the week, after throttling.
+    /// Follow-up targets of the week, after throttling (weekly scope).
     pub followups: Plan,
     /// Each adoption's TTR shift, or why there is none.
     pub adoptions: Vec<Adopted>,
@@ -196,12 +210,14 @@ fn weeks_back(config: &Config, week: &Week, n: usize) -> Vec<Week> {
 /// Runs the metrics of one report week:
 /// - over the last [`HISTORY_WEEKS`] weeks, per week: `kpis`, `channel_satisfaction`,
 ///   `backlog_trend`;
-/// - over the week: `escalations`, `comment_sentiment`, `backlog` (at the week's end),
-///   `estimated_satisfaction` (when predictions were recorded), and the
+/// - over the week: `estimated_satisfaction` (when predictions were recorded);
+/// - every adoption's TTR shift (`ttr_shift`) and its TTR distributions (`ttr_distribution`);
+///
+/// and for [`Scope::Weekly`] also:
+/// - over the week: `escalations`, `comment_sentiment`, `backlog` (at the week's end) and the
 ///   follow-up plan (`followups`, throttled as of the week's end);
-/// - over the last [`PAIR_WEEKS`] weeks: `pair_summary` and `pair_matrix`;
-/// - every adoption's TTR shift (`ttr_shift`) and its TTR distributions (`ttr_distribution`).
-pub async fn gather(lake: &Lake, config: &Config, week: &Week) -> Result<Data> {
+/// - over the last [`PAIR_WEEKS`] weeks: `pair_summary` and `pair_matrix`.
+pub async fn gather(lake: &Lake, config: &Config, week: &Week, scope: Scope) -> Result<Data> {
     let history = weeks_back(config, week, HISTORY_WEEKS);
     let period = |from: Micros, by_week: bool| Params {
         from: Some(from),
@@ -216,33 +232,17 @@ pub async fn gather(lake: &Lake, config: &Config, week: &Week) -> Result<Data> {
     let channels = read(&trend, "channel_satisfaction", &mut tables).await?;
     let backlog_trend = read(&trend, "backlog_trend", &mut tables).await?;
     let this_week = Engine::open(lake, config, &period(week.start, false)).await?;
-    let escalations = read(&this_week, "escalations", &mut tables).await?;
-    let sentiment = read(&this_week, "comment_sentiment", &mut tables).await?;
-    let backlog = read(&this_week, "backlog", &mut tables).await?;
     let mut estimated: Vec<EstimatedChannel> =
         read(&this_week, "estimated_satisfaction", &mut tables).await?;
     if estimated.is_empty() {
         tables.remove("estimated_satisfaction");
     }
     estimated.sort_by_key(|r| channel_rank(&r.channel));
-    let pair_from = history[HISTORY_WEEKS - PAIR_WEEKS].start;
-    let pairs = Engine::open(lake, config, &period(pair_from, false)).await?;
-    let pair_summary = read(&pairs, "pair_summary", &mut tables).await?;
-    let pair_matrix = read(&pairs, "pair_matrix", &mut tables).await?;
 
-    let throttles = Throttles::from_config(config, week.end)?;
-    let plan = followups::plan(&this_week, &throttles).await?;
-    tables.insert(
-        "followups".into(),
-        Table::from_rows(
-            "followups",
-            &plan.targets,
-            followups::to_csv(&plan.targets)?,
-        )?,
-    );
-
+    // The pages show the mean and median change, so only their intervals are computed.
     let opts = ShiftOptions {
         seed: config.seed,
+        intervals: Intervals::Headline,
         ..ShiftOptions::default()
     };
     let adoptions = ttr_shift_each(&this_week, &opts).await?;
@@ -253,23 +253,44 @@ pub async fn gather(lake: &Lake, config: &Config, week: &Week) -> Result<Data> {
     tables.insert("ttr_shift".into(), shift_table(&ok)?);
     tables.insert("ttr_distribution".into(), distribution_table(&ok)?);
 
-    Ok(Data {
+    let mut data = Data {
+        scope,
         week: week.clone(),
         previous: config.calendar.previous_week(week),
         history,
         kpis,
         channels,
         backlog_trend,
-        escalations,
-        sentiment,
-        backlog,
+        escalations: Vec::new(),
+        sentiment: Vec::new(),
+        backlog: Vec::new(),
         estimated,
-        pair_summary,
-        pair_matrix,
+        pair_summary: Vec::new(),
+        pair_matrix: Vec::new(),
         tables,
-        followups: plan,
+        followups: Plan::default(),
         adoptions,
-    })
+    };
+    if scope == Scope::Weekly {
+        let tables = &mut data.tables;
+        data.escalations = read(&this_week, "escalations", tables).await?;
+        data.sentiment = read(&this_week, "comment_sentiment", tables).await?;
+        data.backlog = read(&this_week, "backlog", tables).await?;
+        let pair_from = data.history[HISTORY_WEEKS - PAIR_WEEKS].start;
+        let pairs = Engine::open(lake, config, &period(pair_from, false)).await?;
+        // Both pair tables read the four weeks' pairs: computed once.
+        pairs.keep("pairs").await?;
+        data.pair_summary = read(&pairs, "pair_summary", tables).await?;
+        data.pair_matrix = read(&pairs, "pair_matrix", tables).await?;
+        let throttles = Throttles::from_config(config, week.end)?;
+        data.followups = followups::plan(&this_week, &throttles).await?;
+        let t = &data.followups.targets;
+        tables.insert(
+            "followups".into(),
+            Table::from_rows("followups", t, followups::to_csv(t)?)?,
+        );
+    }
+    Ok(data)
 }
 
 /// Runs metric view `name`, keeps its table and reads its rows as `T`.

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::charts::{self, BarSeries, Bars, Line, Plot, Scale, WeekLines};
 use super::rows::{AgeBucket, ChannelWeek, EstimatedChannel, PairCell, PairSummary};
 use super::{
-    Data, HISTORY_WEEKS, MIN_PAIRS, PAIR_WEEKS, Quality, TREND_WEEKS, channels, page, tiles,
+    Data, HISTORY_WEEKS, MIN_PAIRS, PAIR_WEEKS, Quality, Scope, TREND_WEEKS, channels, page, tiles,
     ttr_bins,
 };
 use crate::lake::write_atomic;
@@ -28,8 +28,12 @@ pub struct Written {
     pub tables: Vec<PathBuf>,
 }
 
-/// Writes the weekly report of `data` under `out/<week>/`.
+/// Writes the weekly report of `data` under `out/<week>/`; `data` must be of [`Scope::Weekly`].
 pub fn weekly(data: &Data, out: &Path) -> Result<Written> {
+    anyhow::ensure!(
+        data.scope == Scope::Weekly,
+        "the weekly report needs data gathered for it (Scope::Weekly), not for the dashboard only"
+    );
     let dir = out.join(&data.week.label);
     let chart_dir = dir.join("charts");
     let table_dir = dir.join("tables");

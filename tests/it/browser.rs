@@ -75,7 +75,9 @@ fn both_pages_load_in_a_real_browser() {
     let config = Config::default();
     let week = demo::sample_week(&config);
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let data = rt.block_on(report::gather(&lake, &config, &week)).unwrap();
+    let data = rt
+        .block_on(report::gather(&lake, &config, &week, report::Scope::Weekly))
+        .unwrap();
     let reports = work.join("reports");
     let weekly = report::weekly(&data, &reports).unwrap().index;
     let dashboard = reports.join("dashboard.html");

@@ -432,6 +432,26 @@ fn demo_generates_the_sample_when_missing_and_reports_the_lake() {
             .unwrap()
             .contains("Week 2026-W46")
     );
+    // A bare file name is written in the current directory (it once failed to fsync "").
+    let o = Command::new(env!("CARGO_BIN_EXE_deskpulse"))
+        .current_dir(&other)
+        .arg("--lake")
+        .arg(&lake)
+        .args([
+            "report",
+            "dashboard",
+            "--week",
+            "2026-W46",
+            "--out",
+            "bare.html",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(
+        std::fs::read_to_string(other.join("bare.html")).unwrap(),
+        std::fs::read_to_string(&dash).unwrap()
+    );
     let o = deskpulse(&lake, &["report", "weekly", "--week", "2026-47"]);
     assert_eq!(o.status.code(), Some(2), "{o:?}");
     assert!(String::from_utf8_lossy(&o.stderr).contains("not an ISO week"));

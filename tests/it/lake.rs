@@ -150,7 +150,9 @@ fn time_travel_writes_an_earlier_report_again_byte_for_byte() {
     let week = config.calendar.parse_week("2026-W47").unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let render = |lake: &Lake, out: &Path| {
-        let d = rt.block_on(report::gather(lake, &config, &week)).unwrap();
+        let d = rt
+            .block_on(report::gather(lake, &config, &week, report::Scope::Weekly))
+            .unwrap();
         let w = report::weekly(&d, out).unwrap();
         report::dashboard(&d, &out.join("dashboard.html")).unwrap();
         let mut pages = vec![w.index, out.join("dashboard.html")];

@@ -741,3 +741,46 @@ fn pairing_in_one_pass_gives_the_rows_of_its_sql() {
         assert_eq!(rust, defined);
     }
 }
+
+/// `Engine::keep` computes a stage once and later queries read its rows: the pair tables over
+/// kept `pairs` are those over the view (numbers to 1e-9: sums may add in another order).
+#[test]
+fn metrics_over_a_kept_stage_equal_those_over_its_view() {
+    let g = generated();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let tables = |keep: bool| {
+        rt.block_on(async {
+            let e = Engine::open(&g.lake, &Config::default(), &whole_year())
+                .await
+                .unwrap();
+            if keep {
+                e.keep("pairs").await.unwrap();
+            }
+            let mut out = Vec::new();
+            for m in ["pair_summary", "pair_matrix"] {
+                let rows: Vec<Value> = serde_json::from_str(
+                    &render(&e.metric(m).await.unwrap(), Format::Json).unwrap(),
+                )
+                .unwrap();
+                out.push(rows);
+            }
+            out
+        })
+    };
+    let (view, kept) = (tables(false), tables(true));
+    assert!(view[0].len() > 10 && view[1].len() > 5);
+    for (a, b) in view.iter().flatten().zip(kept.iter().flatten()) {
+        let (a, b) = (a.as_object().unwrap(), b.as_object().unwrap());
+        assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+        for (k, x) in a {
+            match (x.as_f64(), b[k].as_f64()) {
+                (Some(x), Some(y)) => assert!((x - y).abs() <= 1e-9 * x.abs().max(1.0), "{k}"),
+                _ => assert_eq!(x, &b[k], "{k}"),
+            }
+        }
+    }
+    assert_eq!(
+        view.iter().map(Vec::len).collect::<Vec<_>>(),
+        kept.iter().map(Vec::len).collect::<Vec<_>>()
+    );
+}

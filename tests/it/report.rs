@@ -30,6 +30,10 @@ struct Rendered {
     week_dir: PathBuf,
     index: String,
     dashboard: String,
+    /// The dashboard from data gathered for it alone ([`report::Scope::Dashboard`]).
+    dashboard_alone: String,
+    /// Why the weekly report refused that data.
+    weekly_refused: String,
     charts: Vec<PathBuf>,
 }
 
@@ -123,19 +127,49 @@ fn rendered() -> &'static Rendered {
         let week = config.calendar.parse_week("2026-W47").unwrap();
         common::record_predictions(&lake);
         let rt = tokio::runtime::Runtime::new().unwrap();
-        let d = rt.block_on(report::gather(&lake, &config, &week)).unwrap();
+        let d = rt
+            .block_on(report::gather(&lake, &config, &week, report::Scope::Weekly))
+            .unwrap();
         let out = dir.path().join("reports");
         let written = report::weekly(&d, &out).unwrap();
         let dash = out.join("dashboard.html");
         report::dashboard(&d, &dash).unwrap();
+        let alone = rt
+            .block_on(report::gather(
+                &lake,
+                &config,
+                &week,
+                report::Scope::Dashboard,
+            ))
+            .unwrap();
+        let dash_alone = out.join("dashboard-alone.html");
+        report::dashboard(&alone, &dash_alone).unwrap();
+        let refused = report::weekly(&alone, &out.join("refused")).unwrap_err();
         Rendered {
             week_dir: out.join("2026-W47"),
             index: std::fs::read_to_string(&written.index).unwrap(),
             dashboard: std::fs::read_to_string(&dash).unwrap(),
+            dashboard_alone: std::fs::read_to_string(&dash_alone).unwrap(),
+            weekly_refused: format!("{refused:#}"),
             charts: written.charts,
             _dir: dir,
         }
     })
+}
+
+/// The dashboard gathers only what it shows, and shows the same page as from the full data; the
+/// weekly report refuses the narrower data rather than render its sections empty.
+#[test]
+fn the_dashboard_from_its_own_data_is_the_same_page() {
+    let r = rendered();
+    assert!(r.dashboard.contains("Channel mix"));
+    assert_eq!(r.dashboard_alone, r.dashboard);
+    assert!(
+        r.weekly_refused.contains("Scope::Weekly"),
+        "{}",
+        r.weekly_refused
+    );
+    assert!(!r.week_dir.with_file_name("refused").exists());
 }
 
 fn table(name: &str) -> Vec<serde_json::Map<String, Value>> {
@@ -412,7 +446,9 @@ fn a_week_without_data_gives_no_data_charts() {
     let config = Config::default();
     let week = config.calendar.parse_week("2020-W01").unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let d = rt.block_on(report::gather(&lake, &config, &week)).unwrap();
+    let d = rt
+        .block_on(report::gather(&lake, &config, &week, report::Scope::Weekly))
+        .unwrap();
     let w = report::weekly(&d, &dir.path().join("reports")).unwrap();
     let page = std::fs::read_to_string(&w.index).unwrap();
     assert!(page.contains("no data for this period"));
@@ -452,7 +488,9 @@ fn the_data_quality_panel_says_what_the_figures_left_out() {
     let config = Config::default();
     let week = config.calendar.parse_week("2026-W10").unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let d = rt.block_on(report::gather(&lake, &config, &week)).unwrap();
+    let d = rt
+        .block_on(report::gather(&lake, &config, &week, report::Scope::Weekly))
+        .unwrap();
     let w = report::weekly(&d, &dir.path().join("reports")).unwrap();
     let dash = dir.path().join("dash.html");
     report::dashboard(&d, &dash).unwrap();

@@ -123,16 +123,17 @@ fn order(
     a: (Option<i64>, Option<i64>, Option<&str>),
     b: (Option<i64>, Option<i64>, Option<&str>),
 ) -> Ordering {
-    let nulls_last = |x: Option<i64>, y: Option<i64>| match (x, y) {
-        (Some(x), Some(y)) => x.cmp(&y),
-        (x, y) => y.is_some().cmp(&x.is_some()),
-    };
     nulls_last(a.0, b.0)
         .then_with(|| a.1.cmp(&b.1))
-        .then_with(|| match (a.2, b.2) {
-            (Some(x), Some(y)) => x.cmp(y),
-            (x, y) => y.is_some().cmp(&x.is_some()),
-        })
+        .then_with(|| nulls_last(a.2, b.2))
+}
+
+/// Compares two optional keys with NULL after every value, as `ORDER BY .. NULLS LAST`.
+fn nulls_last<T: Ord>(x: Option<T>, y: Option<T>) -> Ordering {
+    match (x, y) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        (x, y) => y.is_some().cmp(&x.is_some()),
+    }
 }
 
 impl Groups {
