@@ -27,25 +27,37 @@ windows AS (
     FROM a CROSS JOIN p
 ),
 -- (Each window's tickets come from an inner join on the time range, and an empty window's row
--- from a placeholder kept only where its window matched nothing: an outer join on a range is a
+-- from an equi-join of the windows with their ticket counts: an outer join on a range is a
 -- nested-loop join whose unmatched rows each cluster task would emit once, datafusion-ballista
--- issue 1055's kind of fault.)
+-- issue 1055's kind of fault. A count over a window function instead would hold every ticket
+-- row of a window in memory at once.)
 matched AS (
-    SELECT w.*, f.ticket_id, f.category, f.resolved_at, f.ttr_seconds, f.ttr_business_seconds,
-           f.ttr_left_out
+    SELECT w.adoption_id, w.name, w.launched_at, w.window, w.window_start, w.window_end, w.scope,
+           w.satisfied, f.ticket_id, f.category, f.resolved_at, f.ttr_seconds,
+           f.ttr_business_seconds, f.ttr_left_out
     FROM windows w
     JOIN ticket_facts f
       ON CAST(f.opened_at AS BIGINT) >= w.window_start AND CAST(f.opened_at AS BIGINT) < w.window_end
 ),
-placed AS (
-    SELECT * FROM matched
-    UNION ALL
-    SELECT *, NULL, NULL, NULL, NULL, NULL, NULL FROM windows
+counts AS (
+    SELECT adoption_id, window, COUNT(*) AS n FROM matched GROUP BY adoption_id, window
 ),
-counted AS (
-    SELECT *, COUNT(ticket_id) OVER (
-        PARTITION BY adoption_id, window, window_start, window_end) AS window_tickets
-    FROM placed
+rated AS (
+    -- (ratings on the build side: two narrow columns, not every window's ticket rows)
+    SELECT m.*, r.score_5 >= m.satisfied AS is_satisfied
+    FROM ticket_ratings r
+    RIGHT JOIN matched m ON r.ticket_id = m.ticket_id
+),
+placed AS (
+    SELECT adoption_id, name, launched_at, window, window_start, window_end, ticket_id, category,
+           scope, resolved_at, ttr_seconds, ttr_business_seconds, ttr_left_out, is_satisfied
+    FROM rated
+    UNION ALL
+    SELECT w.adoption_id, w.name, w.launched_at, w.window, w.window_start, w.window_end,
+           NULL, NULL, w.scope, NULL, NULL, NULL, NULL, NULL
+    FROM windows w
+    LEFT JOIN counts c ON c.adoption_id = w.adoption_id AND c.window = w.window
+    WHERE c.n IS NULL
 )
 SELECT f.adoption_id, f.name, f.launched_at, f.window, f.window_start, f.window_end,
        f.ticket_id, COALESCE(f.category, '(none)') AS category,
@@ -54,9 +66,5 @@ SELECT f.adoption_id, f.name, f.launched_at, f.window, f.window_start, f.window_
        f.ttr_seconds / 3600.0 AS ttr_hours,
        f.ttr_business_seconds / 3600.0 AS ttr_business_hours,
        COALESCE(f.ttr_left_out, false) AS ttr_left_out,
-       r.score_5 >= f.satisfied AS satisfied
-FROM counted f
--- (the threshold comes with the windows: a CROSS JOIN with params here would cut the rows
--- into batches of one)
-LEFT JOIN ticket_ratings r ON r.ticket_id = f.ticket_id
-WHERE f.ticket_id IS NOT NULL OR f.window_tickets = 0
+       f.is_satisfied AS satisfied
+FROM placed f

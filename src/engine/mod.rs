@@ -38,7 +38,7 @@ use datafusion::arrow::array::{
     TimestampMicrosecondArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::common::ScalarValue;
+use datafusion::common::{DataFusionError, ScalarValue};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
@@ -48,6 +48,7 @@ use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder, col, lit};
 use datafusion::prelude::{SessionConfig, SessionContext};
+use futures::StreamExt;
 
 use crate::config::{Config, Target};
 use crate::lake::{DataFile, Lake, Side};
@@ -185,18 +186,35 @@ impl Engine {
     /// Runs one SQL statement and collects its result.
     pub async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>> {
         let result = async { self.ctx.sql(sql).await?.collect().await }.await;
-        match (result, &self.cluster) {
-            (Ok(batches), _) => Ok(batches),
+        result.map_err(|e| self.explained(e))
+    }
+
+    /// Runs one SQL statement and hands its batches to `fold` as they come, for a result too
+    /// large to hold whole.
+    pub async fn for_each_batch(
+        &self,
+        sql: &str,
+        mut fold: impl FnMut(&RecordBatch) -> Result<()>,
+    ) -> Result<()> {
+        let mut stream = (async { self.ctx.sql(sql).await?.execute_stream().await }.await)
+            .map_err(|e| self.explained(e))?;
+        while let Some(batch) = stream.next().await {
+            fold(&batch.map_err(|e| self.explained(e))?)?;
+        }
+        Ok(())
+    }
+
+    fn explained(&self, e: DataFusionError) -> anyhow::Error {
+        match &self.cluster {
             // All a client hears of a plan an executor cannot decode (a function it does not
             // have) is this; say what usually causes it.
-            (Err(e), Some(url)) if e.to_string().contains("could not be prepared") => {
-                Err(anyhow::Error::new(e).context(format!(
+            Some(url) if e.to_string().contains("could not be prepared") => anyhow::Error::new(e)
+                .context(format!(
                     "the executors of the cluster at {url} could not run the query: are they \
                      `deskpulse cluster executor` processes of this deskpulse version? A stock \
                      Ballista executor does not have deskpulse's functions"
-                )))
-            }
-            (Err(e), _) => Err(e.into()),
+                )),
+            _ => e.into(),
         }
     }
 
