@@ -95,6 +95,12 @@ pub struct Engine {
     passes: u64,
     /// The cluster the queries run on, if any.
     cluster: Option<String>,
+    /// The lake snapshot and configuration it reads, for [`Engine::with_params`].
+    lake: Lake,
+    config: Config,
+    /// Its per-ticket stages computed in passes that read none of the run's parameters: an
+    /// engine for other parameters over the same snapshot shares them.
+    shared: passes::Shared,
 }
 
 /// Which tickets a session sees: all of them, or one pass of the per-ticket stages.
@@ -120,13 +126,56 @@ impl Engine {
         }
         let tickets = lake.row_count(Table::Tickets)?;
         let passes = tickets.div_ceil(config.tickets_per_pass).max(1);
-        let runtime = runtime(config)?;
-        let ctx = context(lake, config, params, runtime, Scope::All { passes }).await?;
+        Engine::local(
+            lake,
+            config,
+            params,
+            runtime(config)?,
+            passes,
+            Default::default(),
+        )
+        .await
+    }
+
+    async fn local(
+        lake: &Lake,
+        config: &Config,
+        params: &Params,
+        runtime: Arc<RuntimeEnv>,
+        passes: u64,
+        mut shared: passes::Shared,
+    ) -> Result<Engine> {
+        let scope = Scope::All { passes };
+        let ctx = context(lake, config, params, runtime, scope, &mut shared).await?;
         Ok(Engine {
             ctx,
             passes,
             cluster: None,
+            lake: lake.clone(),
+            config: config.clone(),
+            shared,
         })
+    }
+
+    /// An engine for other parameters over the same lake snapshot, with the same memory
+    /// budget, that shares this one's per-ticket stages that do not depend on the parameters
+    /// (`ticket_facts`): a report's engines for the trend, the week and the pairs compute them
+    /// once instead of once each.
+    pub async fn with_params(&self, params: &Params) -> Result<Engine> {
+        if self.cluster.is_some() {
+            return Engine::open(&self.lake, &self.config, params).await;
+        }
+        let runtime = self.ctx.runtime_env();
+        let shared = self.shared.clone();
+        Engine::local(
+            &self.lake,
+            &self.config,
+            params,
+            runtime,
+            self.passes,
+            shared,
+        )
+        .await
     }
 
     #[cfg(feature = "cluster")]
@@ -137,11 +186,15 @@ impl Engine {
         params: &Params,
     ) -> Result<Engine> {
         let ctx = crate::cluster::connect(url, &config.calendar).await?;
-        add_tables(&ctx, lake, config, params, Scope::Cluster).await?;
+        let mut shared = passes::Shared::default();
+        add_tables(&ctx, lake, config, params, Scope::Cluster, &mut shared).await?;
         Ok(Engine {
             ctx,
             passes: 1,
             cluster: Some(url.to_string()),
+            lake: lake.clone(),
+            config: config.clone(),
+            shared,
         })
     }
 
@@ -259,13 +312,15 @@ fn runtime(config: &Config) -> Result<Arc<RuntimeEnv>> {
 }
 
 /// A session with the lake's tables (as `scope` sees them), the run's small tables and every
-/// view of `queries/`.
+/// view of `queries/`; the per-ticket stages in `shared` are taken from there, and those it
+/// computes in passes that can be shared are added to it.
 pub(crate) async fn context(
     lake: &Lake,
     config: &Config,
     params: &Params,
     runtime: Arc<RuntimeEnv>,
     scope: Scope,
+    shared: &mut passes::Shared,
 ) -> Result<SessionContext> {
     // DataFusion's own settings may be tuned through DATAFUSION_* environment variables.
     let session = SessionConfig::from_env()?
@@ -273,7 +328,7 @@ pub(crate) async fn context(
         .with_information_schema(true);
     let ctx = SessionContext::new_with_config_rt(session, runtime);
     functions::register_functions(&ctx, &config.calendar);
-    add_tables(&ctx, lake, config, params, scope).await?;
+    add_tables(&ctx, lake, config, params, scope, shared).await?;
     Ok(ctx)
 }
 
@@ -285,6 +340,7 @@ async fn add_tables(
     config: &Config,
     params: &Params,
     scope: Scope,
+    shared: &mut passes::Shared,
 ) -> Result<()> {
     views::install(ctx)?;
     // The lake's files are named by URL: on object storage, read with the lake's own client.
@@ -330,9 +386,12 @@ async fn add_tables(
     for m in catalogue::CATALOGUE {
         let (name, sql) = (m.name, m.sql);
         match (&scratch, scope) {
+            (Some(_), Scope::All { .. }) if shared.contains_key(name) => {
+                ctx.register_table(name, shared[name].clone())?;
+            }
             (Some(dir), Scope::All { passes }) if m.per_ticket => {
                 let schema = ctx.sql(sql).await?.schema().as_arrow().clone();
-                let stage = passes::PassedStage {
+                let stage = Arc::new(passes::PassedStage {
                     name,
                     schema: Arc::new(schema),
                     passes,
@@ -342,8 +401,11 @@ async fn add_tables(
                     runtime: ctx.runtime_env(),
                     scratch: dir.clone(),
                     table: Default::default(),
-                };
-                ctx.register_table(name, Arc::new(stage))?;
+                });
+                if !passes::reads_run_tables(name) {
+                    shared.insert(name, stage.clone());
+                }
+                ctx.register_table(name, stage)?;
             }
             (_, Scope::All { .. } | Scope::Pass { .. }) if name == pairing::VIEW => {
                 let schema = ctx.sql(sql).await?.schema().as_arrow().clone();

@@ -9,6 +9,7 @@
 //! any table. The SQL is the same `queries/*.sql` in both cases; a stage is computed on its
 //! first scan, once per engine, and the scratch files go when the engine does.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -24,7 +25,7 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use tokio::sync::OnceCell;
 
-use super::{Params, Scope, context, parquet_listing};
+use super::{Params, Scope, catalogue, context, parquet_listing};
 use crate::config::Config;
 use crate::lake::Lake;
 use crate::model::Table;
@@ -32,6 +33,30 @@ use crate::model::Table;
 /// The lake tables a pass filters to its tickets (all carry `ticket_id`).
 pub(crate) const PER_TICKET_INPUTS: &[Table] =
     &[Table::Tickets, Table::Interactions, Table::Ratings];
+
+/// The per-ticket stages computed in passes that read none of the run's parameters, by name:
+/// engines over one lake snapshot share them ([`super::Engine::with_params`]).
+pub(crate) type Shared = BTreeMap<&'static str, Arc<PassedStage>>;
+
+/// The tables of the run (not of the lake) whose rows change with the parameters.
+const RUN_TABLES: &[&str] = &["params", "weeks", "extra_adoptions"];
+
+/// Whether view `name` reads a table of the run's parameters, itself or through the views it
+/// depends on: its rows then differ between engines.
+pub(crate) fn reads_run_tables(name: &str) -> bool {
+    let Some(view) = catalogue::find(name) else {
+        return false;
+    };
+    let words = view
+        .sql
+        .lines()
+        .map(|l| l.split("--").next().unwrap_or(""))
+        .flat_map(|l| l.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')));
+    view.depends.iter().any(|d| reads_run_tables(d))
+        || words
+            .into_iter()
+            .any(|w| RUN_TABLES.iter().any(|t| w.eq_ignore_ascii_case(t)))
+}
 
 /// A per-ticket stage computed pass by pass into scratch Parquet files on its first scan.
 #[derive(Debug)]
@@ -62,6 +87,7 @@ impl PassedStage {
                 &self.params,
                 self.runtime.clone(),
                 scope,
+                &mut Shared::default(),
             ))
             .await
             .map_err(|e| datafusion::error::DataFusionError::External(e.into()))?;
@@ -109,5 +135,20 @@ impl TableProvider for PassedStage {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let table = self.table.get_or_try_init(|| self.compute()).await?;
         table.scan(state, projection, filters, limit).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only `ticket_facts` is the same whatever the parameters: `pairs` reads `params` (the
+    /// targets' business flag), `prediction_features` its `as_of`.
+    #[test]
+    fn only_parameter_free_stages_are_shared() {
+        assert!(!reads_run_tables("ticket_facts"));
+        assert!(reads_run_tables("pairs"));
+        assert!(reads_run_tables("prediction_features"));
+        assert!(reads_run_tables("kpis"));
     }
 }

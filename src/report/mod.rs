@@ -231,7 +231,8 @@ pub async fn gather(lake: &Lake, config: &Config, week: &Week, scope: Scope) -> 
     let kpis = read(&trend, "kpis", &mut tables).await?;
     let channels = read(&trend, "channel_satisfaction", &mut tables).await?;
     let backlog_trend = read(&trend, "backlog_trend", &mut tables).await?;
-    let this_week = Engine::open(lake, config, &period(week.start, false)).await?;
+    // The week's and the pairs' engines share the trend's ticket_facts (one computation).
+    let this_week = trend.with_params(&period(week.start, false)).await?;
     let mut estimated: Vec<EstimatedChannel> =
         read(&this_week, "estimated_satisfaction", &mut tables).await?;
     if estimated.is_empty() {
@@ -277,7 +278,7 @@ pub async fn gather(lake: &Lake, config: &Config, week: &Week, scope: Scope) -> 
         data.sentiment = read(&this_week, "comment_sentiment", tables).await?;
         data.backlog = read(&this_week, "backlog", tables).await?;
         let pair_from = data.history[HISTORY_WEEKS - PAIR_WEEKS].start;
-        let pairs = Engine::open(lake, config, &period(pair_from, false)).await?;
+        let pairs = trend.with_params(&period(pair_from, false)).await?;
         // Both pair tables read the four weeks' pairs: computed once.
         pairs.keep("pairs").await?;
         data.pair_summary = read(&pairs, "pair_summary", tables).await?;

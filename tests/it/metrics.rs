@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use deskpulse::config::{Config, Fcr};
 use deskpulse::engine::output::{Format, render};
@@ -667,31 +667,59 @@ fn per_ticket_passes_give_the_same_metrics() {
             .unwrap();
         let passed = Engine::open(&g.lake, &sliced, &params).await.unwrap();
         assert_eq!((plain.passes(), passed.passes()), (1, 4));
-        for name in deskpulse::engine::catalogue::CATALOGUE
-            .iter()
-            .map(|m| m.name)
-        {
-            let json = |b: Vec<_>| -> Vec<Value> {
-                serde_json::from_str(&render(&b, Format::Json).unwrap()).unwrap()
-            };
+        let json = |b: Vec<_>| -> Vec<Value> {
+            serde_json::from_str(&render(&b, Format::Json).unwrap()).unwrap()
+        };
+        let views = || {
+            deskpulse::engine::catalogue::CATALOGUE
+                .iter()
+                .map(|m| m.name)
+        };
+        for name in views() {
             let a = json(plain.metric(name).await.unwrap());
             let b = json(passed.metric(name).await.unwrap());
-            assert_eq!(a.len(), b.len(), "{name}: row counts");
             assert!(!a.is_empty(), "{name}: no rows to compare");
-            for (x, y) in a.iter().zip(&b) {
-                for (k, v) in x.as_object().unwrap() {
-                    let w = &y[k];
-                    match (v.as_f64(), w.as_f64()) {
-                        (Some(p), Some(q)) => assert!(
-                            (p - q).abs() <= 1e-9 * p.abs().max(1.0),
-                            "{name}.{k}: {p} vs {q}"
-                        ),
-                        _ => assert_eq!(v, w, "{name}.{k} in {x:?}"),
-                    }
-                }
-            }
+            assert_same_rows(name, &a, &b);
+        }
+        // An engine for another period shares the passes' ticket_facts (the very table, not
+        // computed again), not the stages that read the parameters, and gives every view as an
+        // engine opened for that period does.
+        let end = generate::end_micros();
+        let week = Params {
+            from: Some(end - 7 * 86_400_000_000),
+            by_week: false,
+            ..whole_year()
+        };
+        let derived = passed.with_params(&week).await.unwrap();
+        let fresh = Engine::open(&g.lake, &sliced, &week).await.unwrap();
+        for (name, shared) in [("ticket_facts", true), ("pairs", false)] {
+            let a = passed.context().table_provider(name).await.unwrap();
+            let b = derived.context().table_provider(name).await.unwrap();
+            assert_eq!(Arc::ptr_eq(&a, &b), shared, "{name}");
+        }
+        for name in views() {
+            let a = json(fresh.metric(name).await.unwrap());
+            let b = json(derived.metric(name).await.unwrap());
+            assert_same_rows(name, &a, &b);
         }
     });
+}
+
+/// The rows of view `name` are the same: floats to 1e-9 relative, the rest exactly.
+fn assert_same_rows(name: &str, a: &[Value], b: &[Value]) {
+    assert_eq!(a.len(), b.len(), "{name}: row counts");
+    for (x, y) in a.iter().zip(b) {
+        for (k, v) in x.as_object().unwrap() {
+            let w = &y[k];
+            match (v.as_f64(), w.as_f64()) {
+                (Some(p), Some(q)) => assert!(
+                    (p - q).abs() <= 1e-9 * p.abs().max(1.0),
+                    "{name}.{k}: {p} vs {q}"
+                ),
+                _ => assert_eq!(v, w, "{name}.{k} in {x:?}"),
+            }
+        }
+    }
 }
 
 #[test]
