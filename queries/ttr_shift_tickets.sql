@@ -43,7 +43,9 @@ counts AS (
     SELECT adoption_id, window, COUNT(*) AS n FROM matched GROUP BY adoption_id, window
 ),
 rated AS (
-    -- (ratings on the build side: two narrow columns, not every window's ticket rows)
+    -- (ratings on the build side: two narrow columns, not every window's ticket rows; the
+    -- threshold comes with the windows: a CROSS JOIN with params here would cut the rows into
+    -- batches of one)
     SELECT m.*, r.score_5 >= m.satisfied AS is_satisfied
     FROM ticket_ratings r
     RIGHT JOIN matched m ON r.ticket_id = m.ticket_id

@@ -348,6 +348,16 @@ fn window(t: &Tickets) -> Window {
 /// Resolved tickets per category: how many, and the sum of their TTR in hours.
 pub type ByCategory = BTreeMap<String, (u64, f64)>;
 
+/// Counts one resolved ticket of `category` with `hours` of TTR.
+fn count_in(by: &mut ByCategory, category: &str, hours: f64) {
+    let e = match by.get_mut(category) {
+        Some(e) => e,
+        None => by.entry(category.to_string()).or_default(),
+    };
+    e.0 += 1;
+    e.1 += hours;
+}
+
 /// The exact mix / within decomposition of the change in mean TTR, per category.
 pub fn decompose(b: &ByCategory, a: &ByCategory) -> (f64, f64, f64, Vec<CategoryShift>) {
     let count = |m: &ByCategory| m.values().map(|v| v.0).sum::<u64>() as f64;
@@ -443,13 +453,7 @@ fn fold(out: &mut BTreeMap<(String, String), Tickets>, b: &RecordBatch) -> Resul
             t.ttr.push(hours);
             t.ttr_business
                 .push(ttrb.as_primitive::<Float64Type>().value(i));
-            let c = cat.value(i);
-            let e = match t.by_category.get_mut(c) {
-                Some(e) => e,
-                None => t.by_category.entry(c.to_string()).or_default(),
-            };
-            e.0 += 1;
-            e.1 += hours;
+            count_in(&mut t.by_category, cat.value(i), hours);
         }
         if !sat.is_null(i) {
             t.rated += 1;
@@ -722,11 +726,7 @@ mod tests {
 
     fn rows(v: &[(&str, f64)]) -> ByCategory {
         let mut m = ByCategory::new();
-        for (c, x) in v {
-            let e = m.entry(c.to_string()).or_default();
-            e.0 += 1;
-            e.1 += x;
-        }
+        v.iter().for_each(|(c, x)| count_in(&mut m, c, *x));
         m
     }
 
