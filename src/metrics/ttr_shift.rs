@@ -565,46 +565,40 @@ fn shift(id: &str, before: Tickets, after: Tickets, opts: &ShiftOptions) -> Resu
     }
     let (total, mix, within, categories) = decompose(&before.by_category, &after.by_category);
     let (wb, wa) = (window(&before), window(&after));
-    // The six intervals (mean, median and p90 of calendar and business TTR), each with its own
-    // seed, on all cores; the headline ones are the first two.
+    // Six intervals (mean, median and p90 of calendar and business TTR), each with its own seed,
+    // on all cores: the two headline ones always, the other four when asked for.
     let (median, p90) = (Stat::Quantile(0.5), Stat::Quantile(0.9));
-    let wanted = match opts.intervals {
-        Intervals::All => 6,
-        Intervals::Headline => 2,
+    let stats = [Stat::Mean, median, p90, Stat::Mean, median, p90];
+    let interval = |i: usize| {
+        let (x, y) = if i < 3 {
+            (&before.ttr, &after.ttr)
+        } else {
+            (&before.ttr_business, &after.ttr_business)
+        };
+        let seed = opts.seed.wrapping_add(i as u64 + 1);
+        bootstrap(x, y, stats[i], opts.resamples, seed)
     };
-    let mut changes: Vec<Option<Change>> = [Stat::Mean, median, p90, Stat::Mean, median, p90]
-        .into_par_iter()
-        .enumerate()
-        .map(|(i, stat)| {
-            let (x, y) = if i < 3 {
-                (&before.ttr, &after.ttr)
-            } else {
-                (&before.ttr_business, &after.ttr_business)
-            };
-            (i < wanted).then(|| {
-                bootstrap(
-                    x,
-                    y,
-                    stat,
-                    opts.resamples,
-                    opts.seed.wrapping_add(i as u64 + 1),
-                )
-            })
-        })
-        .collect();
-    let headline = |c: &mut Option<Change>| c.take().expect("the headline intervals are computed");
+    let others = match opts.intervals {
+        Intervals::All => 2..6,
+        Intervals::Headline => 2..2,
+    };
+    let ((mean_change, median_change), others) = rayon::join(
+        || rayon::join(|| interval(0), || interval(1)),
+        || others.into_par_iter().map(interval).collect::<Vec<_>>(),
+    );
+    let mut others = others.into_iter();
     Ok(Shift {
         adoption_id: id.to_string(),
         name: after.name.clone(),
         launched_at: after.launched_at,
         deflection: (wb.in_scope_per_week > 0.0)
             .then(|| 1.0 - wa.in_scope_per_week / wb.in_scope_per_week),
-        mean_change: headline(&mut changes[0]),
-        median_change: headline(&mut changes[1]),
-        p90_change: changes[2],
-        mean_business_change: changes[3],
-        median_business_change: changes[4],
-        p90_business_change: changes[5],
+        mean_change,
+        median_change,
+        p90_change: others.next(),
+        mean_business_change: others.next(),
+        median_business_change: others.next(),
+        p90_business_change: others.next(),
         total_change_hours: total,
         mix_hours: mix,
         within_hours: within,

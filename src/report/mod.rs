@@ -129,8 +129,6 @@ pub enum Scope {
 
 /// Everything the reports show about one week.
 pub struct Data {
-    /// What was gathered: [`weekly`] refuses data gathered for the dashboard only.
-    pub scope: Scope,
     pub week: Week,
     pub previous: Week,
     /// The last [`HISTORY_WEEKS`] weeks, oldest first, ending with `week`.
@@ -141,22 +139,29 @@ pub struct Data {
     pub channels: Vec<ChannelWeek>,
     /// `backlog_trend` per week of the history.
     pub backlog_trend: Vec<BacklogWeek>,
-    /// The week's `escalations`, `comment_sentiment` and `backlog` at its end (weekly scope).
-    pub escalations: Vec<Escalation>,
-    pub sentiment: Vec<SentimentBin>,
-    pub backlog: Vec<AgeBucket>,
     /// The week's `estimated_satisfaction`, channels in canonical order: empty unless a
     /// published model's predictions were recorded (`predict --record`).
     pub estimated: Vec<EstimatedChannel>,
-    /// `pair_summary` and `pair_matrix` over the last [`PAIR_WEEKS`] weeks (weekly scope).
-    pub pair_summary: Vec<PairSummary>,
-    pub pair_matrix: Vec<PairCell>,
     /// Every table above and the computed ones, by name, as written beside the report.
     pub tables: BTreeMap<String, Table>,
-    /// Follow-up targets of the week, after throttling (weekly scope).
-    pub followups: Plan,
     /// Each adoption's TTR shift, or why there is none.
     pub adoptions: Vec<Adopted>,
+    /// The weekly report's own sections, gathered for [`Scope::Weekly`] only: [`weekly`] refuses
+    /// data without them.
+    pub detail: Option<Detail>,
+}
+
+/// What the weekly report shows beyond the dashboard.
+pub struct Detail {
+    /// The week's `escalations`, `comment_sentiment` and `backlog` at its end.
+    pub escalations: Vec<Escalation>,
+    pub sentiment: Vec<SentimentBin>,
+    pub backlog: Vec<AgeBucket>,
+    /// `pair_summary` and `pair_matrix` over the last [`PAIR_WEEKS`] weeks.
+    pub pair_summary: Vec<PairSummary>,
+    pub pair_matrix: Vec<PairCell>,
+    /// Follow-up targets of the week, after throttling.
+    pub followups: Plan,
 }
 
 impl Data {
@@ -254,43 +259,47 @@ pub async fn gather(lake: &Lake, config: &Config, week: &Week, scope: Scope) -> 
     tables.insert("ttr_shift".into(), shift_table(&ok)?);
     tables.insert("ttr_distribution".into(), distribution_table(&ok)?);
 
-    let mut data = Data {
-        scope,
+    let detail = match scope {
+        Scope::Dashboard => None,
+        Scope::Weekly => {
+            let escalations = read(&this_week, "escalations", &mut tables).await?;
+            let sentiment = read(&this_week, "comment_sentiment", &mut tables).await?;
+            let backlog = read(&this_week, "backlog", &mut tables).await?;
+            let pair_from = history[HISTORY_WEEKS - PAIR_WEEKS].start;
+            let pairs = trend.with_params(&period(pair_from, false)).await?;
+            // Both pair tables read the four weeks' pairs: computed once.
+            pairs.keep("pairs").await?;
+            let pair_summary = read(&pairs, "pair_summary", &mut tables).await?;
+            let pair_matrix = read(&pairs, "pair_matrix", &mut tables).await?;
+            let throttles = Throttles::from_config(config, week.end)?;
+            let followups = followups::plan(&this_week, &throttles).await?;
+            let t = &followups.targets;
+            tables.insert(
+                "followups".into(),
+                Table::from_rows("followups", t, followups::to_csv(t)?)?,
+            );
+            Some(Detail {
+                escalations,
+                sentiment,
+                backlog,
+                pair_summary,
+                pair_matrix,
+                followups,
+            })
+        }
+    };
+    let data = Data {
         week: week.clone(),
         previous: config.calendar.previous_week(week),
         history,
         kpis,
         channels,
         backlog_trend,
-        escalations: Vec::new(),
-        sentiment: Vec::new(),
-        backlog: Vec::new(),
         estimated,
-        pair_summary: Vec::new(),
-        pair_matrix: Vec::new(),
         tables,
-        followups: Plan::default(),
         adoptions,
+        detail,
     };
-    if scope == Scope::Weekly {
-        let tables = &mut data.tables;
-        data.escalations = read(&this_week, "escalations", tables).await?;
-        data.sentiment = read(&this_week, "comment_sentiment", tables).await?;
-        data.backlog = read(&this_week, "backlog", tables).await?;
-        let pair_from = data.history[HISTORY_WEEKS - PAIR_WEEKS].start;
-        let pairs = trend.with_params(&period(pair_from, false)).await?;
-        // Both pair tables read the four weeks' pairs: computed once.
-        pairs.keep("pairs").await?;
-        data.pair_summary = read(&pairs, "pair_summary", tables).await?;
-        data.pair_matrix = read(&pairs, "pair_matrix", tables).await?;
-        let throttles = Throttles::from_config(config, week.end)?;
-        data.followups = followups::plan(&this_week, &throttles).await?;
-        let t = &data.followups.targets;
-        tables.insert(
-            "followups".into(),
-            Table::from_rows("followups", t, followups::to_csv(t)?)?,
-        );
-    }
     Ok(data)
 }
 

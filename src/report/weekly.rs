@@ -4,14 +4,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde_json::json;
 
 use super::charts::{self, BarSeries, Bars, Line, Plot, Scale, WeekLines};
 use super::rows::{AgeBucket, ChannelWeek, EstimatedChannel, PairCell, PairSummary};
 use super::{
-    Data, HISTORY_WEEKS, MIN_PAIRS, PAIR_WEEKS, Quality, Scope, TREND_WEEKS, channels, page, tiles,
-    ttr_bins,
+    Data, Detail, HISTORY_WEEKS, MIN_PAIRS, PAIR_WEEKS, Quality, TREND_WEEKS, channels, page,
+    tiles, ttr_bins,
 };
 use crate::lake::write_atomic;
 use crate::metrics::ttr_shift::{SMALL_SAMPLE, Shift};
@@ -28,12 +28,12 @@ pub struct Written {
     pub tables: Vec<PathBuf>,
 }
 
-/// Writes the weekly report of `data` under `out/<week>/`; `data` must be of [`Scope::Weekly`].
+/// Writes the weekly report of `data` under `out/<week>/`; `data` must be gathered for
+/// [`super::Scope::Weekly`].
 pub fn weekly(data: &Data, out: &Path) -> Result<Written> {
-    anyhow::ensure!(
-        data.scope == Scope::Weekly,
-        "the weekly report needs data gathered for it (Scope::Weekly), not for the dashboard only"
-    );
+    let detail = data.detail.as_ref().context(
+        "the weekly report needs data gathered for it (Scope::Weekly), not for the dashboard only",
+    )?;
     let dir = out.join(&data.week.label);
     let chart_dir = dir.join("charts");
     let table_dir = dir.join("tables");
@@ -56,9 +56,9 @@ pub fn weekly(data: &Data, out: &Path) -> Result<Written> {
     draw("channel_csat", &channel_csat(data))?;
     draw("csat_trend", &csat_trend(data))?;
     draw("volume_ttr", &volume_ttr(data))?;
-    draw("pair_scores", &pair_scores(data))?;
-    draw("backlog", &backlog(data))?;
-    draw("comment_sentiment", &comment_sentiment(data))?;
+    draw("pair_scores", &pair_scores(detail))?;
+    draw("backlog", &backlog(data, detail))?;
+    draw("comment_sentiment", &comment_sentiment(data, detail))?;
     if !data.estimated.is_empty() {
         draw("estimated_csat", &estimated_csat(data))?;
     }
@@ -82,7 +82,7 @@ pub fn weekly(data: &Data, out: &Path) -> Result<Written> {
         }));
     }
 
-    let (best, worst) = ranked(data);
+    let (best, worst) = ranked(detail);
     let ctx = json!({
         "title": format!("Service desk weekly report {}", data.week.label),
         "week": data.week.label,
@@ -94,13 +94,13 @@ pub fn weekly(data: &Data, out: &Path) -> Result<Written> {
         "min_pairs": MIN_PAIRS,
         "tiles": tiles(data),
         "channels": data.channels_of(&data.week),
-        "roles": pairs_by(data, "responder_role").collect::<Vec<_>>(),
+        "roles": pairs_by(detail, "responder_role").collect::<Vec<_>>(),
         "best": best,
         "worst": worst,
-        "followups": data.followups,
-        "escalations": data.escalations,
+        "followups": detail.followups,
+        "escalations": detail.escalations,
         "adoptions": adoptions,
-        "backlog": data.backlog,
+        "backlog": detail.backlog,
         "estimated": data.estimated,
         "quality": Quality::of(data),
         "charts": svgs,
@@ -141,15 +141,16 @@ fn file_stem(s: &str) -> String {
 }
 
 /// The `pair_summary` rows of one dimension.
-fn pairs_by<'a>(data: &'a Data, dimension: &str) -> impl Iterator<Item = &'a PairSummary> {
-    data.pair_summary
+fn pairs_by<'a>(detail: &'a Detail, dimension: &str) -> impl Iterator<Item = &'a PairSummary> {
+    detail
+        .pair_summary
         .iter()
         .filter(move |r| r.dimension == dimension)
 }
 
 /// The best and the worst responders by mean pair score, among those with [`MIN_PAIRS`] pairs.
-fn ranked(data: &Data) -> (Vec<&PairSummary>, Vec<&PairSummary>) {
-    let mut r: Vec<(f64, &PairSummary)> = pairs_by(data, "responder")
+fn ranked(detail: &Detail) -> (Vec<&PairSummary>, Vec<&PairSummary>) {
+    let mut r: Vec<(f64, &PairSummary)> = pairs_by(detail, "responder")
         .filter(|r| r.pairs >= MIN_PAIRS)
         .filter_map(|r| Some((r.mean_pair_score?, r)))
         .collect();
@@ -350,8 +351,8 @@ fn ttr_distribution(s: &Shift) -> Bars {
 }
 
 /// Mean pair score by request channel, agents beside the bot.
-fn pair_scores(data: &Data) -> Bars {
-    let rows = &data.pair_matrix;
+fn pair_scores(detail: &Detail) -> Bars {
+    let rows = &detail.pair_matrix;
     let cats = channels(rows.iter().map(|r| r.channel.as_str()));
     let mut roles: Vec<&str> = rows.iter().map(|r| r.responder_role.as_str()).collect();
     roles.sort();
@@ -393,8 +394,8 @@ fn pair_scores(data: &Data) -> Bars {
 }
 
 /// Open tickets at the week's end by age, and how many of them nobody touched for a week.
-pub(super) fn backlog(data: &Data) -> Bars {
-    let rows = &data.backlog;
+fn backlog(data: &Data, detail: &Detail) -> Bars {
+    let rows = &detail.backlog;
     let series = |name: &str, f: fn(&AgeBucket) -> u64| BarSeries {
         name: name.into(),
         values: rows.iter().map(|r| Some(f(r) as f64)).collect(),
@@ -415,8 +416,8 @@ pub(super) fn backlog(data: &Data) -> Bars {
 }
 
 /// How the week's rating comments feel (VADER compound), in bins of 0.1.
-fn comment_sentiment(data: &Data) -> Bars {
-    let rows = &data.sentiment;
+fn comment_sentiment(data: &Data, detail: &Detail) -> Bars {
+    let rows = &detail.sentiment;
     let total: u64 = rows.iter().map(|r| r.comments).sum();
     Bars {
         title: format!(
