@@ -9,7 +9,7 @@ use crate::model::Table;
 
 use super::CommitCounts;
 use super::delta::NewFile;
-use super::parquet::{DataFile, write_data_file};
+use super::parquet::{DataFile, adopt_data_file, write_data_file};
 
 /// A 64-bit hash of a row key, for the first pass over keys (collisions are resolved exactly).
 pub(crate) fn key_hash(key: &str) -> u64 {
@@ -90,24 +90,47 @@ pub(super) fn keys_and_versions(file: &DataFile, table: Table) -> Result<Vec<(St
     Ok(out)
 }
 
-/// What a merged partition changes: the file written for it (if any rows are left) and the files
-/// it replaces. `None` when nothing changed (every staged row lost to the lake's own version).
-pub(super) type Change = Option<(Option<NewFile>, Vec<DataFile>)>;
+/// What a merged partition changes: the files added to it (none when no row is left) and the
+/// files they replace. `None` when nothing changed (every staged row lost to the lake's own
+/// version).
+pub(super) type Change = Option<(Vec<NewFile>, Vec<DataFile>)>;
+
+/// Staged files become the partition's data files as they are when there is one or they hold
+/// this many rows each on average; more, smaller files are merged into one.
+const ADOPT_MIN_ROWS: usize = 64 * 1024;
 
 /// Merges staged files into a partition whose `existing` files hold each key once: for each
 /// staged key the row with the greatest version wins, ties going to the later source (staged
 /// after existing, later staged after earlier, later rows after earlier ones); keys in `moved`
-/// (won in another partition) leave. The winners go to `out` together with the rows of the
-/// existing files that lost a row (copy-on-write, file by file); existing files that lose
-/// nothing stay as they are, so rows with new keys are an append. Memory: one key per staged
-/// row, and one flag per row of the existing file being read.
+/// (won in another partition) leave. The winners go to a new file (`new_file` names it) together
+/// with the rows of the existing files that lost a row (copy-on-write, file by file); existing
+/// files that lose nothing stay as they are, so rows with new keys are an append.
+///
+/// When every staged row wins and no existing row loses, the staged files (written in the
+/// lake's format) are adopted as they are instead of being copied ([`adoptable`]); for a
+/// partition new to the lake that is decided on the keys' hashes alone. Memory: one key per
+/// staged row (8 bytes for a new partition), and one flag per row of the existing file being read.
 pub(super) fn merge_partition(
     table: Table,
     existing: &[DataFile],
     staged: &[DataFile],
     moved: &HashSet<String>,
-    out: &DataFile,
+    new_file: &(dyn Fn() -> DataFile + Sync),
 ) -> Result<(CommitCounts, Change)> {
+    if existing.is_empty() && moved.is_empty() {
+        let hashes: Vec<Vec<u64>> = staged
+            .iter()
+            .map(|f| key_hashes(f, table))
+            .collect::<Result<_>>()?;
+        let sizes: Vec<usize> = hashes.iter().map(Vec::len).collect();
+        let mut all: Vec<u64> = hashes.into_iter().flatten().collect();
+        all.sort_unstable();
+        // Distinct hashes mean distinct keys; a shared hash (a repeated key, or a collision)
+        // goes through the merge, which compares keys.
+        if adoptable(&sizes) && all.windows(2).all(|w| w[0] != w[1]) {
+            return adopt(staged, &sizes, new_file);
+        }
+    }
     // Pass 1: the winning (staged source, row, version) of every staged key.
     let mut winners: FastMap<String, (u32, u32, i64)> = FastMap::default();
     let mut staged_sizes = Vec::with_capacity(staged.len());
@@ -165,6 +188,9 @@ pub(super) fn merge_partition(
         // The lake already has every row as it would be written.
         return Ok((counts, None));
     }
+    if counts.superseded == 0 && rewritten.is_empty() && adoptable(&staged_sizes) {
+        return adopt(staged, &staged_sizes, new_file);
+    }
     let removed: Vec<DataFile> = rewritten.iter().map(|(p, _)| (*p).clone()).collect();
     let sources: Vec<(&DataFile, Vec<bool>)> = rewritten
         .into_iter()
@@ -176,15 +202,47 @@ pub(super) fn merge_partition(
         .sum::<u64>();
     if rows == 0 {
         // Every row moved to another partition: no empty file is left.
-        return Ok((counts, Some((None, removed))));
+        return Ok((counts, Some((Vec::new(), removed))));
     }
-    let bytes = write_data_file(out, table.schema(), copy_rows(table.schema(), sources))?;
+    let out = new_file();
+    let bytes = write_data_file(&out, table.schema(), copy_rows(table.schema(), sources))?;
     let file = NewFile {
-        file: out.clone(),
+        file: out,
         rows,
         bytes,
     };
-    Ok((counts, Some((Some(file), removed))))
+    Ok((counts, Some((vec![file], removed))))
+}
+
+/// Whether staged files of these row counts are big enough to be a partition's data files as
+/// they are (an ingest spills every 200,000 rows, so a big export's month comes in a few files;
+/// an export in no time order, in many small ones).
+fn adoptable(sizes: &[usize]) -> bool {
+    let rows: usize = sizes.iter().sum();
+    rows > 0 && (sizes.len() == 1 || rows >= ADOPT_MIN_ROWS * sizes.len())
+}
+
+/// Every staged row stored as written: the staged files become data files of the partition.
+fn adopt(
+    staged: &[DataFile],
+    sizes: &[usize],
+    new_file: &(dyn Fn() -> DataFile + Sync),
+) -> Result<(CommitCounts, Change)> {
+    let mut added = Vec::new();
+    for (from, &rows) in staged.iter().zip(sizes).filter(|(_, n)| **n > 0) {
+        let file = new_file();
+        let bytes = adopt_data_file(from, &file)?;
+        added.push(NewFile {
+            file,
+            rows: rows as u64,
+            bytes,
+        });
+    }
+    let counts = CommitCounts {
+        stored: sizes.iter().sum::<usize>() as u64,
+        ..Default::default()
+    };
+    Ok((counts, Some((added, Vec::new()))))
 }
 
 /// The rows of each source whose flag is set, streamed: one batch of one source in memory at a
@@ -228,4 +286,19 @@ pub(super) fn conform(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBa
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staged_files_are_adopted_when_one_or_big() {
+        assert!(adoptable(&[10]));
+        assert!(!adoptable(&[10, 10]));
+        assert!(adoptable(&[ADOPT_MIN_ROWS, ADOPT_MIN_ROWS + 5]));
+        assert!(!adoptable(&[ADOPT_MIN_ROWS, 5]));
+        assert!(!adoptable(&[]));
+        assert!(!adoptable(&[0]));
+    }
 }

@@ -18,7 +18,8 @@
 //! the lake's next snapshot ([`snapshot`]). Readers read the tables at one snapshot's versions,
 //! so they see a commit in every table at once or not at all, whatever writers do meanwhile.
 //! Each key appears once in the whole table. A commit rewrites only the files that lose a row
-//! and adds the rest as a new file, so a partition gains a file per commit; a commit compacts
+//! and adds the rest as a new file (or adopts its staged files as they are, when no row of the
+//! partition is superseded or replaced), so a partition gains a file or a few per commit; a commit compacts
 //! the partitions it wrote to once they hold [`AUTO_COMPACT_FILES`] small files, and
 //! `deskpulse compact` compacts all and deletes what the retention period no longer keeps
 //! ([`compact`]).

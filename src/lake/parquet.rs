@@ -286,6 +286,30 @@ pub(super) fn write_data_file(
     Ok(size)
 }
 
+/// Makes a staged file (written in the lake's format) the data file `file` without copying its
+/// rows: a hard link on a local lake, so that the staged file stays for a merge done again after
+/// a conflicting commit; an upload to object storage. Returns its size.
+pub(super) fn adopt_data_file(staged: &DataFile, file: &DataFile) -> Result<u64> {
+    let from = staged.local_path().context("staged files are local")?;
+    // Staged files are written without a sync: this one is now the lake's.
+    File::open(&from)?.sync_all()?;
+    match file.local_path() {
+        Some(to) => {
+            let dir = to.parent().context("path has no directory")?;
+            fs::create_dir_all(dir)?;
+            if fs::hard_link(&from, &to).is_err() {
+                // A file system without hard links.
+                fs::copy(&from, &to)?;
+                File::open(&to)?.sync_all()?;
+            }
+            File::open(dir)?.sync_all()?;
+        }
+        None => file.store.upload(&from, &file.rel)?,
+    }
+    crash_point();
+    Ok(fs::metadata(&from)?.len())
+}
+
 /// Writes a (small) file atomically (a hidden temporary file in the same directory, fsync'd,
 /// renamed over `path`, the directory fsync'd): for reports and target lists that scripts pick
 /// up, which never see a partial file.

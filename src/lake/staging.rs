@@ -13,7 +13,7 @@ use crate::timeparse::month_of;
 
 use super::delta::{self, NewFile};
 use super::merge::{key_hash, key_hashes, keys_and_versions, merge_partition};
-use super::parquet::{DataFile, staging_properties, write_parquet};
+use super::parquet::{DataFile, lake_properties, staging_properties, write_parquet};
 use super::side::{ManifestEntry, Side, manifest_batch, side_file, staged_rows};
 use super::snapshot::Snapshot;
 use super::store::Store;
@@ -118,6 +118,14 @@ pub(super) struct Merged {
 }
 
 impl Merged {
+    /// The files this merge adds to the lake.
+    #[cfg(test)]
+    pub(super) fn added_files(&self) -> impl Iterator<Item = &DataFile> {
+        self.changes
+            .values()
+            .flat_map(|(a, _)| a.iter().map(|f| &f.file))
+    }
+
     /// Deletes the files this merge wrote (it lost to a conflicting commit; no snapshot names
     /// them). Best effort: clean-up deletes what is left.
     fn discard(&self) {
@@ -179,6 +187,12 @@ impl Staging {
             sentiment: None,
             writing: None,
         }
+    }
+
+    /// The staged files of rows, of every table and partition.
+    #[cfg(test)]
+    pub(super) fn staged_files(&self) -> impl Iterator<Item = &DataFile> {
+        self.parts.values().flatten()
     }
 
     /// Records `entry` in `_manifest` with the commit (its `rows_stored` and `ingested_at` are
@@ -335,7 +349,8 @@ impl Staging {
                     crate::sentiment::lang::annotate(&mut rows, &languages);
                 }
                 let batches = rows.iter().map(|chunk| Ok(R::to_batch(chunk)));
-                write_parquet(&path, R::TABLE.schema(), batches, staging_properties())
+                // In the lake's format: a partition's staged files can become its data files.
+                write_parquet(&path, R::TABLE.schema(), batches, lake_properties())
             }));
         }
     }
@@ -431,11 +446,13 @@ impl Staging {
                         "" => table.name().to_string(),
                         p => format!("{}/{p}", table.name()),
                     };
-                    let name = format!("{dir}/part-{}.parquet", uuid::Uuid::new_v4());
-                    let out = DataFile::new(lake.store(), name);
+                    let new_file = || {
+                        let name = format!("{dir}/part-{}.parquet", uuid::Uuid::new_v4());
+                        DataFile::new(lake.store(), name)
+                    };
                     let staged = self.parts.get(key).map_or(&[][..], Vec::as_slice);
                     let moved = drops.get(key).unwrap_or(&none);
-                    merge_partition(*table, &existing, staged, moved, &out)
+                    merge_partition(*table, &existing, staged, moved, &new_file)
                 })
                 .collect::<Result<Vec<_>>>()
         })?;

@@ -384,6 +384,65 @@ fn readers_keep_their_snapshot_and_time_travel_reads_an_earlier_one() {
 }
 
 /// Commits one ticket opened in January 2026 per call.
+/// Whether each file a merge adds is one of the staging's files, adopted as it is (the same
+/// inode: a hard link), in the order the merge lists them.
+fn adopted(staging: &staging::Staging, merged: &staging::Merged) -> Vec<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let ino = |f: &DataFile| fs::metadata(f.local_path().unwrap()).unwrap().ino();
+    let staged: Vec<u64> = staging.staged_files().map(ino).collect();
+    merged
+        .added_files()
+        .map(|f| staged.contains(&ino(f)))
+        .collect()
+}
+
+#[test]
+fn staged_files_become_data_files_unless_a_row_is_superseded_or_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path()).unwrap();
+    let jan = 1_768_435_200_000_000; // 2026-01-15
+    // A new partition, distinct keys: the staged file is the data file.
+    let mut s = lake.stage("a").unwrap();
+    s.push(ticket("T1", jan, 1, "new")).unwrap();
+    s.push(ticket("T2", jan, 1, "new")).unwrap();
+    let merged = s.prepare(&lake).unwrap();
+    assert_eq!(adopted(&s, &merged), [true]);
+    s.finish(&lake, merged).unwrap();
+    // New keys in a partition the lake has: adopted too, beside the first file.
+    let mut s = lake.stage("b").unwrap();
+    s.push(ticket("T3", jan, 1, "new")).unwrap();
+    let merged = s.prepare(&lake).unwrap();
+    assert_eq!(adopted(&s, &merged), [true]);
+    s.finish(&lake, merged).unwrap();
+    assert_eq!(lake.files(Table::Tickets).unwrap().len(), 2);
+    // A key staged twice (in two spills): merged into one new file, one row.
+    let mut s = lake.stage("c").unwrap();
+    s.push(ticket("T4", jan, 1, "new")).unwrap();
+    s.spill().unwrap();
+    s.push(ticket("T4", jan, 2, "active")).unwrap();
+    let merged = s.prepare(&lake).unwrap();
+    assert_eq!(adopted(&s, &merged), [false]);
+    s.finish(&lake, merged).unwrap();
+    // A key the lake has: its file is rewritten and the staged row copied.
+    let mut s = lake.stage("d").unwrap();
+    s.push(ticket("T1", jan, 2, "resolved")).unwrap();
+    let merged = s.prepare(&lake).unwrap();
+    assert_eq!(adopted(&s, &merged), [false]);
+    s.finish(&lake, merged).unwrap();
+    assert_eq!(
+        statuses(&lake),
+        [
+            ("T1".into(), "resolved".into()),
+            ("T2".into(), "new".into()),
+            ("T3".into(), "new".into()),
+            ("T4".into(), "active".into())
+        ]
+    );
+    // Each commit's files are whole data files in the lake once the staging is gone.
+    assert!(!dir.path().join("_staging/a").exists());
+    assert_eq!(lake.row_count(Table::Tickets).unwrap(), 4);
+}
+
 fn commit_ticket(lake: &Lake, id: &str, updated: Micros, status: &str) {
     let jan = 1_768_435_200_000_000; // 2026-01-15
     let mut s = lake.stage(id).unwrap();
