@@ -90,6 +90,14 @@ pub(super) fn keys_and_versions(file: &DataFile, table: Table) -> Result<Vec<(St
     Ok(out)
 }
 
+/// A partition's staged files, and whether their keys are known to be distinct (no two rows
+/// share a key: checked on hashes, so a collision only costs the exact merge).
+#[derive(Clone, Copy)]
+pub(super) struct Staged<'a> {
+    pub files: &'a [DataFile],
+    pub distinct: bool,
+}
+
 /// What a merged partition changes: the files added to it (none when no row is left) and the
 /// files they replace. `None` when nothing changed (every staged row lost to the lake's own
 /// version).
@@ -107,27 +115,27 @@ const ADOPT_MIN_ROWS: usize = 64 * 1024;
 /// files that lose nothing stay as they are, so rows with new keys are an append.
 ///
 /// When every staged row wins and no existing row loses, the staged files (written in the
-/// lake's format) are adopted as they are instead of being copied ([`adoptable`]); for a
-/// partition new to the lake that is decided on the keys' hashes alone. Memory: one key per
-/// staged row (8 bytes for a new partition), and one flag per row of the existing file being read.
+/// lake's format) are adopted as they are instead of being copied ([`adoptable`]); a partition
+/// new to the lake whose staged keys are known to be distinct is adopted without reading them.
+/// Memory: one key per staged row, and one flag per row of the existing file being read.
 pub(super) fn merge_partition(
     table: Table,
     existing: &[DataFile],
-    staged: &[DataFile],
+    staged: &Staged<'_>,
     moved: &HashSet<String>,
     new_file: &(dyn Fn() -> DataFile + Sync),
 ) -> Result<(CommitCounts, Change)> {
-    if existing.is_empty() && moved.is_empty() {
-        let hashes: Vec<Vec<u64>> = staged
+    let Staged {
+        files: staged,
+        distinct,
+    } = *staged;
+    if distinct && existing.is_empty() && moved.is_empty() {
+        // Row counts from the files' footers.
+        let sizes: Vec<usize> = staged
             .iter()
-            .map(|f| key_hashes(f, table))
+            .map(|f| Ok(f.rows()? as usize))
             .collect::<Result<_>>()?;
-        let sizes: Vec<usize> = hashes.iter().map(Vec::len).collect();
-        let mut all: Vec<u64> = hashes.into_iter().flatten().collect();
-        all.sort_unstable();
-        // Distinct hashes mean distinct keys; a shared hash (a repeated key, or a collision)
-        // goes through the merge, which compares keys.
-        if adoptable(&sizes) && all.windows(2).all(|w| w[0] != w[1]) {
+        if adoptable(&sizes) {
             return adopt(staged, &sizes, new_file);
         }
     }

@@ -298,7 +298,9 @@ pub(super) fn adopt_data_file(staged: &DataFile, file: &DataFile) -> Result<u64>
             let dir = to.parent().context("path has no directory")?;
             fs::create_dir_all(dir)?;
             if fs::hard_link(&from, &to).is_err() {
-                // A file system without hard links.
+                // A file system without hard links (Linux says EPERM, as for a permission
+                // error; a directory that is not writable fails the copy as well, with its
+                // own error).
                 fs::copy(&from, &to)?;
                 File::open(&to)?.sync_all()?;
             }

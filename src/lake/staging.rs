@@ -12,7 +12,7 @@ use crate::sentiment::lang::ScoredLanguages;
 use crate::timeparse::month_of;
 
 use super::delta::{self, NewFile};
-use super::merge::{key_hash, key_hashes, keys_and_versions, merge_partition};
+use super::merge::{Staged, key_hash, key_hashes, keys_and_versions, merge_partition};
 use super::parquet::{DataFile, lake_properties, staging_properties, write_parquet};
 use super::side::{ManifestEntry, Side, manifest_batch, side_file, staged_rows};
 use super::snapshot::Snapshot;
@@ -135,6 +135,13 @@ impl Merged {
             }
         }
     }
+}
+
+/// What [`Staging::cross_partition_drops`] found: the keys each partition loses to another, and
+/// the partitions whose staged keys are all distinct.
+struct StagedKeys {
+    drops: HashMap<(Table, String), HashSet<String>>,
+    distinct: HashSet<(Table, String)>,
 }
 
 /// One staged file to write: the rows are moved in, so it can run on another thread.
@@ -420,7 +427,7 @@ impl Staging {
             .into_iter()
             .map(|t| Ok((t, lake.files_at(&base, t)?)))
             .collect::<Result<_>>()?;
-        let drops = self.cross_partition_drops(&current)?;
+        let StagedKeys { drops, distinct } = self.cross_partition_drops(&current)?;
         let mut partitions: BTreeSet<&(Table, String)> = self.parts.keys().collect();
         partitions.extend(drops.keys());
         let none = HashSet::new();
@@ -452,7 +459,11 @@ impl Staging {
                     };
                     let staged = self.parts.get(key).map_or(&[][..], Vec::as_slice);
                     let moved = drops.get(key).unwrap_or(&none);
-                    merge_partition(*table, &existing, staged, moved, &new_file)
+                    let staged = Staged {
+                        files: staged,
+                        distinct: distinct.contains(key),
+                    };
+                    merge_partition(*table, &existing, &staged, moved, &new_file)
                 })
                 .collect::<Result<Vec<_>>>()
         })?;
@@ -602,12 +613,14 @@ impl Staging {
     /// Memory: a first pass keeps 48 bits of hash and the partition of each staged key in one
     /// sorted u64 (8 bytes a key, so 32 million staged interactions take 256 MB); only the keys
     /// whose hash shows up in two partitions (in practice the moved tickets, plus the odd hash
-    /// collision) are then resolved exactly, by their full key.
+    /// collision) are then resolved exactly, by their full key. The same pass tells which
+    /// partitions' staged keys are all distinct (no two share those 48 bits).
     fn cross_partition_drops(
         &self,
         current: &BTreeMap<Table, Vec<DataFile>>,
-    ) -> Result<HashMap<(Table, String), HashSet<String>>> {
+    ) -> Result<StagedKeys> {
         let mut drops: HashMap<(Table, String), HashSet<String>> = HashMap::new();
+        let mut distinct: HashSet<(Table, String)> = HashSet::new();
         let tables: BTreeSet<Table> = self
             .parts
             .keys()
@@ -660,9 +673,17 @@ impl Staging {
             }
             tagged.par_sort_unstable();
             let mut suspects: HashSet<u64, foldhash::fast::RandomState> = HashSet::default();
+            let mut repeats: HashSet<u64> = HashSet::new();
             for w in tagged.windows(2) {
-                if w[0] >> 16 == w[1] >> 16 && w[0] != w[1] {
+                if w[0] == w[1] {
+                    repeats.insert(w[0] & 0xFFFF);
+                } else if w[0] >> 16 == w[1] >> 16 {
                     suspects.insert(w[0] >> 16);
+                }
+            }
+            for (t, part) in self.parts.keys() {
+                if *t == table && !repeats.contains(&partitions[part.as_str()]) {
+                    distinct.insert((table, part.clone()));
                 }
             }
             for (part, f, staged) in &files {
@@ -714,7 +735,7 @@ impl Staging {
                 }
             }
         }
-        Ok(drops)
+        Ok(StagedKeys { drops, distinct })
     }
 
     /// Drops everything staged (nothing reaches the lake).

@@ -386,14 +386,26 @@ fn readers_keep_their_snapshot_and_time_travel_reads_an_earlier_one() {
 /// Commits one ticket opened in January 2026 per call.
 /// Whether each file a merge adds is one of the staging's files, adopted as it is (the same
 /// inode: a hard link), in the order the merge lists them.
-fn adopted(staging: &staging::Staging, merged: &staging::Merged) -> Vec<bool> {
+/// Stages `tickets` (with a spill where one is `None`) as ingest `id`, commits them, and says
+/// of each file the commit added whether it is a staged file taken as it is (same inode).
+fn commit_adopted(lake: &Lake, id: &str, tickets: Vec<Option<Ticket>>) -> Vec<bool> {
     use std::os::unix::fs::MetadataExt;
     let ino = |f: &DataFile| fs::metadata(f.local_path().unwrap()).unwrap().ino();
-    let staged: Vec<u64> = staging.staged_files().map(ino).collect();
-    merged
+    let mut s = lake.stage(id).unwrap();
+    for t in tickets {
+        match t {
+            Some(t) => s.push(t).unwrap(),
+            None => s.spill().unwrap(),
+        }
+    }
+    let merged = s.prepare(lake).unwrap();
+    let staged: Vec<u64> = s.staged_files().map(ino).collect();
+    let adopted = merged
         .added_files()
         .map(|f| staged.contains(&ino(f)))
-        .collect()
+        .collect();
+    s.finish(lake, merged).unwrap();
+    adopted
 }
 
 #[test]
@@ -401,46 +413,43 @@ fn staged_files_become_data_files_unless_a_row_is_superseded_or_replaced() {
     let dir = tempfile::tempdir().unwrap();
     let lake = Lake::open(dir.path()).unwrap();
     let jan = 1_768_435_200_000_000; // 2026-01-15
+    let feb = jan + 31 * 86_400_000_000;
+    let t = |id, opened, updated, status| Some(ticket(id, opened, updated, status));
     // A new partition, distinct keys: the staged file is the data file.
-    let mut s = lake.stage("a").unwrap();
-    s.push(ticket("T1", jan, 1, "new")).unwrap();
-    s.push(ticket("T2", jan, 1, "new")).unwrap();
-    let merged = s.prepare(&lake).unwrap();
-    assert_eq!(adopted(&s, &merged), [true]);
-    s.finish(&lake, merged).unwrap();
+    let new = vec![t("T1", jan, 1, "new"), t("T2", jan, 1, "new")];
+    assert_eq!(commit_adopted(&lake, "a", new), [true]);
     // New keys in a partition the lake has: adopted too, beside the first file.
-    let mut s = lake.stage("b").unwrap();
-    s.push(ticket("T3", jan, 1, "new")).unwrap();
-    let merged = s.prepare(&lake).unwrap();
-    assert_eq!(adopted(&s, &merged), [true]);
-    s.finish(&lake, merged).unwrap();
+    assert_eq!(
+        commit_adopted(&lake, "b", vec![t("T3", jan, 1, "new")]),
+        [true]
+    );
     assert_eq!(lake.files(Table::Tickets).unwrap().len(), 2);
-    // A key staged twice (in two spills): merged into one new file, one row.
-    let mut s = lake.stage("c").unwrap();
-    s.push(ticket("T4", jan, 1, "new")).unwrap();
-    s.spill().unwrap();
-    s.push(ticket("T4", jan, 2, "active")).unwrap();
-    let merged = s.prepare(&lake).unwrap();
-    assert_eq!(adopted(&s, &merged), [false]);
-    s.finish(&lake, merged).unwrap();
+    // A key staged twice: in two spills of a partition the lake has, and in one staged file
+    // of a new partition (adoptable but for the repeated key). Each merged into a new file.
+    let twice = vec![
+        t("T4", jan, 1, "new"),
+        t("T5", feb, 1, "new"),
+        t("T5", feb, 2, "active"),
+        None,
+        t("T4", jan, 2, "active"),
+    ];
+    assert_eq!(commit_adopted(&lake, "c", twice), [false, false]);
     // A key the lake has: its file is rewritten and the staged row copied.
-    let mut s = lake.stage("d").unwrap();
-    s.push(ticket("T1", jan, 2, "resolved")).unwrap();
-    let merged = s.prepare(&lake).unwrap();
-    assert_eq!(adopted(&s, &merged), [false]);
-    s.finish(&lake, merged).unwrap();
+    let update = vec![t("T1", jan, 2, "resolved")];
+    assert_eq!(commit_adopted(&lake, "d", update), [false]);
     assert_eq!(
         statuses(&lake),
         [
             ("T1".into(), "resolved".into()),
             ("T2".into(), "new".into()),
             ("T3".into(), "new".into()),
-            ("T4".into(), "active".into())
+            ("T4".into(), "active".into()),
+            ("T5".into(), "active".into())
         ]
     );
     // Each commit's files are whole data files in the lake once the staging is gone.
     assert!(!dir.path().join("_staging/a").exists());
-    assert_eq!(lake.row_count(Table::Tickets).unwrap(), 4);
+    assert_eq!(lake.row_count(Table::Tickets).unwrap(), 5);
 }
 
 fn commit_ticket(lake: &Lake, id: &str, updated: Micros, status: &str) {

@@ -586,7 +586,16 @@ fn shift(id: &str, before: Tickets, after: Tickets, opts: &ShiftOptions) -> Resu
         || rayon::join(|| interval(0), || interval(1)),
         || others.into_par_iter().map(interval).collect::<Vec<_>>(),
     );
-    let mut others = others.into_iter();
+    // Statistics 2..6 in their order, or none.
+    let [
+        p90_change,
+        mean_business_change,
+        median_business_change,
+        p90_business_change,
+    ] = match <[Change; 4]>::try_from(others) {
+        Ok(four) => four.map(Some),
+        Err(_) => [None, None, None, None],
+    };
     Ok(Shift {
         adoption_id: id.to_string(),
         name: after.name.clone(),
@@ -595,10 +604,10 @@ fn shift(id: &str, before: Tickets, after: Tickets, opts: &ShiftOptions) -> Resu
             .then(|| 1.0 - wa.in_scope_per_week / wb.in_scope_per_week),
         mean_change,
         median_change,
-        p90_change: others.next(),
-        mean_business_change: others.next(),
-        median_business_change: others.next(),
-        p90_business_change: others.next(),
+        p90_change,
+        mean_business_change,
+        median_business_change,
+        p90_business_change,
         total_change_hours: total,
         mix_hours: mix,
         within_hours: within,
