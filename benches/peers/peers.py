@@ -9,7 +9,7 @@ Steps:
   ingest     CSV -> Parquet: `deskpulse ingest --no-sentiment` versus DuckDB
              `COPY (SELECT ... FROM read_csv(...)) TO ... (FORMAT parquet)` with the canonical
              columns and types (score_5 computed from score_raw and scale, as deskpulse does),
-             partitioned by month like the lake.
+             partitioned by month like the lake, in the lake's codec (snappy).
   metrics    the metric set: `deskpulse metrics` channel_satisfaction, pair_summary and kpis
              versus the same definitions in DuckDB SQL (duckdb_metrics.sql) and in a plain
              pandas script (pandas_metrics.py), over the same lake (ingested once, with
@@ -176,7 +176,7 @@ def duckdb_ingest(data, out):
         con.execute(f"""
             COPY (SELECT {cols}, strftime(CAST("{part}" AS TIMESTAMPTZ), '%Y-%m') AS month
                   FROM read_csv('{data}/{table}.csv', header = true, all_varchar = true))
-            TO '{out}/{table}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (month))""")
+            TO '{out}/{table}' (FORMAT parquet, COMPRESSION snappy, PARTITION_BY (month))""")
 
 
 def duckdb_metrics(lake, out):

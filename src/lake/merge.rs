@@ -121,14 +121,14 @@ const ADOPT_MIN_ROWS: usize = 64 * 1024;
 pub(super) fn merge_partition(
     table: Table,
     existing: &[DataFile],
-    staged: &Staged<'_>,
+    staged: Staged<'_>,
     moved: &HashSet<String>,
     new_file: &(dyn Fn() -> DataFile + Sync),
 ) -> Result<(CommitCounts, Change)> {
     let Staged {
         files: staged,
         distinct,
-    } = *staged;
+    } = staged;
     if distinct && existing.is_empty() && moved.is_empty() {
         // Row counts from the files' footers.
         let sizes: Vec<usize> = staged

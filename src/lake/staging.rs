@@ -137,7 +137,7 @@ impl Merged {
     }
 }
 
-/// What [`Staging::cross_partition_drops`] found: the keys each partition loses to another, and
+/// What [`Staging::check_staged_keys`] found: the keys each partition loses to another, and
 /// the partitions whose staged keys are all distinct.
 struct StagedKeys {
     drops: HashMap<(Table, String), HashSet<String>>,
@@ -427,7 +427,7 @@ impl Staging {
             .into_iter()
             .map(|t| Ok((t, lake.files_at(&base, t)?)))
             .collect::<Result<_>>()?;
-        let StagedKeys { drops, distinct } = self.cross_partition_drops(&current)?;
+        let StagedKeys { drops, distinct } = self.check_staged_keys(&current)?;
         let mut partitions: BTreeSet<&(Table, String)> = self.parts.keys().collect();
         partitions.extend(drops.keys());
         let none = HashSet::new();
@@ -463,7 +463,7 @@ impl Staging {
                         files: staged,
                         distinct: distinct.contains(key),
                     };
-                    merge_partition(*table, &existing, &staged, moved, &new_file)
+                    merge_partition(*table, &existing, staged, moved, &new_file)
                 })
                 .collect::<Result<Vec<_>>>()
         })?;
@@ -615,10 +615,7 @@ impl Staging {
     /// whose hash shows up in two partitions (in practice the moved tickets, plus the odd hash
     /// collision) are then resolved exactly, by their full key. The same pass tells which
     /// partitions' staged keys are all distinct (no two share those 48 bits).
-    fn cross_partition_drops(
-        &self,
-        current: &BTreeMap<Table, Vec<DataFile>>,
-    ) -> Result<StagedKeys> {
+    fn check_staged_keys(&self, current: &BTreeMap<Table, Vec<DataFile>>) -> Result<StagedKeys> {
         let mut drops: HashMap<(Table, String), HashSet<String>> = HashMap::new();
         let mut distinct: HashSet<(Table, String)> = HashSet::new();
         let tables: BTreeSet<Table> = self
