@@ -221,8 +221,10 @@ def live_files(lake):
     """The lake's current data files, by the Delta log of each table: a lake directory also holds
     files a later commit replaced (an ingest's automatic compaction, a superseded row), which
     `deskpulse compact` deletes only past its retention, so a glob would count their rows twice.
-    Replays the JSON commits; the benchmark's lakes are fresh and have no checkpoint."""
+    Replays the JSON commits (paths are URI-encoded in the log); the benchmark's lakes are
+    fresh and have no checkpoint."""
     import json
+    from urllib.parse import unquote
     live = {}
     for table in TABLES:
         log = f"{lake}/{table}/_delta_log"
@@ -233,9 +235,9 @@ def live_files(lake):
             with open(f"{log}/{commit}", encoding="utf-8") as f:
                 for action in map(json.loads, f):
                     if "add" in action:
-                        files.add(action["add"]["path"])
+                        files.add(unquote(action["add"]["path"]))
                     elif "remove" in action:
-                        files.discard(action["remove"]["path"])
+                        files.discard(unquote(action["remove"]["path"]))
         live[table] = sorted(files)
     return live
 
