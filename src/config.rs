@@ -95,7 +95,7 @@ pub struct Config {
     /// The query engine's memory budget in MiB, if any: sorts and aggregations past it spill to
     /// temporary files (the process's peak is this plus Parquet decoding buffers).
     pub memory_mb: Option<u64>,
-    /// A lake with more tickets computes the per-ticket stages (`ticket_facts`, `pairs`,
+    /// A lake with more tickets computes the per-ticket stages (`ticket_facts`, `pair_scores`,
     /// `prediction_features`) in passes of about this many tickets, so the memory their joins
     /// take does not grow with the lake.
     pub tickets_per_pass: u64,

@@ -38,13 +38,16 @@ mod tests {
                 assert!(at < i, "{} reads {d}", m.name);
             }
         }
-        assert_eq!(CATALOGUE.len(), 17);
+        assert_eq!(CATALOGUE.len(), 18);
         assert!(find("kpis").is_some_and(|m| m.order == "period" && !m.per_ticket));
         let passed: Vec<&str> = CATALOGUE
             .iter()
             .filter(|m| m.per_ticket)
             .map(|m| m.name)
             .collect();
-        assert_eq!(passed, ["ticket_facts", "pairs", "prediction_features"]);
+        assert_eq!(
+            passed,
+            ["ticket_facts", "pair_scores", "prediction_features"]
+        );
     }
 }

@@ -11,8 +11,9 @@
 //!   planned when a query first reads it (`views.rs`).
 //! - deskpulse's functions are added by [`functions::register_functions`].
 //! - On a lake with more than `tickets_per_pass` tickets, the per-ticket stages (`ticket_facts`,
-//!   `pairs`) are computed in passes over slices of the tickets (see `passes.rs`), so their joins
-//!   hold one slice at a time.
+//!   `pair_scores`) are computed in passes over slices of the tickets (see `passes.rs`), so their joins
+//!   hold one slice at a time. Those that read no parameter (`ticket_facts`, `pair_scores`) are
+//!   kept in a local lake (`_derived/`) for every later process that reads the same lake state.
 //! - `request_runs`, the pairing step of `pairs`, is computed in one sorted pass in Rust
 //!   (`pairing.rs`) rather than by its SQL's window functions, except on a cluster.
 //! - With `cluster` in the configuration, the same session runs on a Ballista cluster (feature
@@ -108,7 +109,8 @@ pub struct Engine {
 pub(crate) enum Scope {
     /// The whole lake, with `passes` passes for the per-ticket stages (1: plain views).
     All { passes: u64 },
-    /// Only the tickets (and their interactions and ratings) with `ticket_pass(id, of) = pass`.
+    /// Only the tickets (and their interactions and ratings) with `ticket_pass(id, of) = pass`
+    /// (all of them when `of` is 1).
     Pass { pass: u64, of: u64 },
     /// The whole lake as plain views of the SQL, for plans that run on a cluster.
     #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
@@ -159,8 +161,8 @@ impl Engine {
 
     /// An engine for other parameters over the same lake snapshot, with the same memory
     /// budget, that shares this one's per-ticket stages that do not depend on the parameters
-    /// (`ticket_facts`): a report's engines for the trend, the week and the pairs compute them
-    /// once instead of once each.
+    /// (`ticket_facts`, `pair_scores`): a report's engines for the trend, the week and the pairs
+    /// compute them once instead of once each.
     pub async fn with_params(&self, params: &Params) -> Result<Engine> {
         if self.cluster.is_some() {
             return Engine::open(&self.lake, &self.config, params).await;
@@ -349,7 +351,7 @@ async fn add_tables(
     }
     for table in Table::ALL {
         match scope {
-            Scope::Pass { pass, of } if passes::PER_TICKET_INPUTS.contains(&table) => {
+            Scope::Pass { pass, of } if of > 1 && passes::PER_TICKET_INPUTS.contains(&table) => {
                 let whole = format!("lake_{}", table.name());
                 register_table(ctx, lake, table, &whole).await?;
                 ctx.sql(&format!(
@@ -379,8 +381,12 @@ async fn add_tables(
         "extra_adoptions",
         small_table(Adoption::to_batch(&params.extra_adoptions))?,
     )?;
+    // A stage that reads no parameter is kept in a local lake (`_derived/`) even in one pass.
+    let derived = |name| lake.store().local_dir().is_some() && !passes::reads_run_tables(name);
     let scratch = match scope {
-        Scope::All { passes } if passes > 1 => Some(Arc::new(tempfile::tempdir()?)),
+        Scope::All { passes } if passes > 1 || derived("ticket_facts") => {
+            Some(Arc::new(tempfile::tempdir()?))
+        }
         _ => None,
     };
     for m in catalogue::CATALOGUE {
@@ -389,7 +395,7 @@ async fn add_tables(
             (Some(_), Scope::All { .. }) if shared.contains_key(name) => {
                 ctx.register_table(name, shared[name].clone())?;
             }
-            (Some(dir), Scope::All { passes }) if m.per_ticket => {
+            (Some(dir), Scope::All { passes }) if m.per_ticket && (passes > 1 || derived(name)) => {
                 let schema = ctx.sql(sql).await?.schema().as_arrow().clone();
                 let stage = Arc::new(passes::PassedStage {
                     name,
@@ -400,6 +406,7 @@ async fn add_tables(
                     params: params.clone(),
                     runtime: ctx.runtime_env(),
                     scratch: dir.clone(),
+                    derived: derived(name),
                     table: Default::default(),
                 });
                 if !passes::reads_run_tables(name) {

@@ -10,6 +10,7 @@
 //! lake/_findings/part-<uuid>.parquet              kept rows with a contradictory field,
 //! lake/_manifest/part-<uuid>.parquet              one row per ingested input)
 //! lake/_staging/<content-hash>/...               (private to a running ingest)
+//! lake/_derived/<stage>/<key>/...                (the engine's kept per-ticket stages: a cache)
 //! ```
 //! The lake is a local directory or a prefix of an S3 bucket ([`store`]); on object storage, a
 //! writer's staging and the stream's spool stay on its own machine ([`Lake::local_dir`]).

@@ -681,8 +681,8 @@ fn per_ticket_passes_give_the_same_metrics() {
             assert!(!a.is_empty(), "{name}: no rows to compare");
             assert_same_rows(name, &a, &b);
         }
-        // An engine for another period shares the passes' ticket_facts (the very table, not
-        // computed again), not the stages that read the parameters, and gives every view as an
+        // An engine for another period shares the passes' ticket_facts and pair_scores (the very
+        // tables, not computed again), not the views that read the parameters, and gives every view as an
         // engine opened for that period does.
         let end = generate::end_micros();
         let week = Params {
@@ -692,7 +692,11 @@ fn per_ticket_passes_give_the_same_metrics() {
         };
         let derived = passed.with_params(&week).await.unwrap();
         let fresh = Engine::open(&g.lake, &sliced, &week).await.unwrap();
-        for (name, shared) in [("ticket_facts", true), ("pairs", false)] {
+        for (name, shared) in [
+            ("ticket_facts", true),
+            ("pair_scores", true),
+            ("pairs", false),
+        ] {
             let a = passed.context().table_provider(name).await.unwrap();
             let b = derived.context().table_provider(name).await.unwrap();
             assert_eq!(Arc::ptr_eq(&a, &b), shared, "{name}");
@@ -811,4 +815,83 @@ fn metrics_over_a_kept_stage_equal_those_over_its_view() {
         view.iter().map(Vec::len).collect::<Vec<_>>(),
         kept.iter().map(Vec::len).collect::<Vec<_>>()
     );
+}
+
+/// `ticket_facts` is kept in a local lake (`_derived/ticket_facts/<key>/`): a later engine over
+/// the same lake state reads it from there, a commit or another calendar gives a new key, and a
+/// key nobody used for `DERIVED_KEEP` goes.
+#[test]
+fn ticket_facts_are_kept_in_the_lake_per_lake_state() {
+    let g = common::generated(2_000, 5);
+    let root = g.lake.store().path_of("_derived/ticket_facts").unwrap();
+    let keys = || -> Vec<PathBuf> {
+        let mut k: Vec<PathBuf> = std::fs::read_dir(&root)
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default();
+        k.sort();
+        k
+    };
+    let count = |config: &Config| -> u64 {
+        let rows = query(
+            &g.lake,
+            config,
+            &Params::default(),
+            "SELECT count(*) AS n FROM ticket_facts",
+        );
+        rows[0]["n"].as_u64().unwrap()
+    };
+    assert!(keys().is_empty());
+    assert_eq!(count(&Config::default()), 2_000);
+    let first = keys();
+    assert_eq!(first.len(), 1, "{first:?}");
+    let file = first[0].join("pass-00000.parquet");
+
+    // A later engine reads the kept rows, not the raw tables: a kept file cut to 10 rows is
+    // what it counts.
+    let rows = deskpulse::lake::read_parquet(&file, None).unwrap();
+    let cut = rows[0].slice(0, 10);
+    let mut bytes = Vec::new();
+    let mut w =
+        datafusion::parquet::arrow::ArrowWriter::try_new(&mut bytes, cut.schema(), None).unwrap();
+    w.write(&cut).unwrap();
+    w.close().unwrap();
+    std::fs::write(&file, &bytes).unwrap();
+    assert_eq!(count(&Config::default()), 10);
+    // Another calendar is another key, computed from the raw rows.
+    let mut config = Config::default();
+    config
+        .calendar
+        .holidays
+        .push(chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap());
+    assert_eq!(count(&config), 2_000);
+    assert_eq!(keys().len(), 2);
+
+    // A commit that adds a ticket is a new lake state: a new key, with the new ticket.
+    let extra = g.dir.path().join("extra");
+    std::fs::create_dir_all(&extra).unwrap();
+    let csv = std::fs::read_to_string(g.data.join("tickets.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header = lines.next().unwrap();
+    let row = lines.next().unwrap();
+    let id = row.split(',').next().unwrap();
+    let new = format!("{header}\n{}\n", row.replacen(id, "INC-NEW-0001", 1));
+    std::fs::write(extra.join("tickets.csv"), new).unwrap();
+    deskpulse::ingest::ingest_canonical(&g.lake, &[extra.join("tickets.csv")], false).unwrap();
+    assert_eq!(count(&Config::default()), 2_001);
+    assert_eq!(keys().len(), 3);
+
+    // Keys (and crashed writers' parts) idle for longer than the keep go when a key is used.
+    let idle = std::time::SystemTime::now() - std::time::Duration::from_secs(3_600);
+    let part = root.join(".part-crashed");
+    std::fs::create_dir_all(&part).unwrap();
+    for dir in first.iter().chain([&part]) {
+        std::fs::File::open(dir)
+            .unwrap()
+            .set_modified(idle)
+            .unwrap();
+    }
+    assert_eq!(count(&Config::default()), 2_001);
+    let left = keys();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(!left.contains(&first[0]) && !left.contains(&part));
 }
