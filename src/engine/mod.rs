@@ -382,11 +382,10 @@ async fn add_tables(
         small_table(Adoption::to_batch(&params.extra_adoptions))?,
     )?;
     // A stage that reads no parameter is kept in a local lake (`_derived/`) even in one pass.
-    let derived = |name| lake.store().local_dir().is_some() && !passes::reads_run_tables(name);
+    let local = lake.store().local_dir().is_some();
+    let derived = |name| local && !passes::reads_run_tables(name);
     let scratch = match scope {
-        Scope::All { passes } if passes > 1 || derived("ticket_facts") => {
-            Some(Arc::new(tempfile::tempdir()?))
-        }
+        Scope::All { passes } if passes > 1 || local => Some(Arc::new(tempfile::tempdir()?)),
         _ => None,
     };
     for m in catalogue::CATALOGUE {

@@ -450,6 +450,18 @@ fn staged_files_become_data_files_unless_a_row_is_superseded_or_replaced() {
     // Each commit's files are whole data files in the lake once the staging is gone.
     assert!(!dir.path().join("_staging/a").exists());
     assert_eq!(lake.row_count(Table::Tickets).unwrap(), 5);
+    // Adopted and merged files alike are in the lake's codec, Snappy.
+    use datafusion::parquet::basic::Compression;
+    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+    for f in lake.files(Table::Tickets).unwrap() {
+        let file = std::fs::File::open(f.local_path().unwrap()).unwrap();
+        let reader = SerializedFileReader::new(file).unwrap();
+        for group in reader.metadata().row_groups() {
+            for column in group.columns() {
+                assert_eq!(column.compression(), Compression::SNAPPY, "{}", f.rel());
+            }
+        }
+    }
 }
 
 fn commit_ticket(lake: &Lake, id: &str, updated: Micros, status: &str) {
