@@ -107,7 +107,8 @@ pub struct Engine {
 /// Which tickets a session sees: all of them, or one pass of the per-ticket stages.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Scope {
-    /// The whole lake, with `passes` passes for the per-ticket stages (1: plain views).
+    /// The whole lake, with `passes` passes for the per-ticket stages (1: plain views, but
+    /// for the stages a local lake keeps, computed in one pass).
     All { passes: u64 },
     /// Only the tickets (and their interactions and ratings) with `ticket_pass(id, of) = pass`
     /// (all of them when `of` is 1).

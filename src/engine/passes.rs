@@ -102,10 +102,13 @@ impl PassedStage {
             true => self.derived_dir().map_err(external)?,
             false => None,
         };
-        let Some((root, key)) = kept else {
+        let scratch = || async {
             let dir = self.scratch.path().join(self.name);
             self.compute_into(&dir).await?;
-            return parquet_listing(&dir, self.schema.clone(), false).map_err(external);
+            parquet_listing(&dir, self.schema.clone(), false).map_err(external)
+        };
+        let Some((root, key)) = kept else {
+            return scratch().await;
         };
         let dir = root.join(&key);
         if dir.is_dir() {
@@ -117,6 +120,10 @@ impl PassedStage {
             let part = root.join(format!(".part-{key}-{}-{writer}", std::process::id()));
             // A crashed process of the same id may have left one.
             let _ = std::fs::remove_dir_all(&part);
+            if std::fs::create_dir(&part).is_err() {
+                // A lake this process may read but not write: the stage is its own.
+                return scratch().await;
+            }
             self.compute_into(&part).await?;
             sync_dir(&part)?;
             if std::fs::rename(&part, &dir).is_err() {
