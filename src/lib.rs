@@ -29,3 +29,8 @@ pub mod report;
 pub mod sentiment;
 pub mod stream;
 pub mod timeparse;
+
+/// Lower-case hex of `bytes` (content hashes, cache keys, model ids).
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

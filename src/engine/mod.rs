@@ -385,17 +385,14 @@ async fn add_tables(
     // A stage that reads no parameter is kept in a local lake (`_derived/`) even in one pass.
     let local = lake.store().local_dir().is_some();
     let derived = |name| local && !passes::reads_run_tables(name);
-    let scratch = match scope {
-        Scope::All { passes } if passes > 1 || local => Some(Arc::new(tempfile::tempdir()?)),
-        _ => None,
-    };
+    let dirs = Arc::new(passes::StageDirs::default());
     for m in catalogue::CATALOGUE {
         let (name, sql) = (m.name, m.sql);
-        match (&scratch, scope) {
-            (Some(_), Scope::All { .. }) if shared.contains_key(name) => {
+        match scope {
+            Scope::All { .. } if shared.contains_key(name) => {
                 ctx.register_table(name, shared[name].clone())?;
             }
-            (Some(dir), Scope::All { passes }) if m.per_ticket && (passes > 1 || derived(name)) => {
+            Scope::All { passes } if m.per_ticket && (passes > 1 || derived(name)) => {
                 let schema = ctx.sql(sql).await?.schema().as_arrow().clone();
                 let stage = Arc::new(passes::PassedStage {
                     name,
@@ -405,7 +402,7 @@ async fn add_tables(
                     config: config.clone(),
                     params: params.clone(),
                     runtime: ctx.runtime_env(),
-                    scratch: dir.clone(),
+                    dirs: dirs.clone(),
                     derived: derived(name),
                     table: Default::default(),
                 });
@@ -414,7 +411,7 @@ async fn add_tables(
                 }
                 ctx.register_table(name, stage)?;
             }
-            (_, Scope::All { .. } | Scope::Pass { .. }) if name == pairing::VIEW => {
+            Scope::All { .. } | Scope::Pass { .. } if name == pairing::VIEW => {
                 let schema = ctx.sql(sql).await?.schema().as_arrow().clone();
                 let runs = pairing::RequestRuns {
                     schema: Arc::new(schema),

@@ -89,21 +89,34 @@ pub(crate) struct PassedStage {
     pub config: Config,
     pub params: Params,
     pub runtime: Arc<RuntimeEnv>,
-    pub scratch: Arc<tempfile::TempDir>,
+    pub dirs: Arc<StageDirs>,
     /// Whether the stage is kept in the lake (`_derived/`) when the lake is a local directory.
     pub derived: bool,
     pub table: OnceCell<ListingTable>,
+}
+
+/// What the stages of one engine share, each made on first need: the key of the lake state
+/// they are computed from (one snapshot and file listing per engine) and the scratch directory
+/// of the stages not kept in the lake.
+#[derive(Debug, Default)]
+pub(crate) struct StageDirs {
+    key: OnceCell<String>,
+    scratch: OnceCell<tempfile::TempDir>,
 }
 
 impl PassedStage {
     async fn compute(&self) -> Result<ListingTable> {
         let external = |e: anyhow::Error| datafusion::error::DataFusionError::External(e.into());
         let kept = match self.derived {
-            true => self.derived_dir().map_err(external)?,
+            true => self.derived_dir().await.map_err(external)?,
             false => None,
         };
         let scratch = || async {
-            let dir = self.scratch.path().join(self.name);
+            let dirs = &self.dirs.scratch;
+            let dir = dirs
+                .get_or_try_init(|| async { tempfile::tempdir() })
+                .await?;
+            let dir = dir.path().join(self.name);
             self.compute_into(&dir).await?;
             parquet_listing(&dir, self.schema.clone(), false).map_err(external)
         };
@@ -144,7 +157,7 @@ impl PassedStage {
 
     /// The lake's directory for this stage and the key of what it is computed from, or `None`
     /// when the lake is not a directory this process can write.
-    fn derived_dir(&self) -> anyhow::Result<Option<(PathBuf, String)>> {
+    async fn derived_dir(&self) -> anyhow::Result<Option<(PathBuf, String)>> {
         let Some(root) = self
             .lake
             .store()
@@ -155,8 +168,13 @@ impl PassedStage {
         if std::fs::create_dir_all(&root).is_err() {
             return Ok(None);
         }
-        // What the rows are computed with: this build (its SQL and its functions), the
-        // configuration a stage reads (the calendar, the reply targets), and the lake's files.
+        let key = self.dirs.key.get_or_try_init(|| async { self.key() });
+        Ok(Some((root, key.await?.clone())))
+    }
+
+    /// What the rows are computed with: this build (its SQL and its functions), the
+    /// configuration a stage reads (the calendar, the reply targets), and the lake's files.
+    fn key(&self) -> anyhow::Result<String> {
         let mut h = Sha256::new();
         h.update(build_id());
         for m in catalogue::CATALOGUE {
@@ -176,11 +194,7 @@ impl PassedStage {
                 h.update([0]);
             }
         }
-        let key: String = h.finalize()[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        Ok(Some((root, key)))
+        Ok(crate::hex(&h.finalize()[..16]))
     }
 
     /// Computes the stage, pass by pass, into Parquet files in `dir`.

@@ -27,6 +27,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::hex;
 use crate::lake::{Lake, ManifestEntry, Stageable, Staging};
 use crate::model::{Finding, Micros, Reject, Rule, Table, Ticket};
 use crate::sentiment::lang::ScoredLanguages;
@@ -520,10 +521,6 @@ pub fn content_hash(path: &Path) -> Result<String> {
         hasher.update(&buf[..n]);
     }
     Ok(hex(&hasher.finalize()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// One record of an input: readable, or refused with its line, reason and raw text. `key` is

@@ -353,10 +353,7 @@ impl Model {
         for w in self.weights.iter().chain([&self.intercept]) {
             h.update(w.to_le_bytes());
         }
-        h.finalize()[..6]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::hex(&h.finalize()[..6])
     }
 }
 
