@@ -142,17 +142,36 @@ impl Header {
 /// A CSV record.
 pub struct CsvRow<'a> {
     header: &'a Header,
-    record: &'a csv::ByteRecord,
+    fields: Fields<'a>,
     line: u64,
+}
+
+/// A record's fields: text when the whole record is valid UTF-8 (checked once, as it is
+/// parsed), else bytes, checked field by field so that the fault names the column.
+#[derive(Clone, Copy)]
+enum Fields<'a> {
+    Text(&'a csv::StringRecord),
+    Bytes(&'a csv::ByteRecord),
 }
 
 impl CsvRow<'_> {
     fn field(&self, column: &str, pos: usize) -> Result<Option<Cow<'_, str>>, Fault> {
-        match self.record.get(pos) {
+        let bytes = match self.fields {
+            Fields::Text(t) => return Ok(t.get(pos).map(Cow::Borrowed)),
+            Fields::Bytes(b) => b.get(pos),
+        };
+        match bytes {
             None => Ok(None),
             Some(bytes) => std::str::from_utf8(bytes)
                 .map(|s| Some(Cow::Borrowed(s)))
                 .map_err(|_| Fault::column(column, "invalid UTF-8")),
+        }
+    }
+
+    fn bytes(&self) -> &csv::ByteRecord {
+        match self.fields {
+            Fields::Text(t) => t.as_byte_record(),
+            Fields::Bytes(b) => b,
         }
     }
 }
@@ -178,7 +197,7 @@ impl Row for CsvRow<'_> {
     }
     fn raw(&self) -> String {
         let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
-        let _ = w.write_byte_record(self.record);
+        let _ = w.write_byte_record(self.bytes());
         let bytes = w.into_inner().unwrap_or_default();
         String::from_utf8_lossy(&bytes).trim_end().to_string()
     }
@@ -205,6 +224,9 @@ pub fn read_csv<R: Read + Send>(
 pub struct CsvRecord {
     line: u64,
     record: csv::ByteRecord,
+    /// `record` once its whole text was found valid UTF-8 (then `record` is left empty): the
+    /// fields are then read without checking each again.
+    text: Option<csv::StringRecord>,
     /// Why the record is refused; `unreadable` when the parser gave up on it (no raw text).
     fault: Option<Fault>,
     unreadable: bool,
@@ -213,9 +235,13 @@ pub struct CsvRecord {
 impl CsvRecord {
     /// The record as a row, or its line, fault and raw text for the rejects.
     pub fn row<'a>(&'a self, header: &'a Header) -> Result<CsvRow<'a>, (u64, Fault, String)> {
+        let fields = match &self.text {
+            Some(t) => Fields::Text(t),
+            None => Fields::Bytes(&self.record),
+        };
         let row = CsvRow {
             header,
-            record: &self.record,
+            fields,
             line: self.line,
         };
         match &self.fault {
@@ -306,11 +332,15 @@ fn read_chunk<R: Read>(
             records.push(CsvRecord {
                 line: 0,
                 record: csv::ByteRecord::new(),
+                text: None,
                 fault: None,
                 unreadable: false,
             });
         }
         let r = &mut records[filled];
+        if let Some(t) = r.text.take() {
+            r.record = t.into_byte_record(); // its buffers, reused
+        }
         let line = reader.position().line();
         (r.line, r.fault, r.unreadable) = (line, None, false);
         match reader.read_byte_record(&mut r.record) {
@@ -340,6 +370,10 @@ fn read_chunk<R: Read>(
                     width,
                     r.record.len()
                 )));
+            }
+            match csv::StringRecord::from_byte_record(std::mem::take(&mut r.record)) {
+                Ok(text) => r.text = Some(text),
+                Err(e) => r.record = e.into_byte_record(),
             }
         }
         filled += 1;
@@ -847,7 +881,7 @@ mod tests {
                 let rows = records.iter().map(|rec| match rec.row(header) {
                     Ok(row) => (
                         row.line,
-                        String::from_utf8_lossy(&row.record[0]).into_owned(),
+                        String::from_utf8_lossy(&row.bytes()[0]).into_owned(),
                     ),
                     Err((line, fault, _)) => (line, format!("fault: {}", fault.reason)),
                 });

@@ -357,7 +357,8 @@ impl Staging {
                 }
                 let batches = rows.iter().map(|chunk| Ok(R::to_batch(chunk)));
                 // In the lake's format: a partition's staged files can become its data files.
-                write_parquet(&path, R::TABLE.schema(), batches, lake_properties())
+                let schema = R::TABLE.schema();
+                write_parquet(&path, schema.clone(), batches, lake_properties(&schema))
             }));
         }
     }

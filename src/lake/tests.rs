@@ -59,7 +59,8 @@ fn a_lake_of_the_layout_before_delta_is_refused_then_converted_and_merges_with_n
     let part = root.join("interactions").join("month=2026-03");
     fs::create_dir_all(&part).unwrap();
     let data = part.join("data.parquet");
-    write_parquet(&data, old.schema(), [Ok(old)], lake_properties()).unwrap();
+    let props = lake_properties(&old.schema());
+    write_parquet(&data, old.schema(), [Ok(old)], props).unwrap();
     // Its manifest, a plain Parquet file then (as the side tables were until they became Delta
     // tables too).
     let entry = ManifestEntry {
@@ -74,7 +75,8 @@ fn a_lake_of_the_layout_before_delta_is_refused_then_converted_and_merges_with_n
     let manifest = side::manifest_batch(std::slice::from_ref(&entry));
     fs::create_dir_all(root.join("_manifest")).unwrap();
     let path = root.join("_manifest/data.parquet");
-    write_parquet(&path, manifest.schema(), [Ok(manifest)], lake_properties()).unwrap();
+    let props = lake_properties(&manifest.schema());
+    write_parquet(&path, manifest.schema(), [Ok(manifest)], props).unwrap();
     let refused = Lake::open(&root).unwrap_err().to_string();
     assert!(refused.contains("deskpulse --lake"), "{refused}");
     assert!(refused.ends_with("convert`"), "{refused}");
@@ -450,7 +452,8 @@ fn staged_files_become_data_files_unless_a_row_is_superseded_or_replaced() {
     // Each commit's files are whole data files in the lake once the staging is gone.
     assert!(!dir.path().join("_staging/a").exists());
     assert_eq!(lake.row_count(Table::Tickets).unwrap(), 5);
-    // Adopted and merged files alike are in the lake's codec, Snappy.
+    // Adopted and merged files alike are in the lake's codec, Snappy, with dictionaries for
+    // the columns whose values repeat, not for keys or instants.
     use datafusion::parquet::basic::Compression;
     use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
     for f in lake.files(Table::Tickets).unwrap() {
@@ -459,6 +462,12 @@ fn staged_files_become_data_files_unless_a_row_is_superseded_or_replaced() {
         for group in reader.metadata().row_groups() {
             for column in group.columns() {
                 assert_eq!(column.compression(), Compression::SNAPPY, "{}", f.rel());
+                let dictionary = column.dictionary_page_offset().is_some();
+                match column.column_path().string().as_str() {
+                    "ticket_id" | "opened_at" | "updated_at" => assert!(!dictionary),
+                    "status" => assert!(dictionary),
+                    _ => {}
+                }
             }
         }
     }
