@@ -142,23 +142,15 @@ impl Header {
 /// A CSV record.
 pub struct CsvRow<'a> {
     header: &'a Header,
-    fields: Fields<'a>,
+    fields: &'a Record,
     line: u64,
-}
-
-/// A record's fields: text when the whole record is valid UTF-8 (checked once, as it is
-/// parsed), else bytes, checked field by field so that the fault names the column.
-#[derive(Clone, Copy)]
-enum Fields<'a> {
-    Text(&'a csv::StringRecord),
-    Bytes(&'a csv::ByteRecord),
 }
 
 impl CsvRow<'_> {
     fn field(&self, column: &str, pos: usize) -> Result<Option<Cow<'_, str>>, Fault> {
         let bytes = match self.fields {
-            Fields::Text(t) => return Ok(t.get(pos).map(Cow::Borrowed)),
-            Fields::Bytes(b) => b.get(pos),
+            Record::Text(t) => return Ok(t.get(pos).map(Cow::Borrowed)),
+            Record::Bytes(b) => b.get(pos),
         };
         match bytes {
             None => Ok(None),
@@ -170,8 +162,8 @@ impl CsvRow<'_> {
 
     fn bytes(&self) -> &csv::ByteRecord {
         match self.fields {
-            Fields::Text(t) => t.as_byte_record(),
-            Fields::Bytes(b) => b,
+            Record::Text(t) => t.as_byte_record(),
+            Record::Bytes(b) => b,
         }
     }
 }
@@ -223,25 +215,36 @@ pub fn read_csv<R: Read + Send>(
 /// One CSV record as read: a row once seen through its [`Header`], or a fault.
 pub struct CsvRecord {
     line: u64,
-    record: csv::ByteRecord,
-    /// `record` once its whole text was found valid UTF-8 (then `record` is left empty): the
-    /// fields are then read without checking each again.
-    text: Option<csv::StringRecord>,
+    fields: Record,
     /// Why the record is refused; `unreadable` when the parser gave up on it (no raw text).
     fault: Option<Fault>,
     unreadable: bool,
 }
 
+/// A record's fields as parsed: text when the whole record is valid UTF-8 (checked once, on the
+/// parsing thread), else bytes, checked field by field when read so that the fault names the
+/// column.
+enum Record {
+    Text(csv::StringRecord),
+    Bytes(csv::ByteRecord),
+}
+
+impl Record {
+    /// The record's buffers, to parse the next record into.
+    fn take_bytes(&mut self) -> csv::ByteRecord {
+        match std::mem::replace(self, Record::Bytes(csv::ByteRecord::new())) {
+            Record::Text(t) => t.into_byte_record(),
+            Record::Bytes(b) => b,
+        }
+    }
+}
+
 impl CsvRecord {
     /// The record as a row, or its line, fault and raw text for the rejects.
     pub fn row<'a>(&'a self, header: &'a Header) -> Result<CsvRow<'a>, (u64, Fault, String)> {
-        let fields = match &self.text {
-            Some(t) => Fields::Text(t),
-            None => Fields::Bytes(&self.record),
-        };
         let row = CsvRow {
             header,
-            fields,
+            fields: &self.fields,
             line: self.line,
         };
         match &self.fault {
@@ -331,19 +334,16 @@ fn read_chunk<R: Read>(
         if filled == records.len() {
             records.push(CsvRecord {
                 line: 0,
-                record: csv::ByteRecord::new(),
-                text: None,
+                fields: Record::Bytes(csv::ByteRecord::new()),
                 fault: None,
                 unreadable: false,
             });
         }
         let r = &mut records[filled];
-        if let Some(t) = r.text.take() {
-            r.record = t.into_byte_record(); // its buffers, reused
-        }
+        let mut record = r.fields.take_bytes();
         let line = reader.position().line();
         (r.line, r.fault, r.unreadable) = (line, None, false);
-        match reader.read_byte_record(&mut r.record) {
+        match reader.read_byte_record(&mut record) {
             Ok(false) => return (filled, true),
             Ok(true) => {}
             Err(e) => {
@@ -351,9 +351,12 @@ fn read_chunk<R: Read>(
                 r.unreadable = true;
             }
         }
-        if !r.unreadable {
-            r.line = r.record.position().map_or(line, |p| p.line());
-            if r.record.len() == 1 && r.record.get(0) == Some(b"") {
+        if r.unreadable {
+            r.fields = Record::Bytes(record);
+        } else {
+            r.line = record.position().map_or(line, |p| p.line());
+            if record.len() == 1 && record.get(0) == Some(b"") {
+                r.fields = Record::Bytes(record);
                 continue; // a blank line
             }
             // Quotes pair up in valid CSV: an odd count at the end of input means the last
@@ -364,17 +367,19 @@ fn read_chunk<R: Read>(
                 r.fault = Some(Fault::record(
                     "file ends inside a quoted field (truncated file)",
                 ));
-            } else if r.record.len() != width {
+            } else if record.len() != width {
                 r.fault = Some(Fault::record(format!(
                     "expected {} fields, found {} (truncated or misquoted line)",
                     width,
-                    r.record.len()
+                    record.len()
                 )));
             }
-            match csv::StringRecord::from_byte_record(std::mem::take(&mut r.record)) {
-                Ok(text) => r.text = Some(text),
-                Err(e) => r.record = e.into_byte_record(),
-            }
+            // Each field is then read without checking it again; invalid bytes are checked
+            // field by field when read, so that the fault names the column.
+            r.fields = match csv::StringRecord::from_byte_record(record) {
+                Ok(text) => Record::Text(text),
+                Err(e) => Record::Bytes(e.into_byte_record()),
+            };
         }
         filled += 1;
     }

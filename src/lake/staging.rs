@@ -310,8 +310,11 @@ impl Staging {
         self.spill_table(models, &mut jobs);
         self.buffered = 0;
         if !jobs.is_empty() {
+            // The files of a spill are written on the pool's threads: written one after the
+            // other, they took longer than reading the next rows, and the reader waited.
             self.writing = Some(std::thread::spawn(move || {
-                jobs.into_iter().try_for_each(|job| job())
+                use rayon::prelude::*;
+                jobs.into_par_iter().try_for_each(|job| job())
             }));
         }
         Ok(())

@@ -138,16 +138,7 @@ impl Generic {
                 },
             );
         }
-        reader::read_csv_chunks(input.reader, check, CSV_CHUNK, |header, chunk| {
-            let rows: Vec<_> = chunk
-                .par_iter()
-                .map(|record| {
-                    let row = record.row(header)?;
-                    convert(&m.rec(&row, table))
-                        .map(|r| (row.line(), r))
-                        .map_err(|f| (row.line(), f, row.raw()))
-                })
-                .collect();
+        let stage = |out: &mut Output, rows: Vec<Converted<R>>| {
             for r in rows {
                 out.record();
                 match r {
@@ -155,11 +146,38 @@ impl Generic {
                     Err((line, fault, raw)) => out.reject(table, line, fault, raw)?,
                 }
             }
+            anyhow::Ok(())
+        };
+        // A chunk's rows are staged (on this thread, in file order) while the next chunk is
+        // converted on the pool: one after the other, the pool sat idle while this thread
+        // staged.
+        let mut converted = Vec::new();
+        reader::read_csv_chunks(input.reader, check, CSV_CHUNK, |header, chunk| {
+            let mut next = Vec::new();
+            rayon::in_place_scope(|s| {
+                s.spawn(|_| {
+                    next = chunk
+                        .par_iter()
+                        .map(|record| {
+                            let row = record.row(header)?;
+                            convert(&m.rec(&row, table))
+                                .map(|r| (row.line(), r))
+                                .map_err(|f| (row.line(), f, row.raw()))
+                        })
+                        .collect();
+                });
+                stage(out, std::mem::take(&mut converted))
+            })?;
+            converted = next;
             Ok(())
         })?
-        .map_err(anyhow::Error::msg)
+        .map_err(anyhow::Error::msg)?;
+        stage(out, converted)
     }
 }
+
+/// A CSV record converted: its line and row, or its line, fault and raw text.
+type Converted<R> = Result<(u64, R), (u64, Fault, String)>;
 
 #[cfg(test)]
 mod tests;
