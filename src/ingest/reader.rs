@@ -374,8 +374,6 @@ fn read_chunk<R: Read>(
                     record.len()
                 )));
             }
-            // Each field is then read without checking it again; invalid bytes are checked
-            // field by field when read, so that the fault names the column.
             r.fields = match csv::StringRecord::from_byte_record(record) {
                 Ok(text) => Record::Text(text),
                 Err(e) => Record::Bytes(e.into_byte_record()),
