@@ -272,38 +272,37 @@ impl AsyncFileReader for Ranges {
 
 /// Writes a new data file of the lake (a name no version refers to yet), durably: a Delta
 /// commit may name it right after. Locally it is written in place and fsync'd with its
-/// directory; on object storage it is written to a local temporary file and uploaded.
+/// directory; on object storage it is streamed to its key (no local temporary file that a
+/// crash could leave behind).
 pub(super) fn write_data_file(
     file: &DataFile,
     schema: SchemaRef,
     batches: impl IntoIterator<Item = Result<RecordBatch>>,
 ) -> Result<u64> {
-    let write = |path: &Path| -> Result<u64> {
-        let dir = path.parent().context("path has no directory")?;
-        fs::create_dir_all(dir)?;
-        let out =
-            File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    fn encode<W: std::io::Write + Send>(
+        out: W,
+        schema: SchemaRef,
+        batches: impl IntoIterator<Item = Result<RecordBatch>>,
+    ) -> Result<W> {
         let props = lake_properties(&schema);
         let mut w = ArrowWriter::try_new(out, schema, Some(props))?;
         for b in batches {
             w.write(&b?)?;
         }
-        let out = w.into_inner()?;
-        out.sync_all()?;
-        File::open(dir)?.sync_all()?;
-        Ok(out.metadata()?.len())
-    };
+        Ok(w.into_inner()?)
+    }
     let size = match file.local_path() {
-        Some(path) => write(&path)?,
-        None => {
-            let tmp = tempfile::Builder::new()
-                .prefix("deskpulse-upload-")
-                .suffix(".parquet")
-                .tempfile()?;
-            let size = write(tmp.path())?;
-            file.store.upload(tmp.path(), &file.rel)?;
-            size
+        Some(path) => {
+            let dir = path.parent().context("path has no directory")?;
+            fs::create_dir_all(dir)?;
+            let out =
+                File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+            let out = encode(out, schema, batches)?;
+            out.sync_all()?;
+            File::open(dir)?.sync_all()?;
+            out.metadata()?.len()
         }
+        None => encode(file.store.upload_to(&file.rel)?, schema, batches)?.finish()?,
     };
     crash_point();
     Ok(size)

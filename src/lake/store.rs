@@ -226,20 +226,29 @@ impl Store {
 
     /// Copies the local file `from` to `rel` (a new data file: no reader looks for it yet).
     pub fn upload(&self, from: &Path, rel: &str) -> Result<()> {
+        let mut file =
+            fs::File::open(from).with_context(|| format!("cannot open {}", from.display()))?;
+        let mut out = self.upload_to(rel)?;
+        std::io::copy(&mut file, &mut out)
+            .with_context(|| format!("cannot upload {} to {rel} in {self}", from.display()))?;
+        out.finish()?;
+        Ok(())
+    }
+
+    /// A new file at `rel` on object storage, written as a stream ([`Upload`]).
+    pub fn upload_to(&self, rel: &str) -> Result<Upload> {
         let Root::S3 { client, prefix, .. } = &*self.0 else {
             anyhow::bail!("upload is for object storage");
         };
-        let key = Store::key(prefix, rel);
-        block_on(async {
-            use tokio::io::AsyncWriteExt;
-            let mut file = tokio::fs::File::open(from).await?;
-            // Multipart above a few MiB, so a file is never held in memory whole.
-            let mut out = object_store::buffered::BufWriter::new(client.clone(), key);
-            tokio::io::copy(&mut file, &mut out).await?;
-            out.shutdown().await?;
-            anyhow::Ok(())
+        Ok(Upload {
+            out: Some(object_store::buffered::BufWriter::new(
+                client.clone(),
+                Store::key(prefix, rel),
+            )),
+            buf: Vec::new(),
+            size: 0,
+            name: format!("{rel} in {self}"),
         })
-        .with_context(|| format!("cannot upload {} to {rel} in {self}", from.display()))
     }
 
     /// Deletes the file at `rel` (no error when it is gone already).
@@ -382,6 +391,71 @@ impl PartialEq for Store {
 }
 
 impl Eq for Store {}
+
+/// A new file on object storage, streamed as it is written: nothing of it is on local disk, and
+/// memory holds a few parts of it at most (multipart above 10 MiB). Nothing is visible at its key
+/// before [`Upload::finish`]; dropped unfinished (its writer failed) it aborts the upload, and a
+/// process that dies meanwhile leaves at most an incomplete multipart upload, which is never
+/// listed and which a bucket's lifecycle rule removes.
+pub struct Upload {
+    out: Option<object_store::buffered::BufWriter>,
+    buf: Vec<u8>,
+    size: u64,
+    name: String,
+}
+
+/// Bytes gathered before they are handed to the uploader: one hand-over (and, called from an
+/// async context, one thread) per chunk instead of per small write.
+const UPLOAD_CHUNK: usize = 4 << 20;
+
+impl Upload {
+    /// Hands the gathered bytes to the uploader.
+    fn send(&mut self) -> std::io::Result<()> {
+        let (Some(out), false) = (self.out.as_mut(), self.buf.is_empty()) else {
+            return Ok(());
+        };
+        let bytes = Bytes::from(std::mem::take(&mut self.buf));
+        block_on(out.put(bytes)).map_err(std::io::Error::other)
+    }
+
+    /// Completes the upload, which makes the file visible at its key; returns its size.
+    pub fn finish(mut self) -> Result<u64> {
+        self.send()
+            .with_context(|| format!("cannot upload {}", self.name))?;
+        let mut out = self.out.take().expect("an upload is finished once");
+        block_on(async {
+            use tokio::io::AsyncWriteExt;
+            out.shutdown().await
+        })
+        .with_context(|| format!("cannot upload {}", self.name))?;
+        Ok(self.size)
+    }
+}
+
+impl std::io::Write for Upload {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(bytes);
+        self.size += bytes.len() as u64;
+        if self.buf.len() >= UPLOAD_CHUNK {
+            self.send()?;
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        if let Some(mut out) = self.out.take() {
+            // Best effort: the parts sent so far are deleted (an upload that never reached
+            // multipart has nothing to delete).
+            let _ = block_on(out.abort());
+        }
+    }
+}
 
 /// Runs `fut` to completion from synchronous code, on a runtime that lives as long as the
 /// process (an S3 client's pooled connections belong to the runtime that opened them, so a

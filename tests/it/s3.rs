@@ -289,6 +289,8 @@ fn a_commit_killed_at_any_step_on_s3_shows_the_old_rows_and_a_rerun_completes_it
     }
     let changed_file = dir.path().join("tickets_closed.csv");
     std::fs::write(&changed_file, changed).unwrap();
+    // The files are streamed to the bucket: a crash leaves no temporary file on this machine.
+    let tmp = tempfile::tempdir().unwrap();
     for step in 1.. {
         let o = s3
             .deskpulse()
@@ -296,6 +298,7 @@ fn a_commit_killed_at_any_step_on_s3_shows_the_old_rows_and_a_rerun_completes_it
             .arg(&lake)
             .args(["ingest", changed_file.to_str().unwrap()])
             .env("DESKPULSE_CRASH_AT", step.to_string())
+            .env("TMPDIR", tmp.path())
             .output()
             .unwrap();
         if o.status.success() {
@@ -307,6 +310,67 @@ fn a_commit_killed_at_any_step_on_s3_shows_the_old_rows_and_a_rerun_completes_it
     }
     let after = read(&s3);
     assert_eq!(after, "status,n\nclosed,300\n");
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn a_data_file_larger_than_an_upload_part_goes_to_s3_in_parts_and_reads_back_whole() {
+    let Some(s3) = S3::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // 40,000 interactions of one month with 400 random characters each: one data file of
+    // about 16 MB, above the 10 MiB at which an upload goes in parts.
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut body = || {
+        (0..400)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+                    [(seed % 64) as usize] as char
+            })
+            .collect::<String>()
+    };
+    let mut csv = String::from("interaction_id,ticket_id,at,actor_role,channel,body\n");
+    for i in 0..40_000 {
+        let at = format!("2026-01-{:02}T10:00:00Z", 1 + i % 28);
+        csv.push_str(&format!(
+            "I{i},T{},{at},requester,email,{}\n",
+            i / 4,
+            body()
+        ));
+    }
+    let first = dir.path().join("interactions.csv");
+    std::fs::write(&first, csv).unwrap();
+    // One of them again, changed: the merge rewrites the whole month's file.
+    let second = dir.path().join("interactions_again.csv");
+    std::fs::write(
+        &second,
+        "interaction_id,ticket_id,at,actor_role,channel,body\n\
+         I7,T1,2026-01-08T10:00:00Z,requester,email,changed\n",
+    )
+    .unwrap();
+    let lake = s3.lake("big");
+    let local = dir.path().join("lake").to_string_lossy().into_owned();
+    for l in [&lake, &local] {
+        for f in [&first, &second] {
+            s3.run(l, &["ingest", "--no-sentiment", f.to_str().unwrap()]);
+        }
+    }
+    let month = dir.path().join("lake/interactions/month=2026-01");
+    let sizes: Vec<u64> = std::fs::read_dir(&month)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .collect();
+    assert!(sizes.iter().any(|s| *s > 10 << 20), "{sizes:?}");
+    let rows = "SELECT count(*) n, sum(length(body)) chars, count(DISTINCT body) bodies, \
+                max(CASE WHEN interaction_id = 'I7' THEN body END) i7 FROM interactions";
+    assert_eq!(s3.csv(&lake, rows), s3.csv(&local, rows));
+    assert_eq!(
+        s3.csv(&lake, rows),
+        "n,chars,bodies,i7\n40000,15999607,40000,changed\n"
+    );
 }
 
 #[test]
