@@ -385,7 +385,7 @@ async fn add_tables(
     // A stage that reads no parameter is kept in a local lake (`_derived/`) even in one pass.
     let local = lake.store().local_dir().is_some();
     let derived = |name| local && !passes::reads_run_tables(name);
-    let dirs = Arc::new(passes::StageDirs::default());
+    let common = Arc::new(passes::StageCommon::default());
     for m in catalogue::CATALOGUE {
         let (name, sql) = (m.name, m.sql);
         match scope {
@@ -402,7 +402,7 @@ async fn add_tables(
                     config: config.clone(),
                     params: params.clone(),
                     runtime: ctx.runtime_env(),
-                    dirs: dirs.clone(),
+                    common: common.clone(),
                     derived: derived(name),
                     table: Default::default(),
                 });

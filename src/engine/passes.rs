@@ -89,7 +89,7 @@ pub(crate) struct PassedStage {
     pub config: Config,
     pub params: Params,
     pub runtime: Arc<RuntimeEnv>,
-    pub dirs: Arc<StageDirs>,
+    pub common: Arc<StageCommon>,
     /// Whether the stage is kept in the lake (`_derived/`) when the lake is a local directory.
     pub derived: bool,
     pub table: OnceCell<ListingTable>,
@@ -99,7 +99,7 @@ pub(crate) struct PassedStage {
 /// they are computed from (one snapshot and file listing per engine) and the scratch directory
 /// of the stages not kept in the lake.
 #[derive(Debug, Default)]
-pub(crate) struct StageDirs {
+pub(crate) struct StageCommon {
     key: OnceCell<String>,
     scratch: OnceCell<tempfile::TempDir>,
 }
@@ -112,8 +112,9 @@ impl PassedStage {
             false => None,
         };
         let scratch = || async {
-            let dirs = &self.dirs.scratch;
-            let dir = dirs
+            let dir = self
+                .common
+                .scratch
                 .get_or_try_init(|| async { tempfile::tempdir() })
                 .await?;
             let dir = dir.path().join(self.name);
@@ -168,7 +169,7 @@ impl PassedStage {
         if std::fs::create_dir_all(&root).is_err() {
             return Ok(None);
         }
-        let key = self.dirs.key.get_or_try_init(|| async { self.key() });
+        let key = self.common.key.get_or_try_init(|| async { self.key() });
         Ok(Some((root, key.await?.clone())))
     }
 
