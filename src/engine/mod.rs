@@ -105,14 +105,13 @@ pub struct Engine {
 }
 
 /// Which tickets a session sees: all of them, or one pass of the per-ticket stages.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) enum Scope {
     /// The whole lake, with `passes` passes for the per-ticket stages (1: plain views, but
     /// for the stages a local lake keeps, computed in one pass).
     All { passes: u64 },
-    /// Only the tickets (and their interactions and ratings) with `ticket_pass(id, of) = pass`
-    /// (all of them when `of` is 1).
-    Pass { pass: u64, of: u64 },
+    /// Only the tickets (and their interactions and ratings) whose id lies in one pass's range.
+    Pass(passes::TicketRange),
     /// The whole lake as plain views of the SQL, for plans that run on a cluster.
     #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
     Cluster,
@@ -351,12 +350,16 @@ async fn add_tables(
         ctx.register_object_store(&bucket, store);
     }
     for table in Table::ALL {
-        match scope {
-            Scope::Pass { pass, of } if of > 1 && passes::PER_TICKET_INPUTS.contains(&table) => {
+        let pass = match &scope {
+            Scope::Pass(range) if passes::PER_TICKET_INPUTS.contains(&table) => range.condition(),
+            _ => None,
+        };
+        match pass {
+            Some(condition) => {
                 let whole = format!("lake_{}", table.name());
                 register_table(ctx, lake, table, &whole).await?;
                 ctx.sql(&format!(
-                    "CREATE VIEW {} AS SELECT * FROM {whole} WHERE ticket_pass(ticket_id, {of}) = {pass}",
+                    "CREATE VIEW {} AS SELECT * FROM {whole} WHERE {condition}",
                     table.name()
                 ))
                 .await?;
@@ -466,7 +469,12 @@ fn small_table(batch: RecordBatch) -> Result<Arc<dyn TableProvider>> {
 /// a directory listing, which would also find files of other versions). A table partitioned by
 /// month is the UNION ALL of one scan per month with its `month` as a constant column, so a
 /// filter on `month` removes whole months at planning, as hive partitions did.
-async fn register_table(ctx: &SessionContext, lake: &Lake, table: Table, name: &str) -> Result<()> {
+pub(crate) async fn register_table(
+    ctx: &SessionContext,
+    lake: &Lake,
+    table: Table,
+    name: &str,
+) -> Result<()> {
     let files = lake.files(table)?;
     let partitioned = table.partition_column().is_some();
     if files.is_empty() {

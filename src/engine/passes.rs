@@ -2,12 +2,16 @@
 //!
 //! `ticket_facts`, `pair_scores` and `prediction_features` join each ticket to its interactions and
 //! ratings: hash joins whose build side grows with the lake, and DataFusion's hash joins cannot
-//! spill. These stages only ever combine rows of one ticket, so a lake with more than `tickets_per_pass` tickets
-//! computes them in passes: pass k sees only the tickets with `ticket_pass(ticket_id, passes)
-//! = k` and their interactions and ratings (by the ticket id each row carries), and writes its
-//! rows to a scratch Parquet file. The metric views then read the stage from those files like
-//! any table. The SQL is the same `queries/*.sql` in both cases; a stage is computed on its
-//! first scan, once per engine, and the scratch files go when the engine does.
+//! spill. These stages only ever combine rows of one ticket, so a lake with more than
+//! `tickets_per_pass` tickets computes them in passes: pass k sees only the tickets whose id lies
+//! in its range of ids and their interactions and ratings (by the ticket id each row carries),
+//! and writes its rows to a scratch Parquet file. The ranges split a sorted sample of the ids
+//! into `passes` equal parts. A range, unlike a hash of the id, lets the Parquet scan skip the
+//! files and pages whose id statistics lie outside it: desks number tickets in the order they
+//! open them and the lake is partitioned by month, so a pass reads about its own months. The
+//! metric views then read the stage from those files like any table. The SQL is the same
+//! `queries/*.sql` in both cases; a stage is computed on its first scan, once per engine, and
+//! the scratch files go when the engine does.
 //!
 //! A stage that reads none of the run's parameters (`ticket_facts`, `pair_scores`) is kept in a
 //! local lake instead, under `_derived/<stage>/<key>/`, whatever the lake's size: the key is a
@@ -102,6 +106,61 @@ pub(crate) struct PassedStage {
 pub(crate) struct StageCommon {
     key: OnceCell<String>,
     scratch: OnceCell<tempfile::TempDir>,
+    ranges: OnceCell<Vec<TicketRange>>,
+}
+
+/// The ticket ids of one pass: from `from` (included) up to `to` (excluded), open where `None`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct TicketRange {
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+impl TicketRange {
+    /// The SQL condition on `ticket_id`, or `None` when the range holds every ticket.
+    pub fn condition(&self) -> Option<String> {
+        let literal = |id: &str| format!("'{}'", id.replace('\'', "''"));
+        let from = self
+            .from
+            .as_deref()
+            .map(|f| format!("ticket_id >= {}", literal(f)));
+        let to = self
+            .to
+            .as_deref()
+            .map(|t| format!("ticket_id < {}", literal(t)));
+        match (from, to) {
+            (Some(f), Some(t)) => Some(format!("{f} AND {t}")),
+            (f, t) => f.or(t),
+        }
+    }
+}
+
+/// About how many ids per pass are sampled to draw the ranges' bounds: at 10 passes, a pass
+/// then holds its share of the tickets to within a few percent.
+const SAMPLED_PER_PASS: u64 = 4096;
+
+/// `passes` ranges that split `sample` (sorted ticket ids) into equal parts and together hold
+/// every id; fewer when the sample repeats a bound.
+pub(crate) fn split(sample: &[String], passes: u64) -> Vec<TicketRange> {
+    if sample.is_empty() {
+        return vec![TicketRange::default()];
+    }
+    let n = sample.len() as u64;
+    let mut bounds: Vec<&String> = (1..passes.max(1))
+        .map(|k| &sample[(k * n / passes) as usize])
+        .collect();
+    bounds.dedup();
+    let mut ranges = Vec::with_capacity(bounds.len() + 1);
+    let mut from = None;
+    for b in bounds {
+        ranges.push(TicketRange {
+            from: from.clone(),
+            to: Some(b.clone()),
+        });
+        from = Some(b.clone());
+    }
+    ranges.push(TicketRange { from, to: None });
+    ranges
 }
 
 impl PassedStage {
@@ -198,14 +257,39 @@ impl PassedStage {
         Ok(crate::hex(&h.finalize()[..16]))
     }
 
+    /// The passes' ranges of ticket ids, from a sample of the ids of the lake's tickets
+    /// (`ticket_pass`, a hash, picks the same sample in every process).
+    async fn ranges(&self) -> Result<Vec<TicketRange>> {
+        if self.passes <= 1 {
+            return Ok(vec![TicketRange::default()]);
+        }
+        let ctx = datafusion::prelude::SessionContext::new_with_config_rt(
+            Default::default(),
+            self.runtime.clone(),
+        );
+        super::functions::register_functions(&ctx, &self.config.calendar);
+        let external = |e: anyhow::Error| datafusion::error::DataFusionError::External(e.into());
+        super::register_table(&ctx, &self.lake, Table::Tickets, "tickets")
+            .await
+            .map_err(external)?;
+        let every = (self.config.tickets_per_pass / SAMPLED_PER_PASS).max(1);
+        let sql = format!(
+            "SELECT ticket_id FROM tickets WHERE ticket_pass(ticket_id, {every}) = 0 ORDER BY ticket_id"
+        );
+        let mut sample = Vec::new();
+        for batch in ctx.sql(&sql).await?.collect().await? {
+            let ids = super::utf8(batch.column(0)).map_err(external)?;
+            sample.extend(ids.iter().flatten().map(str::to_string));
+        }
+        Ok(split(&sample, self.passes))
+    }
+
     /// Computes the stage, pass by pass, into Parquet files in `dir`.
     async fn compute_into(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir)?;
-        for pass in 0..self.passes {
-            let scope = Scope::Pass {
-                pass,
-                of: self.passes,
-            };
+        let ranges = self.common.ranges.get_or_try_init(|| self.ranges()).await?;
+        for (pass, range) in ranges.iter().enumerate() {
+            let scope = Scope::Pass(range.clone());
             let ctx = Box::pin(context(
                 &self.lake,
                 &self.config,
@@ -315,6 +399,60 @@ impl TableProvider for PassedStage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ids(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// Consecutive ranges, open at both ends, that together hold every id exactly once.
+    #[test]
+    fn ranges_split_the_sample_evenly_and_leave_no_id_out() {
+        let sample: Vec<String> = (0..1000).map(|i| format!("INC{i:07}")).collect();
+        let ranges = split(&sample, 4);
+        let bounds: Vec<_> = ranges
+            .iter()
+            .map(|r| (r.from.as_deref(), r.to.as_deref()))
+            .collect();
+        assert_eq!(
+            bounds,
+            [
+                (None, Some("INC0000250")),
+                (Some("INC0000250"), Some("INC0000500")),
+                (Some("INC0000500"), Some("INC0000750")),
+                (Some("INC0000750"), None),
+            ]
+        );
+        // An id outside the sample (before, between or after its ids) is in exactly one range.
+        let holds = |r: &TicketRange, id: &str| {
+            r.from.as_deref().is_none_or(|f| id >= f) && r.to.as_deref().is_none_or(|t| id < t)
+        };
+        for id in ["", "A", "INC0000250", "INC0000499x", "INC9", "ZZZ"] {
+            assert_eq!(ranges.iter().filter(|r| holds(r, id)).count(), 1, "{id}");
+        }
+        // A sample that repeats a bound gives fewer, still disjoint, ranges; one pass, one range.
+        let ranges = split(&ids(&["a", "b", "b", "b", "b", "b", "c", "d"]), 4);
+        assert_eq!(ranges.len(), 3);
+        assert_eq!(split(&sample, 1), [TicketRange::default()]);
+        assert_eq!(split(&[], 3), [TicketRange::default()]);
+    }
+
+    #[test]
+    fn a_range_is_an_sql_condition_with_its_ids_quoted() {
+        let r = TicketRange {
+            from: Some("O'Brien-1".into()),
+            to: Some("P".into()),
+        };
+        assert_eq!(
+            r.condition().as_deref(),
+            Some("ticket_id >= 'O''Brien-1' AND ticket_id < 'P'")
+        );
+        let first = TicketRange {
+            from: None,
+            to: Some("P".into()),
+        };
+        assert_eq!(first.condition().as_deref(), Some("ticket_id < 'P'"));
+        assert_eq!(TicketRange::default().condition(), None);
+    }
 
     /// `ticket_facts` and `pair_scores` are the same whatever the parameters: `pairs` reads
     /// `params` (the period), `prediction_features` its `as_of`.
