@@ -8,7 +8,8 @@
 //! - `business_seconds(start, end)`: seconds of the configured working hours between two times;
 //! - `iso_week(ts)`: the ISO week of a time in the calendar's zone, as `2026-W47`;
 //! - `ticket_pass(ticket_id, passes)`: which of `passes` passes a ticket belongs to (a stable
-//!   64-bit FNV-1a hash of the id, modulo `passes`), for the engine's per-ticket passes;
+//!   64-bit FNV-1a hash of the id, modulo `passes`); the engine samples ticket ids with it to
+//!   draw the ranges of its per-ticket passes;
 //! - `median(x)`: DataFusion's exact median, replaced by one that keeps counts of equal values
 //!   ([`super::median`]), so its memory grows with distinct values rather than rows;
 //! - `last_in_order(value, at, seq, id)`: `last_value(value ORDER BY at, seq NULLS FIRST, id)`,
