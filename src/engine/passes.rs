@@ -260,6 +260,7 @@ impl PassedStage {
     /// The passes' ranges of ticket ids, from a sample of the ids of the lake's tickets
     /// (`ticket_pass`, a hash, picks the same sample in every process).
     async fn ranges(&self) -> Result<Vec<TicketRange>> {
+        // One pass needs no sample: the scan is skipped, not only its result.
         if self.passes <= 1 {
             return Ok(vec![TicketRange::default()]);
         }
@@ -400,10 +401,6 @@ impl TableProvider for PassedStage {
 mod tests {
     use super::*;
 
-    fn ids(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| s.to_string()).collect()
-    }
-
     /// Consecutive ranges, open at both ends, that together hold every id exactly once.
     #[test]
     fn ranges_split_the_sample_evenly_and_leave_no_id_out() {
@@ -430,7 +427,8 @@ mod tests {
             assert_eq!(ranges.iter().filter(|r| holds(r, id)).count(), 1, "{id}");
         }
         // A sample that repeats a bound gives fewer, still disjoint, ranges; one pass, one range.
-        let ranges = split(&ids(&["a", "b", "b", "b", "b", "b", "c", "d"]), 4);
+        let repeats = ["a", "b", "b", "b", "b", "b", "c", "d"].map(String::from);
+        let ranges = split(&repeats, 4);
         assert_eq!(ranges.len(), 3);
         assert_eq!(split(&sample, 1), [TicketRange::default()]);
         assert_eq!(split(&[], 3), [TicketRange::default()]);

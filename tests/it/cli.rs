@@ -962,6 +962,40 @@ fn the_committed_sample_gives_the_figures_the_command_reference_shows() {
     assert!(docs.contains("the validation holds 172 ratings, its interval is 0.340–0.585"));
 }
 
+/// The `compact` example of docs/commands.md, made as the page says: the sample's lake, then
+/// twenty files of 100 new tickets each (the sample's first 2,000, `INC` renamed `NEW`).
+#[test]
+fn the_compact_example_gives_the_output_the_command_reference_shows() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let docs = std::fs::read_to_string(root.join("docs/commands.md")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    ingest_sample(&lake);
+    let sample = std::fs::read_to_string(root.join("sample-data/tickets.csv")).unwrap();
+    let mut lines = sample.lines();
+    let header = lines.next().unwrap();
+    let rows: Vec<&str> = lines.take(2000).collect();
+    let mut args = vec!["ingest".to_string()];
+    for (i, chunk) in rows.chunks(100).enumerate() {
+        let path = dir.path().join(format!("tickets_{:02}.csv", i + 1));
+        let body: String = chunk
+            .iter()
+            .map(|l| format!("NEW{}\n", l.strip_prefix("INC").unwrap()))
+            .collect();
+        std::fs::write(&path, format!("{header}\n{body}")).unwrap();
+        args.push(path.display().to_string());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert!(deskpulse(&lake, &args).status.success());
+    let runs: [&[&str]; 2] = [&["compact"], &["compact", "--retain", "0s"]];
+    for compact in runs {
+        let out = deskpulse(&lake, compact);
+        assert!(out.status.success(), "{out:?}");
+        let out = stdout(&out);
+        assert!(docs.contains(out.trim_end()), "not on the page:\n{out}");
+    }
+}
+
 /// Predictions another tool made: a probability outside 0..1, a word for a number and a
 /// fractional count are refused with line, column and reason; the good row is stored. A
 /// `models*` file is refused as a whole: models are written by `predict --record`.
