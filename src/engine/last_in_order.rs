@@ -93,6 +93,14 @@ struct Groups {
     id: Vec<Option<String>>,
     /// Whether the group has had a row.
     set: Vec<bool>,
+    /// The bytes the strings of `value` and `id` hold: DataFusion asks for `size()` after every
+    /// batch, and summing them there cost time in proportion to groups × batches.
+    heap: usize,
+}
+
+/// The bytes the strings of a column of groups hold.
+fn bytes_held(v: &[Option<String>]) -> usize {
+    v.iter().flatten().map(String::capacity).sum()
 }
 
 /// The columns of `value, at, seq, id` (arguments or state alike).
@@ -162,8 +170,12 @@ impl Groups {
         self.set[g] = true;
         self.at[g] = at;
         self.seq[g] = seq;
-        self.id[g] = id.map(str::to_string);
-        self.value[g] = get(rows.value, i, || rows.value.value(i).to_string());
+        let id = id.map(str::to_string);
+        let value = get(rows.value, i, || rows.value.value(i).to_string());
+        let held = |s: &Option<String>| s.as_ref().map_or(0, String::capacity);
+        self.heap = self.heap + held(&id) + held(&value) - held(&self.id[g]) - held(&self.value[g]);
+        self.id[g] = id;
+        self.value[g] = value;
     }
 }
 
@@ -195,6 +207,7 @@ impl GroupsAccumulator for Groups {
         let seq = emit_to.take_needed(&mut self.seq);
         let id = emit_to.take_needed(&mut self.id);
         let set = emit_to.take_needed(&mut self.set);
+        self.heap -= bytes_held(&value) + bytes_held(&id);
         Ok(vec![
             Arc::new(StringArray::from(value)),
             Arc::new(TimestampMicrosecondArray::from(at).with_data_type(timestamp_type())),
@@ -238,12 +251,8 @@ impl GroupsAccumulator for Groups {
     }
 
     fn size(&self) -> usize {
-        let strings = |v: &Vec<Option<String>>| {
-            v.capacity() * size_of::<Option<String>>()
-                + v.iter().flatten().map(String::capacity).sum::<usize>()
-        };
-        strings(&self.value)
-            + strings(&self.id)
+        (self.value.capacity() + self.id.capacity()) * size_of::<Option<String>>()
+            + self.heap
             + (self.at.capacity() + self.seq.capacity()) * size_of::<Option<i64>>()
             + self.set.capacity()
     }
@@ -360,6 +369,32 @@ mod tests {
             .lines()
             .map(String::from)
             .collect()
+    }
+
+    /// The running count of string bytes equals a recount after rows replace rows, after an
+    /// early emission of the first groups and after the last.
+    #[test]
+    fn size_counts_the_bytes_the_groups_hold() {
+        let table = interactions(7);
+        let recount = |g: &Groups| bytes_held(&g.value) + bytes_held(&g.id);
+        let mut groups = Groups::default();
+        for batch in table.batches.iter().flat_map(|p| p.blocking_read().clone()) {
+            let ids: Vec<usize> = (0..batch.num_rows()).map(|i| i % 40).collect();
+            let seq = datafusion::arrow::compute::cast(batch.column(3), &DataType::Int64).unwrap();
+            let args = [
+                batch.column(4).clone(),
+                batch.column(2).clone(),
+                seq,
+                batch.column(1).clone(),
+            ];
+            groups.update_batch(&args, &ids, None, 40).unwrap();
+            assert_eq!(groups.heap, recount(&groups));
+        }
+        assert!(groups.heap > 0);
+        groups.state(EmitTo::First(15)).unwrap();
+        assert_eq!(groups.heap, recount(&groups));
+        groups.evaluate(EmitTo::All).unwrap();
+        assert_eq!(groups.heap, 0);
     }
 
     #[tokio::test]
