@@ -313,6 +313,12 @@ fn runtime(config: &Config) -> Result<Arc<RuntimeEnv>> {
     Ok(runtime.build_arc()?)
 }
 
+/// Every local session's configuration: DataFusion's, tuned through DATAFUSION_* environment
+/// variables (target partitions: the core count unless one is set).
+pub(crate) fn session_config() -> datafusion::common::Result<SessionConfig> {
+    Ok(SessionConfig::from_env()?.with_information_schema(true))
+}
+
 /// A session with the lake's tables (as `scope` sees them), the run's small tables and every
 /// view of `queries/`; the per-ticket stages in `shared` are taken from there, and those it
 /// computes in passes that can be shared are added to it.
@@ -324,11 +330,7 @@ pub(crate) async fn context(
     scope: Scope,
     shared: &mut passes::Shared,
 ) -> Result<SessionContext> {
-    // DataFusion's own settings may be tuned through DATAFUSION_* environment variables.
-    let session = SessionConfig::from_env()?
-        .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()))
-        .with_information_schema(true);
-    let ctx = SessionContext::new_with_config_rt(session, runtime);
+    let ctx = SessionContext::new_with_config_rt(session_config()?, runtime);
     functions::register_functions(&ctx, &config.calendar);
     add_tables(&ctx, lake, config, params, scope, shared).await?;
     Ok(ctx)

@@ -265,7 +265,7 @@ impl PassedStage {
             return Ok(vec![TicketRange::default()]);
         }
         let ctx = datafusion::prelude::SessionContext::new_with_config_rt(
-            Default::default(),
+            super::session_config()?,
             self.runtime.clone(),
         );
         super::functions::register_functions(&ctx, &self.config.calendar);

@@ -751,6 +751,37 @@ fn a_closed_stdout_ends_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
+/// DataFusion's settings come from DATAFUSION_* variables, the number of partitions included
+/// (the way to give a cluster's client more tasks, docs/scaling-out.md).
+#[test]
+fn datafusion_settings_come_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let setting = |env: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_deskpulse"));
+        cmd.env_remove("DATAFUSION_EXECUTION_TARGET_PARTITIONS");
+        if let Some(v) = env {
+            cmd.env("DATAFUSION_EXECUTION_TARGET_PARTITIONS", v);
+        }
+        let o = cmd
+            .arg("--lake")
+            .arg(dir.path())
+            .args([
+                "sql",
+                "SELECT value FROM information_schema.df_settings \
+                 WHERE name = 'datafusion.execution.target_partitions'",
+                "--format",
+                "csv",
+            ])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        stdout(&o).lines().map(String::from).collect::<Vec<_>>()
+    };
+    let cores = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(setting(None), ["value".to_string(), cores.to_string()]);
+    assert_eq!(setting(Some("7")), ["value", "7"]);
+}
+
 #[test]
 fn a_week_outside_years_1_to_9999_is_a_usage_error_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
