@@ -336,8 +336,8 @@ impl<'a> Rec<'a> {
     ) -> Result<Option<(Cow<'a, str>, &'c str)>, Fault> {
         for col in self.mapping.candidates(self.table, canonical) {
             if let Some(v) = self.row.get(col)? {
-                // Trimmed once (perf: `trim_matches` was 5.2% of a 1 M ingest's CPU with two trims per
-                // field, 4.3% with one).
+                // Trimmed once (perf: `trim_matches` was 5.2% of a 1 M ingest's CPU with
+                // two trims per field, 4.3% with one).
                 let v = match v {
                     Cow::Borrowed(s) => Cow::Borrowed(s.trim()),
                     Cow::Owned(s) if s.trim().len() == s.len() => Cow::Owned(s),
