@@ -88,13 +88,17 @@ fn the_python_deltalake_package_reads_the_same_rows() {
     }
     let ours = keys(&lake);
     let script = r#"
-import json, sys
+import json, os, sys
 from deltalake import DeltaTable
 out = {}
 for name, key in json.loads(sys.argv[2]).items():
     t = DeltaTable(f"{sys.argv[1]}/{name}")
     out[name] = sorted(t.to_pyarrow_table(columns=[key]).column(key).to_pylist())
 print(json.dumps(out))
+# deltalake 1.6 aborts the interpreter at exit ("terminate called without an active exception",
+# delta-io/delta-rs#2184) after a correct read, most runs on this machine: leave before its teardown.
+sys.stdout.flush()
+os._exit(0)
 "#;
     let key_of: BTreeMap<&str, &str> = Table::ALL
         .iter()
