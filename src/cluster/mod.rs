@@ -44,8 +44,7 @@ use crate::engine::functions::{aggregate_functions, register_functions, scalar_f
 /// The session configuration of every role: Ballista's, with deskpulse's codecs, the adaptive
 /// planner off, and DataFusion's own settings from DATAFUSION_* variables as in a local run.
 pub fn session_config() -> Result<SessionConfig> {
-    Ok(SessionConfig::from_env()?
-        .with_information_schema(true)
+    Ok(crate::engine::session_config()?
         .upgrade_for_ballista()
         .with_ballista_adaptive_query_planner(false)
         .with_ballista_logical_extension_codec(Arc::new(codec::LogicalCodec::default()))
