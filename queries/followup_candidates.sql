@@ -56,18 +56,22 @@ candidates AS (
 -- requester it was a join of every interaction with every ticket and a sort of them all
 -- (3.6 GiB at ten million tickets).
 reached AS (
-    SELECT t.requester_id, t.ticket_id, t.channel, t.opened_at
+    SELECT t.requester_id, t.ticket_id
     FROM (SELECT DISTINCT requester_id FROM candidates) w
     JOIN tickets t ON t.requester_id = w.requester_id
 ),
+-- Where a requester spoke: their interactions, and each ticket's opening channel. (Joined to
+-- `reached` once: a CTE is computed again at each mention, and `reached` holds `candidates`.)
+touches AS (
+    SELECT ticket_id, channel, at, interaction_id FROM interactions WHERE actor_role = 'requester'
+    UNION ALL
+    SELECT ticket_id, channel, opened_at AS at, '' AS interaction_id FROM tickets
+),
 last_channel AS (
     SELECT requester_id, channel FROM (
-        SELECT requester_id, channel, ROW_NUMBER() OVER (PARTITION BY requester_id ORDER BY at DESC, interaction_id DESC) AS rn
-        FROM (SELECT r.requester_id, i.channel, i.at, i.interaction_id
-              FROM reached r JOIN interactions i ON i.ticket_id = r.ticket_id
-              WHERE i.actor_role = 'requester'
-              UNION ALL
-              SELECT requester_id, channel, opened_at AS at, '' AS interaction_id FROM reached))
+        SELECT r.requester_id, x.channel,
+               ROW_NUMBER() OVER (PARTITION BY r.requester_id ORDER BY x.at DESC, x.interaction_id DESC) AS rn
+        FROM reached r JOIN touches x ON x.ticket_id = r.ticket_id)
     WHERE rn = 1
 )
 SELECT c.cohort, c.cohort_key, c.requester_id, c.ticket_id, c.rating, c.reason, l.channel
