@@ -95,8 +95,9 @@ for name, key in json.loads(sys.argv[2]).items():
     t = DeltaTable(f"{sys.argv[1]}/{name}")
     out[name] = sorted(t.to_pyarrow_table(columns=[key]).column(key).to_pylist())
 print(json.dumps(out))
-# deltalake 1.6 aborts the interpreter at exit ("terminate called without an active exception",
-# delta-io/delta-rs#2184) after a correct read, most runs on this machine: leave before its teardown.
+# deltalake 1.6 aborts the interpreter at exit ("terminate called without an active
+# exception", delta-io/delta-rs#2184) after a correct read, in most runs here: leave before
+# its teardown.
 sys.stdout.flush()
 os._exit(0)
 "#;
