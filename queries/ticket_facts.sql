@@ -10,23 +10,19 @@
 -- A duration whose end lies before the ticket was opened (a finding: the export contradicts
 -- itself) is NULL, and frt_left_out / ttr_left_out say so: the ticket stays in every count and
 -- rate, only that duration is left out of medians and means.
--- (The interactions are aggregated once for the replies and the last channel; the requester's
--- channels apart, as a COUNT(DISTINCT) beside them holds a hash set per ticket: 11 GB at a
--- million tickets. has_rating needs only the rated ticket ids, not the latest rating.
+-- (The interactions are aggregated once for the replies, the last channel and the requester's
+-- channels: count_distinct_few is COUNT(DISTINCT) without a hash set per ticket, which took
+-- 11 GB at a million tickets, so it sits beside the others; 0 when the requester never wrote.
+-- has_rating needs only the rated ticket ids, not the latest rating.
 -- last_in_order(channel, at, seq, interaction_id) is last_value(channel ORDER BY at, seq NULLS
 -- FIRST, interaction_id), computed without DataFusion's per-row copies of the ordering keys.)
 WITH touches AS (
     SELECT ticket_id,
            MIN(CASE WHEN is_public AND actor_role IN ('agent', 'bot') THEN at END) AS first_reply_at,
            SUM(CASE WHEN is_public AND actor_role = 'agent' THEN 1 ELSE 0 END) AS agent_replies,
-           last_in_order(channel, at, seq, interaction_id) AS last_channel
+           last_in_order(channel, at, seq, interaction_id) AS last_channel,
+           count_distinct_few(CASE WHEN actor_role = 'requester' THEN channel END) AS requester_channels
     FROM interactions
-    GROUP BY ticket_id
-),
-requester AS (
-    SELECT ticket_id, COUNT(DISTINCT channel) AS requester_channels
-    FROM interactions
-    WHERE actor_role = 'requester'
     GROUP BY ticket_id
 ),
 facts AS (
@@ -36,12 +32,11 @@ facts AS (
            t.reassignment_count, t.reopen_count, t.made_sla,
            COALESCE(r.first_reply_at, t.first_response_at) AS first_response_at,
            COALESCE(r.agent_replies, 0) AS agent_replies,
-           q.requester_channels,
+           NULLIF(r.requester_channels, 0) AS requester_channels,
            r.last_channel,
            d.ticket_id IS NOT NULL AS has_rating
     FROM tickets t
     LEFT JOIN touches r ON r.ticket_id = t.ticket_id
-    LEFT JOIN requester q ON q.ticket_id = t.ticket_id
     LEFT JOIN (SELECT DISTINCT ticket_id FROM ratings) d ON d.ticket_id = t.ticket_id
 )
 SELECT f.*,

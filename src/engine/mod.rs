@@ -22,6 +22,7 @@
 //!   executors share the work and the memory.
 
 pub mod catalogue;
+mod count_distinct_few;
 pub mod functions;
 mod last_in_order;
 mod median;
