@@ -22,6 +22,8 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
 
+use super::one_group::{OneGroup, Resizable};
+
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct CountDistinctFew {
     signature: Signature,
@@ -61,7 +63,7 @@ impl AggregateUDFImpl for CountDistinctFew {
         Ok(vec![Arc::new(Field::new(name, values, true))])
     }
     fn accumulator(&self, _: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(Single(Groups::default())))
+        Ok(Box::new(OneGroup(Groups::default())))
     }
     fn groups_accumulator_supported(&self, _: AccumulatorArgs) -> bool {
         true
@@ -91,11 +93,6 @@ struct Groups {
 }
 
 impl Groups {
-    fn resize(&mut self, n: usize) {
-        self.bits.resize(n, 0);
-        self.beyond.resize(n, None);
-    }
-
     fn add(&mut self, g: usize, value: &str) {
         let k = match self.number.get(value) {
             Some(&k) => k,
@@ -122,6 +119,13 @@ impl Groups {
         let beyond = emit_to.take_needed(&mut self.beyond);
         self.held_beyond -= beyond.iter().flatten().map(|l| l.len()).sum::<usize>();
         (bits, beyond)
+    }
+}
+
+impl Resizable for Groups {
+    fn resize(&mut self, n: usize) {
+        self.bits.resize(n, 0);
+        self.beyond.resize(n, None);
     }
 }
 
@@ -207,37 +211,6 @@ impl GroupsAccumulator for Groups {
             + self.bits.capacity() * size_of::<u64>()
             + self.beyond.capacity() * size_of::<Beyond>()
             + self.held_beyond * size_of::<u32>()
-    }
-}
-
-/// The same for a query without GROUP BY: one group.
-#[derive(Debug)]
-struct Single(Groups);
-
-impl Accumulator for Single {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let n = values[0].len();
-        self.0.update_batch(values, &vec![0; n], None, 1)
-    }
-
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        let n = states[0].len();
-        self.0.merge_batch(states, &vec![0; n], 1)
-    }
-
-    fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        self.0.resize(1);
-        let state = self.0.state(EmitTo::All)?;
-        Ok(vec![ScalarValue::try_from_array(&state[0], 0)?])
-    }
-
-    fn evaluate(&mut self) -> Result<ScalarValue> {
-        self.0.resize(1);
-        ScalarValue::try_from_array(&self.0.evaluate(EmitTo::All)?, 0)
-    }
-
-    fn size(&self) -> usize {
-        size_of::<Self>() + self.0.size()
     }
 }
 

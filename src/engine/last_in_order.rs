@@ -16,11 +16,13 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{
     DataType, Field, FieldRef, Int64Type, TimestampMicrosecondType,
 };
-use datafusion::common::{Result, ScalarValue};
+use datafusion::common::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
+
+use super::one_group::{OneGroup, Resizable};
 
 use crate::model::timestamp_type;
 
@@ -74,7 +76,7 @@ impl AggregateUDFImpl for LastInOrder {
         ])
     }
     fn accumulator(&self, _: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(Single(Groups::default())))
+        Ok(Box::new(OneGroup(Groups::default())))
     }
     fn groups_accumulator_supported(&self, _: AccumulatorArgs) -> bool {
         true
@@ -145,14 +147,6 @@ fn nulls_last<T: Ord>(x: Option<T>, y: Option<T>) -> Ordering {
 }
 
 impl Groups {
-    fn resize(&mut self, n: usize) {
-        self.value.resize(n, None);
-        self.at.resize(n, None);
-        self.seq.resize(n, None);
-        self.id.resize(n, None);
-        self.set.resize(n, false);
-    }
-
     /// Takes row `i` of `rows` for group `g` if it comes after the group's row.
     fn offer(&mut self, g: usize, rows: &Rows, i: usize) {
         let at = get(rows.at, i, || rows.at.value(i));
@@ -176,6 +170,16 @@ impl Groups {
         self.heap = self.heap + held(&id) + held(&value) - held(&self.id[g]) - held(&self.value[g]);
         self.id[g] = id;
         self.value[g] = value;
+    }
+}
+
+impl Resizable for Groups {
+    fn resize(&mut self, n: usize) {
+        self.value.resize(n, None);
+        self.at.resize(n, None);
+        self.seq.resize(n, None);
+        self.id.resize(n, None);
+        self.set.resize(n, false);
     }
 }
 
@@ -255,40 +259,6 @@ impl GroupsAccumulator for Groups {
             + self.heap
             + (self.at.capacity() + self.seq.capacity()) * size_of::<Option<i64>>()
             + self.set.capacity()
-    }
-}
-
-/// The same for a query without GROUP BY: one group.
-#[derive(Debug)]
-struct Single(Groups);
-
-impl Accumulator for Single {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let n = values[0].len();
-        self.0.update_batch(values, &vec![0; n], None, 1)
-    }
-
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        let n = states[0].len();
-        self.0.merge_batch(states, &vec![0; n], 1)
-    }
-
-    fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        self.0.resize(1);
-        self.0
-            .state(EmitTo::All)?
-            .iter()
-            .map(|a| ScalarValue::try_from_array(a, 0))
-            .collect()
-    }
-
-    fn evaluate(&mut self) -> Result<ScalarValue> {
-        self.0.resize(1);
-        ScalarValue::try_from_array(&self.0.evaluate(EmitTo::All)?, 0)
-    }
-
-    fn size(&self) -> usize {
-        size_of::<Self>() + self.0.size()
     }
 }
 

@@ -26,6 +26,7 @@ mod count_distinct_few;
 pub mod functions;
 mod last_in_order;
 mod median;
+mod one_group;
 pub mod output;
 mod pairing;
 mod passes;
