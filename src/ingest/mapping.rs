@@ -30,7 +30,8 @@ use anyhow::{Context, Result, bail};
 use chrono_tz::Tz;
 use serde::Deserialize;
 
-use super::reader::{Fault, Header, Row};
+use super::canonical::Col;
+use super::reader::{CsvRow, Fault, Header, Row};
 use crate::model::{
     ActorRole, Adoption, Channel, Interaction, Micros, Prediction, Rating, ResolutionPath, Scale,
     Survey, Table, Ticket, normalise_priority,
@@ -288,12 +289,50 @@ impl Mapping {
         Ok(())
     }
 
-    /// A view of one record through this mapping, for one table.
+    /// A view of one record through this mapping, for one table, its columns found by name.
     pub fn rec<'a>(&'a self, row: &'a dyn Row, table: Table) -> Rec<'a> {
         Rec {
-            row,
+            fields: Fields::Named(row),
             mapping: self,
             table,
+        }
+    }
+
+    /// Where each canonical column of `table` lies in a CSV file with this header: found once
+    /// per file, so that each record's fields are read by position.
+    pub fn plan<'m>(&'m self, table: Table, header: &Header) -> Plan<'m> {
+        let sources = Col::ALL
+            .iter()
+            .map(|c| {
+                self.candidates(table, c.name())
+                    .filter_map(|source| header.position(source).map(|p| (p, source)))
+                    .collect()
+            })
+            .collect();
+        Plan {
+            mapping: self,
+            table,
+            sources,
+        }
+    }
+}
+
+/// The positions of the canonical columns of one table in one CSV file (see [`Mapping::plan`]).
+pub struct Plan<'m> {
+    mapping: &'m Mapping,
+    table: Table,
+    /// Per [`Col`]: the candidate source columns the header has, in the mapping's order, with
+    /// their positions.
+    sources: Vec<Vec<(usize, &'m str)>>,
+}
+
+impl<'m> Plan<'m> {
+    /// A view of one record of the file, its columns read by position.
+    pub fn rec<'a>(&'a self, row: &'a CsvRow<'a>) -> Rec<'a> {
+        Rec {
+            fields: Fields::Planned(row, &self.sources),
+            mapping: self.mapping,
+            table: self.table,
         }
     }
 }
@@ -322,54 +361,75 @@ fn extra_inputs(table: Table) -> &'static [&'static str] {
 
 /// One record seen through a mapping, for one table: typed access to canonical columns.
 pub struct Rec<'a> {
-    row: &'a dyn Row,
+    fields: Fields<'a>,
     mapping: &'a Mapping,
     table: Table,
 }
 
+/// Where a [`Rec`] reads its fields.
+enum Fields<'a> {
+    /// A CSV record, its columns found once per file (see [`Mapping::plan`]). Read through the
+    /// concrete type, so that the field access is inlined: through `dyn Row`, each field came
+    /// back through memory as a `Result<Option<Cow<str>>, _>`.
+    Planned(&'a CsvRow<'a>, &'a [Vec<(usize, &'a str)>]),
+    /// Any record, its columns looked up by name.
+    Named(&'a dyn Row),
+}
+
 impl<'a> Rec<'a> {
     /// The raw value of a canonical column and the source column it came from; empty values and
-    /// the mapping's null values read as absent.
-    pub fn value<'c>(
-        &'c self,
-        canonical: &'c str,
-    ) -> Result<Option<(Cow<'a, str>, &'c str)>, Fault> {
-        for col in self.mapping.candidates(self.table, canonical) {
-            if let Some(v) = self.row.get(col)? {
-                // Trimmed once (perf: `trim_matches` was 5.2% of a 1 M ingest's CPU with
-                // two trims per field, 4.3% with one).
-                let v = match v {
-                    Cow::Borrowed(s) => Cow::Borrowed(s.trim()),
-                    Cow::Owned(s) if s.trim().len() == s.len() => Cow::Owned(s),
-                    Cow::Owned(s) => Cow::Owned(s.trim().to_string()),
-                };
-                if v.is_empty() || self.mapping.nulls.iter().any(|n| *n == *v) {
-                    continue;
+    /// the mapping's null values read as absent. Values are trimmed once (perf: `trim_matches`
+    /// was 5.2% of a 1 M ingest's CPU with two trims per field, 4.3% with one).
+    pub fn value(&self, col: Col) -> Result<Option<(Cow<'a, str>, &'a str)>, Fault> {
+        match self.fields {
+            Fields::Planned(row, plan) => {
+                for &(position, source) in &plan[col as usize] {
+                    match row.at(position, source)?.map(trim) {
+                        Some(v) if self.present(v) => return Ok(Some((Cow::Borrowed(v), source))),
+                        _ => {}
+                    }
                 }
-                return Ok(Some((v, col)));
+            }
+            Fields::Named(row) => {
+                for source in self.mapping.candidates(self.table, col.name()) {
+                    let v = match row.get(source)? {
+                        Some(Cow::Borrowed(s)) => Cow::Borrowed(trim(s)),
+                        Some(Cow::Owned(s)) if trim(&s).len() == s.len() => Cow::Owned(s),
+                        Some(Cow::Owned(s)) => Cow::Owned(s.trim().to_string()),
+                        None => continue,
+                    };
+                    if self.present(&v) {
+                        return Ok(Some((v, source)));
+                    }
+                }
             }
         }
         Ok(None)
     }
 
-    fn name<'c>(&'c self, canonical: &'c str) -> &'c str {
+    /// Whether a trimmed value is one: not empty, nor one of the mapping's null values.
+    fn present(&self, v: &str) -> bool {
+        !v.is_empty() && !self.mapping.nulls.iter().any(|n| n == v)
+    }
+
+    fn name(&self, col: Col) -> &'a str {
         self.mapping
-            .candidates(self.table, canonical)
+            .candidates(self.table, col.name())
             .next()
-            .unwrap_or(canonical)
+            .unwrap_or(col.name())
     }
 
-    pub fn text(&self, canonical: &str) -> Result<Option<String>, Fault> {
-        Ok(self.value(canonical)?.map(|(v, _)| v.into_owned()))
+    pub fn text(&self, col: Col) -> Result<Option<String>, Fault> {
+        Ok(self.value(col)?.map(|(v, _)| v.into_owned()))
     }
 
-    pub fn required_text(&self, canonical: &str) -> Result<String, Fault> {
-        self.text(canonical)?
-            .ok_or_else(|| Fault::column(self.name(canonical), format!("missing {canonical}")))
+    pub fn required_text(&self, col: Col) -> Result<String, Fault> {
+        self.text(col)?
+            .ok_or_else(|| Fault::column(self.name(col), format!("missing {}", col.name())))
     }
 
-    pub fn time(&self, canonical: &str) -> Result<Option<Micros>, Fault> {
-        match self.value(canonical)? {
+    pub fn time(&self, col: Col) -> Result<Option<Micros>, Fault> {
+        match self.value(col)? {
             None => Ok(None),
             Some((v, col)) => self
                 .mapping
@@ -380,13 +440,13 @@ impl<'a> Rec<'a> {
         }
     }
 
-    pub fn required_time(&self, canonical: &str) -> Result<Micros, Fault> {
-        self.time(canonical)?
-            .ok_or_else(|| Fault::column(self.name(canonical), format!("missing {canonical}")))
+    pub fn required_time(&self, col: Col) -> Result<Micros, Fault> {
+        self.time(col)?
+            .ok_or_else(|| Fault::column(self.name(col), format!("missing {}", col.name())))
     }
 
-    pub fn int(&self, canonical: &str) -> Result<Option<i32>, Fault> {
-        match self.value(canonical)? {
+    pub fn int(&self, col: Col) -> Result<Option<i32>, Fault> {
+        match self.value(col)? {
             None => Ok(None),
             Some((v, col)) => v
                 .parse::<i32>()
@@ -395,8 +455,8 @@ impl<'a> Rec<'a> {
         }
     }
 
-    pub fn number(&self, canonical: &str) -> Result<Option<f64>, Fault> {
-        match self.value(canonical)? {
+    pub fn number(&self, col: Col) -> Result<Option<f64>, Fault> {
+        match self.value(col)? {
             None => Ok(None),
             Some((v, col)) => v
                 .parse::<f64>()
@@ -407,8 +467,8 @@ impl<'a> Rec<'a> {
         }
     }
 
-    pub fn bool(&self, canonical: &str) -> Result<Option<bool>, Fault> {
-        match self.value(canonical)? {
+    pub fn bool(&self, col: Col) -> Result<Option<bool>, Fault> {
+        match self.value(col)? {
             None => Ok(None),
             Some((v, col)) => parse_bool(&v)
                 .map(Some)
@@ -416,22 +476,27 @@ impl<'a> Rec<'a> {
         }
     }
 
-    pub fn parsed<T: std::str::FromStr<Err = String>>(
-        &self,
-        canonical: &str,
-    ) -> Result<Option<T>, Fault> {
-        match self.value(canonical)? {
+    pub fn parsed<T: std::str::FromStr<Err = String>>(&self, col: Col) -> Result<Option<T>, Fault> {
+        match self.value(col)? {
             None => Ok(None),
             Some((v, col)) => v.parse::<T>().map(Some).map_err(|e| Fault::column(col, e)),
         }
     }
 
     /// The canonical channel and the raw value it came from.
-    pub fn channel(&self, canonical: &str) -> Result<(Option<Channel>, Option<String>), Fault> {
-        Ok(match self.value(canonical)? {
+    pub fn channel(&self, col: Col) -> Result<(Option<Channel>, Option<String>), Fault> {
+        Ok(match self.value(col)? {
             None => (None, None),
             Some((v, _)) => (Some(self.mapping.channel(&v)), Some(v.into_owned())),
         })
+    }
+}
+
+/// [`str::trim`], without decoding characters when both ends are visible ASCII (most fields).
+fn trim(s: &str) -> &str {
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(a), Some(z)) if a.is_ascii_graphic() && z.is_ascii_graphic() => s,
+        _ => s.trim(),
     }
 }
 
@@ -450,13 +515,13 @@ pub fn parse_bool(v: &str) -> Option<bool> {
 /// Builds a ticket from a mapped record. Timestamps that contradict each other (resolved before
 /// opened) keep the ticket: they are findings ([`crate::model::TableRow::findings`]), not faults.
 pub fn ticket(r: &Rec<'_>) -> Result<Ticket, Fault> {
-    let ticket_id = r.required_text("ticket_id")?;
-    let opened_at = r.required_time("opened_at")?;
-    let first_response_at = r.time("first_response_at")?;
-    let resolved_at = r.time("resolved_at")?;
-    let closed_at = r.time("closed_at")?;
+    let ticket_id = r.required_text(Col::TicketId)?;
+    let opened_at = r.required_time(Col::OpenedAt)?;
+    let first_response_at = r.time(Col::FirstResponseAt)?;
+    let resolved_at = r.time(Col::ResolvedAt)?;
+    let closed_at = r.time(Col::ClosedAt)?;
     // Without an update time, the latest known event stands for it.
-    let updated_at = match r.time("updated_at")? {
+    let updated_at = match r.time(Col::UpdatedAt)? {
         Some(t) => t,
         None => [Some(opened_at), first_response_at, resolved_at, closed_at]
             .into_iter()
@@ -464,54 +529,54 @@ pub fn ticket(r: &Rec<'_>) -> Result<Ticket, Fault> {
             .max()
             .expect("opened_at is present"),
     };
-    let priority_raw = r.text("priority")?;
-    let (channel, channel_raw) = r.channel("channel")?;
+    let priority_raw = r.text(Col::Priority)?;
+    let (channel, channel_raw) = r.channel(Col::Channel)?;
     Ok(Ticket {
         ticket_id,
         source: r
-            .text("source")?
+            .text(Col::Source)?
             .unwrap_or_else(|| r.mapping.source.clone()),
         opened_at,
         first_response_at,
         resolved_at,
         closed_at,
         updated_at,
-        status: r.text("status")?,
+        status: r.text(Col::Status)?,
         priority: priority_raw.as_deref().and_then(normalise_priority),
-        priority_raw: r.text("priority_raw")?.or(priority_raw),
-        category: r.text("category")?,
-        subcategory: r.text("subcategory")?,
-        service: r.text("service")?,
-        issue_key: r.text("issue_key")?,
+        priority_raw: r.text(Col::PriorityRaw)?.or(priority_raw),
+        category: r.text(Col::Category)?,
+        subcategory: r.text(Col::Subcategory)?,
+        service: r.text(Col::Service)?,
+        issue_key: r.text(Col::IssueKey)?,
         channel: Some(channel.unwrap_or(Channel::Other)),
-        channel_raw: r.text("channel_raw")?.or(channel_raw),
-        requester_id: r.text("requester_id")?,
-        assignee_id: r.text("assignee_id")?,
-        assignment_group: r.text("assignment_group")?,
-        tier: r.text("tier")?,
-        reassignment_count: r.int("reassignment_count")?,
-        reopen_count: r.int("reopen_count")?,
-        made_sla: r.bool("made_sla")?,
-        resolution_path: r.parsed::<ResolutionPath>("resolution_path")?,
-        survey_offered: r.bool("survey_offered")?,
+        channel_raw: r.text(Col::ChannelRaw)?.or(channel_raw),
+        requester_id: r.text(Col::RequesterId)?,
+        assignee_id: r.text(Col::AssigneeId)?,
+        assignment_group: r.text(Col::AssignmentGroup)?,
+        tier: r.text(Col::Tier)?,
+        reassignment_count: r.int(Col::ReassignmentCount)?,
+        reopen_count: r.int(Col::ReopenCount)?,
+        made_sla: r.bool(Col::MadeSla)?,
+        resolution_path: r.parsed::<ResolutionPath>(Col::ResolutionPath)?,
+        survey_offered: r.bool(Col::SurveyOffered)?,
     })
 }
 
 /// Builds an interaction from a mapped record.
 pub fn interaction(r: &Rec<'_>) -> Result<Interaction, Fault> {
-    let (channel, _) = r.channel("channel")?;
+    let (channel, _) = r.channel(Col::Channel)?;
     Ok(Interaction {
-        interaction_id: r.required_text("interaction_id")?,
-        ticket_id: r.required_text("ticket_id")?,
-        at: r.required_time("at")?,
-        seq: r.int("seq")?,
+        interaction_id: r.required_text(Col::InteractionId)?,
+        ticket_id: r.required_text(Col::TicketId)?,
+        at: r.required_time(Col::At)?,
+        seq: r.int(Col::Seq)?,
         actor_role: r
-            .parsed::<ActorRole>("actor_role")?
-            .ok_or_else(|| Fault::column(r.name("actor_role"), "missing actor_role"))?,
-        actor_id: r.text("actor_id")?,
+            .parsed::<ActorRole>(Col::ActorRole)?
+            .ok_or_else(|| Fault::column(r.name(Col::ActorRole), "missing actor_role"))?,
+        actor_id: r.text(Col::ActorId)?,
         channel: channel.unwrap_or(Channel::Other),
-        is_public: r.bool("is_public")?.unwrap_or(true),
-        body: r.text("body")?,
+        is_public: r.bool(Col::IsPublic)?.unwrap_or(true),
+        body: r.text(Col::Body)?,
         lang: None,
         sentiment: None,
     })
@@ -522,30 +587,30 @@ pub fn interaction(r: &Rec<'_>) -> Result<Interaction, Fault> {
 /// A row without a score is *unrated* (a ticket nobody rated), whatever else it lacks.
 pub fn rating(r: &Rec<'_>, default_scale: Scale) -> Result<Rating, Fault> {
     let (score_raw, score_col) = r
-        .value("score_raw")?
-        .ok_or_else(|| Fault::unrated(r.name("score_raw")))?;
-    let rating_id = r.required_text("rating_id")?;
-    let ticket_id = r.required_text("ticket_id")?;
-    let rated_at = r.required_time("rated_at")?;
+        .value(Col::ScoreRaw)?
+        .ok_or_else(|| Fault::unrated(r.name(Col::ScoreRaw)))?;
+    let rating_id = r.required_text(Col::RatingId)?;
+    let ticket_id = r.required_text(Col::TicketId)?;
+    let rated_at = r.required_time(Col::RatedAt)?;
     let scale = r
-        .parsed::<Scale>("scale")?
+        .parsed::<Scale>(Col::Scale)?
         .or(r.mapping.scale)
         .unwrap_or(default_scale);
     let score_5 = scale
         .score_5(&score_raw)
         .map_err(|e| Fault::column(score_col, e.0))?;
-    let (channel, _) = r.channel("channel")?;
+    let (channel, _) = r.channel(Col::Channel)?;
     Ok(Rating {
         rating_id,
         ticket_id,
-        interaction_id: r.text("interaction_id")?,
-        requester_id: r.text("requester_id")?,
+        interaction_id: r.text(Col::InteractionId)?,
+        requester_id: r.text(Col::RequesterId)?,
         rated_at,
         channel,
         score_raw: score_raw.into_owned(),
         scale,
         score_5,
-        comment: r.text("comment")?,
+        comment: r.text(Col::Comment)?,
         lang: None,
         sentiment: None,
     })
@@ -554,12 +619,12 @@ pub fn rating(r: &Rec<'_>, default_scale: Scale) -> Result<Rating, Fault> {
 /// Builds an adoption; `scope` is a list separated by `;` or `|` (empty: all categories).
 pub fn adoption(r: &Rec<'_>) -> Result<Adoption, Fault> {
     Ok(Adoption {
-        adoption_id: r.required_text("adoption_id")?,
-        name: r.required_text("name")?,
-        kind: r.text("kind")?,
-        launched_at: r.required_time("launched_at")?,
+        adoption_id: r.required_text(Col::AdoptionId)?,
+        name: r.required_text(Col::Name)?,
+        kind: r.text(Col::Kind)?,
+        launched_at: r.required_time(Col::LaunchedAt)?,
         scope: r
-            .text("scope")?
+            .text(Col::Scope)?
             .map(|s| {
                 s.split([';', '|'])
                     .map(str::trim)
@@ -574,10 +639,10 @@ pub fn adoption(r: &Rec<'_>) -> Result<Adoption, Fault> {
 /// Builds a survey record.
 pub fn survey(r: &Rec<'_>) -> Result<Survey, Fault> {
     Ok(Survey {
-        requester_id: r.required_text("requester_id")?,
-        sent_at: r.required_time("sent_at")?,
-        cohort: r.required_text("cohort")?,
-        cohort_key: r.text("cohort_key")?,
+        requester_id: r.required_text(Col::RequesterId)?,
+        sent_at: r.required_time(Col::SentAt)?,
+        cohort: r.required_text(Col::Cohort)?,
+        cohort_key: r.text(Col::CohortKey)?,
     })
 }
 
@@ -585,30 +650,30 @@ pub fn survey(r: &Rec<'_>) -> Result<Survey, Fault> {
 /// exported and brought back): P(satisfied) must lie in 0..1.
 pub fn prediction(r: &Rec<'_>) -> Result<Prediction, Fault> {
     let p_satisfied = r
-        .number("p_satisfied")?
-        .ok_or_else(|| Fault::column(r.name("p_satisfied"), "missing p_satisfied".to_string()))?;
+        .number(Col::PSatisfied)?
+        .ok_or_else(|| Fault::column(r.name(Col::PSatisfied), "missing p_satisfied".to_string()))?;
     if !(0.0..=1.0).contains(&p_satisfied) {
         return Err(Fault::column(
-            r.name("p_satisfied"),
+            r.name(Col::PSatisfied),
             format!("p_satisfied {p_satisfied} is not between 0 and 1"),
         ));
     }
-    let validation_tickets = match r.number("validation_tickets")? {
+    let validation_tickets = match r.number(Col::ValidationTickets)? {
         Some(n) if n >= 0.0 && n.fract() == 0.0 => n as u64,
         Some(n) => {
             return Err(Fault::column(
-                r.name("validation_tickets"),
+                r.name(Col::ValidationTickets),
                 format!("'{n}' is not a count"),
             ));
         }
         None => 0,
     };
     Ok(Prediction {
-        ticket_id: r.required_text("ticket_id")?,
-        model_id: r.required_text("model_id")?,
-        predicted_at: r.required_time("predicted_at")?,
+        ticket_id: r.required_text(Col::TicketId)?,
+        model_id: r.required_text(Col::ModelId)?,
+        predicted_at: r.required_time(Col::PredictedAt)?,
         p_satisfied,
-        validation_bias: r.number("validation_bias")?.unwrap_or(0.0),
+        validation_bias: r.number(Col::ValidationBias)?.unwrap_or(0.0),
         validation_tickets,
     })
 }
@@ -656,5 +721,88 @@ mod tests {
             m.missing_required(Table::Tickets, |c| c == "Number"),
             Some("Created".to_string())
         );
+    }
+
+    #[test]
+    fn a_files_plan_reads_what_the_names_read() {
+        // Candidates of which the first is absent or empty, a null value, padding, a column the
+        // mapping does not read, a table without a section (identity), and a column named twice
+        // (which ingest refuses, see `refuse_duplicates`; both read the first).
+        let m = Mapping::from_toml(
+            "null_values = [\"N/A\"]\n[tickets]\nticket_id = \"Number\"\n\
+             opened_at = [\"Created\", \"Opened\"]\nstatus = [\"State\", \"Status\"]\n\
+             priority = \"Prio\"\ncategory = \"Cat\"",
+            "x",
+            None,
+        )
+        .unwrap();
+        let csv = "Number,Opened,State,Status,Prio,Cat,Cat,Other\n\
+                   T1,2026-01-01T00:00:00Z,, open ,N/A, a ,b,z\n\
+                   T2,2026-01-02T00:00:00Z,closed,open, P1 ,,b,z\n";
+        for table in [Table::Tickets, Table::Ratings] {
+            let mut seen = 0;
+            crate::ingest::reader::read_csv(
+                csv.as_bytes(),
+                |_| Ok(()),
+                |row| {
+                    let row = row.expect("a well-formed record");
+                    let header = row.header();
+                    let plan = m.plan(table, header);
+                    let (planned, named) = (plan.rec(row), m.rec(row, table));
+                    for c in Col::ALL {
+                        assert_eq!(planned.value(*c), named.value(*c), "{table} {c:?}");
+                    }
+                    seen += 1;
+                    Ok(())
+                },
+            )
+            .unwrap()
+            .unwrap();
+            assert_eq!(seen, 2);
+        }
+        // What the rows hold, to know the comparison above compared something.
+        let first = |c| {
+            let mut v = None;
+            crate::ingest::reader::read_csv(
+                csv.as_bytes(),
+                |_| Ok(()),
+                |row| {
+                    let row = row.unwrap();
+                    v.get_or_insert(
+                        m.plan(Table::Tickets, row.header())
+                            .rec(row)
+                            .value(c)
+                            .unwrap()
+                            .map(|(v, source)| (v.into_owned(), source.to_string())),
+                    );
+                    Ok(())
+                },
+            )
+            .unwrap()
+            .unwrap();
+            v.unwrap()
+        };
+        assert_eq!(first(Col::Status), Some(("open".into(), "Status".into())));
+        assert_eq!(first(Col::Priority), None);
+        assert_eq!(first(Col::Category), Some(("a".into(), "Cat".into())));
+        assert_eq!(first(Col::OpenedAt).unwrap().1, "Opened");
+    }
+
+    #[test]
+    fn trim_is_str_trim() {
+        for s in [
+            "",
+            " ",
+            "a",
+            " a",
+            "a ",
+            "\ta\n",
+            "\u{a0}a",
+            "a\u{3000}",
+            "é",
+            "a b",
+        ] {
+            assert_eq!(trim(s), s.trim(), "{s:?}");
+        }
     }
 }

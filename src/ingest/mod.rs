@@ -8,6 +8,7 @@
 //! `read = stored + superseded + rejected + offered + unrated`; findings (kept rows with a field
 //! that contradicts another) are counted beside.
 
+pub mod canonical;
 pub mod event_log;
 pub mod mapping;
 pub mod profiles;

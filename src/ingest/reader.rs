@@ -127,6 +127,10 @@ impl Header {
     pub fn contains(&self, name: &str) -> bool {
         self.index.contains_key(name)
     }
+    /// The position of the first column of this name.
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.index.get(name).map(|p| p[0])
+    }
     /// How many columns of the header have this name.
     pub fn count(&self, name: &str) -> usize {
         self.index.get(name).map_or(0, Vec::len)
@@ -146,16 +150,21 @@ pub struct CsvRow<'a> {
     line: u64,
 }
 
-impl CsvRow<'_> {
-    fn field(&self, column: &str, pos: usize) -> Result<Option<Cow<'_, str>>, Fault> {
-        let bytes = match self.fields {
-            Record::Text(t) => return Ok(t.get(pos).map(Cow::Borrowed)),
-            Record::Bytes(b) => b.get(pos),
-        };
-        match bytes {
-            None => Ok(None),
-            Some(bytes) => std::str::from_utf8(bytes)
-                .map(|s| Some(Cow::Borrowed(s)))
+impl<'a> CsvRow<'a> {
+    /// The header of the file the record is from.
+    pub fn header(&self) -> &'a Header {
+        self.header
+    }
+
+    /// The field at `position`, of the column named `column` (for a fault's message).
+    #[inline]
+    pub fn at(&self, position: usize, column: &str) -> Result<Option<&'a str>, Fault> {
+        match self.fields {
+            Record::Text(t) => Ok(t.get(position)),
+            Record::Bytes(b) => b
+                .get(position)
+                .map(std::str::from_utf8)
+                .transpose()
                 .map_err(|_| Fault::column(column, "invalid UTF-8")),
         }
     }
@@ -173,16 +182,16 @@ impl Row for CsvRow<'_> {
         self.line
     }
     fn get(&self, column: &str) -> Result<Option<Cow<'_, str>>, Fault> {
-        match self.header.index.get(column) {
-            Some(pos) => self.field(column, pos[0]),
+        match self.header.position(column) {
+            Some(pos) => Ok(self.at(pos, column)?.map(Cow::Borrowed)),
             None => Ok(None),
         }
     }
     fn get_all(&self, column: &str) -> Result<Vec<Cow<'_, str>>, Fault> {
         let mut out = Vec::new();
         for p in self.header.index.get(column).into_iter().flatten() {
-            if let Some(v) = self.field(column, *p)? {
-                out.push(v);
+            if let Some(v) = self.at(*p, column)? {
+                out.push(Cow::Borrowed(v));
             }
         }
         Ok(out)

@@ -26,6 +26,7 @@ use chrono_tz::Tz;
 use serde_json::Value;
 
 use super::{builtin_id, builtin_mapping, push_description};
+use crate::ingest::canonical::Col;
 use crate::ingest::mapping::{self, Mapping};
 use crate::ingest::reader::{Fault, JsonRow, Row};
 use crate::ingest::{Input, Output, Profile, for_each_api_record};
@@ -172,16 +173,16 @@ impl Freshdesk {
             let incoming = flag(row, "incoming")?.unwrap_or(false);
             let private = flag(row, "private")?.unwrap_or(false);
             Ok(Interaction {
-                interaction_id: r.required_text("interaction_id")?,
-                ticket_id: r.required_text("ticket_id")?,
-                at: r.required_time("at")?,
+                interaction_id: r.required_text(Col::InteractionId)?,
+                ticket_id: r.required_text(Col::TicketId)?,
+                at: r.required_time(Col::At)?,
                 seq: None,
                 actor_role: if incoming {
                     ActorRole::Requester
                 } else {
                     ActorRole::Agent
                 },
-                actor_id: r.text("actor_id")?,
+                actor_id: r.text(Col::ActorId)?,
                 channel: code(row, "source")?.map_or(Channel::Email, |c| conversation_channel(&c)),
                 is_public: !private,
                 body: row.get("body_text")?.map(|b| b.into_owned()),
@@ -211,7 +212,7 @@ impl Freshdesk {
             let score_5 = Scale::Points
                 .score_5(&score_raw)
                 .map_err(|e| Fault::column("score.acquired_score", e.0))?;
-            let ticket_id = r.text("ticket_id")?.ok_or_else(|| {
+            let ticket_id = r.text(Col::TicketId)?.ok_or_else(|| {
                 Fault::column(
                     "ticket_id",
                     "a csat_response does not name its ticket: export it as \
@@ -219,11 +220,11 @@ impl Freshdesk {
                 )
             })?;
             Ok(Rating {
-                rating_id: r.required_text("rating_id")?,
+                rating_id: r.required_text(Col::RatingId)?,
                 ticket_id,
                 interaction_id: None,
                 requester_id: None,
-                rated_at: r.required_time("rated_at")?,
+                rated_at: r.required_time(Col::RatedAt)?,
                 channel: None,
                 score_raw,
                 scale: Scale::Points,

@@ -152,7 +152,9 @@ impl Generic {
         // converted on the pool: one after the other, the pool sat idle while this thread
         // staged.
         let mut converted = Vec::new();
+        let mut plan = None;
         reader::read_csv_chunks(input.reader, check, CSV_CHUNK, |header, chunk| {
+            let plan = &*plan.get_or_insert_with(|| m.plan(table, header));
             let mut next = Vec::new();
             rayon::in_place_scope(|s| {
                 s.spawn(|_| {
@@ -160,7 +162,7 @@ impl Generic {
                         .par_iter()
                         .map(|record| {
                             let row = record.row(header)?;
-                            convert(&m.rec(&row, table))
+                            convert(&plan.rec(&row))
                                 .map(|r| (row.line(), r))
                                 .map_err(|f| (row.line(), f, row.raw()))
                         })

@@ -9,6 +9,7 @@ use anyhow::Result;
 use chrono_tz::Tz;
 
 use super::{builtin_id, builtin_mapping, push_description};
+use crate::ingest::canonical::Col;
 use crate::ingest::mapping::{self, Mapping};
 use crate::ingest::reader::{Fault, Row};
 use crate::ingest::{Input, Output, Profile, for_each_record};
@@ -29,13 +30,13 @@ impl Jira {
 
     fn rating(&self, row: &dyn Row, t: &Ticket) -> Result<Option<Rating>, Fault> {
         let r = self.mapping.rec(row, Table::Ratings);
-        let Some((score, col)) = r.value("score_raw")? else {
+        let Some((score, col)) = r.value(Col::ScoreRaw)? else {
             return Ok(None);
         };
         let score_5 = Scale::Five
             .score_5(&score)
             .map_err(|e| Fault::column(col, e.0))?;
-        let rated_at = r.time("rated_at")?.ok_or_else(|| {
+        let rated_at = r.time(Col::RatedAt)?.ok_or_else(|| {
             Fault::column(
                 "Custom field (Satisfaction date)",
                 "a rating without a date",
@@ -51,7 +52,7 @@ impl Jira {
             score_raw: score.into_owned(),
             scale: Scale::Five,
             score_5,
-            comment: r.text("comment")?,
+            comment: r.text(Col::Comment)?,
             lang: None,
             sentiment: None,
         }))

@@ -15,6 +15,7 @@ use anyhow::Result;
 use chrono_tz::Tz;
 
 use super::{builtin_id, builtin_mapping};
+use crate::ingest::canonical::Col;
 use crate::ingest::mapping::{Mapping, parse_bool};
 use crate::ingest::reader::{Fault, Format, Row};
 use crate::ingest::{Input, Item, Output, Profile, each_record, for_each_record};
@@ -54,7 +55,7 @@ const REQUIRED: &[&str] = &[
 impl Twitter {
     fn meta(&self, row: &dyn Row) -> Result<(String, Meta), Fault> {
         let r = self.mapping.rec(row, Table::Interactions);
-        let id = r.required_text("interaction_id")?;
+        let id = r.required_text(Col::InteractionId)?;
         let inbound = row
             .get("inbound")?
             .ok_or_else(|| Fault::column("inbound", "missing inbound"))?;
@@ -69,8 +70,8 @@ impl Twitter {
             Meta {
                 parent,
                 inbound,
-                author: r.required_text("actor_id")?,
-                at: r.required_time("at")?,
+                author: r.required_text(Col::ActorId)?,
+                at: r.required_time(Col::At)?,
             },
         ))
     }
@@ -157,7 +158,7 @@ impl Profile for Twitter {
                 let Ok(Some(id)) = self
                     .mapping
                     .rec(row, Table::Interactions)
-                    .text("interaction_id")
+                    .text(Col::InteractionId)
                 else {
                     return Ok(());
                 };
