@@ -240,6 +240,20 @@ impl Engine {
         Ok(())
     }
 
+    /// Computes the per-ticket stages `names` now, one after the other, as their first scan
+    /// would (each holds a pass of tickets in memory, so two computed at once would hold two).
+    /// Nothing to do for a stage already computed or kept, nor on a cluster, where the stages
+    /// are plain views.
+    pub async fn compute_stages(&self, names: &[&str]) -> Result<()> {
+        if self.cluster.is_some() {
+            return Ok(());
+        }
+        for name in names {
+            self.ctx.table(*name).await?.create_physical_plan().await?;
+        }
+        Ok(())
+    }
+
     /// Runs one SQL statement and collects its result.
     pub async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>> {
         let result = async { self.ctx.sql(sql).await?.collect().await }.await;
