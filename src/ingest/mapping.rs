@@ -321,10 +321,13 @@ impl Mapping {
 pub struct Plan<'m> {
     mapping: &'m Mapping,
     table: Table,
-    /// Per [`Col`]: the candidate source columns the header has, in the mapping's order, with
-    /// their positions.
-    sources: Vec<Vec<(usize, &'m str)>>,
+    sources: Sources<'m>,
 }
+
+/// Indexed by [`Col`] (every one, not only the table's: a lookup by index, and a few dozen short
+/// lists per file): the candidate source columns the header has, in the mapping's order, with
+/// their positions.
+type Sources<'m> = Vec<Vec<(usize, &'m str)>>;
 
 impl<'m> Plan<'m> {
     /// A view of one record of the file, its columns read by position.
@@ -371,7 +374,7 @@ enum Fields<'a> {
     /// A CSV record, its columns found once per file (see [`Mapping::plan`]). Read through the
     /// concrete type, so that the field access is inlined: through `dyn Row`, each field came
     /// back through memory as a `Result<Option<Cow<str>>, _>`.
-    Planned(&'a CsvRow<'a>, &'a [Vec<(usize, &'a str)>]),
+    Planned(&'a CsvRow<'a>, &'a Sources<'a>),
     /// Any record, its columns looked up by name.
     Named(&'a dyn Row),
 }

@@ -152,6 +152,7 @@ pub struct CsvRow<'a> {
 
 impl<'a> CsvRow<'a> {
     /// The header of the file the record is from.
+    #[cfg(test)]
     pub fn header(&self) -> &'a Header {
         self.header
     }
