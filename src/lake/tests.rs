@@ -481,6 +481,62 @@ fn commit_ticket(lake: &Lake, id: &str, updated: Micros, status: &str) {
 }
 
 #[test]
+fn a_partition_staged_over_several_spills_is_one_file_of_a_row_group_per_spill() {
+    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path()).unwrap();
+    let jan = 1_768_435_200_000_000; // 2026-01-15
+    let t = |id| Some(ticket(id, jan, 1, "new"));
+    let spills = vec![t("T1"), t("T2"), None, t("T3"), None, t("T4")];
+    // One staged file, adopted as the partition's data file: no merge, no compaction.
+    assert_eq!(commit_adopted(&lake, "a", spills), [true]);
+    let files = lake.files(Table::Tickets).unwrap();
+    assert_eq!(files.len(), 1);
+    let file = std::fs::File::open(files[0].local_path().unwrap()).unwrap();
+    let groups: Vec<i64> = SerializedFileReader::new(file)
+        .unwrap()
+        .metadata()
+        .row_groups()
+        .iter()
+        .map(|g| g.num_rows())
+        .collect();
+    assert_eq!(groups, [2, 1, 1]);
+    assert_eq!(statuses(&lake).len(), 4);
+}
+
+#[test]
+fn past_the_open_file_limit_a_partition_goes_on_in_a_new_staged_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path()).unwrap();
+    let jan_2000 = 946_684_800_000_000;
+    let month = |m: usize| jan_2000 + (m as i64) * 31 * 86_400_000_000;
+    // One more month than files may stay open: the last month's file is finished.
+    let months = super::staging::MAX_OPEN_STAGED_FILES + 1;
+    let mut s = lake.stage("many").unwrap();
+    let spill = |s: &mut Staging, prefix: &str, months: &[usize]| {
+        for &m in months {
+            s.push(ticket(&format!("{prefix}{m:03}"), month(m), 1, "new"))
+                .unwrap();
+        }
+        s.spill().unwrap();
+        s.staged_files().count()
+    };
+    let all: Vec<usize> = (0..months).collect();
+    assert_eq!(spill(&mut s, "T", &all), months);
+    // The second month's file is still open: its row goes on in it.
+    assert_eq!(spill(&mut s, "U", &[1]), months);
+    // Only the last month, whose file was finished, starts a new one.
+    assert_eq!(spill(&mut s, "V", &all), months + 1);
+    s.commit(&lake).unwrap();
+    assert_eq!(
+        lake.row_count(Table::Tickets).unwrap(),
+        2 * months as u64 + 1
+    );
+    // The last month's two small staged files were merged into one.
+    assert_eq!(lake.files(Table::Tickets).unwrap().len(), months);
+}
+
+#[test]
 fn new_keys_are_appended_and_an_update_rewrites_only_the_file_holding_its_key() {
     let dir = tempfile::tempdir().unwrap();
     let lake = Lake::open(dir.path()).unwrap();

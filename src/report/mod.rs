@@ -119,7 +119,7 @@ impl Quality {
 
 /// What a [`gather`] computes: the dashboard's figures, or those and the weekly report's detail
 /// (escalations, sentiment, backlog ages, pair scores, follow-ups), which the dashboard does not
-/// show and which cost half as much again (4.6 s on top of 8.9 s at a million tickets).
+/// show and which take more time to compute (docs/benchmarks.md times each view).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     Dashboard,
