@@ -354,6 +354,13 @@ impl Staging {
         Ok(())
     }
 
+    /// Writes every buffered row and finishes every staged file, ready to merge.
+    fn finish_staged_files(&mut self) -> Result<()> {
+        self.spill()?;
+        self.finish_writing()?;
+        self.close_open()
+    }
+
     /// Finishes every open staged file (writes its footer): it is complete, ready to merge.
     fn close_open(&mut self) -> Result<()> {
         for (_, writer) in std::mem::take(&mut self.open) {
@@ -442,9 +449,7 @@ impl Staging {
 
     /// The first half of [`Staging::commit`]: the merge against the newest snapshot, unlocked.
     pub(super) fn prepare(&mut self, lake: &Lake) -> Result<Merged> {
-        self.spill()?;
-        self.finish_writing()?;
-        self.close_open()?;
+        self.finish_staged_files()?;
         lake.writable()?;
         self.merge(lake, lake.snapshot()?)
     }
@@ -476,9 +481,7 @@ impl Staging {
         lake: &Lake,
         lock: &WriteLock,
     ) -> Result<BTreeMap<Table, CommitCounts>> {
-        self.spill()?;
-        self.finish_writing()?;
-        self.close_open()?;
+        self.finish_staged_files()?;
         lake.writable()?;
         let merged = self.merge(lake, lake.snapshot()?)?;
         self.publish(lake, merged, lock)
