@@ -800,32 +800,37 @@ fn batch(table: Table, columns: Vec<ArrayRef>) -> RecordBatch {
     RecordBatch::try_new(table.schema(), columns).expect("row types match their schema")
 }
 
+// The builders are sized before they are filled: grown by doubling, their buffers were copied
+// at every step (perf: reallocation and its copies were 2-3% of an ingest's CPU).
+
 fn ts_col(values: impl Iterator<Item = Option<Micros>>) -> ArrayRef {
-    let mut b = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+    let mut b =
+        TimestampMicrosecondBuilder::with_capacity(values.size_hint().0).with_timezone("UTC");
     b.extend(values);
     Arc::new(b.finish())
 }
 
-fn str_col<'a>(values: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
-    let mut b = StringBuilder::new();
+fn str_col<'a>(values: impl Iterator<Item = Option<&'a str>> + Clone) -> ArrayRef {
+    let bytes = values.clone().map(|v| v.map_or(0, str::len)).sum();
+    let mut b = StringBuilder::with_capacity(values.size_hint().0, bytes);
     b.extend(values);
     Arc::new(b.finish())
 }
 
 fn i32_col(values: impl Iterator<Item = Option<i32>>) -> ArrayRef {
-    let mut b = Int32Builder::new();
+    let mut b = Int32Builder::with_capacity(values.size_hint().0);
     b.extend(values);
     Arc::new(b.finish())
 }
 
 fn bool_col(values: impl Iterator<Item = Option<bool>>) -> ArrayRef {
-    let mut b = BooleanBuilder::new();
+    let mut b = BooleanBuilder::with_capacity(values.size_hint().0);
     b.extend(values);
     Arc::new(b.finish())
 }
 
 fn f64_col(values: impl Iterator<Item = Option<f64>>) -> ArrayRef {
-    let mut b = Float64Builder::new();
+    let mut b = Float64Builder::with_capacity(values.size_hint().0);
     b.extend(values);
     Arc::new(b.finish())
 }

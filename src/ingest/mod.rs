@@ -408,7 +408,7 @@ fn ingest_file(
     // name, so the same file ingested twice at once is read once: the second finds it done.
     let staging_id = &hex(&Sha256::digest(format!("{hash}\0{id}")))[..16];
     let mut staging = lake.stage(staging_id)?;
-    if lake.already_ingested(&hash, &id)? {
+    if ingested_before(lake, path, &hash, &id)? {
         staging.abort()?;
         return Ok(FileReport {
             file: name.to_string(),
@@ -509,19 +509,62 @@ fn progress_bar(enabled: bool, len: u64, name: &str) -> ProgressBar {
     bar
 }
 
-/// SHA-256 of a file's content, in hex.
+/// The content hash of an input, as `_manifest` records it: `blake3:` and the BLAKE3 hash in hex.
+/// BLAKE3, not SHA-256 as before: four times faster here (0.10 s against 0.45 s for a 531 MB
+/// file), and hashing was a core's work for the first quarter-second of every ingest.
 pub fn content_hash(path: &Path) -> Result<String> {
-    let mut file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut hasher = blake3::Hasher::new();
+    read_through(path, |bytes| {
+        hasher.update(bytes);
+    })?;
+    Ok(format!("{BLAKE3_PREFIX}{}", hasher.finalize().to_hex()))
+}
+
+/// Marks the content hashes recorded since deskpulse hashes with BLAKE3; older entries of
+/// `_manifest` are bare SHA-256 hex (see [`ingested_before`]).
+const BLAKE3_PREFIX: &str = "blake3:";
+
+/// SHA-256 of a file's content, in hex: the content hash of entries recorded before BLAKE3, and
+/// the hash of a mapping file in a profile's id (kept, so those ids stay what they were).
+pub fn sha256_hex(path: &Path) -> Result<String> {
     let mut hasher = Sha256::new();
+    read_through(path, |bytes| hasher.update(bytes))?;
+    Ok(hex(&hasher.finalize()))
+}
+
+/// Hands a file's content to `each`, a megabyte at a time.
+fn read_through(path: &Path, mut each: impl FnMut(&[u8])) -> Result<()> {
+    let mut file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = file.read(&mut buf)?;
         if n == 0 {
-            break;
+            return Ok(());
         }
-        hasher.update(&buf[..n]);
+        each(&buf[..n]);
     }
-    Ok(hex(&hasher.finalize()))
+}
+
+/// Whether the file at `path` (of content hash `hash`) was already ingested with profile `id`:
+/// by its hash, or, where `_manifest` holds entries of this profile recorded before BLAKE3, by
+/// its SHA-256 (computed only then), so that a lake kept across the upgrade skips what it has.
+fn ingested_before(lake: &Lake, path: &Path, hash: &str, id: &str) -> Result<bool> {
+    let entries: Vec<_> = lake
+        .manifest()?
+        .into_iter()
+        .filter(|e| e.profile == id)
+        .collect();
+    if entries.iter().any(|e| e.content_hash == hash) {
+        return Ok(true);
+    }
+    if !entries
+        .iter()
+        .any(|e| !e.content_hash.starts_with(BLAKE3_PREFIX))
+    {
+        return Ok(false);
+    }
+    let sha256 = sha256_hex(path)?;
+    Ok(entries.iter().any(|e| e.content_hash == sha256))
 }
 
 /// One record of an input: readable, or refused with its line, reason and raw text. `key` is

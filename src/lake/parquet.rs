@@ -23,7 +23,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 
 use super::store::{Store, block_on};
 use datafusion::parquet::basic::Compression;
-use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use datafusion::parquet::schema::types::ColumnPath;
 
 /// Rows per Parquet row group in the lake (smaller groups prune and parallelise better).
@@ -49,6 +49,12 @@ pub(super) fn lake_properties(schema: &Schema) -> WriterProperties {
         if distinct {
             props = props.set_column_dictionary_enabled(ColumnPath::from(f.name().as_str()), false);
         }
+        // Nothing prunes by the range of a free text, and comparing every text for a page's
+        // minimum and maximum was about 2% of an ingest's CPU (perf).
+        if FREE_TEXTS.contains(&f.name().as_str()) {
+            props = props
+                .set_column_statistics_enabled(f.name().as_str().into(), EnabledStatistics::None);
+        }
     }
     props.build()
 }
@@ -62,6 +68,9 @@ const UNIQUE_COLUMNS: &[&str] = &[
     "body",
     "comment",
 ];
+
+/// Columns of free text (bodies, comments).
+const FREE_TEXTS: &[&str] = &["body", "comment"];
 
 /// Staged files live for one ingest: written fast (no compression, no dictionaries), read once.
 pub(super) fn staging_properties() -> WriterProperties {

@@ -157,14 +157,6 @@ impl Lake {
         out.sort_by_key(|e| e.ingested_at);
         Ok(out)
     }
-
-    /// Whether this content was already ingested with this profile.
-    pub fn already_ingested(&self, content_hash: &str, profile: &str) -> Result<bool> {
-        Ok(self
-            .manifest()?
-            .iter()
-            .any(|e| e.content_hash == content_hash && e.profile == profile))
-    }
 }
 
 /// Writes batches as a new file of a side table (for the commit to add), or nothing when there

@@ -27,7 +27,7 @@ impl Generic {
         let (mapping, mapping_hash) = match &opts.mapping {
             Some(m) => (
                 Mapping::from_file(m, "generic", opts.tz)?,
-                Some(crate::ingest::content_hash(m)?),
+                Some(crate::ingest::sha256_hex(m)?),
             ),
             None => (Mapping::identity("generic", opts.tz), None),
         };

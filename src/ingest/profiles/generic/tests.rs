@@ -507,3 +507,46 @@ fn a_ticket_whose_rows_disagree_on_opened_at_is_a_finding_once() {
         "{shown}"
     );
 }
+
+#[test]
+fn an_input_is_known_by_its_blake3_hash_and_by_the_sha256_recorded_before_blake3() {
+    use crate::ingest::{content_hash, sha256_hex};
+    use crate::lake::ManifestEntry;
+    // The published BLAKE3 hash of no bytes.
+    let (_e, empty) = temp_file("empty.csv", "");
+    assert_eq!(
+        content_hash(&empty).unwrap(),
+        "blake3:af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
+    );
+    let (_d, file) = temp_file(
+        "tickets.csv",
+        "ticket_id,opened_at\nT1,2026-01-05T10:00:00Z\n",
+    );
+    let (_other_dir, other) = temp_file(
+        "tickets.csv",
+        "ticket_id,opened_at\nT2,2026-01-05T10:00:00Z\n",
+    );
+    let (_l, lake, _) = ingest_fresh("generic", std::slice::from_ref(&file));
+    let recorded = lake.manifest().unwrap().remove(0);
+    assert_eq!(recorded.content_hash, content_hash(&file).unwrap());
+    let opts = IngestOptions {
+        profile: "generic".into(),
+        ..Default::default()
+    };
+    let again = |lake: &Lake| ingest(lake, std::slice::from_ref(&file), &opts).unwrap().0;
+    assert!(again(&lake)[0].skipped);
+    // A lake kept from before BLAKE3 records the SHA-256 in hex: the same content is still
+    // known (and another content with a recorded SHA-256 is not taken for it).
+    for path in [&other, &file] {
+        let dir = tempfile::tempdir().unwrap();
+        let old = Lake::open(dir.path()).unwrap();
+        let entry = ManifestEntry {
+            content_hash: sha256_hex(path).unwrap(),
+            ..recorded.clone()
+        };
+        assert_eq!(entry.content_hash.len(), 64);
+        let before = old.stage("before").unwrap().with_manifest(entry);
+        before.commit(&old).unwrap();
+        assert_eq!(again(&old)[0].skipped, path == &file, "{}", path.display());
+    }
+}
