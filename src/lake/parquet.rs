@@ -59,12 +59,16 @@ pub(super) fn lake_properties(schema: &Schema) -> WriterProperties {
     props.build()
 }
 
-/// Columns whose values are (nearly) all distinct: the row keys and free texts of the tables.
+/// Columns of many distinct values: the row keys, free texts, and the people (hundreds of
+/// thousands at 1 M tickets: a month's dictionary outgrew its page; without one, a 1 M ingest
+/// took about 0.1 s less and its lake was 2% smaller, reading them as fast).
 const UNIQUE_COLUMNS: &[&str] = &[
     "ticket_id",
     "interaction_id",
     "rating_id",
     "issue_key",
+    "requester_id",
+    "actor_id",
     "body",
     "comment",
 ];
