@@ -54,12 +54,28 @@ pub fn run(kind: Kind, ctx: &Context) -> Result<ExitCode> {
             .map_err(|e| usage(format!("--week: {e}")))?,
         None => calendar.previous_week(&calendar.week_of(chrono::Utc::now().timestamp_micros())),
     };
-    let lake = ctx.lake()?;
-    let scope = match kind {
-        Kind::Weekly { .. } => report::Scope::Weekly,
-        Kind::Dashboard { .. } => report::Scope::Dashboard,
+    // One snapshot for the figures and for the key they are kept under.
+    let lake = ctx.lake()?.pinned()?;
+    let config = &ctx.config;
+    let kept = match kind {
+        Kind::Dashboard { .. } => report::kept::load(&lake, config, &week)?,
+        Kind::Weekly { .. } => None,
     };
-    let data = runtime()?.block_on(report::gather(&lake, &ctx.config, &week, scope))?;
+    let data = match kept {
+        Some(data) => data,
+        None => {
+            let scope = match kind {
+                Kind::Weekly { .. } => report::Scope::Weekly,
+                Kind::Dashboard { .. } => report::Scope::Dashboard,
+            };
+            let data = runtime()?.block_on(report::gather(&lake, config, &week, scope))?;
+            // A cache: the report does not fail when its figures cannot be kept.
+            if let Err(e) = report::kept::keep(&lake, config, &data) {
+                eprintln!("note: the dashboard's figures were not kept in the lake: {e:#}");
+            }
+            data
+        }
+    };
     match kind {
         Kind::Weekly { out, .. } => {
             let w = report::weekly(&data, &out)?;

@@ -29,7 +29,7 @@ mod median;
 mod one_group;
 pub mod output;
 mod pairing;
-mod passes;
+pub(crate) mod passes;
 mod views;
 
 use std::path::Path;
@@ -213,6 +213,11 @@ impl Engine {
     /// How many passes the per-ticket stages take on this lake (1: none, plain views).
     pub fn passes(&self) -> u64 {
         self.passes
+    }
+
+    /// Whether the engine's lake snapshot holds any row of `table`.
+    pub fn holds_rows(&self, table: Table) -> Result<bool> {
+        Ok(self.lake.row_count(table)? > 0)
     }
 
     /// The underlying session (for callers that want DataFusion's own API).

@@ -57,7 +57,7 @@ pub(crate) const PER_TICKET_INPUTS: &[Table] =
 pub(crate) type Shared = BTreeMap<&'static str, Arc<PassedStage>>;
 
 /// Where a local lake keeps its derived stages.
-const DERIVED_DIR: &str = "_derived";
+pub(crate) const DERIVED_DIR: &str = "_derived";
 
 /// How long a derived stage's key is kept after it was last used: a reader of an older lake
 /// state (a report that began before an ingest committed) reads its files for that long.
@@ -319,21 +319,21 @@ impl PassedStage {
 
 /// This build: the version, and the running executable's size and modification time (a
 /// rebuilt binary may compute differently under the same version).
-fn build_id() -> String {
+pub(crate) fn build_id() -> String {
     let exe = std::env::current_exe().and_then(std::fs::metadata);
     let stamp = exe.as_ref().ok().map(|m| (m.len(), m.modified().ok()));
     format!("{} {stamp:?}", env!("CARGO_PKG_VERSION"))
 }
 
 /// Marks a derived key as used now (best effort: a failure only shortens its keep).
-fn touch(dir: &Path) {
+pub(crate) fn touch(dir: &Path) {
     if let Ok(f) = std::fs::File::open(dir) {
         let _ = f.set_modified(SystemTime::now());
     }
 }
 
 /// Makes a directory's entries durable.
-fn sync_dir(dir: &Path) -> Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         if path.is_file() {
@@ -347,7 +347,7 @@ fn sync_dir(dir: &Path) -> Result<()> {
 /// Deletes the keys (and crashed writers' `.part-` directories) of a stage other than `key`
 /// that nobody used for [`DERIVED_KEEP`]. Best effort: a directory that cannot be read or
 /// deleted now is tried again by the next process.
-fn prune(root: &Path, key: &str) {
+pub(crate) fn prune(root: &Path, key: &str) {
     let Ok(entries) = std::fs::read_dir(root) else {
         return;
     };

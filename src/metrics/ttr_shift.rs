@@ -19,7 +19,7 @@ use rand::{Rng, RngExt, SeedableRng};
 use rand_distr::{Binomial, Distribution};
 use rand_pcg::Pcg64Mcg;
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::engine::functions::wilson;
 use crate::engine::{Engine, utf8};
@@ -68,7 +68,7 @@ impl Default for ShiftOptions {
 pub const SMALL_SAMPLE: u64 = 30;
 
 /// A change with its 95% bootstrap interval.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Change {
     pub estimate: f64,
     pub low: f64,
@@ -76,7 +76,7 @@ pub struct Change {
 }
 
 /// One window's figures.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Window {
     pub start: Micros,
     pub end: Micros,
@@ -102,7 +102,7 @@ pub struct Window {
 }
 
 /// One category's part in the decomposition.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CategoryShift {
     pub category: String,
     pub before_resolved: u64,
@@ -118,7 +118,7 @@ pub struct CategoryShift {
 }
 
 /// The shift around one adoption.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Shift {
     pub adoption_id: String,
     pub name: String,

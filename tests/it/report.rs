@@ -544,3 +544,72 @@ fn report_csv_cells_are_inert_for_spreadsheets() {
         }
     }
 }
+
+/// A report keeps the dashboard's figures in the lake; the dashboard of the same week, over the
+/// same lake state and with the same configuration, reads them and is the same page as from the
+/// computed figures. Another week, another configuration or a new commit computes its own.
+#[test]
+fn the_dashboard_reads_kept_figures_of_the_same_week_lake_state_and_configuration_only() {
+    let common::Generated { dir, lake, .. } = common::generated(3_000, 5);
+    let config = Config::default();
+    let week = config.calendar.parse_week("2026-W47").unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let pinned = lake.pinned().unwrap();
+    let data = rt
+        .block_on(report::gather(
+            &pinned,
+            &config,
+            &week,
+            report::Scope::Weekly,
+        ))
+        .unwrap();
+    assert!(!data.adoptions.is_empty());
+    assert!(
+        report::kept::load(&pinned, &config, &week)
+            .unwrap()
+            .is_none()
+    );
+    assert!(report::kept::keep(&pinned, &config, &data).unwrap());
+    let kept = report::kept::load(&pinned, &config, &week)
+        .unwrap()
+        .expect("the figures just kept");
+
+    let out = dir.path().join("pages");
+    report::dashboard(&data, &out.join("computed.html")).unwrap();
+    report::dashboard(&kept, &out.join("kept.html")).unwrap();
+    let page = |name: &str| std::fs::read_to_string(out.join(name)).unwrap();
+    assert!(page("kept.html").contains("Channel mix"));
+    assert_eq!(page("kept.html"), page("computed.html"));
+    // They hold no detail: the weekly report refuses them.
+    assert!(report::weekly(&kept, &out).is_err());
+
+    let other_week = config.calendar.parse_week("2026-W46").unwrap();
+    assert!(
+        report::kept::load(&pinned, &config, &other_week)
+            .unwrap()
+            .is_none()
+    );
+    let stricter = Config {
+        satisfied: 5.0,
+        ..config.clone()
+    };
+    assert!(
+        report::kept::load(&pinned, &stricter, &week)
+            .unwrap()
+            .is_none()
+    );
+
+    // A commit: the new lake state has none, the snapshot before keeps its own.
+    ingest_canonical(&lake, &hostile_rows(&dir.path().join("hostile")), false).unwrap();
+    let after = lake.pinned().unwrap();
+    assert!(
+        report::kept::load(&after, &config, &week)
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        report::kept::load(&pinned, &config, &week)
+            .unwrap()
+            .is_some()
+    );
+}
