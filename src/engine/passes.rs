@@ -187,29 +187,12 @@ impl PassedStage {
         if dir.is_dir() {
             touch(&dir);
         } else {
-            // Written aside and renamed: a reader sees the whole stage or no directory.
-            static WRITER: AtomicU64 = AtomicU64::new(0);
-            let writer = WRITER.fetch_add(1, Ordering::Relaxed);
-            let part = root.join(format!(".part-{key}-{}-{writer}", std::process::id()));
-            // A crashed process of the same id may have left one.
-            let _ = std::fs::remove_dir_all(&part);
-            if std::fs::create_dir(&part).is_err() {
+            let Some(part) = aside(&root, &key) else {
                 // A lake this process may read but not write: the stage is its own.
                 return scratch().await;
-            }
+            };
             self.compute_into(&part).await?;
-            sync_dir(&part)?;
-            if std::fs::rename(&part, &dir).is_err() {
-                // Another process published the same key first: its files are the same rows.
-                std::fs::remove_dir_all(&part)?;
-                if !dir.is_dir() {
-                    return Err(external(anyhow::anyhow!(
-                        "cannot publish {}",
-                        dir.display()
-                    )));
-                }
-            }
-            sync_dir(&root)?;
+            publish(&root, &part, &key).map_err(external)?;
         }
         prune(&root, &key);
         parquet_listing(&dir, self.schema.clone(), false).map_err(external)
@@ -330,6 +313,30 @@ pub(crate) fn touch(dir: &Path) {
     if let Ok(f) = std::fs::File::open(dir) {
         let _ = f.set_modified(SystemTime::now());
     }
+}
+
+/// A new directory beside `root/key` to write a derived key's files in, or `None` when this
+/// process cannot write under `root`. Written aside and then [`publish`]ed, a key is seen
+/// whole or not at all.
+pub(crate) fn aside(root: &Path, key: &str) -> Option<PathBuf> {
+    static WRITER: AtomicU64 = AtomicU64::new(0);
+    let writer = WRITER.fetch_add(1, Ordering::Relaxed);
+    let part = root.join(format!(".part-{key}-{}-{writer}", std::process::id()));
+    // A crashed process of the same id may have left one.
+    let _ = std::fs::remove_dir_all(&part);
+    std::fs::create_dir(&part).ok().map(|()| part)
+}
+
+/// Makes the files written in `part` (from [`aside`]) durable and renames it to `root/key`.
+pub(crate) fn publish(root: &Path, part: &Path, key: &str) -> anyhow::Result<()> {
+    sync_dir(part)?;
+    let dir = root.join(key);
+    if std::fs::rename(part, &dir).is_err() {
+        // Another process published the same key first: its files hold the same rows.
+        std::fs::remove_dir_all(part)?;
+        anyhow::ensure!(dir.is_dir(), "cannot publish {}", dir.display());
+    }
+    Ok(sync_dir(root)?)
 }
 
 /// Makes a directory's entries durable.

@@ -481,9 +481,7 @@ impl Staging {
         lake: &Lake,
         lock: &WriteLock,
     ) -> Result<BTreeMap<Table, CommitCounts>> {
-        self.finish_staged_files()?;
-        lake.writable()?;
-        let merged = self.merge(lake, lake.snapshot()?)?;
+        let merged = self.prepare(lake)?;
         self.publish(lake, merged, lock)
     }
 

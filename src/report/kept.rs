@@ -24,7 +24,7 @@ use super::Data;
 use super::rows::{BacklogWeek, ChannelWeek, EstimatedChannel, Kpis};
 use crate::calendar::Week;
 use crate::config::Config;
-use crate::engine::passes::{DERIVED_DIR, build_id, prune, sync_dir, touch};
+use crate::engine::passes::{DERIVED_DIR, aside, build_id, prune, publish, touch};
 use crate::lake::{Lake, write_atomic};
 use crate::metrics::ttr_shift::{Adopted, Shift};
 use crate::model::Micros;
@@ -91,20 +91,13 @@ pub fn keep(lake: &Lake, config: &Config, data: &Data) -> Result<bool> {
     let dir = root.join(&key);
     if dir.is_dir() {
         touch(&dir);
-        return Ok(true);
+    } else {
+        let Some(part) = aside(&root, &key) else {
+            return Ok(false);
+        };
+        write_atomic(&part.join(FILE), &json)?;
+        publish(&root, &part, &key)?;
     }
-    let part = root.join(format!(".part-{key}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&part);
-    if std::fs::create_dir(&part).is_err() {
-        return Ok(false);
-    }
-    write_atomic(&part.join(FILE), &json)?;
-    sync_dir(&part)?;
-    if std::fs::rename(&part, &dir).is_err() {
-        // Another report kept the same figures first.
-        std::fs::remove_dir_all(&part)?;
-    }
-    sync_dir(&root)?;
     prune(&root, &key);
     Ok(true)
 }
