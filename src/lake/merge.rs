@@ -50,21 +50,33 @@ pub(super) fn row_keys(batch: &RecordBatch, table: Table) -> Result<Vec<String>>
     Ok(keys)
 }
 
-/// Each row's [`key_hash`], reading only the key columns: for the checks that need no more than
-/// the hash (a key of one text column, as every table has, is hashed where it lies, with no
-/// string built per row).
+/// Each row's [`key_hash`], reading only the key columns.
 pub(super) fn key_hashes(file: &DataFile, table: Table) -> Result<Vec<u64>> {
     let mut out = Vec::new();
     for batch in file.read(Some(table.key_columns()))? {
-        match (table.key_columns(), batch.num_columns()) {
-            ([_], 1) if batch.column(0).data_type() == &DataType::Utf8 => {
-                let keys = batch.column(0).as_string::<i32>();
-                out.extend(keys.iter().map(|k| key_hash(k.unwrap_or_default())));
-            }
-            _ => out.extend(row_keys(&batch, table)?.iter().map(|k| key_hash(k))),
-        }
+        batch_key_hashes(&batch, table, &mut out)?;
     }
     Ok(out)
+}
+
+/// Appends each row's [`key_hash`] of `batch` (any batch holding the table's key columns) to
+/// `out`: a key of one text column, as every table has, is hashed where it lies, with no string
+/// built per row.
+pub(super) fn batch_key_hashes(
+    batch: &RecordBatch,
+    table: Table,
+    out: &mut Vec<u64>,
+) -> Result<()> {
+    if let [k] = table.key_columns()
+        && let Some(keys) = batch
+            .column_by_name(k)
+            .and_then(|c| c.as_string_opt::<i32>())
+    {
+        out.extend(keys.iter().map(|k| key_hash(k.unwrap_or_default())));
+        return Ok(());
+    }
+    out.extend(row_keys(batch, table)?.iter().map(|k| key_hash(k)));
+    Ok(())
 }
 
 /// Each row's key and version (0 for tables without a version column), reading only those

@@ -507,6 +507,43 @@ fn a_partition_staged_over_several_spills_is_one_file_of_a_row_group_per_spill()
 }
 
 #[test]
+fn the_key_hashes_taken_while_spilling_are_those_of_the_staged_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path()).unwrap();
+    let jan = 1_768_435_200_000_000; // 2026-01-15
+    let feb = jan + 31 * 86_400_000_000;
+    let mut s = lake.stage("hashes").unwrap();
+    // Two months over two spills, a key staged twice, and interactions beside the tickets.
+    for (id, at) in [("T1", jan), ("T2", feb), ("T3", jan)] {
+        s.push(ticket(id, at, 1, "new")).unwrap();
+        s.push(interaction(&format!("{id}-I"), at, None)).unwrap();
+    }
+    s.spill().unwrap();
+    for (id, at) in [("T3", jan), ("T4", feb)] {
+        s.push(ticket(id, at, 2, "open")).unwrap();
+    }
+    let merged = s.prepare(&lake).unwrap();
+    let mut read = std::collections::BTreeMap::new();
+    for ((table, part), files) in s.staged_parts() {
+        let mut hashes: Vec<u64> = files
+            .iter()
+            .flat_map(|f| super::merge::key_hashes(f, *table).unwrap())
+            .map(|h| h & !0xFFFF)
+            .collect();
+        hashes.sort_unstable();
+        read.insert((*table, part.clone()), hashes);
+    }
+    assert_eq!(read.len(), 4);
+    assert_eq!(
+        read[&(Table::Tickets, "month=2026-01".to_string())].len(),
+        3
+    );
+    assert_eq!(s.tagged_by_partition(), read);
+    s.finish(&lake, merged).unwrap();
+    assert_eq!(statuses(&lake).len(), 4);
+}
+
+#[test]
 fn past_the_open_file_limit_a_partition_goes_on_in_a_new_staged_file() {
     let dir = tempfile::tempdir().unwrap();
     let lake = Lake::open(dir.path()).unwrap();
