@@ -1,6 +1,7 @@
 //! The canonical data model (DESIGN.md section 3): the Arrow schema of every lake table, defined
 //! once, the row types that ingest produces, and the normalisation of channels and rating scales.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::{Arc, LazyLock};
@@ -783,7 +784,7 @@ pub trait TableRow: Sized {
     /// The timestamp that picks the month partition (for partitioned tables).
     fn partition_time(&self) -> Micros;
     /// The row's key as one string (the key columns joined by `|`), as findings name it.
-    fn key(&self) -> String;
+    fn key(&self) -> Cow<'_, str>;
     /// The field-level rules this row breaks, judged at `now` (the moment of ingest).
     fn findings(&self, _now: Micros, _out: &mut Vec<RowFinding>) {}
     fn to_batch(rows: &[Self]) -> RecordBatch;
@@ -840,8 +841,8 @@ impl TableRow for Ticket {
     fn partition_time(&self) -> Micros {
         self.opened_at
     }
-    fn key(&self) -> String {
-        self.ticket_id.clone()
+    fn key(&self) -> Cow<'_, str> {
+        Cow::Borrowed(&self.ticket_id)
     }
     fn findings(&self, now: Micros, out: &mut Vec<RowFinding>) {
         for (col, t) in [
@@ -1000,8 +1001,8 @@ impl TableRow for Interaction {
     fn partition_time(&self) -> Micros {
         self.at
     }
-    fn key(&self) -> String {
-        self.interaction_id.clone()
+    fn key(&self) -> Cow<'_, str> {
+        Cow::Borrowed(&self.interaction_id)
     }
     fn findings(&self, now: Micros, out: &mut Vec<RowFinding>) {
         future(now, &[("at", Some(self.at))], out);
@@ -1038,8 +1039,8 @@ impl TableRow for Rating {
     fn partition_time(&self) -> Micros {
         self.rated_at
     }
-    fn key(&self) -> String {
-        self.rating_id.clone()
+    fn key(&self) -> Cow<'_, str> {
+        Cow::Borrowed(&self.rating_id)
     }
     fn findings(&self, now: Micros, out: &mut Vec<RowFinding>) {
         future(now, &[("rated_at", Some(self.rated_at))], out);
@@ -1077,8 +1078,8 @@ impl TableRow for Adoption {
     fn partition_time(&self) -> Micros {
         self.launched_at
     }
-    fn key(&self) -> String {
-        self.adoption_id.clone()
+    fn key(&self) -> Cow<'_, str> {
+        Cow::Borrowed(&self.adoption_id)
     }
     fn to_batch(rows: &[Self]) -> RecordBatch {
         let s = |f: fn(&Adoption) -> Option<&str>| str_col(rows.iter().map(f));
@@ -1104,8 +1105,11 @@ impl TableRow for Survey {
     fn partition_time(&self) -> Micros {
         self.sent_at
     }
-    fn key(&self) -> String {
-        format!("{}|{}|{}", self.requester_id, self.sent_at, self.cohort)
+    fn key(&self) -> Cow<'_, str> {
+        Cow::Owned(format!(
+            "{}|{}|{}",
+            self.requester_id, self.sent_at, self.cohort
+        ))
     }
     fn to_batch(rows: &[Self]) -> RecordBatch {
         let s = |f: fn(&Survey) -> Option<&str>| str_col(rows.iter().map(f));
@@ -1126,8 +1130,8 @@ impl TableRow for Prediction {
     fn partition_time(&self) -> Micros {
         self.predicted_at
     }
-    fn key(&self) -> String {
-        format!("{}|{}", self.ticket_id, self.model_id)
+    fn key(&self) -> Cow<'_, str> {
+        Cow::Owned(format!("{}|{}", self.ticket_id, self.model_id))
     }
     fn to_batch(rows: &[Self]) -> RecordBatch {
         let s = |f: fn(&Prediction) -> &str| str_col(rows.iter().map(|r| Some(f(r))));
@@ -1153,8 +1157,8 @@ impl TableRow for RecordedModel {
     fn partition_time(&self) -> Micros {
         self.predicted_at
     }
-    fn key(&self) -> String {
-        self.model_id.clone()
+    fn key(&self) -> Cow<'_, str> {
+        Cow::Borrowed(&self.model_id)
     }
     fn to_batch(rows: &[Self]) -> RecordBatch {
         let s = |f: fn(&RecordedModel) -> &str| str_col(rows.iter().map(|r| Some(f(r))));

@@ -860,7 +860,7 @@ X,2026-02-01T12:00:00Z,done,a
                 records: 0,
                 counts: BTreeMap::new(),
                 now: 0,
-                opened: HashMap::new(),
+                opened: HashMap::default(),
             };
             let mut e = Events::new(log.clone());
             e.budget = budget;

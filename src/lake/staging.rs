@@ -281,7 +281,7 @@ impl Staging {
         for (column, rule, value) in found {
             self.push_finding(Finding {
                 table: R::TABLE,
-                key: row.key(),
+                key: row.key().into_owned(),
                 source_file: source.to_string(),
                 line,
                 column: column.to_string(),
