@@ -430,9 +430,8 @@ impl<R: Read> Read for QuoteCounter<R> {
 
 /// Skips a UTF-8 byte-order mark at the start of a stream and turns CRLF line ends into LF, so
 /// that line numbers count the same way for files from every system. It works in the caller's
-/// buffer: the input is read where the caller wants it and mended there. (Through buffers of its
-/// own, the file was copied twice more on the parsing thread: with the copy of an outer buffer,
-/// a tenth of the CPU of a 1 M ingest, perf.)
+/// buffer: the input is read where the caller wants it and mended there (through buffers of its
+/// own, every file was copied twice more on the parsing thread).
 struct BomSkipper<R> {
     inner: R,
     started: bool,
