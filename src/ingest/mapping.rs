@@ -486,11 +486,11 @@ impl<'a> Rec<'a> {
         }
     }
 
-    /// The canonical channel and the raw value it came from.
-    pub fn channel(&self, col: Col) -> Result<(Option<Channel>, Option<String>), Fault> {
+    /// The canonical channel and the raw value it came from (borrowed: only tickets keep it).
+    pub fn channel(&self, col: Col) -> Result<(Option<Channel>, Option<Cow<'a, str>>), Fault> {
         Ok(match self.value(col)? {
             None => (None, None),
-            Some((v, _)) => (Some(self.mapping.channel(&v)), Some(v.into_owned())),
+            Some((v, _)) => (Some(self.mapping.channel(&v)), Some(v)),
         })
     }
 }
@@ -552,7 +552,9 @@ pub fn ticket(r: &Rec<'_>) -> Result<Ticket, Fault> {
         service: r.text(Col::Service)?,
         issue_key: r.text(Col::IssueKey)?,
         channel: Some(channel.unwrap_or(Channel::Other)),
-        channel_raw: r.text(Col::ChannelRaw)?.or(channel_raw),
+        channel_raw: r
+            .text(Col::ChannelRaw)?
+            .or_else(|| channel_raw.map(Cow::into_owned)),
         requester_id: r.text(Col::RequesterId)?,
         assignee_id: r.text(Col::AssigneeId)?,
         assignment_group: r.text(Col::AssignmentGroup)?,

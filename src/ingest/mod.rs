@@ -16,7 +16,7 @@ pub mod profiles;
 mod properties;
 pub mod reader;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -29,7 +29,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::hex;
-use crate::lake::{Lake, ManifestEntry, Stageable, Staging};
+use crate::lake::{FastMap, Lake, ManifestEntry, Stageable, Staging};
 use crate::model::{Finding, Micros, Reject, Rule, Table, Ticket};
 use crate::sentiment::lang::ScoredLanguages;
 use reader::{Fault, Format, Header, RawJson, Row};
@@ -180,9 +180,9 @@ pub struct Output {
     /// The moment of ingest: a timestamp after it is a finding.
     now: Micros,
     /// Per ticket (by key hash), the `opened_at` of its first row in this file and whether a
-    /// later row contradicted it; at most [`OPENED_TRACKED`] tickets. Hashed again with a fast
-    /// hasher: with SipHash, this map was a tenth of the CPU of ingesting a tickets file (perf).
-    opened: HashMap<u64, (Micros, bool), foldhash::fast::RandomState>,
+    /// later row contradicted it; at most [`OPENED_TRACKED`] tickets. A fast hasher: with
+    /// SipHash, this check was a tenth of the CPU of ingesting a tickets file (perf).
+    opened: FastMap<u64, (Micros, bool)>,
 }
 
 /// Tickets per file whose opening times are compared across rows (about 100 MB at most).
@@ -439,7 +439,7 @@ fn ingest_file(
         records: 0,
         counts: BTreeMap::new(),
         now: chrono::Utc::now().timestamp_micros(),
-        opened: HashMap::default(),
+        opened: FastMap::default(),
     };
     let input = Input {
         path: path.to_path_buf(),

@@ -19,7 +19,7 @@ pub(crate) fn key_hash(key: &str) -> u64 {
 
 /// Maps of row keys, built once per commit over millions of keys: a fast hasher (SipHash was
 /// 5% of ingest), seeded per process.
-pub(super) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Identity of a row within a partition: its key columns joined into one string.
 pub(super) fn row_keys(batch: &RecordBatch, table: Table) -> Result<Vec<String>> {

@@ -48,7 +48,7 @@ pub use compact::{AUTO_COMPACT_FILES, CleanUp, Compacted, TARGET_FILE_BYTES};
 pub use lock::WriteLock;
 pub use snapshot::{At, Snapshot};
 
-pub(crate) use merge::key_hash;
+pub(crate) use merge::{FastMap, key_hash};
 use parquet::parquet_rows;
 pub use parquet::{DataFile, read_parquet, write_atomic};
 pub use side::{ManifestEntry, Side};
