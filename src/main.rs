@@ -13,6 +13,13 @@ use cli::{Cli, Command, Context};
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// jemalloc's options, read at its start (`_RJEM_MALLOC_CONF` in the environment overrides them).
+/// Freed pages go back to the system from jemalloc's own thread, not from the thread that
+/// frees: returned inline, each `madvise` interrupted the other core to flush its TLB, and an
+/// ingest spent a seventh of its CPU in the kernel (docs/benchmarks.md).
+#[unsafe(export_name = "_rjem_malloc_conf")]
+static MALLOC_CONF: Option<&u8> = Some(&b"background_thread:true\0"[0]);
+
 fn main() -> ExitCode {
     let args = Cli::parse();
     cli::exit(Context::resolve(&args).and_then(|ctx| run(args.command, ctx)))
