@@ -17,7 +17,7 @@ pub(crate) fn key_hash(key: &str) -> u64 {
     foldhash::fast::FixedState::default().hash_one(key)
 }
 
-/// Maps of row keys, built once per commit over millions of keys: a fast hasher (SipHash was
+/// Maps of row keys or their hashes, built over millions of keys: a fast hasher (SipHash was
 /// 5% of ingest), seeded per process.
 pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
