@@ -2,12 +2,14 @@
 """Compares the metric rows two deskpulse builds print for one lake (before and after a change).
 
     python3 benches/compare_metrics.py BEFORE_BIN AFTER_BIN LAKE [METRIC ...]
+    python3 benches/compare_metrics.py BEFORE_BIN AFTER_BIN BEFORE_LAKE:AFTER_LAKE [METRIC ...]
 
 Runs `deskpulse --lake LAKE metrics NAME --format csv` with each binary (default metrics: the
-peer benchmark's set, channel_satisfaction, pair_summary, kpis) and fails unless both print the
-same rows in the same order, text cells equal and numbers equal to 1e-9 relative (floating sums
-may differ in their last digits with the order DataFusion adds partitions in). Prints the
-largest relative difference per metric.
+peer benchmark's set, channel_satisfaction, pair_summary, kpis); given two lakes, each binary
+reads its own (the same files ingested by each, when the builds write different lakes). Fails
+unless both print the same rows in the same order, text cells equal and numbers equal to 1e-9
+relative (floating sums may differ in their last digits with the order DataFusion adds
+partitions in). Prints the largest relative difference per metric.
 """
 import csv
 import io
@@ -45,10 +47,12 @@ def compare(a, b, metric):
 def main():
     if len(sys.argv) < 4:
         sys.exit(__doc__)
-    before, after, lake = sys.argv[1:4]
+    before, after, lakes = sys.argv[1:4]
+    before_lake, _, after_lake = lakes.partition(":")
+    after_lake = after_lake or before_lake
     metrics = sys.argv[4:] or ["channel_satisfaction", "pair_summary", "kpis"]
     for m in metrics:
-        a, b = rows(before, lake, m), rows(after, lake, m)
+        a, b = rows(before, before_lake, m), rows(after, after_lake, m)
         print(f"{m}: {len(a) - 1} rows agree, largest relative difference {compare(a, b, m):.1e}")
 
 

@@ -116,15 +116,16 @@ pub struct Staging {
     /// The spill being written in the background while the next rows are read (one at a time,
     /// so at most two buffers' worth of rows are in memory); it hands back the files it wrote to.
     writing: Option<std::thread::JoinHandle<Result<Vec<Spilled>>>>,
-    /// Per partition of a table, the key hash of each staged row, taken by the spill jobs from
-    /// the batches they write: a commit does not read the staged files back to hash their keys
-    /// (about 0.2 s of mostly one core per file at 1 M tickets). Moved into `tagged` by
-    /// [`Staging::prepare`].
-    hashes: BTreeMap<(Table, String), Vec<u64>>,
+    /// Per staged partition of a table, its index in `tagged`: the order in which the table's
+    /// partitions were first staged.
+    indices: BTreeMap<(Table, String), u64>,
     /// Per table, each staged key as the top 48 bits of its hash and, in the low 16, the index
-    /// of its partition among the table's staged ones ([`Staging::staged_partitions`]); sorted,
-    /// so that a hash in two partitions is two neighbours (8 bytes a key: a hash map of the same
-    /// was 50 bytes a key, 1.7 GB for the 32 M interactions of 10 M tickets).
+    /// of its partition; sorted by [`Staging::prepare`], so that a hash in two partitions is two
+    /// neighbours (8 bytes a key: a hash map of the same was 50 bytes a key, 1.7 GB for the 32 M
+    /// interactions of 10 M tickets). The spill jobs tag the hashes of the batches they write:
+    /// a commit does not read the staged files back to hash their keys (about 0.2 s of mostly
+    /// one core per file at 1 M tickets), nor gathers per-partition lists into one (0.5 s of one
+    /// core at 10 M, faulting in the pages of a fresh 256 MB vector).
     tagged: BTreeMap<Table, Vec<u64>>,
 }
 
@@ -174,11 +175,11 @@ struct StagedKeys {
 type SpillJob = Box<dyn FnOnce() -> Result<Spilled> + Send>;
 
 /// What a spill job hands back: the partition's file if it stays open for the next spill, and
-/// the key hashes of the rows it wrote.
+/// the tagged key hashes of the rows it wrote (see [`Staging::tagged`]).
 #[derive(Default)]
 struct Spilled {
     open: Option<((Table, String), ArrowWriter<File>)>,
-    hashes: Option<((Table, String), Vec<u64>)>,
+    tagged: Option<(Table, Vec<u64>)>,
 }
 
 /// The entries of `tagged` (sorted, see [`Staging::tagged`]) whose 48-bit hash is `h`.
@@ -235,7 +236,7 @@ impl Staging {
             sentiment: None,
             open: BTreeMap::new(),
             writing: None,
-            hashes: BTreeMap::new(),
+            indices: BTreeMap::new(),
             tagged: BTreeMap::new(),
         }
     }
@@ -349,19 +350,19 @@ impl Staging {
             }));
         }
         let tickets = std::mem::take(&mut self.tickets.partitions);
-        self.spill_table(tickets, &mut jobs, &mut slots);
+        self.spill_table(tickets, &mut jobs, &mut slots)?;
         let interactions = std::mem::take(&mut self.interactions.partitions);
-        self.spill_table(interactions, &mut jobs, &mut slots);
+        self.spill_table(interactions, &mut jobs, &mut slots)?;
         let ratings = std::mem::take(&mut self.ratings.partitions);
-        self.spill_table(ratings, &mut jobs, &mut slots);
+        self.spill_table(ratings, &mut jobs, &mut slots)?;
         let adoptions = std::mem::take(&mut self.adoptions.partitions);
-        self.spill_table(adoptions, &mut jobs, &mut slots);
+        self.spill_table(adoptions, &mut jobs, &mut slots)?;
         let surveys = std::mem::take(&mut self.surveys.partitions);
-        self.spill_table(surveys, &mut jobs, &mut slots);
+        self.spill_table(surveys, &mut jobs, &mut slots)?;
         let predictions = std::mem::take(&mut self.predictions.partitions);
-        self.spill_table(predictions, &mut jobs, &mut slots);
+        self.spill_table(predictions, &mut jobs, &mut slots)?;
         let models = std::mem::take(&mut self.models.partitions);
-        self.spill_table(models, &mut jobs, &mut slots);
+        self.spill_table(models, &mut jobs, &mut slots)?;
         self.buffered = 0;
         // The files this spill does not write to stay open only while within the limit.
         if self.open.len() > slots {
@@ -381,7 +382,7 @@ impl Staging {
     }
 
     /// Waits for the background spill, if one is running, and takes back the files it wrote to
-    /// and the key hashes of their rows.
+    /// and the tagged key hashes of their rows.
     fn finish_writing(&mut self) -> Result<()> {
         if let Some(handle) = self.writing.take() {
             let written = handle
@@ -389,8 +390,8 @@ impl Staging {
                 .map_err(|_| anyhow::anyhow!("the staging writer panicked"))??;
             for spilled in written {
                 self.open.extend(spilled.open);
-                if let Some((key, hashes)) = spilled.hashes {
-                    self.hashes.entry(key).or_default().extend(hashes);
+                if let Some((table, tagged)) = spilled.tagged {
+                    self.tagged.entry(table).or_default().extend(tagged);
                 }
             }
         }
@@ -427,12 +428,13 @@ impl Staging {
         partitions: BTreeMap<String, Vec<Vec<R>>>,
         jobs: &mut Vec<SpillJob>,
         slots: &mut usize,
-    ) {
+    ) -> Result<()> {
         for (partition, mut rows) in partitions {
             if rows.iter().all(Vec::is_empty) {
                 continue;
             }
             let key = (R::TABLE, partition);
+            let tag = self.partition_index(&key)?;
             let open = match self.open.remove(&key) {
                 Some(writer) => Ok(writer),
                 None => {
@@ -461,11 +463,14 @@ impl Staging {
                         ArrowWriter::try_new(file, schema.clone(), Some(lake_properties(&schema)))?
                     }
                 };
-                let mut hashes = Vec::with_capacity(rows.iter().map(Vec::len).sum());
+                let mut tagged = Vec::with_capacity(rows.iter().map(Vec::len).sum());
                 for chunk in &rows {
                     let batch = R::to_batch(chunk);
-                    batch_key_hashes(&batch, R::TABLE, &mut hashes)?;
+                    batch_key_hashes(&batch, R::TABLE, &mut tagged)?;
                     writer.write(&batch)?;
+                }
+                for h in &mut tagged {
+                    *h = (*h & !0xFFFF) | tag;
                 }
                 let open = if keep {
                     // The spill's rows end a row group: nothing is held in memory meanwhile.
@@ -477,10 +482,22 @@ impl Staging {
                 };
                 Ok(Spilled {
                     open,
-                    hashes: Some((key, hashes)),
+                    tagged: Some((R::TABLE, tagged)),
                 })
             }));
         }
+        Ok(())
+    }
+
+    /// The index of a staged partition in [`Staging::tagged`], given when first staged.
+    fn partition_index(&mut self, key: &(Table, String)) -> Result<u64> {
+        if let Some(&p) = self.indices.get(key) {
+            return Ok(p);
+        }
+        let p = self.indices.keys().filter(|(t, _)| *t == key.0).count() as u64;
+        anyhow::ensure!(p < NOT_STAGED, "more than 65,535 partitions");
+        self.indices.insert(key.clone(), p);
+        Ok(p)
     }
 
     /// Merges every staged row into the lake, partition by partition, and commits them with the
@@ -500,7 +517,7 @@ impl Staging {
     /// The first half of [`Staging::commit`]: the merge against the newest snapshot, unlocked.
     pub(super) fn prepare(&mut self, lake: &Lake) -> Result<Merged> {
         self.finish_staged_files()?;
-        self.tag_staged_keys()?;
+        self.sort_staged_keys();
         lake.writable()?;
         self.merge(lake, lake.snapshot()?)
     }
@@ -721,11 +738,10 @@ impl Staging {
         Ok(counts)
     }
 
-    /// Each staged partition of `table` and its index in [`Staging::tagged`]: its place among
-    /// the table's staged partitions.
+    /// Each staged partition of `table` and its index in [`Staging::tagged`].
     fn staged_partitions(&self, table: Table) -> BTreeMap<&str, u64> {
-        let parts = self.parts.keys().filter(|(t, _)| *t == table);
-        parts.map(|(_, part)| part.as_str()).zip(0..).collect()
+        let of_table = self.indices.iter().filter(|((t, _), _)| *t == table);
+        of_table.map(|((_, part), p)| (part.as_str(), *p)).collect()
     }
 
     /// Per staged partition, the 48-bit hashes of its keys in [`Staging::tagged`] (low 16 bits
@@ -743,33 +759,12 @@ impl Staging {
         out
     }
 
-    /// Moves the spill jobs' key hashes into [`Staging::tagged`], each partition's freed as it
-    /// goes (the hashes are never held twice), and sorts them.
-    fn tag_staged_keys(&mut self) -> Result<()> {
+    /// Sorts each table's [`Staging::tagged`] key hashes.
+    fn sort_staged_keys(&mut self) {
         use rayon::prelude::*;
-        let tables: BTreeSet<Table> = self.hashes.keys().map(|(t, _)| *t).collect();
-        for table in tables {
-            let staged: BTreeMap<String, u64> = self
-                .staged_partitions(table)
-                .into_iter()
-                .map(|(part, p)| (part.to_string(), p))
-                .collect();
-            anyhow::ensure!(
-                staged.len() < NOT_STAGED as usize,
-                "more than 65,535 partitions"
-            );
-            let of_table = |k: &(Table, String)| k.0 == table;
-            let total = self.hashes.iter().filter(|(k, _)| of_table(k));
-            let total: usize = total.map(|(_, h)| h.len()).sum();
-            let tagged = self.tagged.entry(table).or_default();
-            tagged.reserve(total);
-            for (part, p) in staged {
-                let hashes = self.hashes.remove(&(table, part)).unwrap_or_default();
-                tagged.extend(hashes.into_iter().map(|h| (h & !0xFFFF) | p));
-            }
+        for tagged in self.tagged.values_mut() {
             tagged.par_sort_unstable();
         }
-        Ok(())
     }
 
     /// The keys each partition must lose because the winning version of the same key lies in
@@ -825,7 +820,9 @@ impl Staging {
                     distinct.insert((table, part.to_string()));
                 }
             }
-            for (part, f, is_staged) in &files {
+            // The lake files holding a key staged (by hash) in another partition.
+            let mut marked = vec![false; files.len()];
+            for (i, (part, f, is_staged)) in files.iter().enumerate() {
                 if *is_staged {
                     continue;
                 }
@@ -834,6 +831,7 @@ impl Staging {
                     let h = h >> 16;
                     if same_hash(tagged, h).iter().any(|t| t & 0xFFFF != p) {
                         suspects.insert(h);
+                        marked[i] = true;
                     }
                 }
             }
@@ -843,8 +841,25 @@ impl Staging {
 
             // Pass 2, exact, for the suspects only: the partitions each key is in, and the
             // winning (partition, version); staged files come first, so a tie in the lake loses.
+            // It reads only the files that can hold a suspect: the staged files of the
+            // partitions a suspect's hash is staged in, and the marked lake files (a suspect is
+            // staged in two partitions, or came from a lake key staged in another one, so every
+            // lake key with a suspect's hash was marked). At 10 M tickets the 32 M interactions
+            // have a 48-bit collision or two, and reading every staged file for them took 2 s.
+            let suspect_parts: HashSet<u64> = suspects
+                .iter()
+                .flat_map(|h| same_hash(tagged, *h))
+                .map(|t| t & 0xFFFF)
+                .collect();
             let mut found: HashMap<String, (BTreeSet<String>, String, i64)> = HashMap::new();
-            for (part, f, staged) in &files {
+            for (i, (part, f, staged)) in files.iter().enumerate() {
+                let may_hold = match staged {
+                    true => suspect_parts.contains(&index(part)),
+                    false => marked[i],
+                };
+                if !may_hold {
+                    continue;
+                }
                 for (key, version) in keys_and_versions(f, table)? {
                     if !suspects.contains(&(key_hash(&key) >> 16)) {
                         continue;

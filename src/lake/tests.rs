@@ -234,6 +234,9 @@ fn partitions_by_month_of_the_partition_column() {
 fn a_ticket_that_moves_month_keeps_one_row_the_newest() {
     let parse = |s: &str| crate::timeparse::TimeParser::default().parse(s).unwrap();
     let (jan, feb) = (parse("2026-01-15T00:00:00Z"), parse("2026-02-15T00:00:00Z"));
+    // March holds no moved ticket: the exact pass does not read its files, and its rows merge
+    // as any partition's.
+    let mar = parse("2026-03-15T00:00:00Z");
     let dir = tempfile::tempdir().unwrap();
     let lake = Lake::open(dir.path()).unwrap();
     let where_is = |lake: &Lake| {
@@ -247,13 +250,15 @@ fn a_ticket_that_moves_month_keeps_one_row_the_newest() {
     // Within one batch: the newer version (January's) wins over February's.
     s.push(ticket("T3", jan, 5, "jan-newer")).unwrap();
     s.push(ticket("T3", feb, 3, "feb-older")).unwrap();
+    s.push(ticket("T4", mar, 10, "mar")).unwrap();
     s.commit(&lake).unwrap();
     assert_eq!(
         where_is(&lake),
         [
             "month=2026-01 T1 jan",
             "month=2026-01 T3 jan-newer",
-            "month=2026-02 T2 feb"
+            "month=2026-02 T2 feb",
+            "month=2026-03 T4 mar"
         ]
     );
 
@@ -263,16 +268,20 @@ fn a_ticket_that_moves_month_keeps_one_row_the_newest() {
     s.push(ticket("T1", feb, 20, "moved")).unwrap();
     s.push(ticket("T2", jan, 5, "stale")).unwrap();
     s.push(ticket("T3", feb, 5, "tie")).unwrap();
+    s.push(ticket("T4", mar, 20, "mar-newer")).unwrap();
+    s.push(ticket("T5", mar, 10, "mar")).unwrap();
     s.commit(&lake).unwrap();
     assert_eq!(
         where_is(&lake),
         [
             "month=2026-02 T1 moved",
             "month=2026-02 T2 feb",
-            "month=2026-02 T3 tie"
+            "month=2026-02 T3 tie",
+            "month=2026-03 T4 mar-newer",
+            "month=2026-03 T5 mar"
         ]
     );
-    assert_eq!(lake.row_count(Table::Tickets).unwrap(), 3);
+    assert_eq!(lake.row_count(Table::Tickets).unwrap(), 5);
 }
 
 #[test]
