@@ -76,6 +76,16 @@ impl Table {
         }
     }
 
+    /// The text a row's `lang` and `sentiment` are computed from (an interaction's body, a
+    /// rating's comment); `None` for tables without one.
+    pub fn text_column(self) -> Option<&'static str> {
+        match self {
+            Table::Interactions => Some("body"),
+            Table::Ratings => Some("comment"),
+            _ => None,
+        }
+    }
+
     /// Columns that identify a row: a later row with the same key replaces the earlier one.
     pub fn key_columns(self) -> &'static [&'static str] {
         match self {
@@ -788,13 +798,6 @@ pub trait TableRow: Sized {
     /// The field-level rules this row breaks, judged at `now` (the moment of ingest).
     fn findings(&self, _now: Micros, _out: &mut Vec<RowFinding>) {}
     fn to_batch(rows: &[Self]) -> RecordBatch;
-    /// The text this row's language and sentiment are computed from (an interaction's body, a
-    /// rating's comment); `None` for rows without one.
-    fn text(&self) -> Option<&str> {
-        None
-    }
-    /// Stores the language and sentiment of [`TableRow::text`].
-    fn set_text_scores(&mut self, _lang: Option<String>, _sentiment: Option<f64>) {}
 }
 
 fn batch(table: Table, columns: Vec<ArrayRef>) -> RecordBatch {
@@ -1007,12 +1010,6 @@ impl TableRow for Interaction {
     fn findings(&self, now: Micros, out: &mut Vec<RowFinding>) {
         future(now, &[("at", Some(self.at))], out);
     }
-    fn text(&self) -> Option<&str> {
-        self.body.as_deref()
-    }
-    fn set_text_scores(&mut self, lang: Option<String>, sentiment: Option<f64>) {
-        (self.lang, self.sentiment) = (lang, sentiment);
-    }
     fn to_batch(rows: &[Self]) -> RecordBatch {
         let s = |f: fn(&Interaction) -> Option<&str>| str_col(rows.iter().map(f));
         batch(
@@ -1044,12 +1041,6 @@ impl TableRow for Rating {
     }
     fn findings(&self, now: Micros, out: &mut Vec<RowFinding>) {
         future(now, &[("rated_at", Some(self.rated_at))], out);
-    }
-    fn text(&self) -> Option<&str> {
-        self.comment.as_deref()
-    }
-    fn set_text_scores(&mut self, lang: Option<String>, sentiment: Option<f64>) {
-        (self.lang, self.sentiment) = (lang, sentiment);
     }
     fn to_batch(rows: &[Self]) -> RecordBatch {
         let s = |f: fn(&Rating) -> Option<&str>| str_col(rows.iter().map(f));

@@ -29,7 +29,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::hex;
-use crate::lake::{FastMap, Lake, ManifestEntry, Stageable, Staging};
+use crate::lake::{Batched, FastMap, Lake, ManifestEntry, Stageable, Staging};
 use crate::model::{Finding, Micros, Reject, Rule, Table, Ticket};
 use crate::sentiment::lang::ScoredLanguages;
 use reader::{Fault, Format, Header, RawJson, Row};
@@ -196,13 +196,34 @@ impl Output {
 
     /// Stages one canonical row read at `line`, with the findings of its fields.
     pub fn push<R: Stageable>(&mut self, line: u64, row: R) -> Result<()> {
-        let changed = R::TABLE == Table::Tickets && self.opened_changed(&row, line)?;
+        let changed = R::TABLE == Table::Tickets
+            && self.opened_changed(
+                crate::lake::key_hash(&row.key()),
+                row.partition_time(),
+                line,
+                || row.key().into_owned(),
+            )?;
         let found = self.staging.push_checked(row, &self.file, line, self.now)?;
         let c = self.counts.entry(R::TABLE).or_default();
         c.read += 1;
         c.findings += found + u64::from(changed);
         c.opened_changed += u64::from(changed);
         Ok(())
+    }
+
+    /// Stages rows converted on another thread (see [`Batched`]), as [`Output::push`] stages
+    /// each.
+    pub fn push_batched<R: Stageable>(&mut self, batched: Batched<R>) -> Result<()> {
+        let mut changed = 0;
+        for (i, hash, opened, line) in batched.opened() {
+            changed +=
+                u64::from(self.opened_changed(hash, opened, line, || batched.opened_key(i))?);
+        }
+        let c = self.counts.entry(R::TABLE).or_default();
+        c.read += batched.rows();
+        c.findings += batched.findings() + changed;
+        c.opened_changed += changed;
+        self.staging.push_batched(batched)
     }
 
     /// Counts one event of an event log (see [`event_log`]): read, and folded into its ticket.
@@ -225,10 +246,13 @@ impl Output {
     /// Whether this ticket row is the first to give its ticket another `opened_at` than the
     /// ticket's first row in the file did (then it is recorded as an `opened_at_changed`
     /// finding, once per ticket).
-    fn opened_changed<R: Stageable>(&mut self, row: &R, line: u64) -> Result<bool> {
-        let key = row.key();
-        let hash = crate::lake::key_hash(&key);
-        let opened = row.partition_time();
+    fn opened_changed(
+        &mut self,
+        hash: u64,
+        opened: Micros,
+        line: u64,
+        key: impl FnOnce() -> String,
+    ) -> Result<bool> {
         let full = self.opened.len() >= OPENED_TRACKED;
         let first = match self.opened.get_mut(&hash) {
             Some(e) => e,
@@ -245,7 +269,7 @@ impl Output {
         let earlier = crate::timeparse::format_micros(first.0);
         self.staging.push_finding(Finding {
             table: Table::Tickets,
-            key: key.into_owned(),
+            key: key(),
             source_file: self.file.clone(),
             line,
             column: "opened_at".into(),

@@ -3,6 +3,7 @@ use std::fs::{self, File};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::parquet::arrow::ArrowWriter;
 
 use crate::model::{
@@ -35,51 +36,195 @@ pub(super) const MAX_OPEN_STAGED_FILES: usize = 256;
 /// seventh of the CPU time of an ingest, measured with perf).
 const BUFFER_CHUNK_ROWS: usize = 8192;
 
-/// Rows of one table waiting in memory, per partition (`""` for unpartitioned tables), in chunks.
+/// Rows of one table waiting in memory, per partition (`""` for unpartitioned tables), in
+/// chunks, in the order they were pushed.
 pub struct Buffer<R> {
-    partitions: BTreeMap<String, Vec<Vec<R>>>,
-    /// The UTC day of the last row's partition time and its partition's name: rows come
-    /// roughly in time order, so the name is formatted once per day, not once per row.
-    last_day: Option<(i64, String)>,
+    partitions: BTreeMap<String, Vec<Chunk<R>>>,
+    months: Months,
+}
+
+/// Rows pushed one by one, or a batch converted off the staging thread (see [`Batched`]).
+enum Chunk<R> {
+    Rows(Vec<R>),
+    Batch(RecordBatch),
+}
+
+impl<R> Chunk<R> {
+    fn len(&self) -> usize {
+        match self {
+            Chunk::Rows(rows) => rows.len(),
+            Chunk::Batch(b) => b.num_rows(),
+        }
+    }
 }
 
 impl<R> Default for Buffer<R> {
     fn default() -> Self {
         Buffer {
             partitions: BTreeMap::new(),
-            last_day: None,
+            months: Months::default(),
         }
+    }
+}
+
+/// Names the partition of a row of a partitioned table by its partition time. Rows come
+/// roughly in time order, so a name is formatted once per UTC day, not once per row.
+#[derive(Default)]
+struct Months(Option<(i64, String)>);
+
+impl Months {
+    fn partition<R: TableRow>(&mut self, row: &R) -> &str {
+        if R::TABLE.partition_column().is_none() {
+            return "";
+        }
+        let t = row.partition_time();
+        let day = t.div_euclid(86_400_000_000);
+        if self.0.as_ref().is_none_or(|(d, _)| *d != day) {
+            self.0 = Some((day, format!("month={}", month_of(t))));
+        }
+        &self.0.as_ref().expect("just set").1
     }
 }
 
 impl<R: TableRow> Buffer<R> {
     fn push(&mut self, row: R) {
-        let partition = match R::TABLE.partition_column() {
-            None => "",
-            Some(_) => {
-                let t = row.partition_time();
-                let day = t.div_euclid(86_400_000_000);
-                match &self.last_day {
-                    Some((d, name)) if *d == day => name,
-                    _ => {
-                        let name = format!("month={}", month_of(t));
-                        &self.last_day.insert((day, name)).1
-                    }
-                }
-            }
-        };
+        let partition = self.months.partition(&row);
         let chunks = match self.partitions.get_mut(partition) {
             Some(chunks) => chunks,
             None => self.partitions.entry(partition.to_string()).or_default(),
         };
         match chunks.last_mut() {
-            Some(chunk) if chunk.len() < BUFFER_CHUNK_ROWS => chunk.push(row),
+            Some(Chunk::Rows(chunk)) if chunk.len() < BUFFER_CHUNK_ROWS => chunk.push(row),
             _ => {
                 let mut chunk = Vec::with_capacity(BUFFER_CHUNK_ROWS);
                 chunk.push(row);
-                chunks.push(chunk);
+                chunks.push(Chunk::Rows(chunk));
             }
         }
+    }
+}
+
+/// Rows converted to Arrow batches off the staging thread (by [`Batched::new`], on any thread),
+/// with their findings, ready for [`Staging::push_batched`]: the staging thread then stages a
+/// batch, not each row. Pushed one by one, every row was moved twice more on the staging thread
+/// and its strings freed on another thread than the one that made them (perf: about a twentieth
+/// of a CSV ingest's CPU).
+pub struct Batched<R> {
+    /// The batches, one per partition the rows fall in, each in the rows' order.
+    parts: Vec<(String, RecordBatch)>,
+    findings: Vec<Finding>,
+    /// Per row, in order: its key's hash, its partition time, its line, and where it is in
+    /// `parts` (partition, row); for rows of tables whose rows' opening is tracked (tickets).
+    opened: Vec<(u64, Micros, u64, usize, usize)>,
+    rows: u64,
+    _rows: std::marker::PhantomData<R>,
+}
+
+impl<R: TableRow> Batched<R> {
+    /// `rows` read at `lines` of `source`, judged at `now` (see [`Staging::push_checked`]).
+    pub fn new(rows: Vec<R>, lines: &[u64], source: &str, now: Micros) -> Batched<R> {
+        assert_eq!(rows.len(), lines.len(), "a line per row");
+        let mut findings = Vec::new();
+        let mut opened = Vec::new();
+        let mut months = Months::default();
+        let mut names: Vec<String> = Vec::new();
+        let mut sizes: Vec<usize> = Vec::new();
+        let mut which = Vec::with_capacity(rows.len());
+        for (row, &line) in rows.iter().zip(lines) {
+            row_findings(row, source, line, now, &mut findings);
+            let partition = months.partition(row);
+            let p = match names.iter().rposition(|name| name == partition) {
+                Some(p) => p,
+                None => {
+                    names.push(partition.to_string());
+                    sizes.push(0);
+                    names.len() - 1
+                }
+            };
+            if R::TABLE == Table::Tickets {
+                let hash = key_hash(&row.key());
+                opened.push((hash, row.partition_time(), line, p, sizes[p]));
+            }
+            sizes[p] += 1;
+            which.push(p);
+        }
+        // Rows mostly come in time order, so a piece's rows are mostly of one month: then they
+        // are not moved again.
+        let parts = match names.len() {
+            0 => Vec::new(),
+            1 => vec![(names.remove(0), R::to_batch(&rows))],
+            _ => {
+                let mut split: Vec<Vec<R>> = sizes.iter().map(|n| Vec::with_capacity(*n)).collect();
+                for (row, p) in rows.into_iter().zip(which) {
+                    split[p].push(row);
+                }
+                names
+                    .into_iter()
+                    .zip(split)
+                    .map(|(name, rows)| (name, R::to_batch(&rows)))
+                    .collect()
+            }
+        };
+        Batched {
+            parts,
+            findings,
+            opened,
+            rows: lines.len() as u64,
+            _rows: std::marker::PhantomData,
+        }
+    }
+
+    /// How many rows.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// How many findings the rows had.
+    pub fn findings(&self) -> u64 {
+        self.findings.len() as u64
+    }
+
+    /// Per ticket row, in order: its key's hash, its opening time and its line (empty for
+    /// other tables).
+    pub fn opened(&self) -> impl Iterator<Item = (usize, u64, Micros, u64)> + '_ {
+        self.opened
+            .iter()
+            .enumerate()
+            .map(|(i, &(hash, at, line, ..))| (i, hash, at, line))
+    }
+
+    /// The key of the `i`-th row of [`Batched::opened`].
+    pub fn opened_key(&self, i: usize) -> String {
+        let (.., p, row) = self.opened[i];
+        let column = R::TABLE.key_columns()[0];
+        let keys = self.parts[p]
+            .1
+            .column_by_name(column)
+            .expect("a key column");
+        keys.as_string::<i32>().value(row).to_string()
+    }
+}
+
+/// Adds the findings of `row`'s fields, judged at `now`, to `out`.
+fn row_findings<R: TableRow>(
+    row: &R,
+    source: &str,
+    line: u64,
+    now: Micros,
+    out: &mut Vec<Finding>,
+) {
+    let mut found = Vec::new();
+    row.findings(now, &mut found);
+    for (column, rule, value) in found {
+        out.push(Finding {
+            table: R::TABLE,
+            key: row.key().into_owned(),
+            source_file: source.to_string(),
+            line,
+            column: column.to_string(),
+            rule,
+            value: Some(crate::timeparse::format_micros(value)),
+        });
     }
 }
 
@@ -277,21 +422,33 @@ impl Staging {
         now: Micros,
     ) -> Result<u64> {
         let mut found = Vec::new();
-        row.findings(now, &mut found);
+        row_findings(&row, source, line, now, &mut found);
         let n = found.len() as u64;
-        for (column, rule, value) in found {
-            self.push_finding(Finding {
-                table: R::TABLE,
-                key: row.key().into_owned(),
-                source_file: source.to_string(),
-                line,
-                column: column.to_string(),
-                rule,
-                value: Some(crate::timeparse::format_micros(value)),
-            })?;
+        for finding in found {
+            self.push_finding(finding)?;
         }
         self.push(row)?;
         Ok(n)
+    }
+
+    /// Adds rows converted off this thread, with their findings (see [`Batched`]).
+    pub fn push_batched<R: Stageable>(&mut self, batched: Batched<R>) -> Result<()> {
+        for finding in batched.findings {
+            self.push_finding(finding)?;
+        }
+        for (partition, batch) in batched.parts {
+            let n = batch.num_rows();
+            R::buffer(self)
+                .partitions
+                .entry(partition)
+                .or_default()
+                .push(Chunk::Batch(batch));
+            self.buffered += n;
+        }
+        if self.buffered >= STAGING_ROW_BUDGET {
+            self.spill()?;
+        }
+        Ok(())
     }
 
     /// Adds a row; spills all buffers to disk when the memory budget is reached.
@@ -425,12 +582,12 @@ impl Staging {
     /// staged file, or to a new one; a job keeps its file open if it gets one of `slots`.
     fn spill_table<R: Stageable>(
         &mut self,
-        partitions: BTreeMap<String, Vec<Vec<R>>>,
+        partitions: BTreeMap<String, Vec<Chunk<R>>>,
         jobs: &mut Vec<SpillJob>,
         slots: &mut usize,
     ) -> Result<()> {
-        for (partition, mut rows) in partitions {
-            if rows.iter().all(Vec::is_empty) {
+        for (partition, chunks) in partitions {
+            if chunks.iter().all(|c| c.len() == 0) {
                 continue;
             }
             let key = (R::TABLE, partition);
@@ -449,8 +606,15 @@ impl Staging {
             *slots = slots.saturating_sub(1);
             let sentiment = self.sentiment.clone();
             jobs.push(Box::new(move || {
+                let mut batches: Vec<RecordBatch> = chunks
+                    .into_iter()
+                    .map(|c| match c {
+                        Chunk::Rows(rows) => R::to_batch(&rows),
+                        Chunk::Batch(b) => b,
+                    })
+                    .collect();
                 if let Some(languages) = sentiment {
-                    crate::sentiment::lang::annotate(&mut rows, &languages);
+                    crate::sentiment::lang::annotate(&mut batches, R::TABLE, &languages);
                 }
                 let schema = R::TABLE.schema();
                 let mut writer = match open {
@@ -463,11 +627,10 @@ impl Staging {
                         ArrowWriter::try_new(file, schema.clone(), Some(lake_properties(&schema)))?
                     }
                 };
-                let mut tagged = Vec::with_capacity(rows.iter().map(Vec::len).sum());
-                for chunk in &rows {
-                    let batch = R::to_batch(chunk);
-                    batch_key_hashes(&batch, R::TABLE, &mut tagged)?;
-                    writer.write(&batch)?;
+                let mut tagged = Vec::with_capacity(batches.iter().map(|b| b.num_rows()).sum());
+                for batch in &batches {
+                    batch_key_hashes(batch, R::TABLE, &mut tagged)?;
+                    writer.write(batch)?;
                 }
                 for h in &mut tagged {
                     *h = (*h & !0xFFFF) | tag;

@@ -891,3 +891,113 @@ fn clean_up_leaves_alone_what_a_running_writer_is_writing() {
         0
     );
 }
+
+/// Rows converted to batches off the staging thread land as rows pushed one by one do: in their
+/// months, in push order (a tie between two versions of a key goes to the later), with their
+/// findings, and the opening of each ticket row known with its key.
+#[test]
+fn rows_staged_as_batches_commit_as_rows_pushed_one_by_one() {
+    let parse = |s: &str| crate::timeparse::TimeParser::default().parse(s).unwrap();
+    let (jan, feb) = (parse("2026-01-15T00:00:00Z"), parse("2026-02-15T00:00:00Z"));
+    let future = parse("2099-01-01T00:00:00Z");
+    let now = parse("2026-03-01T00:00:00Z");
+    let rows = vec![
+        ticket("T1", jan, 10, "first"),
+        ticket("T2", feb, 10, "feb"),
+        ticket("T1", jan, 10, "tie-later"),
+        ticket("T3", jan, future, "from-the-future"),
+    ];
+    let batched = Batched::new(rows, &[2, 3, 4, 5], "t.csv", now);
+    assert_eq!((batched.rows(), batched.findings()), (4, 1));
+    let opened: Vec<(u64, Micros, u64)> =
+        batched.opened().map(|(_, h, at, l)| (h, at, l)).collect();
+    assert_eq!(
+        opened,
+        [
+            (key_hash("T1"), jan, 2),
+            (key_hash("T2"), feb, 3),
+            (key_hash("T1"), jan, 4),
+            (key_hash("T3"), jan, 5)
+        ]
+    );
+    let keys: Vec<String> = (0..4).map(|i| batched.opened_key(i)).collect();
+    assert_eq!(keys, ["T1", "T2", "T1", "T3"]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path()).unwrap();
+    let mut s = lake.stage("a").unwrap();
+    // A row pushed before the batch and one after: the batch's tie wins over the first, the
+    // row pushed after wins over the batch's.
+    s.push(ticket("T2", feb, 10, "before")).unwrap();
+    s.push_batched(batched).unwrap();
+    s.push(ticket("T3", jan, future, "after")).unwrap();
+    s.commit(&lake).unwrap();
+    let stored: Vec<String> = located_statuses(&lake)
+        .into_iter()
+        .map(|(m, id, st)| format!("{m} {id} {st}"))
+        .collect();
+    assert_eq!(
+        stored,
+        [
+            "month=2026-01 T1 tie-later",
+            "month=2026-01 T3 after",
+            "month=2026-02 T2 feb"
+        ]
+    );
+    assert_eq!(lake.finding_count().unwrap(), 1);
+    let findings = lake.side_files("_findings").unwrap()[0].read(None).unwrap();
+    let key = findings[0]
+        .column_by_name("key")
+        .unwrap()
+        .as_string::<i32>();
+    let line = findings[0].column_by_name("line").unwrap();
+    let line = line.as_primitive::<datafusion::arrow::datatypes::UInt64Type>();
+    assert_eq!((key.value(0), line.value(0)), ("T3", 5));
+}
+
+/// Annotated in batches, a text gets its language and score; a row without text keeps what it
+/// had (a stream's row may carry its own).
+#[test]
+fn batches_are_annotated_and_rows_without_text_keep_their_language() {
+    let mut silent = interaction("silent", 1, Some("de"));
+    silent.body = None;
+    silent.sentiment = Some(0.5);
+    let mut batches = vec![
+        Interaction::to_batch(&[interaction("a", 1, None), silent]),
+        Interaction::to_batch(&[interaction("b", 2, None)]),
+    ];
+    let languages = crate::sentiment::lang::ScoredLanguages::default();
+    crate::sentiment::lang::annotate(&mut batches, Table::Interactions, &languages);
+    let got: Vec<(String, Option<String>, Option<f64>)> = batches
+        .iter()
+        .flat_map(|b| {
+            let ids = b
+                .column_by_name("interaction_id")
+                .unwrap()
+                .as_string::<i32>();
+            let lang = b.column_by_name("lang").unwrap().as_string::<i32>();
+            let score = b
+                .column_by_name("sentiment")
+                .unwrap()
+                .as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+            (0..b.num_rows())
+                .map(|i| {
+                    (
+                        ids.value(i).to_string(),
+                        lang.is_valid(i).then(|| lang.value(i).to_string()),
+                        score.is_valid(i).then(|| score.value(i)),
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let hello = crate::sentiment::compound("hello");
+    assert_eq!(
+        got,
+        [
+            ("a".into(), Some("en".into()), Some(hello)),
+            ("silent".into(), Some("de".into()), Some(0.5)),
+            ("b".into(), Some("en".into()), Some(hello)),
+        ]
+    );
+}

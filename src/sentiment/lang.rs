@@ -21,9 +21,14 @@
 //! alone, without this preference.
 
 use std::str::FromStr;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
+
+use datafusion::arrow::array::{Array, AsArray, Float64Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::Float64Type;
 
 use lingua::{IsoCode639_1, Language, LanguageDetector, LanguageDetectorBuilder};
+
+use crate::model::Table;
 
 /// How likely, relative to the most likely language, a scored language must be for a text to be
 /// read as written in it.
@@ -136,47 +141,82 @@ impl ScoredLanguages {
     }
 }
 
-/// Sets the language and sentiment of every row's text: the language always, VADER's compound
-/// only for `languages`. Each distinct text is looked at once (agent macros, bot messages and
-/// templated requests repeat), on every core. The rows come in chunks (see `lake::staging`).
-pub fn annotate<R: crate::model::TableRow + Send>(
-    rows: &mut [Vec<R>],
-    languages: &ScoredLanguages,
-) {
+/// Sets the language and sentiment of every row's text in `batches` (rows of `table`, whose
+/// text column is [`Table::text_column`]): the language always, VADER's compound only for
+/// `languages`. A row without text keeps the values it has. Each distinct text is looked at once
+/// (agent macros, bot messages and templated requests repeat), on every core.
+pub fn annotate(batches: &mut [RecordBatch], table: Table, languages: &ScoredLanguages) {
     use rayon::prelude::*;
-    let (uniq, which) = {
-        let mut index: std::collections::HashMap<&str, usize, foldhash::fast::RandomState> =
-            Default::default();
-        let mut uniq: Vec<&str> = Vec::new();
-        let which: Vec<Option<usize>> = rows
-            .iter()
-            .flatten()
-            .map(|r| {
-                r.text().map(|t| {
-                    *index.entry(t).or_insert_with(|| {
-                        uniq.push(t);
-                        uniq.len() - 1
+    let Some(text) = table.text_column() else {
+        return;
+    };
+    let texts: Vec<&StringArray> = batches
+        .iter()
+        .map(|b| {
+            b.column_by_name(text)
+                .and_then(|c| c.as_string_opt::<i32>())
+        })
+        .collect::<Option<_>>()
+        .expect("a text column of strings");
+    let mut index: std::collections::HashMap<&str, usize, foldhash::fast::RandomState> =
+        Default::default();
+    let mut uniq: Vec<&str> = Vec::new();
+    let which: Vec<Vec<Option<usize>>> = texts
+        .iter()
+        .map(|column| {
+            column
+                .iter()
+                .map(|t| {
+                    t.map(|t| {
+                        *index.entry(t).or_insert_with(|| {
+                            uniq.push(t);
+                            uniq.len() - 1
+                        })
                     })
                 })
+                .collect()
+        })
+        .collect();
+    let scored: Vec<(Option<String>, Option<f64>)> = uniq
+        .par_iter()
+        .map(|t| {
+            let lang = classify(t, languages);
+            let score = languages
+                .scores(lang.as_deref())
+                .then(|| super::compound(t));
+            (lang, score)
+        })
+        .collect();
+    for (batch, which) in batches.iter_mut().zip(which) {
+        let schema = batch.schema();
+        let (l, s) = (
+            schema.index_of("lang").expect("a lang column"),
+            schema.index_of("sentiment").expect("a sentiment column"),
+        );
+        let (old_lang, old_score) = (
+            batch.column(l).as_string::<i32>(),
+            batch.column(s).as_primitive::<Float64Type>(),
+        );
+        let lang: StringArray = which
+            .iter()
+            .enumerate()
+            .map(|(i, w)| match w {
+                Some(w) => scored[*w].0.as_deref(),
+                None => old_lang.is_valid(i).then(|| old_lang.value(i)),
             })
             .collect();
-        let scored: Vec<(Option<String>, Option<f64>)> = uniq
-            .par_iter()
-            .map(|t| {
-                let lang = classify(t, languages);
-                let score = languages
-                    .scores(lang.as_deref())
-                    .then(|| super::compound(t));
-                (lang, score)
+        let score: Float64Array = which
+            .iter()
+            .enumerate()
+            .map(|(i, w)| match w {
+                Some(w) => scored[*w].1,
+                None => old_score.is_valid(i).then(|| old_score.value(i)),
             })
             .collect();
-        (scored, which)
-    };
-    for (r, w) in rows.iter_mut().flatten().zip(which) {
-        if let Some(i) = w {
-            let (lang, score) = &uniq[i];
-            r.set_text_scores(lang.clone(), *score);
-        }
+        let mut columns = batch.columns().to_vec();
+        columns[l] = Arc::new(lang);
+        columns[s] = Arc::new(score);
+        *batch = RecordBatch::try_new(schema, columns).expect("the same schema");
     }
 }
 

@@ -13,7 +13,7 @@ use crate::ingest::event_log::Events;
 use crate::ingest::mapping::{self, Mapping, Rec};
 use crate::ingest::reader::{self, Fault, Format, Header, Row};
 use crate::ingest::{IngestOptions, Input, Output, Profile, for_each_record};
-use crate::lake::Stageable;
+use crate::lake::{Batched, Stageable};
 use crate::model::{Scale, Table};
 
 pub struct Generic {
@@ -79,18 +79,20 @@ impl Profile for Generic {
                 // Each row an event: folded into one ticket per key once all are read.
                 Some(log) => {
                     let events = std::cell::RefCell::new(Events::new(log.clone()));
-                    self.read_as(input, out, mapping::ticket, |out, line, event| {
-                        events.borrow_mut().push(line, event, out)
-                    })?;
+                    let push =
+                        |out: &mut Output, line, event| events.borrow_mut().push(line, event, out);
+                    self.read_as(input, out, mapping::ticket, Push::Each(&push))?;
                     events.into_inner().finish(out)
                 }
-                None => self.read_as(input, out, mapping::ticket, stage),
+                None => self.read_as(input, out, mapping::ticket, Push::Stage),
             },
-            Table::Interactions => self.read_as(input, out, mapping::interaction, stage),
-            Table::Ratings => self.read_as(input, out, |r| mapping::rating(r, Scale::Five), stage),
-            Table::Adoptions => self.read_as(input, out, mapping::adoption, stage),
-            Table::Surveys => self.read_as(input, out, mapping::survey, stage),
-            Table::Predictions => self.read_as(input, out, mapping::prediction, stage),
+            Table::Interactions => self.read_as(input, out, mapping::interaction, Push::Stage),
+            Table::Ratings => {
+                self.read_as(input, out, |r| mapping::rating(r, Scale::Five), Push::Stage)
+            }
+            Table::Adoptions => self.read_as(input, out, mapping::adoption, Push::Stage),
+            Table::Surveys => self.read_as(input, out, mapping::survey, Push::Stage),
+            Table::Predictions => self.read_as(input, out, mapping::prediction, Push::Stage),
             Table::Models => {
                 bail!("models are written by `deskpulse predict --record`, not ingested")
             }
@@ -98,14 +100,31 @@ impl Profile for Generic {
     }
 }
 
-/// Stages a row as read.
-fn stage<R: Stageable>(out: &mut Output, line: u64, row: R) -> Result<()> {
-    out.push(line, row)
+/// Where the rows read go.
+enum Push<'p, R> {
+    /// Into the lake.
+    Stage,
+    /// To a function, one by one, with their lines.
+    Each(&'p dyn Fn(&mut Output, u64, R) -> Result<()>),
 }
 
 /// CSV records converted per chunk on all cores (each record is one row, independent of the
-/// others); the rows are then staged in file order.
+/// others), in pieces of [`CSV_PIECE`]; the pieces are then staged in file order.
 const CSV_CHUNK: usize = 4096;
+const CSV_PIECE: usize = 2048;
+
+/// A piece of a chunk of CSV records, converted: its rows (as Arrow batches when staged), and
+/// the line, fault and raw text of each record that is not a row.
+struct Piece<R> {
+    records: u64,
+    rows: Converted<R>,
+    bad: Vec<(u64, Fault, String)>,
+}
+
+enum Converted<R> {
+    Rows(Vec<(u64, R)>),
+    Batched(Batched<R>),
+}
 
 impl Generic {
     /// Reads every record as a row of `R` (`convert`), handing each row to `push` with its line
@@ -115,7 +134,7 @@ impl Generic {
         input: Input,
         out: &mut Output,
         convert: impl Fn(&Rec<'_>) -> Result<R, Fault> + Sync,
-        push: impl Fn(&mut Output, u64, R) -> Result<()>,
+        push: Push<'_, R>,
     ) -> Result<()> {
         let (m, table) = (&self.mapping, self.table);
         let check = |header: &Header| {
@@ -125,6 +144,10 @@ impl Generic {
                 None => Ok(()),
             }
         };
+        let push_one = |out: &mut Output, line, r| match push {
+            Push::Stage => out.push(line, r),
+            Push::Each(f) => f(out, line, r),
+        };
         if input.format != Format::Csv {
             return for_each_record(
                 input,
@@ -133,21 +156,30 @@ impl Generic {
                 |_| true,
                 |_| table,
                 |row, _, out| match convert(&m.rec(row, table)) {
-                    Ok(r) => push(out, row.line(), r),
+                    Ok(r) => push_one(out, row.line(), r),
                     Err(f) => out.reject(table, row.line(), f, row.raw()),
                 },
             );
         }
-        let stage = |out: &mut Output, rows: Vec<Converted<R>>| {
-            for r in rows {
-                out.record();
-                match r {
-                    Ok((line, r)) => push(out, line, r)?,
-                    Err((line, fault, raw)) => out.reject(table, line, fault, raw)?,
+        let stage = |out: &mut Output, pieces: Vec<Piece<R>>| {
+            for piece in pieces {
+                out.records += piece.records;
+                for (line, fault, raw) in piece.bad {
+                    out.reject(table, line, fault, raw)?;
+                }
+                match piece.rows {
+                    Converted::Batched(b) => out.push_batched(b)?,
+                    Converted::Rows(rows) => {
+                        for (line, r) in rows {
+                            push_one(out, line, r)?;
+                        }
+                    }
                 }
             }
             anyhow::Ok(())
         };
+        let staged = matches!(push, Push::Stage);
+        let (file, now) = (out.file.clone(), out.now);
         // A chunk's rows are staged (on this thread, in file order) while the next chunk is
         // converted on the pool: one after the other, the pool sat idle while this thread
         // staged.
@@ -159,12 +191,36 @@ impl Generic {
             rayon::in_place_scope(|s| {
                 s.spawn(|_| {
                     next = chunk
-                        .par_iter()
-                        .map(|record| {
-                            let row = record.row(header)?;
-                            convert(&plan.rec(&row))
-                                .map(|r| (row.line(), r))
-                                .map_err(|f| (row.line(), f, row.raw()))
+                        .par_chunks(CSV_PIECE)
+                        .map(|records| {
+                            let mut rows = Vec::with_capacity(records.len());
+                            let mut lines = Vec::with_capacity(records.len());
+                            let mut bad = Vec::new();
+                            for record in records {
+                                let row = match record.row(header) {
+                                    Ok(row) => row,
+                                    Err(e) => {
+                                        bad.push(e);
+                                        continue;
+                                    }
+                                };
+                                match convert(&plan.rec(&row)) {
+                                    Ok(r) => {
+                                        rows.push(r);
+                                        lines.push(row.line());
+                                    }
+                                    Err(f) => bad.push((row.line(), f, row.raw())),
+                                }
+                            }
+                            let rows = match staged {
+                                true => Converted::Batched(Batched::new(rows, &lines, &file, now)),
+                                false => Converted::Rows(lines.into_iter().zip(rows).collect()),
+                            };
+                            Piece {
+                                records: records.len() as u64,
+                                rows,
+                                bad,
+                            }
                         })
                         .collect();
                 });
@@ -177,9 +233,6 @@ impl Generic {
         stage(out, converted)
     }
 }
-
-/// A CSV record converted: its line and row, or its line, fault and raw text.
-type Converted<R> = Result<(u64, R), (u64, Fault, String)>;
 
 #[cfg(test)]
 mod tests;
