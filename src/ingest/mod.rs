@@ -189,9 +189,9 @@ pub struct Output {
 const OPENED_TRACKED: usize = 4_000_000;
 
 impl Output {
-    /// Counts one input record.
-    pub fn record(&mut self) {
-        self.records += 1;
+    /// Counts `n` input records.
+    pub fn records(&mut self, n: u64) {
+        self.records += n;
     }
 
     /// Stages one canonical row read at `line`, with the findings of its fields.
@@ -215,9 +215,9 @@ impl Output {
     /// each.
     pub fn push_batched<R: Stageable>(&mut self, batched: Batched<R>) -> Result<()> {
         let mut changed = 0;
-        for (i, hash, opened, line) in batched.opened() {
+        for o in batched.opened() {
             changed +=
-                u64::from(self.opened_changed(hash, opened, line, || batched.opened_key(i))?);
+                u64::from(self.opened_changed(o.hash, o.at, o.line, || batched.opened_key(o))?);
         }
         let c = self.counts.entry(R::TABLE).or_default();
         c.read += batched.rows();
@@ -796,7 +796,7 @@ fn counted(
     mut each: impl FnMut(&dyn Row, Option<&str>, &mut Output) -> Result<()>,
 ) -> Result<()> {
     read_records(input, check_header, accept, pages, |item| {
-        out.record();
+        out.records(1);
         match item {
             Item::Row(row, key) => each(row, key, out),
             Item::Bad {

@@ -52,7 +52,7 @@ pub(crate) use merge::{FastMap, key_hash};
 use parquet::parquet_rows;
 pub use parquet::{DataFile, read_parquet, write_atomic};
 pub use side::{ManifestEntry, Side};
-pub use staging::{Batched, Buffer, Stageable, Staging};
+pub use staging::{Batched, Buffer, Opened, Stageable, Staging};
 pub use store::Store;
 
 /// A lake, read at one snapshot ([`At::Latest`] unless asked otherwise).

@@ -50,9 +50,10 @@ pub(super) fn lake_properties(schema: &Schema) -> WriterProperties {
         if distinct {
             props = props.set_column_dictionary_enabled(ColumnPath::from(f.name().as_str()), false);
         }
-        // Nothing prunes by the range of a free text, and comparing every text for a page's
-        // minimum and maximum was about 2% of an ingest's CPU (perf).
-        if FREE_TEXTS.contains(&f.name().as_str()) {
+        // Nothing prunes by the range of a free text or a label, and comparing every value for
+        // a page's minimum and maximum was about 2% of an ingest's CPU for the texts (perf) and
+        // 3% of its instructions for the labels (callgrind, docs/benchmarks.md).
+        if FREE_TEXTS.contains(&f.name().as_str()) || LABELS.contains(&f.name().as_str()) {
             props = props
                 .set_column_statistics_enabled(f.name().as_str().into(), EnabledStatistics::None);
         }
@@ -74,6 +75,28 @@ const UNIQUE_COLUMNS: &[&str] = &[
 
 /// Columns of free text (bodies, comments): distinct values too.
 const FREE_TEXTS: &[&str] = &["body", "comment"];
+
+/// Columns of a few values each (dictionary-encoded), which every row group holds nearly all
+/// of: their range never prunes one, so they are written without statistics. Ids and times
+/// keep theirs: the engine's passes skip files and pages by the range of `ticket_id`, and a
+/// lookup by id or time can too.
+const LABELS: &[&str] = &[
+    "source",
+    "status",
+    "priority_raw",
+    "category",
+    "subcategory",
+    "service",
+    "channel",
+    "channel_raw",
+    "assignment_group",
+    "tier",
+    "resolution_path",
+    "actor_role",
+    "lang",
+    "score_raw",
+    "scale",
+];
 
 /// Staged files live for one ingest: written fast (no compression, no dictionaries), read once.
 pub(super) fn staging_properties() -> WriterProperties {

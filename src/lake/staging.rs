@@ -113,11 +113,22 @@ pub struct Batched<R> {
     /// The batches, one per partition the rows fall in, each in the rows' order.
     parts: Vec<(String, RecordBatch)>,
     findings: Vec<Finding>,
-    /// Per row, in order: its key's hash, its partition time, its line, and where it is in
-    /// `parts` (partition, row); for rows of tables whose rows' opening is tracked (tickets).
-    opened: Vec<(u64, Micros, u64, usize, usize)>,
-    rows: u64,
+    /// Per row, in order, for rows of tables whose rows' opening is tracked (tickets).
+    opened: Vec<Opened>,
     _rows: std::marker::PhantomData<R>,
+}
+
+/// A ticket row of a [`Batched`]: what [`crate::ingest::Output`] compares across rows.
+#[derive(Debug, Clone, Copy)]
+pub struct Opened {
+    /// Its key's hash.
+    pub hash: u64,
+    /// Its partition time (its opening).
+    pub at: Micros,
+    pub line: u64,
+    /// Where it is: the index of its batch in `parts`, and its row there.
+    part: usize,
+    row: usize,
 }
 
 impl<R: TableRow> Batched<R> {
@@ -143,7 +154,13 @@ impl<R: TableRow> Batched<R> {
             };
             if R::TABLE == Table::Tickets {
                 let hash = key_hash(&row.key());
-                opened.push((hash, row.partition_time(), line, p, sizes[p]));
+                opened.push(Opened {
+                    hash,
+                    at: row.partition_time(),
+                    line,
+                    part: p,
+                    row: sizes[p],
+                });
             }
             sizes[p] += 1;
             which.push(p);
@@ -169,14 +186,13 @@ impl<R: TableRow> Batched<R> {
             parts,
             findings,
             opened,
-            rows: lines.len() as u64,
             _rows: std::marker::PhantomData,
         }
     }
 
     /// How many rows.
     pub fn rows(&self) -> u64 {
-        self.rows
+        self.parts.iter().map(|(_, b)| b.num_rows() as u64).sum()
     }
 
     /// How many findings the rows had.
@@ -184,24 +200,19 @@ impl<R: TableRow> Batched<R> {
         self.findings.len() as u64
     }
 
-    /// Per ticket row, in order: its key's hash, its opening time and its line (empty for
-    /// other tables).
-    pub fn opened(&self) -> impl Iterator<Item = (usize, u64, Micros, u64)> + '_ {
-        self.opened
-            .iter()
-            .enumerate()
-            .map(|(i, &(hash, at, line, ..))| (i, hash, at, line))
+    /// Per ticket row, in order (empty for other tables).
+    pub fn opened(&self) -> impl Iterator<Item = Opened> + '_ {
+        self.opened.iter().copied()
     }
 
-    /// The key of the `i`-th row of [`Batched::opened`].
-    pub fn opened_key(&self, i: usize) -> String {
-        let (.., p, row) = self.opened[i];
+    /// The key of a row of [`Batched::opened`].
+    pub fn opened_key(&self, o: Opened) -> String {
         let column = R::TABLE.key_columns()[0];
-        let keys = self.parts[p]
+        let keys = self.parts[o.part]
             .1
             .column_by_name(column)
             .expect("a key column");
-        keys.as_string::<i32>().value(row).to_string()
+        keys.as_string::<i32>().value(o.row).to_string()
     }
 }
 

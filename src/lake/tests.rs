@@ -464,7 +464,8 @@ fn staged_files_become_data_files_unless_a_row_is_superseded_or_replaced() {
     assert!(!dir.path().join("_staging/a").exists());
     assert_eq!(lake.row_count(Table::Tickets).unwrap(), 5);
     // Adopted and merged files alike are in the lake's codec, Snappy, with dictionaries for
-    // the columns whose values repeat, not for keys or instants.
+    // the columns whose values repeat, not for keys or instants; with statistics for ids and
+    // instants (the passes prune by `ticket_id`), not for labels.
     use datafusion::parquet::basic::Compression;
     use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
     for f in lake.files(Table::Tickets).unwrap() {
@@ -474,9 +475,12 @@ fn staged_files_become_data_files_unless_a_row_is_superseded_or_replaced() {
             for column in group.columns() {
                 assert_eq!(column.compression(), Compression::SNAPPY, "{}", f.rel());
                 let dictionary = column.dictionary_page_offset().is_some();
+                let range = column
+                    .statistics()
+                    .is_some_and(|s| s.min_bytes_opt().is_some());
                 match column.column_path().string().as_str() {
-                    "ticket_id" | "opened_at" | "updated_at" => assert!(!dictionary),
-                    "status" => assert!(dictionary),
+                    "ticket_id" | "opened_at" | "updated_at" => assert!(!dictionary && range),
+                    "status" | "channel" => assert!(dictionary && !range),
                     _ => {}
                 }
             }
@@ -910,7 +914,7 @@ fn rows_staged_as_batches_commit_as_rows_pushed_one_by_one() {
     let batched = Batched::new(rows, &[2, 3, 4, 5], "t.csv", now);
     assert_eq!((batched.rows(), batched.findings()), (4, 1));
     let opened: Vec<(u64, Micros, u64)> =
-        batched.opened().map(|(_, h, at, l)| (h, at, l)).collect();
+        batched.opened().map(|o| (o.hash, o.at, o.line)).collect();
     assert_eq!(
         opened,
         [
@@ -920,7 +924,7 @@ fn rows_staged_as_batches_commit_as_rows_pushed_one_by_one() {
             (key_hash("T3"), jan, 5)
         ]
     );
-    let keys: Vec<String> = (0..4).map(|i| batched.opened_key(i)).collect();
+    let keys: Vec<String> = batched.opened().map(|o| batched.opened_key(o)).collect();
     assert_eq!(keys, ["T1", "T2", "T1", "T3"]);
 
     let dir = tempfile::tempdir().unwrap();

@@ -163,7 +163,7 @@ impl Generic {
         }
         let stage = |out: &mut Output, pieces: Vec<Piece<R>>| {
             for piece in pieces {
-                out.records += piece.records;
+                out.records(piece.records);
                 for (line, fault, raw) in piece.bad {
                     out.reject(table, line, fault, raw)?;
                 }
