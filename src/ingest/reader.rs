@@ -217,6 +217,7 @@ pub fn read_csv<R: Read + Send>(
 ) -> anyhow::Result<Result<(), String>> {
     read_csv_chunks(input, check_header, 1024, |header, chunk| {
         chunk
+            .records()
             .iter()
             .try_for_each(|record| match record.row(header) {
                 Ok(row) => each(Ok(&row)),
@@ -268,15 +269,35 @@ impl CsvRecord {
     }
 }
 
+/// A chunk of parsed CSV records in file order, owned, so that it can be converted on another
+/// thread while the next chunks are read; its buffers go back to the reading thread when it is
+/// dropped, to parse later records into.
+pub struct CsvChunk {
+    records: Vec<CsvRecord>,
+    filled: usize,
+    recycle: mpsc::Sender<Vec<CsvRecord>>,
+}
+
+impl CsvChunk {
+    pub fn records(&self) -> &[CsvRecord] {
+        &self.records[..self.filled]
+    }
+}
+
+impl Drop for CsvChunk {
+    fn drop(&mut self) {
+        let _ = self.recycle.send(std::mem::take(&mut self.records));
+    }
+}
+
 /// [`read_csv`] in chunks of up to `chunk` records (in file order), so that a caller can convert
-/// a chunk's records on all cores. Records are parsed on a thread of their own, one chunk ahead
-/// of `each_chunk` (parsing is sequential, and was a core left idle half the time); two chunks'
-/// buffers go back and forth, reused.
+/// chunks on all cores. Records are parsed on a thread of their own, one chunk ahead of
+/// `each_chunk` (parsing is sequential, and was a core left idle half the time).
 pub fn read_csv_chunks<R: Read + Send>(
     input: R,
     check_header: impl FnOnce(&Header) -> Result<(), String>,
     chunk: usize,
-    mut each_chunk: impl FnMut(&Header, &[CsvRecord]) -> anyhow::Result<()>,
+    mut each_chunk: impl FnMut(&Arc<Header>, CsvChunk) -> anyhow::Result<()>,
 ) -> anyhow::Result<Result<(), String>> {
     let seen = Arc::new(Seen::default());
     let mut reader = csv::ReaderBuilder::new()
@@ -303,7 +324,7 @@ pub fn read_csv_chunks<R: Read + Send>(
         })
         .collect::<Result<Vec<_>, _>>();
     let header = match names {
-        Ok(n) => Header::new(n),
+        Ok(n) => Arc::new(Header::new(n)),
         Err(e) => return Ok(Err(e)),
     };
     if let Err(e) = check_header(&header) {
@@ -311,26 +332,27 @@ pub fn read_csv_chunks<R: Read + Send>(
     }
     let width = header.len();
     std::thread::scope(|scope| {
-        let (full, filled_chunks) = mpsc::sync_channel::<(Vec<CsvRecord>, usize)>(1);
-        let (empty, empty_chunks) = mpsc::channel::<Vec<CsvRecord>>();
-        empty.send(Vec::new()).expect("the receiver is here");
+        let (full, filled_chunks) = mpsc::sync_channel::<CsvChunk>(1);
+        let (recycle, recycled) = mpsc::channel::<Vec<CsvRecord>>();
         // Stops when the input ends or when this thread hangs up (an error in `each_chunk`).
+        // Takes back a chunk's buffers when one has come back, else starts new ones: how many
+        // are in use is bounded by how many chunks the caller holds.
         scope.spawn(move || {
-            let mut records = Vec::new();
             loop {
+                let mut records = recycled.try_recv().unwrap_or_default();
                 let (filled, end) = read_chunk(&mut reader, &seen, &mut records, chunk, width);
-                if filled > 0 && full.send((records, filled)).is_err() {
+                let chunk = CsvChunk {
+                    records,
+                    filled,
+                    recycle: recycle.clone(),
+                };
+                if (filled > 0 && full.send(chunk).is_err()) || end {
                     return;
-                }
-                match empty_chunks.recv() {
-                    Ok(r) if !end => records = r,
-                    _ => return,
                 }
             }
         });
-        for (records, filled) in filled_chunks {
-            each_chunk(&header, &records[..filled])?;
-            let _ = empty.send(records);
+        for chunk in filled_chunks {
+            each_chunk(&header, chunk)?;
         }
         Ok(Ok(()))
     })
@@ -915,7 +937,7 @@ mod tests {
             |_| Ok(()),
             chunk,
             |header, records| {
-                let rows = records.iter().map(|rec| match rec.row(header) {
+                let rows = records.records().iter().map(|rec| match rec.row(header) {
                     Ok(row) => (
                         row.line,
                         String::from_utf8_lossy(&row.bytes()[0]).into_owned(),
@@ -967,7 +989,7 @@ mod tests {
             |_| Ok(()),
             100,
             |_, records| {
-                seen += records.len();
+                seen += records.records().len();
                 anyhow::ensure!(seen < 300, "stop here");
                 Ok(())
             },

@@ -323,7 +323,7 @@ fn a_mapping_file_loads_another_tools_export() {
 
 #[test]
 fn a_csv_of_several_chunks_keeps_file_order_lines_and_ties() {
-    // 10,000 records: three chunks converted in parallel. Every thousandth lacks opened_at;
+    // 10,000 records: five chunks, converted on the pool up to four at once. Every thousandth lacks opened_at;
     // ticket DUP appears in the first, second and third chunk with the same update time, so
     // only file order decides which version stays (the last).
     let dir = tempfile::tempdir().unwrap();
@@ -549,4 +549,31 @@ fn an_input_is_known_by_its_blake3_hash_and_by_the_sha256_recorded_before_blake3
         before.commit(&old).unwrap();
         assert_eq!(again(&old)[0].skipped, path == &file, "{}", path.display());
     }
+}
+
+#[test]
+fn chunks_converted_out_of_order_are_staged_in_file_order() {
+    let mut order = super::InOrder::new();
+    let (done, finished) = std::sync::mpsc::channel();
+    let sent: Vec<usize> = (0..4).map(|_| order.sent()).collect();
+    assert_eq!((sent, order.in_flight()), (vec![0, 1, 2, 3], 4));
+    let mut staged = Vec::new();
+    for seq in [2, 0, 3, 1] {
+        done.send((seq, Ok(seq * 10))).unwrap();
+        order
+            .wait(&finished, |c| {
+                staged.push(c);
+                Ok(())
+            })
+            .unwrap();
+        let expect: &[usize] = match seq {
+            2 => &[],
+            0 => &[0],
+            3 => &[0],
+            _ => &[0, 10, 20, 30],
+        };
+        assert_eq!(staged, expect, "after chunk {seq}");
+    }
+    assert_eq!(order.in_flight(), 0);
+    assert_eq!(order.sent(), 4);
 }
