@@ -341,12 +341,12 @@ pub fn read_csv_chunks<R: Read + Send>(
             loop {
                 let mut records = recycled.try_recv().unwrap_or_default();
                 let (filled, end) = read_chunk(&mut reader, &seen, &mut records, chunk, width);
-                let chunk = CsvChunk {
+                let parsed = CsvChunk {
                     records,
                     filled,
                     recycle: recycle.clone(),
                 };
-                if (filled > 0 && full.send(chunk).is_err()) || end {
+                if (filled > 0 && full.send(parsed).is_err()) || end {
                     return;
                 }
             }

@@ -113,7 +113,7 @@ const CSV_IN_FLIGHT: usize = 4;
 
 /// A chunk of CSV records, converted: its rows (as Arrow batches when staged), and
 /// the line, fault and raw text of each record that is not a row.
-struct Piece<R> {
+struct ConvertedChunk<R> {
     records: u64,
     rows: Converted<R>,
     bad: Vec<(u64, Fault, String)>,
@@ -159,12 +159,12 @@ impl Generic {
                 },
             );
         }
-        let stage = |out: &mut Output, piece: Piece<R>| {
-            out.records(piece.records);
-            for (line, fault, raw) in piece.bad {
+        let stage = |out: &mut Output, chunk: ConvertedChunk<R>| {
+            out.records(chunk.records);
+            for (line, fault, raw) in chunk.bad {
                 out.reject(table, line, fault, raw)?;
             }
-            match piece.rows {
+            match chunk.rows {
                 Converted::Batched(b) => out.push_batched(b),
                 Converted::Rows(rows) => rows
                     .into_iter()
@@ -175,7 +175,7 @@ impl Generic {
         let (file, now) = (out.file.clone(), out.now);
         let file = &file;
         let plan = std::sync::OnceLock::new();
-        let to_piece = |header: &Header, chunk: &CsvChunk| {
+        let convert_chunk = |header: &Header, chunk: &CsvChunk| {
             let plan = plan.get_or_init(|| m.plan(table, header));
             let records = chunk.records();
             let mut rows = Vec::with_capacity(records.len());
@@ -201,7 +201,7 @@ impl Generic {
                 true => Converted::Batched(Batched::new(rows, &lines, file, now)),
                 false => Converted::Rows(lines.into_iter().zip(rows).collect()),
             };
-            Piece {
+            ConvertedChunk {
                 records: records.len() as u64,
                 rows,
                 bad,
@@ -219,13 +219,13 @@ impl Generic {
                 while order.in_flight() >= CSV_IN_FLIGHT {
                     order.wait(&finished, |p| stage(out, p))?;
                 }
-                let (header, done, to_piece) = (header.clone(), done.clone(), &to_piece);
-                let seq = order.sent();
+                let (header, done, convert_chunk) = (header.clone(), done.clone(), &convert_chunk);
+                let seq = order.next_number();
                 s.spawn(move |_| {
-                    let piece = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        to_piece(&header, &chunk)
+                    let converted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        convert_chunk(&header, &chunk)
                     }));
-                    let _ = done.send((seq, piece));
+                    let _ = done.send((seq, converted));
                 });
                 Ok(())
             });
@@ -261,8 +261,8 @@ impl<T> InOrder<T> {
         }
     }
 
-    /// The number of the next chunk sent.
-    fn sent(&mut self) -> usize {
+    /// Numbers the next chunk sent.
+    fn next_number(&mut self) -> usize {
         self.ready.push_back(None);
         self.sent += 1;
         self.sent - 1
@@ -278,7 +278,9 @@ impl<T> InOrder<T> {
         finished: &Finished<T>,
         mut stage: impl FnMut(T) -> Result<()>,
     ) -> Result<()> {
-        let (seq, converted) = finished.recv().expect("a chunk in flight holds a sender");
+        let (seq, converted) = finished
+            .recv()
+            .expect("the sender lives as long as the read");
         let converted = converted.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         self.ready[seq - self.staged] = Some(converted);
         while let Some(Some(_)) = self.ready.front() {

@@ -555,7 +555,7 @@ fn an_input_is_known_by_its_blake3_hash_and_by_the_sha256_recorded_before_blake3
 fn chunks_converted_out_of_order_are_staged_in_file_order() {
     let mut order = super::InOrder::new();
     let (done, finished) = std::sync::mpsc::channel();
-    let sent: Vec<usize> = (0..4).map(|_| order.sent()).collect();
+    let sent: Vec<usize> = (0..4).map(|_| order.next_number()).collect();
     assert_eq!((sent, order.in_flight()), (vec![0, 1, 2, 3], 4));
     let mut staged = Vec::new();
     for seq in [2, 0, 3, 1] {
@@ -575,5 +575,5 @@ fn chunks_converted_out_of_order_are_staged_in_file_order() {
         assert_eq!(staged, expect, "after chunk {seq}");
     }
     assert_eq!(order.in_flight(), 0);
-    assert_eq!(order.sent(), 4);
+    assert_eq!(order.next_number(), 4);
 }
